@@ -1,0 +1,47 @@
+# LinkTime: `make run` starts everything on SQLite; `make test` runs the whole suite on SQLite and PostgreSQL.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test test-sqlite test-postgres install install-dev browser bench lint clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: $(VENV)/.installed
+	$(PY) -m app.serve
+
+browser:
+	@scripts/ensure-chromium.sh
+
+test: install-dev browser
+	@status=0; \
+	$(MAKE) --no-print-directory test-sqlite || status=1; \
+	$(MAKE) --no-print-directory test-postgres || status=1; \
+	exit $$status
+
+test-sqlite: install-dev
+	LINKTIME_TEST_BACKEND=sqlite $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+test-postgres: install-dev
+	LINKTIME_TEST_BACKEND=postgres TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check app tasks tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,72 @@
+"""LinkTime application factory."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask, g, request
+from flask_htmx import HTMX
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.config import ROOT, load_config
+from app.db import db, init_database
+from app.ratelimit import RateLimiter
+from app.security import Encryptor
+
+csrf = CSRFProtect()
+htmx = HTMX()
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    cfg = load_config(overrides=overrides)
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+                instance_path=cfg["INSTANCE_DIR"], instance_relative_config=False)
+    app.config.update(cfg)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg["SESSION_COOKIE_SECURE"],
+        SESSION_COOKIE_NAME="linktime_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead of a clock
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    logging.basicConfig(level=cfg["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if cfg["TRUSTED_PROXIES"] > 0:
+        n = cfg["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
+    init_database(cfg["DATABASE_URL"])
+    app.extensions["linktime_encryptor"] = Encryptor(cfg["ENCRYPTION_KEY"])
+    app.extensions["linktime_ratelimiter"] = RateLimiter(cfg["RATELIMIT_STORAGE_URL"])
+    csrf.init_app(app)
+    htmx.init_app(app)
+
+    @app.before_request
+    def _open_db():
+        db.connect(reuse_if_open=True)
+        g.client_ip = request.remote_addr
+
+    @app.teardown_request
+    def _close_db(_exc):
+        if not db.is_closed():
+            db.close()
+
+    from app.web import register_web
+    register_web(app)
+
+    from app.cli import register_cli
+    register_cli(app)
+
+    import tasks
+    tasks.bind_app(app)
+    tasks.load_all()
+    from app.services import (
+        mailer,
+        notifications,
+        webhooks,
+    )
+    return app

@@ -1,0 +1,1 @@
+"""JSON blueprints: the public booking endpoint, /api/v1, hooks."""

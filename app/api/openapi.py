@@ -1,0 +1,636 @@
+"""The OpenAPI 3.1 document of the JSON API: ``/api/v1`` (spec page 23), the public booking endpoint and
+the Zapier endpoints. Served at ``/api/v1/openapi.json`` and rendered for people at ``/docs/api``.
+
+Built from small helpers: schemas for fields, responses and operations. The schemas describe exactly what
+``app/api/v1.py``, ``app/api/public.py`` and ``app/api/zapier.py`` answer: the suite checks live responses
+against them (tests/api/test_schemathesis.py), so a change to a view and to its description go together.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from app.api import v1
+from app.api.v1_input import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE
+from app.services.events import API_VERSION, EVENT_NAMES
+
+OPENAPI_VERSION = "3.1.0"
+DOC_VERSION = "1.0.0"
+EXAMPLE_ID = "clx1abc2def3ghi4jkl5mno6p"
+EXAMPLE_INSTANT = "2026-03-01T14:00:00.000Z"
+
+
+# --- schema helpers ----------------------------------------------------------------------------------
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def string(description: str | None = None, *, example=None, nullable: bool = False, **extra) -> dict:
+    schema: dict = {"type": ["string", "null"] if nullable else "string", **extra}
+    if description:
+        schema["description"] = description
+    if example is not None:
+        schema["example"] = example
+    return schema
+
+
+def instant(description: str | None = None, *, nullable: bool = False) -> dict:
+    return string(description or "ISO 8601 instant in UTC.", nullable=nullable, format="date-time",
+                  example=EXAMPLE_INSTANT)
+
+
+def day(description: str, *, nullable: bool = False) -> dict:
+    return string(description, nullable=nullable, format="date", example="2026-03-01")
+
+
+def integer(description: str | None = None, *, example=None, nullable: bool = False, **extra) -> dict:
+    return string(description, example=example, nullable=nullable, **extra) | {
+        "type": ["integer", "null"] if nullable else "integer"}
+
+
+def boolean(description: str | None = None, **extra) -> dict:
+    schema = {"type": "boolean", **extra}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def array(items: dict, description: str | None = None) -> dict:
+    schema = {"type": "array", "items": items}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def obj(properties: dict, required: tuple[str, ...] | list[str] | str = "all", description: str | None = None,
+        **extra) -> dict:
+    """An object; ``required="all"`` requires every listed property."""
+    schema = {"type": "object", "properties": properties,
+              "required": list(properties) if required == "all" else list(required), **extra}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def an_id(what: str) -> dict:
+    return string(f"The {what}'s id.", example=EXAMPLE_ID)
+
+
+# --- components --------------------------------------------------------------------------------------
+PLANS = ["FREE", "PRO", "BUSINESS", "ORGANIZATION"]
+
+
+def _error_schemas() -> dict:
+    return {
+        "Error": obj({"error": string("What went wrong.", example="Booking not found")}),
+        "ValidationError": obj({
+            "error": string("Always `Invalid request data`.", example="Invalid request data"),
+            "details": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "Field name to message.", "example": {"email": "Enter a valid email address."}},
+        }),
+        "SlotConflict": obj({
+            "error": string("Why the time cannot be booked.",
+                            example="This time is no longer available. Please choose another time."),
+            "conflicts": array(string(), "For a recurring series: the occurrences that are taken."),
+        }, required=("error",)),
+        "Pagination": obj({"page": integer(example=1, minimum=1), "limit": integer(example=20, minimum=1),
+                           "total": integer(example=156, minimum=0), "totalPages": integer(example=8, minimum=0)}),
+        "Success": obj({"success": boolean(const=True)}),
+    }
+
+
+def _user_schema() -> dict:
+    return obj({"id": an_id("user"), "email": string(format="email", example="jane@example.com"),
+                "name": string(example="Jane Host"), "username": string(example="jane"),
+                "plan": string("The account's own plan.", example="PRO"),
+                "effectivePlan": string("The plan whose limits apply.", enum=PLANS, example="PRO"),
+                "timezone": string(example="America/New_York"), "createdAt": instant()})
+
+
+def _booking_properties() -> dict:
+    invitee = obj({"name": string(example="Sarah Chen"), "email": string(example="sarah@example.com"),
+                   "timezone": string(example="America/New_York")})
+    return {
+        "id": an_id("booking"),
+        "startTime": instant("Start, ISO 8601 UTC."),
+        "endTime": instant("End, ISO 8601 UTC."),
+        "status": string(enum=["CONFIRMED", "CANCELLED"], example="CONFIRMED"),
+        "invitee": invitee,
+        "inviteeName": string(example="Sarah Chen"),
+        "inviteeEmail": string(example="sarah@example.com"),
+        "inviteeTimezone": string(example="America/New_York"),
+        "inviteePhone": string(nullable=True),
+        "host": obj({"id": an_id("host"), "name": string(), "email": string()}),
+        "meetingLink": string("Video meeting link, once created.", nullable=True),
+        "location": string("Where the meeting happens, as shown to the invitee.", nullable=True),
+        "notes": string(nullable=True),
+        "answers": {"type": "object", "description": "Answers to the event type's questions, by question id."},
+        "isRecurring": boolean(),
+        "recurringGroupId": string(nullable=True),
+        "contactId": string(nullable=True),
+        "source": string("Where the booking came from: page, api, public-api, ...", example="api"),
+        "cancelReason": string("Present on cancelled bookings.", nullable=True),
+        "cancelledAt": instant(nullable=True),
+        "previousStartTime": instant("Present once rescheduled.", nullable=True),
+        "previousEndTime": instant("Present once rescheduled.", nullable=True),
+        "createdAt": instant(),
+        "updatedAt": instant(),
+    }
+
+
+OPTIONAL_BOOKING_FIELDS = ("cancelReason", "previousStartTime", "previousEndTime")
+
+
+def _booking_schema(event_type: dict, extra: dict | None = None) -> dict:
+    props = {**_booking_properties(), "eventType": event_type, **(extra or {})}
+    return obj(props, required=[k for k in props if k not in OPTIONAL_BOOKING_FIELDS])
+
+
+def _event_type_schema() -> dict:
+    question = obj({"id": string(example="company"), "label": string(example="Company"),
+                    "type": string(enum=["text", "textarea", "select", "multiselect", "number", "email", "phone",
+                                         "checkbox"]),
+                    "required": boolean(), "options": array(string())})
+    return obj({
+        "id": an_id("event type"), "name": string(example="30 Minute Meeting"), "slug": string(example="30-min"),
+        "description": string("Markdown."),
+        "durationMinutes": integer(example=30), "extraDurations": array(integer(), "Other lengths offered."),
+        "locationType": string(example="google_meet"), "locationDetail": string(nullable=True),
+        "bufferBefore": integer("Minutes kept free before.", example=5),
+        "bufferAfter": integer("Minutes kept free after.", example=10),
+        "minimumNotice": integer("Minutes of notice required.", example=60),
+        "slotInterval": integer("Minutes between offered starts (null: the duration).", nullable=True),
+        "maxPerDay": integer("Most bookings per day (null: no limit).", nullable=True),
+        "bookingWindow": obj({"type": string(enum=["rolling", "range"]),
+                              "days": integer("Rolling window: days ahead that can be booked."),
+                              "startDate": day("Range window: first date.", nullable=True),
+                              "endDate": day("Range window: last date.", nullable=True)}),
+        "status": string(enum=["ACTIVE", "DRAFT"]), "isActive": boolean(), "isSecret": boolean(),
+        "color": string(example="#2563eb"), "questions": array(question),
+        "recurrence": nullable(obj({"frequency": string(enum=["weekly", "monthly"]), "interval": integer(),
+                                    "maxOccurrences": integer()})),
+        "reminders": array(integer(), "Reminder emails, minutes before the start."),
+        "scheduleId": string("The availability schedule (null: the default).", nullable=True),
+        "bookingUrl": string(format="uri", example="https://cal.example.com/jane/30-min"),
+        "createdAt": instant(), "updatedAt": instant(),
+    })
+
+
+def _contact_properties() -> dict:
+    return {"id": an_id("contact"), "name": string(example="Jane Doe"),
+            "email": string(format="email", example="jane@example.com"),
+            "phone": string(nullable=True, example="+1 555 0100"), "company": string(nullable=True, example="Acme"),
+            "notes": string(nullable=True), "source": string("booking, manual or api.", example="api"),
+            "createdAt": instant(), "updatedAt": instant()}
+
+
+def _contact_input(required: tuple[str, ...]) -> dict:
+    return obj({"name": string(example="Jane Doe", maxLength=200),
+                "email": string(format="email", example="jane@example.com", maxLength=254),
+                "phone": string(nullable=True, example="+1 555 0100", maxLength=40),
+                "company": string(nullable=True, example="Acme", maxLength=200),
+                "notes": string(nullable=True, maxLength=5000)}, required=required)
+
+
+def _public_schemas() -> dict:
+    return {
+        "PublicBookingRequest": obj({
+            "eventTypeId": an_id("event type"),
+            "inviteeName": string(example="Jane"), "inviteeEmail": string(format="email", example="jane@example.com"),
+            "inviteeTimezone": string(example="America/New_York"),
+            "startTime": instant("The slot's start, ISO 8601 with an offset."),
+            "notes": string(nullable=True), "phone": string(nullable=True),
+            "answers": {"type": ["object", "null"], "description": "Question id to answer."},
+            "duration": integer("One of the event type's offered lengths (default: its duration).", nullable=True),
+            "occurrences": integer("Recurring event types: how many occurrences to book (default 1).", minimum=1),
+        }, required=("eventTypeId", "inviteeName", "inviteeEmail", "inviteeTimezone", "startTime"), example={
+            "eventTypeId": EXAMPLE_ID, "inviteeName": "Jane", "inviteeEmail": "jane@example.com",
+            "inviteeTimezone": "America/New_York", "startTime": "2026-02-15T15:00:00.000Z"}),
+        "PublicBooking": obj({
+            "id": an_id("booking"),
+            "eventType": nullable(obj({"id": an_id("event type"), "name": string(), "slug": string(),
+                                       "duration": integer()})),
+            "startTime": instant(), "endTime": instant(),
+            "status": string(enum=["CONFIRMED", "CANCELLED"]),
+            "invitee": obj({"name": string(), "email": string(), "timezone": string()}),
+            "host": obj({"name": string(), "username": string()}),
+            "location": string(nullable=True), "isRecurring": boolean(), "recurringGroupId": string(nullable=True),
+        }),
+        "PublicBookingResponse": obj({"bookingId": an_id("booking"), "booking": ref("PublicBooking"),
+                                      "bookings": array(ref("PublicBooking"), "Every occurrence of a series.")},
+                                     required=("bookingId", "booking")),
+    }
+
+
+def components() -> dict:
+    booking_event_type = nullable(obj({"id": an_id("event type"), "name": string(), "slug": string(),
+                                       "duration": integer("Minutes.")}))
+    schemas = {
+        **_error_schemas(),
+        "User": _user_schema(),
+        "Booking": _booking_schema(booking_event_type),
+        "BookingActivity": obj({"id": an_id("entry"), "kind": string(example="email"),
+                                "message": string(example="Confirmation emails queued to sarah@example.com"),
+                                "createdAt": instant()}),
+        "BookingDetail": _booking_schema(nullable(ref("EventType")), {
+            "contact": nullable(ref("Contact")),
+            "emailLogs": array(ref("BookingActivity"), "The booking's history: creation, emails, changes."),
+        }),
+        "BookingList": obj({"data": array(ref("Booking")), "pagination": ref("Pagination")}),
+        "CreateBookingRequest": obj({
+            "eventTypeSlug": string("Slug of one of your active event types.", example="30-min"),
+            "startTime": instant("The slot's start, ISO 8601 with an offset."),
+            "inviteeName": string(example="Sarah Chen"),
+            "inviteeEmail": string(format="email", example="sarah@example.com"),
+            "inviteeTimezone": string("IANA time zone.", example="America/New_York"),
+            "notes": string(nullable=True, example="Optional"), "phone": string(nullable=True),
+            "answers": {"type": ["object", "null"], "description": "Question id to answer."},
+            "duration": integer("One of the offered lengths (default: the duration).", nullable=True),
+            "occurrences": integer("Recurring event types: occurrences to book (default 1).", nullable=True),
+        }, required=("eventTypeSlug", "startTime", "inviteeName", "inviteeEmail", "inviteeTimezone"), example={
+            "eventTypeSlug": "30-min", "startTime": EXAMPLE_INSTANT, "inviteeName": "Sarah Chen",
+            "inviteeEmail": "sarah@example.com", "inviteeTimezone": "America/New_York", "notes": "Optional"}),
+        "CreateBookingResponse": obj({"bookingId": an_id("booking"),
+                                      "bookingIds": array(string(), "Every occurrence of a recurring series.")},
+                                     required=("bookingId",)),
+        "CancelRequest": obj({"reason": string(nullable=True, example="Schedule conflict")}, required=()),
+        "RescheduleRequest": obj({"newStartTime": instant("The new start, ISO 8601 with an offset."),
+                                  "reason": string(nullable=True, example="Conflict")}, required=("newStartTime",)),
+        "Contact": obj(_contact_properties()),
+        "ContactListItem": obj({**_contact_properties(), "meetingCount": integer("Confirmed meetings.")}),
+        "ContactList": obj({"data": array(ref("ContactListItem")), "pagination": ref("Pagination")}),
+        "ContactDetail": obj({**_contact_properties(),
+                              "upcomingMeetings": array(ref("Booking"), "Confirmed, not yet ended, soonest first."),
+                              "pastMeetings": array(ref("Booking"), "Confirmed and ended, latest first."),
+                              "meetingCount": integer()}),
+        "ContactCreateRequest": _contact_input(("name", "email")) | {"example": {
+            "name": "Jane Doe", "email": "jane@example.com", "phone": "+1 555 0100", "company": "Acme",
+            "notes": "Met at the conference"}},
+        "ContactUpdateRequest": _contact_input(()) | {"example": {"name": "Jane Smith", "company": "NewCo"}},
+        "EventType": _event_type_schema(),
+        "EventTypeList": obj({"data": array(ref("EventType")), "pagination": ref("Pagination")}),
+        "Slot": obj({"date": day("Local date in the requested zone."),
+                     "time": string("Local start time, HH:MM.", example="10:00", pattern=r"^\d{2}:\d{2}$"),
+                     "startTime": string("Start with the zone's offset.", format="date-time",
+                                         example="2026-03-01T10:00:00.000-05:00"),
+                     "endTime": string("End with the zone's offset.", format="date-time",
+                                       example="2026-03-01T10:30:00.000-05:00")}),
+        "Availability": obj({"data": array(ref("Slot")),
+                             "eventType": obj({"id": an_id("event type"), "name": string(), "slug": string(),
+                                               "durationMinutes": integer()}),
+                             "timezone": string(example="America/New_York"),
+                             "startDate": day("First local date searched."),
+                             "endDate": day("Last local date searched.")}),
+        **_public_schemas(),
+    }
+    schemas.update(_zapier_schemas())
+    return {
+        "schemas": schemas,
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "lt_live_...",
+                                           "description": "An API key from Settings → API Keys."},
+                            "zapierApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                             "description": "The same API keys, as Zapier sends them."}},
+    }
+
+
+# --- responses and parameters ------------------------------------------------------------------------
+def json_response(description: str, schema: dict, headers: dict | None = None, example=None) -> dict:
+    media = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    response = {"description": description, "content": {"application/json": media}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.",
+                               "schema": {"type": "integer", "minimum": 1}}}
+STANDARD_ERRORS = {
+    "400": lambda: json_response("Invalid parameters or body: `details` names each field.", ref("ValidationError")),
+    "401": lambda: json_response("Missing, malformed, unknown or deleted API key.", ref("Error"), headers={
+        "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+        example={"error": v1.INVALID_KEY}),
+    "403": lambda: json_response("The account is on the Free plan: the REST API requires Pro or higher.",
+                                 ref("Error"), example={"error": v1.PLAN_REQUIRED}),
+    "409": lambda: json_response("Conflict, e.g. a contact with this email already exists.", ref("Error"),
+                                 example={"error": "A contact with this email already exists."}),
+    "429": lambda: json_response("Rate limit exceeded (60 requests a minute per key; after 5 failed "
+                                 "authentications a minute, every request from the address).", ref("Error"),
+                                 headers=RETRY_AFTER, example={"error": "Too many requests. Please wait and try again."}),
+    "500": lambda: json_response("Unexpected server error.", ref("Error"), example={
+        "error": "Something went wrong on our side. Nothing you saved was lost; please try again."}),
+}
+SLOT_TAKEN = {"error": "This time is no longer available. Please choose another time."}
+
+
+def errors(*codes: str, not_found: str | None = None) -> dict:
+    responses = {code: STANDARD_ERRORS[code]() for code in codes}
+    if not_found:
+        responses["404"] = json_response("Not found, or not yours.", ref("Error"), example={"error": not_found})
+    return responses
+
+
+def query(name: str, schema: dict, description: str, *, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+
+
+def path_param(name: str, description: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "example": EXAMPLE_ID}}
+
+
+def header(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "header", "required": False, "description": description, "schema": schema}
+
+
+PAGING = [query("page", integer(minimum=1, maximum=MAX_PAGE, default=1), "Page number, from 1."),
+          query("limit", integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
+                "Items per page, at most 100.")]
+IDEMPOTENCY_KEY = header("Idempotency-Key", {"type": "string", "maxLength": 200},
+                         "Repeating a request with the same key returns the first booking (200) instead of "
+                         "booking again.")
+
+
+def operation(operation_id: str, tag: str, summary: str, description: str, *, responses: dict,
+              params: list | None = None, body: dict | None = None, body_required: bool = True,
+              public: bool = False, auth_errors: bool = True) -> dict:
+    op = {"operationId": operation_id, "tags": [tag], "summary": summary, "description": description,
+          "responses": {**responses, **(errors("401", "403", "429", "500") if auth_errors and not public else {})}}
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
+    if public:
+        op["security"] = []
+    return op
+
+
+# --- paths -------------------------------------------------------------------------------------------
+def _user_paths() -> dict:
+    return {"/api/v1/me": {"get": operation(
+        "getMe", "User", "Current user", "The authenticated user's profile.",
+        responses={"200": json_response("The user.", ref("User"))})}}
+
+
+def _booking_paths() -> dict:
+    booking_id = path_param("bookingId", "The booking's id.")
+    return {
+        "/api/v1/bookings": {
+            "get": operation(
+                "listBookings", "Bookings", "List bookings",
+                "Your bookings, latest start first. `from`/`to` filter on the start: a date (`2026-03-01`, "
+                "UTC) includes that whole day; a date-time is an exact bound.",
+                params=[*PAGING,
+                        query("status", string(enum=["CONFIRMED", "CANCELLED", "all"], default="all"),
+                              "Only bookings with this status."),
+                        query("from", string(example="2026-03-01"), "Earliest start: ISO date or date-time."),
+                        query("to", string(example="2026-03-31"), "Latest start: ISO date or date-time.")],
+                responses={"200": json_response("One page of bookings.", ref("BookingList")), **errors("400")}),
+            "post": operation(
+                "createBooking", "Bookings", "Create a booking",
+                "Books a slot of one of your event types, chosen by slug. Checks the slot is available and "
+                "fires every side effect (emails, calendars, webhooks) as a booking page would. An identical "
+                "repeat (same event type, start and email, or the same `Idempotency-Key`) answers 200 with "
+                "the first booking.",
+                params=[IDEMPOTENCY_KEY], body=ref("CreateBookingRequest"),
+                responses={"201": json_response("Booked.", ref("CreateBookingResponse")),
+                           "200": json_response("An identical earlier request's booking.",
+                                                ref("CreateBookingResponse")),
+                           **errors("400", not_found="Event type not found"),
+                           "409": json_response("The time is not available.", ref("Error"), example=SLOT_TAKEN)}),
+        },
+        "/api/v1/bookings/{bookingId}": {"get": operation(
+            "getBooking", "Bookings", "Get a booking",
+            "Full detail: the event type, the contact and the booking's history (emails sent, changes).",
+            params=[booking_id],
+            responses={"200": json_response("The booking.", ref("BookingDetail")),
+                       **errors(not_found="Booking not found")})},
+        "/api/v1/bookings/{bookingId}/cancel": {"post": operation(
+            "cancelBooking", "Bookings", "Cancel a booking",
+            "Cancels the booking and fires every side effect (calendars, emails, webhooks). Cancelling a "
+            "cancelled booking changes nothing and succeeds.",
+            params=[booking_id], body=ref("CancelRequest"), body_required=False,
+            responses={"200": json_response("Cancelled.", ref("Success")),
+                       **errors("400", not_found="Booking not found")})},
+        "/api/v1/bookings/{bookingId}/reschedule": {"post": operation(
+            "rescheduleBooking", "Bookings", "Reschedule a booking",
+            "Moves the booking (same id, same length) to a new available start and sends the reschedule "
+            "emails. A cancelled booking cannot be moved (400).",
+            params=[booking_id], body=ref("RescheduleRequest"),
+            responses={"200": json_response("Rescheduled.", ref("Success")),
+                       **errors("400", not_found="Booking not found"),
+                       "409": json_response("The new time is not available.", ref("Error"), example=SLOT_TAKEN)})},
+    }
+
+
+def _contact_paths() -> dict:
+    contact_id = path_param("contactId", "The contact's id.")
+    return {
+        "/api/v1/contacts": {
+            "get": operation(
+                "listContacts", "Contacts", "List and search contacts",
+                "Your contacts by name, each with its number of confirmed meetings.",
+                params=[query("search", string(maxLength=200), "Part of the name, email or company."), *PAGING],
+                responses={"200": json_response("One page of contacts.", ref("ContactList")), **errors("400")}),
+            "post": operation(
+                "createContact", "Contacts", "Create a contact",
+                "Adds a contact and fires the `contact.created` webhook. Emails are unique per account "
+                "(case-insensitive).",
+                body=ref("ContactCreateRequest"),
+                responses={"201": json_response("The new contact.", ref("Contact")), **errors("400", "409")}),
+        },
+        "/api/v1/contacts/{contactId}": {
+            "get": operation(
+                "getContact", "Contacts", "Get a contact",
+                "The contact with its upcoming and past confirmed meetings (up to 100 each) and their count.",
+                params=[contact_id],
+                responses={"200": json_response("The contact.", ref("ContactDetail")),
+                           **errors(not_found="Contact not found")}),
+            "patch": operation(
+                "updateContact", "Contacts", "Update a contact",
+                "Changes only the fields sent. The email must stay unique (409).",
+                params=[contact_id], body=ref("ContactUpdateRequest"),
+                responses={"200": json_response("The updated contact.", ref("Contact")),
+                           **errors("400", "409", not_found="Contact not found")}),
+            "delete": operation(
+                "deleteContact", "Contacts", "Delete a contact",
+                "Deletes the contact for good. Its bookings are kept.",
+                params=[contact_id],
+                responses={"200": json_response("Deleted.", ref("Success")),
+                           **errors(not_found="Contact not found")}),
+        },
+    }
+
+
+def _event_type_paths() -> dict:
+    return {
+        "/api/v1/event-types": {"get": operation(
+            "listEventTypes", "Event Types", "List active event types",
+            "Your active event types in their dashboard order.", params=PAGING,
+            responses={"200": json_response("One page of event types.", ref("EventTypeList")), **errors("400")})},
+        "/api/v1/event-types/{eventTypeId}": {"get": operation(
+            "getEventType", "Event Types", "Get an event type",
+            "Full detail including the scheduling configuration (drafts too).",
+            params=[path_param("eventTypeId", "The event type's id.")],
+            responses={"200": json_response("The event type.", ref("EventType")),
+                       **errors(not_found="Event type not found")})},
+        "/api/v1/availability/{slug}": {"get": operation(
+            "getAvailability", "Availability", "Available slots",
+            "Bookable starts of an active event type, after working hours, buffers, existing bookings, notice "
+            "and daily limits. Dates are local to `timezone`; `endDate` is included and may be at most 31 days "
+            "after `startDate`.",
+            params=[{"name": "slug", "in": "path", "required": True, "description": "The event type's slug.",
+                     "schema": {"type": "string", "example": "30-min"}},
+                    query("timezone", string(example="America/New_York"), "IANA time zone of the answer.",
+                          required=True),
+                    query("startDate", string(example="2026-03-01"),
+                          "First date (ISO date or date-time). Default: today in `timezone`."),
+                    query("endDate", string(example="2026-03-08"),
+                          "Last date, included (ISO date or date-time). Default: 7 days after `startDate`.")],
+            responses={"200": json_response("The slots.", ref("Availability")),
+                       **errors("400", not_found="Event type not found")})},
+    }
+
+
+def _public_paths() -> dict:
+    return {"/api/bookings": {"post": operation(
+        "createPublicBooking", "Public", "Book a slot (no API key)",
+        "The endpoint the booking page and the embed use: books an available slot of an active event type "
+        "by its id. At most 10 requests a minute per IP address. An identical repeat (same event type, start "
+        "and email, or the same `Idempotency-Key`) answers 200 with the first booking.",
+        params=[IDEMPOTENCY_KEY], body=ref("PublicBookingRequest"), public=True,
+        responses={"201": json_response("Booked.", ref("PublicBookingResponse")),
+                   "200": json_response("An identical earlier request's booking.", ref("PublicBookingResponse")),
+                   **errors("400", "500", not_found="Event type not found"),
+                   "409": json_response("The time is not available.", ref("SlotConflict"), example=SLOT_TAKEN),
+                   "429": json_response("More than 10 requests a minute from this address.", ref("Error"),
+                                        headers=RETRY_AFTER)})}}
+
+
+# --- Zapier ------------------------------------------------------------------------------------------
+ZAPIER_SECURITY = [{"zapierApiKey": []}]
+
+
+def _zapier_schemas() -> dict:
+    url = string("The URL Zapier gives for this subscription (`targetUrl`, `hook_url` and `target_url` are "
+                 "accepted too).", example="https://hooks.zapier.com/hooks/standard/123/abc/")
+    return {
+        "ZapierUser": obj({"id": an_id("user"), "name": string(example="Jane Host"),
+                           "email": string(example="jane@example.com")}),
+        "ZapierSubscribeRequest": obj({
+            "event": string("The trigger.", enum=list(EVENT_NAMES)), "hookUrl": url,
+            "targetUrl": string(), "hook_url": string(), "target_url": string(),
+            "eventTypeId": string("Booking triggers only: fire only for this event type.", nullable=True),
+            "event_type_id": string(nullable=True),
+        }, required=("event",), example={"event": "booking.created",
+                                         "hookUrl": "https://hooks.zapier.com/hooks/standard/123/abc/"}),
+        "ZapierSubscription": obj({"id": an_id("subscription"), "event": string(enum=list(EVENT_NAMES)),
+                                   "hookUrl": string(), "eventTypeId": string(nullable=True)}),
+        "ZapierUnsubscribeRequest": obj({"id": string("The id subscribe returned.")}, required=("id",)),
+        "ZapierUnsubscribed": obj({"id": string(), "deleted": boolean(const=True)}),
+        "WebhookEnvelope": obj({"apiVersion": string(example=API_VERSION), "event": string(enum=list(EVENT_NAMES)),
+                                "timestamp": instant(), "data": {"type": "object",
+                                                                 "description": "The event's payload."}}),
+        "ZapierEventType": obj({"id": an_id("event type"), "name": string(example="30 Minute Meeting"),
+                                "slug": string(example="30-min")}),
+    }
+
+
+def _zapier_operation(operation_id: str, summary: str, description: str, responses: dict, **kwargs) -> dict:
+    op = operation(operation_id, "Zapier", summary, description, auth_errors=False, responses={
+        **responses,
+        "401": json_response("Missing or invalid `X-API-Key`.", ref("Error")),
+        "429": json_response("Too many requests with this key, or too many failed authentications from this "
+                             "address.", ref("Error"), headers=RETRY_AFTER),
+        "500": STANDARD_ERRORS["500"](),
+    }, **kwargs)
+    op["security"] = ZAPIER_SECURITY
+    return op
+
+
+def _zapier_paths() -> dict:
+    unsubscribed = json_response("Unsubscribed.", ref("ZapierUnsubscribed"))
+    return {
+        "/api/zapier/me": {"get": _zapier_operation(
+            "zapierMe", "Test the connection", "Zapier's authentication test. Every plan may use it.",
+            {"200": json_response("The account.", ref("ZapierUser"))})},
+        "/api/zapier/subscribe": {"post": _zapier_operation(
+            "zapierSubscribe", "Subscribe a REST hook",
+            "Creates a webhook labelled Zapier for one event. It counts against the plan's webhook limit.",
+            {"201": json_response("Subscribed.", ref("ZapierSubscription")), **errors("400"),
+             "403": json_response("The plan's webhook limit is reached.", ref("Error"))},
+            body=ref("ZapierSubscribeRequest"))},
+        "/api/zapier/subscribe/{subscriptionId}": {"delete": _zapier_operation(
+            "zapierUnsubscribe", "Unsubscribe a REST hook", "Deletes a Zapier subscription.",
+            {"200": unsubscribed, **errors(not_found="Subscription not found")},
+            params=[path_param("subscriptionId", "The id subscribe returned.")])},
+        "/api/zapier/unsubscribe": {"post": _zapier_operation(
+            "zapierUnsubscribeByBody", "Unsubscribe a REST hook (id in the body)", "Deletes a Zapier subscription.",
+            {"200": unsubscribed, **errors("400", not_found="Subscription not found")},
+            body=ref("ZapierUnsubscribeRequest"))},
+        "/api/zapier/triggers/{event}": {"get": _zapier_operation(
+            "zapierPerformList", "Recent events of a trigger",
+            "The newest real payloads of the event (up to 3, newest first), or one sample when there is none.",
+            {"200": json_response("Envelopes.", array(ref("WebhookEnvelope"))),
+             "404": json_response("Unknown trigger.", ref("Error"))},
+            params=[{"name": "event", "in": "path", "required": True, "description": "The trigger.",
+                     "schema": {"type": "string", "enum": list(EVENT_NAMES)}},
+                    query("eventTypeId", string(), "Booking triggers: only this event type's events.")])},
+        "/api/zapier/event-types": {"get": _zapier_operation(
+            "zapierEventTypes", "Event types for the filter", "Every event type of the account.",
+            {"200": json_response("Event types.", array(ref("ZapierEventType")))})},
+    }
+
+
+# --- the document ------------------------------------------------------------------------------------
+TAGS = [
+    {"name": "User", "description": "The account the API key belongs to."},
+    {"name": "Bookings", "description": "List, read, create, cancel and reschedule bookings."},
+    {"name": "Contacts", "description": "The people who booked with you, and ones you added."},
+    {"name": "Event Types", "description": "What invitees can book."},
+    {"name": "Availability", "description": "Bookable time slots."},
+    {"name": "Public", "description": "No API key: the booking page's own endpoint."},
+    {"name": "Zapier", "description": "REST hooks and samples for the Zapier app."},
+]
+DESCRIPTION = (
+    "The LinkTime REST API: bookings, contacts, event types and availability.\n\n"
+    "**Authentication**: send an API key from Settings → API Keys as `Authorization: Bearer lt_live_...`. "
+    "The `/api/v1` endpoints require a Pro plan or higher (a Free account gets 403).\n\n"
+    "**Errors** are `{\"error\": \"message\"}`; invalid input is 400 `{\"error\": \"Invalid request data\", "
+    "\"details\": {\"field\": \"message\"}}`; another account's object is 404.\n\n"
+    "**Rate limits**: 60 requests a minute per API key; 5 failed authentications a minute per IP address, "
+    "after which every request from it is refused until the minute has passed; the public booking endpoint "
+    "10 a minute per IP. A 429 carries `Retry-After`.\n\n"
+    "**Pagination**: list endpoints take `page` (from 1) and `limit` (default 20, at most 100) and answer "
+    "`{\"data\": [...], \"pagination\": {\"page\", \"limit\", \"total\", \"totalPages\"}}`.\n\n"
+    f"**Webhooks** (configured in the dashboard) send `{', '.join(EVENT_NAMES)}` with `apiVersion` "
+    f"{API_VERSION}."
+)
+
+
+@lru_cache(maxsize=8)
+def _document_json(base_url: str) -> str:
+    doc = {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "LinkTime API", "version": DOC_VERSION, "description": DESCRIPTION},
+        "servers": [{"url": base_url or "/"}],
+        "security": [{"bearerAuth": []}],
+        "tags": TAGS,
+        "paths": {**_user_paths(), **_booking_paths(), **_contact_paths(), **_event_type_paths(),
+                  **_public_paths(), **_zapier_paths()},
+        "components": components(),
+    }
+    return json.dumps(doc)
+
+
+def document(base_url: str | None = None) -> dict:
+    """The OpenAPI document (a fresh copy: callers may change it)."""
+    if base_url is None:
+        from flask import current_app
+        base_url = current_app.config.get("BASE_URL", "")
+    return json.loads(_document_json(base_url))

@@ -1,0 +1,170 @@
+"""``POST /api/bookings``: the public booking endpoint (spec page 23), no API key.
+
+Body: ``{eventTypeId, inviteeName, inviteeEmail, inviteeTimezone, startTime, notes?, phone?, answers?,
+duration?, occurrences?}``.  Answers: 201 ``{"bookingId", "booking"}`` for a new booking (``"bookings"`` lists
+every occurrence of a recurring series), 200 with the same shape when an identical earlier request's booking
+is returned (same ``Idempotency-Key``, or same event type, start and email), 400 ``{"error": "Invalid request
+data", "details": {field: message}}``, 404 for an unknown event type, 409 when the time is taken, 429 with
+``Retry-After`` beyond 10 requests a minute from one IP.
+
+The endpoint is public, so its booking representation leaves out what only the host should see (notes,
+answers, meeting link, host email): a repeated request must not reveal more than its sender already knows.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, g, jsonify, request
+
+from app import csrf
+from app.models import Booking, EventType
+from app.ratelimit import check as rate_check
+from app.services import events
+from app.services.bookings import (
+    BookingRequest,
+    SlotUnavailable,
+    create_booking,
+    location_label,
+    validate_request,
+)
+from app.services.errors import NotFound, ValidationFailed
+
+bp = Blueprint("public_api", __name__, url_prefix="/api")
+csrf.exempt(bp)
+
+RATE = "10/minute"
+MAX_IDEMPOTENCY_KEY = 200
+# service error keys -> request body field names
+FIELD_NAMES = {"name": "inviteeName", "email": "inviteeEmail", "timezone": "inviteeTimezone",
+               "startTime": "startTime", "phone": "phone", "notes": "notes", "duration": "duration",
+               "occurrences": "occurrences"}
+STRINGS = ("eventTypeId", "inviteeName", "inviteeEmail", "inviteeTimezone", "startTime")
+OPTIONAL_STRINGS = ("notes", "phone")
+
+
+def invalid(details: dict[str, str]):
+    return jsonify({"error": "Invalid request data", "details": details}), 400
+
+
+def public_booking(booking: Booking) -> dict:
+    event_type = booking.event_type
+    return {
+        "id": booking.id,
+        "eventType": ({"id": event_type.id, "name": event_type.name, "slug": event_type.slug,
+                       "duration": event_type.duration} if event_type else None),
+        "startTime": events.iso(booking.start_at),
+        "endTime": events.iso(booking.end_at),
+        "status": booking.status,
+        "invitee": {"name": booking.invitee_name, "email": booking.invitee_email,
+                    "timezone": booking.invitee_timezone},
+        "host": {"name": booking.user.name, "username": booking.user.username},
+        "location": location_label(booking) or None,
+        "isRecurring": booking.recurring_group_id is not None,
+        "recurringGroupId": booking.recurring_group_id,
+    }
+
+
+def _parse_start(value: str) -> datetime | None:
+    try:
+        start = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return start if start.tzinfo is not None else None
+
+
+def parse_body(body) -> tuple[dict, dict[str, str]]:
+    """Type-check the JSON body; returns (values, errors) with errors keyed by body field.
+
+    A field of the wrong type is reported here and passed on as None, so that the booking service can still
+    report every other problem of the same request (empty name, bad email ...) in one answer.
+    """
+    errors: dict[str, str] = {}
+    if not isinstance(body, dict):
+        return {}, {"body": "Send a JSON object."}
+    values: dict = {}
+    for key in STRINGS:
+        value = body.get(key)
+        if value is None:
+            errors[key] = "Required."
+        elif not isinstance(value, str):
+            errors[key] = "Must be a string."
+        values[key] = value if isinstance(value, str) else None
+    for key in OPTIONAL_STRINGS:
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
+            errors[key] = "Must be a string."
+        values[key] = value if isinstance(value, str) else None
+    for key, default in (("duration", None), ("occurrences", 1)):
+        value = body.get(key)
+        if value is None:  # absent or null: the default
+            value = default
+        elif isinstance(value, bool) or not isinstance(value, int):
+            errors[key] = "Must be a whole number."
+            value = default
+        values[key] = value
+    answers = body.get("answers") or {}
+    if not isinstance(answers, dict):
+        errors["answers"] = "Must be an object of question id to answer."
+        answers = {}
+    values["answers"] = answers
+    values["start"] = None
+    if values["startTime"] is not None:
+        values["start"] = _parse_start(values["startTime"])
+        if values["start"] is None:
+            errors["startTime"] = "Give the start time as an ISO 8601 instant, e.g. 2026-03-01T14:00:00Z."
+    if not (values["eventTypeId"] or "").strip():
+        errors.setdefault("eventTypeId", "Required.")
+    return values, errors
+
+
+def api_details(errors: dict[str, str]) -> dict[str, str]:
+    """Service error keys -> request body field names (answers as ``answers.<question id>``)."""
+    return {f"answers.{field[2:]}" if field.startswith("q_") else FIELD_NAMES.get(field, field): message
+            for field, message in errors.items()}
+
+
+@bp.post("/bookings")
+def create():
+    rate_check("public-booking", g.client_ip or "unknown", RATE)
+    body = request.get_json(silent=True)
+    if body is None:
+        return invalid({"body": "Send a JSON object with Content-Type: application/json."})
+    values, errors = parse_body(body)
+    key = request.headers.get("Idempotency-Key", "").strip() or None
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+        errors["Idempotency-Key"] = f"Use at most {MAX_IDEMPOTENCY_KEY} characters."
+    if "body" in errors:
+        return invalid(errors)
+    event_type = None
+    if "eventTypeId" not in errors:
+        event_type = EventType.get_or_none(EventType.id == values["eventTypeId"].strip())
+        if event_type is not None and (not event_type.is_active or event_type.user.is_disabled):
+            event_type = None
+    if event_type is None:
+        return invalid(errors) if errors else (jsonify({"error": "Event type not found"}), 404)
+    req = BookingRequest(start=values["start"], invitee_name=values["inviteeName"] or "",
+                         invitee_email=values["inviteeEmail"] or "", invitee_timezone=values["inviteeTimezone"] or "",
+                         invitee_phone=values["phone"], notes=values["notes"], answers=values["answers"],
+                         duration=values["duration"], occurrences=values["occurrences"], idempotency_key=key,
+                         source="public-api")
+    if errors:
+        try:
+            validate_request(event_type, req)
+        except ValidationFailed as exc:
+            return invalid({**api_details(exc.errors), **errors})
+        return invalid(errors)
+    try:
+        result = create_booking(event_type, req, ip=g.client_ip)
+    except ValidationFailed as exc:
+        return invalid(api_details(exc.errors))
+    except SlotUnavailable as exc:
+        answer = {"error": str(exc)}
+        if exc.conflicts:
+            answer["conflicts"] = exc.conflicts
+        return jsonify(answer), 409
+    except NotFound:
+        return jsonify({"error": "Event type not found"}), 404
+    payload = {"bookingId": result.booking.id, "booking": public_booking(result.booking)}
+    if len(result.bookings) > 1:
+        payload["bookings"] = [public_booking(b) for b in result.bookings]
+    return jsonify(payload), 201 if result.created else 200

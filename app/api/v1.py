@@ -1,0 +1,521 @@
+"""REST API v1 (spec page 23): bookings, contacts, event types and availability for API-key holders.
+
+Every endpoint but ``/api/v1/openapi.json`` needs ``Authorization: Bearer lt_live_...``. Before any key
+lookup an address with ``RATELIMIT_API_PREAUTH`` failed authentications in the window gets 429; a valid
+key is limited to ``RATELIMIT_API_KEY`` requests; a Free account gets 403. Errors are ``{"error": msg}``,
+400s ``{"error": "Invalid request data", "details": {field: msg}}``; another user's object is a 404.
+The views parse and type-check input, call one service and shape the JSON (camelCase, ISO 8601 with Z).
+"""
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
+from time import time as time_now
+from types import SimpleNamespace
+
+import peewee
+from flask import Blueprint, current_app, g, jsonify, request
+from limits import parse as parse_rate
+
+from app import csrf
+from app.api.v1_input import (
+    ID_RE,
+    ApiError,
+    arg,
+    body_fields,
+    clean_text,
+    invalid,
+    json_body,
+    page_args,
+    paginated,
+    parse_day_or_instant,
+    parse_instant,
+    valid_id,
+)
+from app.db import db
+from app.models import Booking, BookingActivity, Contact, EventType, User
+from app.models.scheduling import JSONField
+from app.ratelimit import RateLimited, limiter
+from app.ratelimit import check as rate_check
+from app.services import api_keys
+from app.services import contacts as contacts_service
+from app.services.availability import group_by_day
+from app.services.bookings import (
+    BookingRequest,
+    SlotUnavailable,
+    booking_payload,
+    cancel_booking,
+    contact_payload,
+    create_booking,
+    reschedule_booking,
+)
+from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.events import iso
+from app.services.plans import effective_plan, limits_for
+from app.services.slots import available_slots
+from app.services.timezones import is_valid_timezone, zone
+
+bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+MAX_SEARCH = 200
+MAX_AVAILABILITY_DAYS = 31
+DEFAULT_AVAILABILITY_DAYS = 7
+MAX_IDEMPOTENCY_KEY = 200
+PREAUTH = "api-preauth"
+PUBLIC_ENDPOINTS = {"api_v1.openapi_document"}
+BOOKING_STATUSES = ("CONFIRMED", "CANCELLED", "all")
+MISSING_KEY = "Missing API key. Send it as the header Authorization: Bearer lt_live_..."
+MALFORMED_HEADER = "Malformed Authorization header. Use: Authorization: Bearer lt_live_..."
+INVALID_KEY = "Invalid API key. It may have been deleted; create a new one in Settings → API Keys."
+TOO_MANY_FAILURES = "Too many failed authentication attempts from your address. Wait and try again."
+PLAN_REQUIRED = ("The REST API requires a Pro plan or higher. This account is on the Free plan: ask your "
+                 "administrator to upgrade it. (Free API keys still work with the Zapier endpoints.)")
+# service error keys -> request body field names
+BOOKING_FIELDS = {"name": "inviteeName", "email": "inviteeEmail", "timezone": "inviteeTimezone",
+                  "startTime": "startTime", "phone": "phone", "notes": "notes", "duration": "duration",
+                  "occurrences": "occurrences"}
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    body = {"error": exc.message}
+    if exc.details is not None:
+        body["details"] = exc.details
+    response = jsonify(body)
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="LinkTime API"'
+    return response
+
+
+# --- authentication and limits -------------------------------------------------------------------------
+def _retry_after(name: str, key: str, rate: str) -> int:
+    stats = limiter().limiter.get_window_stats(parse_rate(rate), name, key)
+    return math.ceil(stats.reset_time - time_now())
+
+
+@bp.before_request
+def _authenticate():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    ip = g.get("client_ip") or "unknown"
+    preauth = current_app.config["RATELIMIT_API_PREAUTH"]
+    if not limiter().test(PREAUTH, ip, preauth):  # checked before any key lookup
+        raise RateLimited(_retry_after(PREAUTH, ip, preauth), TOO_MANY_FAILURES)
+    header = request.headers.get("Authorization", "").strip()
+    scheme, _, token = header.partition(" ")
+    key = None
+    if not header:
+        problem = MISSING_KEY
+    elif scheme.lower() != "bearer" or not token.strip():
+        problem = MALFORMED_HEADER
+    else:
+        key = api_keys.authenticate(token.strip())
+        problem = INVALID_KEY
+    if key is None:
+        limiter().hit(PREAUTH, ip, preauth)  # only failures count
+        raise ApiError(401, problem)
+    rate_check("api-key", key.id, current_app.config["RATELIMIT_API_KEY"])
+    if not limits_for(key.user).api_v1_access:
+        raise ApiError(403, PLAN_REQUIRED)
+    g.api_key, g.api_user = key, key.user
+
+
+@bp.after_request
+def _no_store(response):
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# --- representations -----------------------------------------------------------------------------------
+def user_json(user: User) -> dict:
+    return {"id": user.id, "email": user.email, "name": user.name, "username": user.username,
+            "plan": user.plan, "effectivePlan": effective_plan(user), "timezone": user.timezone,
+            "createdAt": iso(user.created_at)}
+
+
+def event_type_json(event_type: EventType, username: str) -> dict:
+    base = current_app.config["BASE_URL"]
+    return {
+        "id": event_type.id, "name": event_type.name, "slug": event_type.slug,
+        "description": event_type.description or "",
+        "durationMinutes": event_type.duration, "extraDurations": event_type.extra_durations or [],
+        "locationType": event_type.location_type, "locationDetail": event_type.location_detail or None,
+        "bufferBefore": event_type.buffer_before, "bufferAfter": event_type.buffer_after,
+        "minimumNotice": event_type.minimum_notice, "slotInterval": event_type.slot_interval,
+        "maxPerDay": event_type.max_per_day,
+        "bookingWindow": {"type": event_type.window_type, "days": event_type.window_days,
+                          "startDate": event_type.window_start.isoformat() if event_type.window_start else None,
+                          "endDate": event_type.window_end.isoformat() if event_type.window_end else None},
+        "status": event_type.status.upper(), "isActive": event_type.is_active, "isSecret": event_type.is_secret,
+        "color": event_type.color, "questions": event_type.questions or [], "recurrence": event_type.recurrence,
+        "reminders": event_type.reminders or [], "scheduleId": event_type.schedule_id,
+        "bookingUrl": f"{base}/{username}/{event_type.slug}",
+        "createdAt": iso(event_type.created_at), "updatedAt": iso(event_type.updated_at),
+    }
+
+
+def booking_json(booking: Booking, host: User, event_type: EventType | None) -> dict:
+    data = booking_payload(booking, host, event_type)
+    data.update(inviteeName=booking.invitee_name, inviteeEmail=booking.invitee_email,
+                inviteeTimezone=booking.invitee_timezone, inviteePhone=booking.invitee_phone,
+                answers=booking.answers or {}, contactId=booking.contact_id, source=booking.source,
+                cancelledAt=iso(booking.cancelled_at), createdAt=iso(booking.created_at),
+                updatedAt=iso(booking.updated_at))
+    return data
+
+
+def _instant(value):
+    """A stored instant as an aware UTC datetime (SQLite gives text, PostgreSQL naive datetimes)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)
+
+
+def _row_reader(fields: tuple) -> tuple[tuple[str, ...], list[tuple[int, object]]]:
+    """Attribute names (the models' column names, e.g. ``event_type_id``) and the converters the columns
+    need (instants, JSON); text and numbers come from the database as they are."""
+    converters = [(i, _instant if isinstance(f, peewee.DateTimeField) else f.python_value)
+                  for i, f in enumerate(fields) if isinstance(f, (peewee.DateTimeField, JSONField))]
+    return tuple(f.column_name for f in fields), converters
+
+
+# What booking_json reads: list pages load only these columns.
+LIST_FIELDS = (Booking.id, Booking.event_type, Booking.contact, Booking.status, Booking.start_at, Booking.end_at,
+               Booking.invitee_name, Booking.invitee_email, Booking.invitee_timezone, Booking.invitee_phone,
+               Booking.notes, Booking.answers, Booking.location_type, Booking.location, Booking.meeting_link,
+               Booking.recurring_group_id, Booking.previous_start_at, Booking.previous_end_at, Booking.cancel_reason,
+               Booking.cancelled_at, Booking.source, Booking.created_at, Booking.updated_at)
+EVENT_TYPE_SUMMARY = (EventType.id, EventType.name, EventType.slug, EventType.duration)
+BOOKING_READER = _row_reader(LIST_FIELDS)
+EVENT_TYPE_READER = _row_reader(EVENT_TYPE_SUMMARY)
+
+
+@lru_cache(maxsize=64)
+def _page_sql(columns: tuple[tuple[str, str], ...], param: str) -> tuple[str, str]:
+    """(count SQL, page SQL) for the filter ``columns`` ((column, operator) pairs).
+
+    Written out once per filter shape: building this query with the ORM on every request cost more than
+    running it. The page's ids come in order from the (user_id, start_at, id) index (migration 0005),
+    newest start first; then those rows are loaded with their event types in one join.
+    """
+    where = " AND ".join(f'"{column}" {op} {param}' for column, op in columns)
+    ids = (f'SELECT "id" FROM "bookings" WHERE {where} ORDER BY "start_at" DESC, "id" DESC '
+           f'LIMIT {param} OFFSET {param}')
+    selected = ", ".join([*(f'b."{f.column_name}"' for f in LIST_FIELDS),
+                          *(f'e."{f.column_name}"' for f in EVENT_TYPE_SUMMARY)])
+    page = (f'SELECT {selected} FROM "bookings" AS b LEFT OUTER JOIN "event_types" AS e '
+            f'ON e."id" = b."event_type_id" WHERE b."id" IN ({ids}) ORDER BY b."start_at" DESC, b."id" DESC')
+    return f'SELECT COUNT(*) FROM "bookings" WHERE {where}', page
+
+
+def _read(row, names: tuple[str, ...], converters: list) -> SimpleNamespace:
+    values = list(row)
+    for index, convert in converters:
+        values[index] = convert(values[index])
+    return SimpleNamespace(**dict(zip(names, values)))
+
+
+def _booking_page(conditions: list[tuple], page: int, limit: int) -> tuple[int, list[tuple]]:
+    """The number of the host's bookings matching ``conditions`` and one page of (booking, event type).
+
+    The rows are read-only records with the models' attribute names (what ``booking_json`` reads), not
+    model instances: building 40 models per request cost more than the queries.
+    """
+    count_sql, page_sql = _page_sql(tuple((field.column_name, op) for field, op, _ in conditions), db.param)
+    values = [field.db_value(value) for field, _, value in conditions]
+    total = db.execute_sql(count_sql, values).fetchone()[0]
+    split = len(LIST_FIELDS)
+    pairs = []
+    for row in db.execute_sql(page_sql, [*values, limit, (page - 1) * limit]).fetchall():
+        booking = _read(row[:split], *BOOKING_READER)
+        event_type = _read(row[split:], *EVENT_TYPE_READER) if row[split] is not None else None
+        pairs.append((booking, event_type))
+    return total, pairs
+
+
+def _bookings_json(bookings: list[Booking], host: User) -> list[dict]:
+    """Bookings with their event types loaded in one query."""
+    ids = {b.event_type_id for b in bookings if b.event_type_id}
+    types = {et.id: et for et in EventType.select().where(EventType.id.in_(list(ids)))} if ids else {}
+    return [booking_json(b, host, types.get(b.event_type_id)) for b in bookings]
+
+
+def contact_json(contact: Contact) -> dict:
+    data = contact_payload(contact)
+    data["updatedAt"] = iso(contact.updated_at)
+    return data
+
+
+def _own_booking(booking_id: str) -> Booking:
+    valid_id(booking_id, "Booking not found")
+    booking = Booking.get_or_none((Booking.id == booking_id) & (Booking.user == g.api_user))
+    if booking is None:
+        raise ApiError(404, "Booking not found")
+    return booking
+
+
+def _own_contact(contact_id: str) -> Contact:
+    valid_id(contact_id, "Contact not found")
+    try:
+        return contacts_service.get_contact(g.api_user, contact_id)
+    except NotFound:
+        raise ApiError(404, "Contact not found") from None
+
+
+# --- user ----------------------------------------------------------------------------------------------
+@bp.get("/openapi.json")
+def openapi_document():
+    from app.api.openapi import document
+
+    response = jsonify(document())
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/me")
+def me():
+    return jsonify(user_json(g.api_user))
+
+
+# --- bookings ------------------------------------------------------------------------------------------
+@bp.get("/bookings")
+def bookings_list():
+    errors: dict[str, str] = {}
+    page, limit = page_args(errors)
+    status = arg("status", errors) or "all"
+    if status not in BOOKING_STATUSES and "status" not in errors:
+        errors["status"] = "Use CONFIRMED, CANCELLED or all."
+    first_day, start = parse_day_or_instant(arg("from", errors), "from", errors, tz=UTC)
+    last_day, end = parse_day_or_instant(arg("to", errors), "to", errors, tz=UTC)
+    if first_day:
+        start = datetime.combine(first_day, time(0), UTC)
+    if last_day:  # a date includes the whole day
+        end = datetime.combine(last_day + timedelta(days=1), time(0), UTC)
+    if start and end and (end < start or (last_day is not None and end <= start)):
+        errors["to"] = "Must not be before from."
+    if errors:
+        raise invalid(errors)
+    host = g.api_user
+    conditions = [(Booking.user, "=", host.id)]
+    if status != "all":
+        conditions.append((Booking.status, "=", status))
+    if start:
+        conditions.append((Booking.start_at, ">=", start))
+    if end:
+        conditions.append((Booking.start_at, "<" if last_day else "<=", end))
+    total, rows = _booking_page(conditions, page, limit)
+    return paginated([booking_json(b, host, et) for b, et in rows], total, page, limit)
+
+
+@bp.get("/bookings/<booking_id>")
+def bookings_detail(booking_id: str):
+    booking = _own_booking(booking_id)
+    host = g.api_user
+    event_type = EventType.get_or_none(EventType.id == booking.event_type_id) if booking.event_type_id else None
+    data = booking_json(booking, host, event_type)
+    if event_type is not None:
+        data["eventType"] = event_type_json(event_type, host.username)
+    contact = Contact.get_or_none(Contact.id == booking.contact_id) if booking.contact_id else None
+    data["contact"] = contact_json(contact) if contact else None
+    activities = BookingActivity.select().where(BookingActivity.booking == booking).order_by(
+        BookingActivity.created_at, BookingActivity.id)
+    data["emailLogs"] = [{"id": a.id, "kind": a.kind, "message": a.message, "createdAt": iso(a.created_at)}
+                         for a in activities]
+    return jsonify(data)
+
+
+@bp.post("/bookings")
+def bookings_create():
+    body = json_body()
+    values = body_fields(body, required=("eventTypeSlug", "startTime", "inviteeName", "inviteeEmail",
+                                         "inviteeTimezone"),
+                         strings=("notes", "phone"), ints=("duration", "occurrences"), objects=("answers",))
+    errors: dict[str, str] = {}
+    start = parse_instant(values["startTime"], "startTime", errors)
+    key = request.headers.get("Idempotency-Key", "").strip() or None
+    if key is not None and (len(key) > MAX_IDEMPOTENCY_KEY or clean_text(key, "Idempotency-Key", errors) is None):
+        errors.setdefault("Idempotency-Key", f"Use at most {MAX_IDEMPOTENCY_KEY} characters.")
+    if errors:
+        raise invalid(errors)
+    host = g.api_user
+    event_type = EventType.get_or_none((EventType.user == host) & (EventType.slug == values["eventTypeSlug"]))
+    if event_type is None or not event_type.is_active:
+        raise ApiError(404, "Event type not found")
+    req = BookingRequest(start=start, invitee_name=values["inviteeName"], invitee_email=values["inviteeEmail"],
+                         invitee_timezone=values["inviteeTimezone"], invitee_phone=values["phone"],
+                         notes=values["notes"], answers=values["answers"] or {}, duration=values["duration"],
+                         occurrences=1 if values["occurrences"] is None else values["occurrences"],
+                         idempotency_key=key, source="api")
+    try:
+        result = create_booking(event_type, req, ip=g.client_ip)
+    except ValidationFailed as exc:
+        raise invalid({f"answers.{k[2:]}" if k.startswith("q_") else BOOKING_FIELDS.get(k, k): v
+                       for k, v in exc.errors.items()}) from None
+    except SlotUnavailable as exc:
+        raise ApiError(409, str(exc)) from None
+    except NotFound:
+        raise ApiError(404, "Event type not found") from None
+    payload = {"bookingId": result.booking.id}
+    if len(result.bookings) > 1:
+        payload["bookingIds"] = [b.id for b in result.bookings]
+    return jsonify(payload), 201 if result.created else 200
+
+
+@bp.post("/bookings/<booking_id>/cancel")
+def bookings_cancel(booking_id: str):
+    booking = _own_booking(booking_id)
+    values = body_fields(json_body(optional=True), strings=("reason",))
+    cancel_booking(booking, reason=values["reason"], by="host", actor=g.api_user, ip=g.client_ip)
+    return jsonify({"success": True})
+
+
+@bp.post("/bookings/<booking_id>/reschedule")
+def bookings_reschedule(booking_id: str):
+    booking = _own_booking(booking_id)
+    values = body_fields(json_body(), required=("newStartTime",), strings=("reason",))
+    errors: dict[str, str] = {}
+    new_start = parse_instant(values["newStartTime"], "newStartTime", errors)
+    if errors:
+        raise invalid(errors)
+    try:
+        reschedule_booking(booking, new_start, reason=values["reason"], by="host", actor=g.api_user,
+                           ip=g.client_ip)
+    except ValidationFailed as exc:
+        raise invalid(exc.errors) from None
+    except SlotUnavailable as exc:
+        raise ApiError(409, str(exc)) from None
+    return jsonify({"success": True})
+
+
+# --- contacts ------------------------------------------------------------------------------------------
+@bp.get("/contacts")
+def contacts_list():
+    errors: dict[str, str] = {}
+    page, limit = page_args(errors)
+    search = arg("search", errors)
+    if search is not None and len(search) > MAX_SEARCH:
+        errors["search"] = f"Use at most {MAX_SEARCH} characters."
+    if errors:
+        raise invalid(errors)
+    rows, total = contacts_service.list_contacts(g.api_user, search, page, limit)
+    return paginated([{**contact_json(c), "meetingCount": c.meeting_count} for c in rows], total, page, limit)
+
+
+def _contact_changes(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k in contacts_service.FIELDS}
+
+
+@bp.post("/contacts")
+def contacts_create():
+    body = json_body()
+    try:
+        contact = contacts_service.create_contact(g.api_user, _contact_changes(body), source="api")
+    except ValidationFailed as exc:
+        raise invalid(exc.errors) from None
+    except Conflict as exc:
+        raise ApiError(409, str(exc)) from None
+    return jsonify(contact_json(contact)), 201
+
+
+@bp.get("/contacts/<contact_id>")
+def contacts_detail(contact_id: str):
+    info = contacts_service.contact_detail(_own_contact(contact_id))
+    host = g.api_user
+    data = contact_json(info.contact)
+    data.update(upcomingMeetings=_bookings_json(info.upcoming, host), pastMeetings=_bookings_json(info.past, host),
+                meetingCount=info.meeting_count)
+    return jsonify(data)
+
+
+@bp.patch("/contacts/<contact_id>")
+def contacts_update(contact_id: str):
+    contact = _own_contact(contact_id)
+    body = json_body()
+    try:
+        contact = contacts_service.update_contact(contact, _contact_changes(body))
+    except ValidationFailed as exc:
+        raise invalid(exc.errors) from None
+    except Conflict as exc:
+        raise ApiError(409, str(exc)) from None
+    return jsonify(contact_json(contact))
+
+
+@bp.delete("/contacts/<contact_id>")
+def contacts_delete(contact_id: str):
+    contacts_service.delete_contact(_own_contact(contact_id))
+    return jsonify({"success": True})
+
+
+# --- event types ---------------------------------------------------------------------------------------
+@bp.get("/event-types")
+def event_types_list():
+    errors: dict[str, str] = {}
+    page, limit = page_args(errors)
+    if errors:
+        raise invalid(errors)
+    host = g.api_user
+    query = EventType.select().where((EventType.user == host) & (EventType.status == "active"))
+    total = query.count()
+    rows = query.order_by(EventType.position, EventType.created_at, EventType.id).paginate(page, limit)
+    return paginated([event_type_json(et, host.username) for et in rows], total, page, limit)
+
+
+@bp.get("/event-types/<event_type_id>")
+def event_types_detail(event_type_id: str):
+    valid_id(event_type_id, "Event type not found")
+    event_type = EventType.get_or_none((EventType.id == event_type_id) & (EventType.user == g.api_user))
+    if event_type is None:
+        raise ApiError(404, "Event type not found")
+    return jsonify(event_type_json(event_type, g.api_user.username))
+
+
+# --- availability --------------------------------------------------------------------------------------
+@bp.get("/availability/<slug>")
+def availability(slug: str):
+    errors: dict[str, str] = {}
+    tz_name = arg("timezone", errors)
+    if tz_name is None and "timezone" not in errors:
+        errors["timezone"] = "Required: an IANA time zone such as America/New_York."
+    elif tz_name is not None and not is_valid_timezone(tz_name):
+        errors["timezone"] = "Unknown time zone; use an IANA name such as America/New_York."
+    tz = zone(tz_name) if "timezone" not in errors else UTC
+    first_day, start = parse_day_or_instant(arg("startDate", errors), "startDate", errors, tz=tz)
+    last_day, end = parse_day_or_instant(arg("endDate", errors), "endDate", errors, tz=tz)
+    if errors:
+        raise invalid(errors)
+    now = datetime.now(UTC)
+    if start is None:
+        start = datetime.combine(first_day or now.astimezone(tz).date(), time(0), tz).astimezone(UTC)
+    if end is None:
+        last = last_day or start.astimezone(tz).date() + timedelta(days=DEFAULT_AVAILABILITY_DAYS)
+        end = datetime.combine(last + timedelta(days=1), time(0), tz).astimezone(UTC)
+    if end <= start:
+        raise invalid({"endDate": "Must be after startDate."})
+    first, last = start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(tz).date()
+    if (last - first).days > MAX_AVAILABILITY_DAYS:
+        raise invalid({"endDate": f"Must be at most {MAX_AVAILABILITY_DAYS} days after startDate."})
+    event_type = None
+    if ID_RE.match(slug):
+        event_type = EventType.get_or_none((EventType.user == g.api_user) & (EventType.slug == slug))
+    if event_type is None or not event_type.is_active:
+        raise ApiError(404, "Event type not found")
+    length = timedelta(minutes=event_type.duration)
+    slots = []
+    for day, starts in group_by_day(available_slots(event_type, start, end, now=now), tz_name).items():
+        for slot in starts:
+            local = slot.astimezone(tz)
+            slots.append({"date": day.isoformat(), "time": local.strftime("%H:%M"),
+                          "startTime": _local_iso(local), "endTime": _local_iso((slot + length).astimezone(tz))})
+    return jsonify({"data": slots, "eventType": {"id": event_type.id, "name": event_type.name,
+                                                 "slug": event_type.slug, "durationMinutes": event_type.duration},
+                    "timezone": tz_name, "startDate": first.isoformat(), "endDate": last.isoformat()})
+
+
+def _local_iso(moment: datetime) -> str:
+    """ISO 8601 with milliseconds and the zone's offset, e.g. 2026-02-15T10:00:00.000-05:00."""
+    return moment.isoformat(timespec="milliseconds")

@@ -1,0 +1,243 @@
+"""Every setting of LinkTime in one registry.
+
+This module alone reads the process environment. Each setting has a name, a type, a default and a
+description; the README's configuration table lists the same registry (``python -m app.config`` prints it).
+Secrets may also be given as ``NAME_FILE`` pointing at a file that holds the value.
+
+Development needs no configuration: on first start an instance folder is created with generated
+secrets (mode 0600). Production (``LINKTIME_ENV=production``) refuses to start without its secrets.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot be used; the message names every problem."""
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected a boolean (1/0, true/false), got {value!r}")
+
+
+def _list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    description: str
+    parse: Callable[[str], Any] = str
+    secret: bool = False
+    required_in_production: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("LINKTIME_ENV", "development", "`development` (default) or `production`."),
+    Setting("HOST", "127.0.0.1", "Address `make run` listens on."),
+    Setting("PORT", 5000, "Port `make run` listens on.", int),
+    Setting("BASE_URL", "", "Public base URL of this instance, e.g. `https://cal.example.com` (links in emails, "
+            "OAuth redirects). Development default: `http://HOST:PORT`.", required_in_production=True),
+    Setting("INSTANCE_DIR", "instance", "Folder for the SQLite database, queue, generated secrets and dev mail. "
+            "Relative paths are taken from the project root."),
+    Setting("SECRET_KEY", "", "Signs sessions, CSRF tokens and links. Generated into the instance folder in "
+            "development.", secret=True, required_in_production=True),
+    Setting("ENCRYPTION_KEY", "", "AES-256-GCM keys for stored secrets: one or more comma-separated "
+            "`id:base64key` (or bare base64) 32-byte keys; the first encrypts, all decrypt. Generated in "
+            "development.", secret=True, required_in_production=True),
+    Setting("DATABASE_URL", "", "Database URL. Default: SQLite file `INSTANCE_DIR/linktime.db` (WAL). "
+            "`postgresql://user:pass@host:5432/db` for PostgreSQL."),
+    Setting("HUEY_URL", "", "Queue storage. Default: SQLite file `INSTANCE_DIR/queue.db`. `redis://host:6379/0` "
+            "or `postgresql://...` for several processes."),
+    Setting("HUEY_IMMEDIATE", False, "Run tasks inline instead of queueing (tests).", _bool),
+    Setting("HUEY_WORKERS", 2, "Worker threads of the embedded queue consumer.", int),
+    Setting("RUN_QUEUE_IN_WEB", True, "`make run`/`python -m app.serve` also runs the queue consumer in the "
+            "same process. Set 0 when separate `huey_consumer` processes run the queue.", _bool),
+    Setting("RATELIMIT_STORAGE_URL", "memory://", "Rate-limit counters: `memory://` (one process) or "
+            "`redis://host:6379/1` (shared by several processes)."),
+    Setting("RATELIMIT_LOGIN", "5/minute", "Log-in attempts per client IP."),
+    Setting("RATELIMIT_PUBLIC_BOOKING", "10/minute", "Bookings created through the public booking page and "
+            "`POST /api/bookings` per client IP."),
+    Setting("RATELIMIT_API_KEY", "60/minute", "REST API requests per API key."),
+    Setting("RATELIMIT_API_PREAUTH", "5/minute", "Failed API authentications per client IP."),
+    Setting("TRUSTED_PROXIES", 0, "Number of reverse proxies in front of the app whose `X-Forwarded-For` is "
+            "trusted (0 = use the socket address).", int),
+    Setting("SESSION_COOKIE_SECURE", None, "Send the session cookie over HTTPS only. Default: on in production.",
+            _bool),
+    Setting("DEFAULT_PLAN", "FREE", "Plan given to new accounts: FREE, PRO, BUSINESS or ORGANIZATION."),
+    Setting("SIGNUP_OPEN", True, "Allow anyone to sign up (the first account becomes administrator).", _bool),
+    Setting("SMTP_URL", "", "SMTP server as one URL: `smtp://user:pass@host:25`, `smtp+starttls://...:587`, "
+            "`smtps://...:465`. Overrides the SMTP_HOST.. settings.", secret=True),
+    Setting("SMTP_HOST", "", "SMTP host. Without SMTP_URL or SMTP_HOST, development writes mail to "
+            "`INSTANCE_DIR/mail/*.eml`."),
+    Setting("SMTP_PORT", 25, "SMTP port.", int),
+    Setting("SMTP_USER", "", "SMTP user name."),
+    Setting("SMTP_PASSWORD", "", "SMTP password.", secret=True),
+    Setting("SMTP_TLS", "none", "`none`, `starttls` or `ssl`."),
+    Setting("SMTP_TIMEOUT", 10, "Seconds before an SMTP connection attempt fails.", int),
+    Setting("MAIL_FROM", "LinkTime <no-reply@localhost>", "Sender address of outgoing mail."),
+    Setting("EMAIL_RETRIES", 8, "Retries of a failed email delivery.", int),
+    Setting("EMAIL_RETRY_DELAY", 60, "Seconds between email delivery retries.", int),
+    Setting("WEBHOOK_TIMEOUT", 30, "Seconds an outgoing webhook may take to connect and to answer.", float),
+    Setting("WEBHOOK_ALLOW_PRIVATE", None, "Allow webhooks to private, loopback and link-local addresses (and "
+            "plain http). Default: on in development, off in production.", _bool),
+    Setting("OUTBOX_SWEEP_AFTER", 120, "Seconds after which an unprocessed outbox row is queued again by the "
+            "periodic sweep.", int),
+    Setting("GOOGLE_CLIENT_ID", "", "Enables \"Sign in with Google\" (OpenID Connect)."),
+    Setting("GOOGLE_CLIENT_SECRET", "", "Google OAuth client secret.", secret=True),
+    Setting("GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration",
+            "Google's OpenID discovery document (tests point it at a local provider)."),
+    Setting("MICROSOFT_CLIENT_ID", "", "Enables \"Sign in with Microsoft\" (OpenID Connect)."),
+    Setting("MICROSOFT_CLIENT_SECRET", "", "Microsoft OAuth client secret.", secret=True),
+    Setting("MICROSOFT_DISCOVERY_URL",
+            "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
+            "Microsoft's OpenID discovery document."),
+    Setting("LOG_LEVEL", "INFO", "Python log level."),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _raw(name: str, env: Mapping[str, str]) -> str | None:
+    if name in env:
+        return env[name]
+    file_var = env.get(name + "_FILE")
+    if file_var:
+        try:
+            return Path(file_var).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {file_var}: {exc.strerror}") from exc
+    return None
+
+
+def _generated_secret(instance_dir: Path, filename: str, make: Callable[[], str]) -> str:
+    """Read a development secret from the instance folder, creating it (mode 0600) on first use.
+
+    Safe when several processes start at once (gunicorn workers): the secret is written to a private temporary
+    file and hard-linked into place, so nobody reads a half-written file and the first link wins for everyone.
+    """
+    path = instance_dir / filename
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    value = make()
+    tmp = instance_dir / f".{filename}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process won the race: use its secret
+            return path.read_text().strip()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return value
+
+
+def new_encryption_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Build the configuration dict from ``env`` (default ``os.environ``) plus ``overrides``.
+
+    Raises ConfigError naming every missing or malformed setting.
+    """
+    env = os.environ if env is None else env
+    overrides = dict(overrides or {})
+    problems: list[str] = []
+    cfg: dict[str, Any] = {}
+    for s in SETTINGS:
+        if s.name in overrides:
+            cfg[s.name] = overrides.pop(s.name)
+            continue
+        try:
+            raw = _raw(s.name, env)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        if raw is None or raw == "":
+            cfg[s.name] = s.default
+            continue
+        try:
+            cfg[s.name] = s.parse(raw)
+        except ValueError as exc:
+            cfg[s.name] = s.default  # keep going, so every problem is reported at once
+            problems.append(f"{s.name}: {exc}")
+    cfg.update(overrides)  # extra keys (Flask settings, test hooks)
+
+    env_name = str(cfg["LINKTIME_ENV"]).lower()
+    if env_name not in ("development", "production"):
+        problems.append("LINKTIME_ENV: must be 'development' or 'production'")
+    production = env_name == "production"
+    cfg["PRODUCTION"] = production
+
+    instance = Path(cfg["INSTANCE_DIR"])
+    if not instance.is_absolute():
+        instance = ROOT / instance
+    cfg["INSTANCE_DIR"] = str(instance)
+
+    if production:
+        missing = [s.name for s in SETTINGS if s.required_in_production and not cfg.get(s.name)]
+        if missing:
+            problems.append("production mode needs these settings: " + ", ".join(missing)
+                            + " (set them in the environment or as NAME_FILE)")
+    else:
+        if not cfg["SECRET_KEY"]:
+            cfg["SECRET_KEY"] = _generated_secret(instance, "secret_key", lambda: secrets.token_urlsafe(48))
+        if not cfg["ENCRYPTION_KEY"]:
+            cfg["ENCRYPTION_KEY"] = _generated_secret(instance, "encryption_key", new_encryption_key)
+        if not cfg["BASE_URL"]:
+            cfg["BASE_URL"] = f"http://{cfg['HOST']}:{cfg['PORT']}"
+
+    if cfg["DEFAULT_PLAN"] not in ("FREE", "PRO", "BUSINESS", "ORGANIZATION", "ENTERPRISE"):
+        problems.append("DEFAULT_PLAN: must be one of FREE, PRO, BUSINESS, ORGANIZATION")
+    if cfg["SMTP_TLS"] not in ("none", "starttls", "ssl"):
+        problems.append("SMTP_TLS: must be none, starttls or ssl")
+    if problems:
+        raise ConfigError("LinkTime cannot start:\n  - " + "\n  - ".join(problems))
+
+    cfg["BASE_URL"] = str(cfg["BASE_URL"]).rstrip("/")
+    if not cfg["DATABASE_URL"]:
+        cfg["DATABASE_URL"] = f"sqlite:///{instance / 'linktime.db'}"
+    if not cfg["HUEY_URL"]:
+        cfg["HUEY_URL"] = f"sqlite:///{instance / 'queue.db'}"
+    if cfg["SESSION_COOKIE_SECURE"] is None:
+        cfg["SESSION_COOKIE_SECURE"] = production
+    if cfg["WEBHOOK_ALLOW_PRIVATE"] is None:
+        cfg["WEBHOOK_ALLOW_PRIVATE"] = not production
+    return cfg
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from the registry."""
+    rows = ["| Setting | Default | Description |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = "" if s.default in ("", None) else f"`{s.default}`"
+        extra = " Secret: also `_FILE`." if s.secret else ""
+        req = " **Required in production.**" if s.required_in_production else ""
+        rows.append(f"| `{s.name}` | {default} | {s.description}{req}{extra} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation helper
+    sys.stdout.write(markdown_table() + "\n")

@@ -1,0 +1,12 @@
+"""Peewee models by domain. ``ALL_MODELS`` lists them in dependency order."""
+from app.models.accounts import OAuthIdentity, User, UserLogo
+from app.models.audit import AuditLog
+from app.models.bookings import Booking, BookingActivity, Contact, Reminder
+from app.models.developer import ApiKey, Webhook, WebhookDelivery
+from app.models.outbox import OutboxMessage
+from app.models.scheduling import EventType, Schedule
+
+ALL_MODELS = [User, UserLogo, OAuthIdentity, AuditLog, OutboxMessage, Schedule, EventType, Contact, Booking,
+              BookingActivity, Reminder, ApiKey, Webhook, WebhookDelivery]
+
+__all__ = ["ALL_MODELS", "ApiKey", "AuditLog", "Webhook", "WebhookDelivery", "Booking", "BookingActivity", "Contact", "Reminder", "EventType", "OAuthIdentity", "OutboxMessage", "Schedule", "User", "UserLogo"]

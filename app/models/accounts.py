@@ -1,0 +1,58 @@
+"""Accounts: users, their sign-in identities and logos."""
+from __future__ import annotations
+
+import secrets
+
+import peewee
+
+from app.models.base import BaseModel, UTCDateTimeField, utcnow
+
+
+def _session_key() -> str:
+    return secrets.token_hex(16)
+
+
+class User(BaseModel):
+    email = peewee.CharField(max_length=254, unique=True)
+    username = peewee.CharField(max_length=30, unique=True)
+    name = peewee.CharField(max_length=100)
+    password_hash = peewee.CharField(max_length=255, null=True)  # null: signs in with Google/Microsoft only
+    timezone = peewee.CharField(max_length=64, default="UTC")
+    brand_color = peewee.CharField(max_length=7, default="#2563eb")
+    plan = peewee.CharField(max_length=20, default="FREE")
+    is_admin = peewee.BooleanField(default=False)
+    is_disabled = peewee.BooleanField(default=False)
+    # Rotated when the password changes: every session and reset link issued before stops working.
+    session_key = peewee.CharField(max_length=32, default=_session_key)
+    created_at = UTCDateTimeField(default=utcnow)
+    last_login_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        table_name = "users"
+
+    def __str__(self) -> str:  # pragma: no cover - debugging aid
+        return f"{self.username} <{self.email}>"
+
+
+class UserLogo(BaseModel):
+    """A host's logo kept in the database, so every web process can serve it."""
+    user = peewee.ForeignKeyField(User, backref="logos", on_delete="CASCADE", unique=True)
+    content_type = peewee.CharField(max_length=40)
+    data = peewee.BlobField()
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "user_logos"
+
+
+class OAuthIdentity(BaseModel):
+    """A Google or Microsoft account linked for sign-in (OpenID Connect subject)."""
+    user = peewee.ForeignKeyField(User, backref="identities", on_delete="CASCADE")
+    provider = peewee.CharField(max_length=20)
+    subject = peewee.CharField(max_length=255)
+    email = peewee.CharField(max_length=254)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "oauth_identities"
+        indexes = ((("provider", "subject"), True),)

@@ -1,0 +1,92 @@
+"""Bookings, the host's contacts, booking history and reminders."""
+from __future__ import annotations
+
+import peewee
+
+from app.ids import new_token
+from app.models.accounts import User
+from app.models.base import BaseModel, UTCDateTimeField, utcnow
+from app.models.scheduling import EventType, JSONField
+
+
+class Contact(BaseModel):
+    user = peewee.ForeignKeyField(User, backref="contacts", on_delete="CASCADE")
+    name = peewee.CharField(max_length=200)
+    email = peewee.CharField(max_length=254)
+    phone = peewee.CharField(max_length=40, null=True)
+    company = peewee.CharField(max_length=200, null=True)
+    notes = peewee.TextField(null=True)
+    source = peewee.CharField(max_length=20, default="manual")   # booking | manual | api
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "contacts"
+        indexes = ((("user", "email"), True),)
+
+
+class Booking(BaseModel):
+    user = peewee.ForeignKeyField(User, backref="bookings", on_delete="CASCADE")      # the host
+    event_type = peewee.ForeignKeyField(EventType, null=True, on_delete="SET NULL")
+    contact = peewee.ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    uid = peewee.CharField(max_length=64, unique=True, default=new_token)            # for invitee links
+    status = peewee.CharField(max_length=12, default="CONFIRMED")                    # CONFIRMED | CANCELLED
+    start_at = UTCDateTimeField()
+    end_at = UTCDateTimeField()
+    # Busy time this booking blocks: its own event type's buffers, kept with the booking.
+    buffer_before = peewee.IntegerField(default=0)
+    buffer_after = peewee.IntegerField(default=0)
+    event_name = peewee.CharField(max_length=100)
+    invitee_name = peewee.CharField(max_length=200)
+    invitee_email = peewee.CharField(max_length=254)
+    invitee_timezone = peewee.CharField(max_length=64)
+    invitee_phone = peewee.CharField(max_length=40, null=True)
+    notes = peewee.TextField(null=True)
+    answers = JSONField(default=dict)
+    location_type = peewee.CharField(max_length=20, default="none")
+    location = peewee.CharField(max_length=500, default="")
+    meeting_link = peewee.CharField(max_length=500, null=True)
+    recurring_group_id = peewee.CharField(max_length=32, null=True, index=True)
+    sequence = peewee.IntegerField(default=0)                                        # iCalendar SEQUENCE
+    previous_start_at = UTCDateTimeField(null=True)
+    previous_end_at = UTCDateTimeField(null=True)
+    cancel_reason = peewee.TextField(null=True)
+    cancelled_at = UTCDateTimeField(null=True)
+    cancelled_by = peewee.CharField(max_length=10, null=True)                        # host | invitee
+    idempotency_key = peewee.CharField(max_length=200, null=True)
+    source = peewee.CharField(max_length=20, default="page")
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "bookings"
+        indexes = (
+            (("user", "status", "start_at"), False),
+            (("user", "idempotency_key"), True),
+            (("user", "start_at", "id"), False),   # API booking list, newest first (migration 0005)
+        )
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == "CANCELLED"
+
+
+class BookingActivity(BaseModel):
+    """The history shown on a booking: created, rescheduled, cancelled, emails, deliveries."""
+    booking = peewee.ForeignKeyField(Booking, backref="activities", on_delete="CASCADE")
+    kind = peewee.CharField(max_length=40)
+    message = peewee.TextField()
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "booking_activities"
+
+
+class Reminder(BaseModel):
+    booking = peewee.ForeignKeyField(Booking, backref="reminders", on_delete="CASCADE")
+    send_at = UTCDateTimeField(index=True)
+    offset_minutes = peewee.IntegerField()
+    sent_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        table_name = "reminders"

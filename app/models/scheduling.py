@@ -1,0 +1,76 @@
+"""What a host offers: availability schedules and event types."""
+from __future__ import annotations
+
+import json
+
+import peewee
+
+from app.models.accounts import User
+from app.models.base import BaseModel, UTCDateTimeField, utcnow
+
+
+class JSONField(peewee.TextField):
+    """JSON kept as text (portable between SQLite and PostgreSQL)."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class Schedule(BaseModel):
+    """Named weekly hours plus date overrides, in one time zone.
+
+    ``weekly``: {"0": [["09:00", "17:00"]], ... "6": []} with 0 = Monday.
+    ``overrides``: {"2026-12-24": [["09:00", "12:00"]], "2026-12-25": []} ([] = unavailable that date).
+    """
+    user = peewee.ForeignKeyField(User, backref="schedules", on_delete="CASCADE")
+    name = peewee.CharField(max_length=100)
+    timezone = peewee.CharField(max_length=64)
+    is_default = peewee.BooleanField(default=False)
+    weekly = JSONField(default=dict)
+    overrides = JSONField(default=dict)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "schedules"
+
+
+class EventType(BaseModel):
+    user = peewee.ForeignKeyField(User, backref="event_types", on_delete="CASCADE")
+    schedule = peewee.ForeignKeyField(Schedule, null=True, on_delete="SET NULL")  # null: the default schedule
+    name = peewee.CharField(max_length=100)
+    slug = peewee.CharField(max_length=100)
+    description = peewee.TextField(default="")
+    duration = peewee.IntegerField(default=30)                 # minutes
+    extra_durations = JSONField(default=list)                  # other lengths the invitee may choose
+    location_type = peewee.CharField(max_length=20, default="none")
+    location_detail = peewee.CharField(max_length=500, default="")
+    buffer_before = peewee.IntegerField(default=0)
+    buffer_after = peewee.IntegerField(default=0)
+    minimum_notice = peewee.IntegerField(default=0)            # minutes
+    window_type = peewee.CharField(max_length=10, default="rolling")   # rolling | range
+    window_days = peewee.IntegerField(default=60)
+    window_start = peewee.DateField(null=True)
+    window_end = peewee.DateField(null=True)
+    slot_interval = peewee.IntegerField(null=True)             # minutes; null = duration
+    max_per_day = peewee.IntegerField(null=True)
+    status = peewee.CharField(max_length=10, default="active")  # active | draft
+    is_secret = peewee.BooleanField(default=False)
+    color = peewee.CharField(max_length=7, default="#2563eb")
+    questions = JSONField(default=list)
+    recurrence = JSONField(null=True)                          # {"frequency", "interval", "maxOccurrences"}
+    reminders = JSONField(default=lambda: [1440])              # minutes before the start
+    position = peewee.IntegerField(default=0)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "event_types"
+        indexes = ((("user", "slug"), True),)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"

@@ -1,0 +1,70 @@
+"""``python -m app.serve``: one process that migrates, serves HTTP and runs the queue consumer.
+
+This is what ``make run`` starts. Ctrl-C (SIGINT) or SIGTERM stops the web server and lets the
+consumer finish its running tasks. Queued and scheduled tasks live in the queue storage (a SQLite file
+in the instance folder by default), so a restart picks them up.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from waitress.server import create_server
+
+from app import create_app
+from app.config import ConfigError
+from app.db import db, upgrade
+
+log = logging.getLogger("linktime.serve")
+
+
+def main() -> int:
+    try:
+        app = create_app()
+    except ConfigError as exc:  # a clear message, not a traceback
+        print(exc, file=sys.stderr, flush=True)
+        return 2
+    with db.connection_context():
+        for name in upgrade():
+            log.info("applied migration %s", name)
+
+    consumer = None
+    if app.config["RUN_QUEUE_IN_WEB"]:
+        from tasks import huey
+        consumer = huey.create_consumer(workers=app.config["HUEY_WORKERS"], worker_type="thread",
+                                        periodic=True, check_worker_health=True,
+                                        max_delay=0.5)  # idle workers poll twice a second
+        consumer.start()
+        log.info("queue consumer started with %d worker thread(s)", app.config["HUEY_WORKERS"])
+
+    server = create_server(app, host=app.config["HOST"], port=app.config["PORT"], threads=16,
+                           ident="LinkTime", channel_timeout=60, connection_limit=500)
+    stopping = threading.Event()
+
+    def stop(signum, _frame):
+        if stopping.is_set():
+            return
+        stopping.set()
+        log.info("received signal %s, stopping", signum)
+        server.close()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    log.info("LinkTime listening on http://%s:%s", app.config["HOST"], app.config["PORT"])
+    print(f"LinkTime is running on {app.config['BASE_URL']}  (Ctrl-C stops it)", flush=True)
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not stopping.is_set():
+            raise
+    finally:
+        if consumer is not None:
+            consumer.stop(graceful=True)
+            log.info("queue consumer stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""Accounts: sign-up, sign-in, profile, passwords, administration.
+
+No Flask request objects here: functions take values and return models or raise domain errors.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import peewee
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from app.db import transaction
+from app.models import OAuthIdentity, User, UserLogo
+from app.models.base import utcnow
+from app.security import hash_password, sha256_hex, verify_password
+from app.services import audit
+from app.services.errors import ValidationFailed
+from app.services.event_types import create_defaults
+from app.services.plans import UnknownPlan, normalize_plan
+from app.services.timezones import is_valid_timezone
+
+USERNAME_RE = re.compile(r"^[a-z0-9-]{3,30}$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+RESERVED_USERNAMES = frozenset("""
+    about account accounts admin administrator api app apps assets auth billing blog book booking bookings
+    cancel contact contacts dashboard docs download embed embed-js events help healthz home integrations
+    invite join legal linktime login logout me new oauth oidc pricing privacy profile public register
+    reschedule reset root security settings signin signout signup static status support terms uploads
+    user users webhooks www zapier
+""".split())
+COMMON_PASSWORDS = frozenset("""
+    password password1 password12 password123 passw0rd 12345678 123456789 1234567890 qwerty123 qwertyuiop
+    iloveyou admin123 welcome1 letmein1 abc12345 11111111 00000000 sunshine monkey123 football baseball
+    linktime linktime1 changeme
+""".split())
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256
+LOGO_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+MAX_LOGO_BYTES = 512 * 1024
+RESET_MAX_AGE = 60 * 60  # one hour
+
+
+@dataclass
+class SignupData:
+    name: str
+    email: str
+    username: str
+    password: str
+    timezone: str
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def _validate_password(password: str, *, email: str = "", username: str = "") -> str | None:
+    if len(password) < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters."
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or len(set(password)) < 4:
+        return "This password is too easy to guess."
+    local = email.split("@")[0].lower()
+    if (username and username.lower() in lowered) or (len(local) >= 3 and local in lowered):
+        return "The password must not contain your username or email."
+    return None
+
+
+def validate_username(username: str, *, exclude_user_id: str | None = None) -> str | None:
+    if not USERNAME_RE.match(username):
+        return "Use 3–30 characters: lower-case letters, digits and hyphens."
+    if username.startswith("-") or username.endswith("-"):
+        return "The username cannot start or end with a hyphen."
+    if username in RESERVED_USERNAMES:
+        return "This username is reserved."
+    query = User.select().where(User.username == username)
+    if exclude_user_id:
+        query = query.where(User.id != exclude_user_id)
+    if query.exists():
+        return "This username is taken."
+    return None
+
+
+def _validate_common(name: str, email: str, timezone: str, errors: dict[str, str],
+                     exclude_user_id: str | None = None) -> None:
+    if not name.strip():
+        errors["name"] = "Enter your name."
+    elif len(name.strip()) > 100:
+        errors["name"] = "Use at most 100 characters."
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        errors["email"] = "Enter a valid email address."
+    else:
+        query = User.select().where(User.email == email)
+        if exclude_user_id:
+            query = query.where(User.id != exclude_user_id)
+        if query.exists():
+            errors["email"] = "An account with this email already exists."
+    if not is_valid_timezone(timezone):
+        errors["timezone"] = "Choose a time zone from the list."
+
+
+def signup(data: SignupData, *, default_plan: str, ip: str | None = None,
+           password_required: bool = True, identity: tuple[str, str] | None = None) -> User:
+    """Create an account. The first account of the instance becomes its administrator."""
+    email = normalize_email(data.email)
+    username = (data.username or "").strip().lower()
+    errors: dict[str, str] = {}
+    _validate_common(data.name, email, data.timezone, errors)
+    if problem := validate_username(username):
+        errors["username"] = problem
+    if password_required or data.password:
+        if problem := _validate_password(data.password or "", email=email, username=username):
+            errors["password"] = problem
+    if errors:
+        raise ValidationFailed(errors)
+    try:
+        with transaction():
+            first = not User.select().exists()
+            user = User.create(
+                name=data.name.strip(), email=email, username=username,
+                password_hash=hash_password(data.password) if data.password else None,
+                timezone=data.timezone, plan=normalize_plan(default_plan), is_admin=first)
+            create_defaults(user)
+            if identity:
+                OAuthIdentity.create(user=user, provider=identity[0], subject=identity[1], email=email)
+            audit.record("auth.signup", resource="user", resource_id=user.id, user=user, actor=user, ip=ip,
+                         details={"email": email, "username": username, "method": identity[0] if identity
+                                  else "password"})
+    except peewee.IntegrityError as exc:  # a concurrent sign-up took the email or username
+        raise ValidationFailed({"email": "An account with this email or username already exists."}) from exc
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = User.get_or_none(User.email == normalize_email(email))
+    if user is None or user.is_disabled:
+        verify_password(None, password)
+        return None
+    if not verify_password(user.password_hash, password):
+        return None
+    return user
+
+
+def record_login(user: User, *, ip: str | None, method: str) -> None:
+    User.update(last_login_at=utcnow()).where(User.id == user.id).execute()
+    audit.record("auth.login", resource="user", resource_id=user.id, user=user, actor=user, ip=ip,
+                 details={"method": method})
+
+
+def update_profile(user: User, *, name: str, username: str, timezone: str, brand_color: str,
+                   ip: str | None = None) -> User:
+    username = (username or "").strip().lower()
+    errors: dict[str, str] = {}
+    _validate_common(name, user.email, timezone, errors, exclude_user_id=user.id)
+    if username != user.username and (problem := validate_username(username, exclude_user_id=user.id)):
+        errors["username"] = problem
+    if not COLOR_RE.match(brand_color or ""):
+        errors["brand_color"] = "Use a colour like #2563eb."
+    if errors:
+        raise ValidationFailed(errors)
+    changes = {k: v for k, v in (("name", name.strip()), ("username", username), ("timezone", timezone),
+                                 ("brand_color", brand_color.lower())) if getattr(user, k) != v}
+    old = {k: getattr(user, k) for k in changes}
+    try:
+        with transaction():
+            for key, value in changes.items():
+                setattr(user, key, value)
+            user.save()
+            for field, new_value in changes.items():
+                audit.record("settings.updated", resource="user", resource_id=user.id, user=user, actor=user,
+                             ip=ip, details={"field": field, "oldValue": old[field], "newValue": new_value})
+    except peewee.IntegrityError as exc:
+        raise ValidationFailed({"username": "This username is taken."}) from exc
+    return user
+
+
+def set_logo(user: User, content_type: str, data: bytes) -> None:
+    if content_type not in LOGO_TYPES or not _looks_like_image(data, content_type):
+        raise ValidationFailed({"logo": "Upload a PNG, JPEG, GIF or WebP image."})
+    if len(data) > MAX_LOGO_BYTES:
+        raise ValidationFailed({"logo": "The logo must be at most 512 KB."})
+    with transaction():
+        UserLogo.delete().where(UserLogo.user == user).execute()
+        UserLogo.create(user=user, content_type=content_type, data=data)
+
+
+def remove_logo(user: User) -> None:
+    UserLogo.delete().where(UserLogo.user == user).execute()
+
+
+def _looks_like_image(data: bytes, content_type: str) -> bool:
+    signatures = {
+        "image/png": (b"\x89PNG\r\n\x1a\n",),
+        "image/jpeg": (b"\xff\xd8\xff",),
+        "image/gif": (b"GIF87a", b"GIF89a"),
+        "image/webp": (b"RIFF",),
+    }
+    return data.startswith(signatures[content_type]) and (content_type != "image/webp" or data[8:12] == b"WEBP")
+
+
+def change_password(user: User, current: str, new: str, *, ip: str | None = None) -> None:
+    errors = {}
+    if user.password_hash and not verify_password(user.password_hash, current):
+        errors["current_password"] = "The current password is not correct."
+    if problem := _validate_password(new, email=user.email, username=user.username):
+        errors["new_password"] = problem
+    if errors:
+        raise ValidationFailed(errors)
+    _set_password(user, new)
+    audit.record("settings.updated", resource="user", resource_id=user.id, user=user, actor=user, ip=ip,
+                 details={"field": "password"})
+
+
+def _set_password(user: User, password: str) -> None:
+    from app.models.accounts import _session_key
+    user.password_hash = hash_password(password)
+    user.session_key = _session_key()  # ends every other session and every reset link
+    user.save()
+
+
+# --- password reset: signed, expiring, single use -------------------------------------------------------
+def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="linktime.password-reset")
+
+
+def _reset_fingerprint(user: User) -> str:
+    # Changes when the password (or session key) changes, so a used link stops working.
+    return sha256_hex(f"{user.password_hash}|{user.session_key}")[:16]
+
+
+def make_reset_token(user: User, secret_key: str) -> str:
+    return _reset_serializer(secret_key).dumps({"u": user.id, "f": _reset_fingerprint(user)})
+
+
+def user_for_reset_token(token: str, secret_key: str, max_age: int = RESET_MAX_AGE) -> User | None:
+    try:
+        data = _reset_serializer(secret_key).loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    user = User.get_or_none(User.id == data.get("u"))
+    if user is None or user.is_disabled or data.get("f") != _reset_fingerprint(user):
+        return None
+    return user
+
+
+def reset_password(user: User, new: str, *, ip: str | None = None) -> None:
+    if problem := _validate_password(new, email=user.email, username=user.username):
+        raise ValidationFailed({"password": problem})
+    _set_password(user, new)
+    audit.record("auth.password_reset", resource="user", resource_id=user.id, user=user, actor=user, ip=ip)
+
+
+# --- administration --------------------------------------------------------------------------------------
+def set_plan(user: User, plan: str, *, actor: User | None = None, ip: str | None = None) -> User:
+    try:
+        plan = normalize_plan(plan)
+    except UnknownPlan as exc:
+        raise ValidationFailed({"plan": str(exc)}) from exc
+    previous = user.plan
+    user.plan = plan
+    user.save()
+    audit.record("settings.updated", resource="user", resource_id=user.id, user=user, actor=actor, ip=ip,
+                 details={"field": "plan", "oldValue": previous, "newValue": plan})
+    return user
+
+
+def set_disabled(user: User, disabled: bool, *, actor: User | None = None, ip: str | None = None) -> User:
+    if disabled and actor is not None and actor.id == user.id:
+        raise ValidationFailed({"user": "You cannot disable your own account."})
+    user.is_disabled = disabled
+    user.save()
+    audit.record("admin.user_disabled" if disabled else "admin.user_enabled", resource="user", resource_id=user.id,
+                 user=user, actor=actor, ip=ip)
+    return user

@@ -1,0 +1,447 @@
+"""Create, cancel and reschedule bookings: one service for the booking page, the public endpoint, the API,
+the dashboard and (later) the agents.
+
+Every write runs in one transaction that serializes the host's bookings (SQLite ``BEGIN IMMEDIATE``;
+PostgreSQL ``SELECT ... FOR UPDATE`` on the host's row), re-checks the slot against the engine, writes the
+booking, the contact, the audit entry, the reminders and the outbox events together.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import peewee
+
+from app.db import is_postgres, transaction
+from app.ids import new_id
+from app.models import Booking, BookingActivity, Contact, EventType, Reminder, User
+from app.models.base import utcnow
+from app.services import audit, events
+from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.event_types import LOCATION_TYPES, effective_schedule
+from app.services.slots import available_slots, busy_source, day_count_source
+from app.services.timezones import is_valid_timezone, zone
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{6,25}$")
+MAX_NAME = 200
+MAX_NOTES = 5000
+MAX_ANSWER = 2000
+
+
+class SlotUnavailable(Conflict):
+    """The requested time can no longer be booked."""
+
+    def __init__(self, message: str = "This time is no longer available. Please choose another time.",
+                 conflicts: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts or []
+
+
+@dataclass
+class BookingRequest:
+    start: datetime
+    invitee_name: str
+    invitee_email: str
+    invitee_timezone: str
+    invitee_phone: str | None = None
+    notes: str | None = None
+    answers: dict = field(default_factory=dict)
+    duration: int | None = None
+    occurrences: int = 1
+    idempotency_key: str | None = None
+    source: str = "page"
+
+
+@dataclass
+class BookingResult:
+    bookings: list[Booking]
+    created: bool          # False: an identical earlier request's booking was returned
+
+    @property
+    def booking(self) -> Booking:
+        return self.bookings[0]
+
+
+# --- busy time from the host's own bookings -----------------------------------------------------------
+MAX_BUFFER_SECONDS = 240 * 60
+
+
+@busy_source
+def _bookings_busy(event_type: EventType, start: datetime, end: datetime, exclude_booking_id: str | None):
+    """Confirmed bookings of the host across all event types, each widened by its own buffers."""
+    query = (Booking.select(Booking.start_at, Booking.end_at, Booking.buffer_before, Booking.buffer_after)
+             .where((Booking.user == event_type.user_id) & (Booking.status == "CONFIRMED")
+                    & (Booking.start_at < end + timedelta(seconds=MAX_BUFFER_SECONDS))
+                    & (Booking.end_at > start - timedelta(seconds=MAX_BUFFER_SECONDS))))
+    if exclude_booking_id:
+        query = query.where(Booking.id != exclude_booking_id)
+    return [(b.start_at - timedelta(minutes=b.buffer_before), b.end_at + timedelta(minutes=b.buffer_after))
+            for b in query.namedtuples()]
+
+
+@day_count_source
+def _bookings_per_day(event_type: EventType, start: datetime, end: datetime, tz_name: str) -> dict[date, int]:
+    tz = zone(tz_name)
+    counts: dict[date, int] = {}
+    rows = (Booking.select(Booking.start_at)
+            .where((Booking.event_type == event_type.id) & (Booking.status == "CONFIRMED")
+                   & (Booking.start_at >= start - timedelta(days=1)) & (Booking.start_at < end + timedelta(days=1))))
+    for row in rows.namedtuples():
+        day = row.start_at.astimezone(tz).date()
+        counts[day] = counts.get(day, 0) + 1
+    return counts
+
+
+# --- validation ------------------------------------------------------------------------------------------
+def _validate_answers(event_type: EventType, answers: dict, errors: dict[str, str]) -> dict:
+    cleaned = {}
+    for q in event_type.questions or []:
+        key, kind = q["id"], q["type"]
+        raw = answers.get(key)
+        if kind == "multiselect":
+            values = raw if isinstance(raw, list) else ([raw] if raw not in (None, "") else [])
+            values = [str(v) for v in values]
+            if q.get("required") and not values:
+                errors[f"q_{key}"] = "Choose at least one option."
+            elif any(v not in q["options"] for v in values):
+                errors[f"q_{key}"] = "Choose from the options given."
+            cleaned[key] = values
+            continue
+        if kind == "checkbox":
+            checked = raw in (True, "true", "on", "1", "yes")
+            if q.get("required") and not checked:
+                errors[f"q_{key}"] = "Please tick this box to continue."
+            cleaned[key] = checked
+            continue
+        value = "" if raw is None else str(raw).strip()
+        if not value:
+            if q.get("required"):
+                errors[f"q_{key}"] = "This question is required."
+            continue
+        if len(value) > MAX_ANSWER:
+            errors[f"q_{key}"] = f"Use at most {MAX_ANSWER} characters."
+        elif kind == "select" and value not in q["options"]:
+            errors[f"q_{key}"] = "Choose from the options given."
+        elif kind == "email" and not EMAIL_RE.match(value):
+            errors[f"q_{key}"] = "Enter a valid email address."
+        elif kind == "phone" and not PHONE_RE.match(value):
+            errors[f"q_{key}"] = "Enter a valid phone number."
+        elif kind == "number":
+            try:
+                float(value)
+            except ValueError:
+                errors[f"q_{key}"] = "Enter a number."
+        cleaned[key] = value
+    return cleaned
+
+
+def validate_request(event_type: EventType, req: BookingRequest) -> tuple[int, dict]:
+    """Check the invitee's input. Returns (length in minutes, cleaned answers) or raises ValidationFailed."""
+    errors: dict[str, str] = {}
+    name = (req.invitee_name or "").strip()
+    if not name:
+        errors["name"] = "Enter your name."
+    elif len(name) > MAX_NAME:
+        errors["name"] = f"Use at most {MAX_NAME} characters."
+    email = (req.invitee_email or "").strip()
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        errors["email"] = "Enter a valid email address."
+    if not is_valid_timezone(req.invitee_timezone):
+        errors["timezone"] = "Choose a valid time zone."
+    if req.start is None or req.start.tzinfo is None:
+        errors["startTime"] = "Give the start time as an ISO 8601 instant, e.g. 2026-03-01T14:00:00Z."
+    phone = (req.invitee_phone or "").strip()
+    if event_type.location_type == "phone_host_calls" and not phone:
+        errors["phone"] = "Enter the phone number the host should call."
+    elif phone and not PHONE_RE.match(phone):
+        errors["phone"] = "Enter a valid phone number."
+    if req.notes and len(req.notes) > MAX_NOTES:
+        errors["notes"] = f"Use at most {MAX_NOTES} characters."
+    allowed = [event_type.duration, *(event_type.extra_durations or [])]
+    length = req.duration or event_type.duration
+    if length not in allowed:
+        errors["duration"] = "Choose one of the offered durations."
+    recurrence = event_type.recurrence
+    if req.occurrences != 1:
+        if not recurrence:
+            errors["occurrences"] = "This event does not repeat."
+        elif not 1 <= req.occurrences <= recurrence["maxOccurrences"]:
+            errors["occurrences"] = f"Choose between 1 and {recurrence['maxOccurrences']} occurrences."
+    answers = _validate_answers(event_type, req.answers or {}, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return length, answers
+
+
+def occurrence_starts(event_type: EventType, first: datetime, count: int, tz_name: str) -> list[datetime]:
+    """Starts of a recurring series, repeating on the host's wall clock (a weekly 10:00 stays 10:00 across DST)."""
+    if count <= 1 or not event_type.recurrence:
+        return [first]
+    tz = zone(tz_name)
+    local = first.astimezone(tz)
+    interval = event_type.recurrence["interval"]
+    starts = []
+    for n in range(count):
+        if event_type.recurrence["frequency"] == "monthly":
+            month_index = local.month - 1 + n * interval
+            year, month = local.year + month_index // 12, month_index % 12 + 1
+            day = min(local.day, _days_in_month(year, month))
+            naive = local.replace(tzinfo=None, year=year, month=month, day=day)
+        else:
+            naive = local.replace(tzinfo=None) + timedelta(weeks=n * interval)
+        starts.append(naive.replace(tzinfo=tz).astimezone(UTC))
+    return starts
+
+
+def _days_in_month(year: int, month: int) -> int:
+    return (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+
+
+# --- payloads ---------------------------------------------------------------------------------------------
+def location_label(booking: Booking) -> str:
+    label = LOCATION_TYPES.get(booking.location_type, "")
+    if booking.location_type == "none":
+        return ""
+    if booking.location_type in ("in_person", "phone_invitee_calls", "custom_link") and booking.location:
+        return booking.location
+    if booking.location_type == "phone_host_calls" and booking.invitee_phone:
+        return f"Phone call to {booking.invitee_phone}"
+    return label
+
+
+def booking_payload(booking: Booking, host: User, event_type: EventType | None) -> dict:
+    """The ``data`` of booking webhooks (spec page 16), also used by the API."""
+    data = {
+        "id": booking.id,
+        "eventType": ({"id": event_type.id, "name": event_type.name, "slug": event_type.slug,
+                       "duration": event_type.duration} if event_type else None),
+        "startTime": events.iso(booking.start_at),
+        "endTime": events.iso(booking.end_at),
+        "status": booking.status,
+        "invitee": {"name": booking.invitee_name, "email": booking.invitee_email,
+                    "timezone": booking.invitee_timezone},
+        "host": {"id": host.id, "name": host.name, "email": host.email},
+        "meetingLink": booking.meeting_link,
+        "location": location_label(booking) or None,
+        "notes": booking.notes,
+        "isRecurring": booking.recurring_group_id is not None,
+        "recurringGroupId": booking.recurring_group_id,
+    }
+    if booking.status == "CANCELLED":
+        data["cancelReason"] = booking.cancel_reason
+    if booking.previous_start_at is not None:
+        data["previousStartTime"] = events.iso(booking.previous_start_at)
+        data["previousEndTime"] = events.iso(booking.previous_end_at)
+    return data
+
+
+def contact_payload(contact: Contact) -> dict:
+    return {"id": contact.id, "name": contact.name, "email": contact.email, "phone": contact.phone,
+            "company": contact.company, "notes": contact.notes, "createdAt": events.iso(contact.created_at),
+            "source": contact.source}
+
+
+# --- writing ----------------------------------------------------------------------------------------------
+def _lock_host(host_id: str) -> None:
+    """Serialize booking writes of one host (SQLite already holds the write lock from BEGIN IMMEDIATE)."""
+    if is_postgres():
+        list(User.select(User.id).where(User.id == host_id).for_update())
+
+
+def _activity(booking: Booking, kind: str, message: str) -> None:
+    BookingActivity.create(booking=booking, kind=kind, message=message)
+
+
+def _schedule_reminders(booking: Booking, offsets: list[int], now: datetime) -> None:
+    Reminder.delete().where((Reminder.booking == booking) & Reminder.sent_at.is_null()).execute()
+    for minutes in offsets or []:
+        send_at = booking.start_at - timedelta(minutes=minutes)
+        if send_at > now:
+            Reminder.create(booking=booking, send_at=send_at, offset_minutes=minutes)
+
+
+def _upsert_contact(host: User, name: str, email: str, phone: str | None) -> tuple[Contact, bool]:
+    email_key = email.strip().lower()
+    contact = Contact.get_or_none((Contact.user == host) & (Contact.email == email_key))
+    if contact is not None:
+        if phone and not contact.phone:
+            contact.phone = phone
+            contact.updated_at = utcnow()
+            contact.save()
+        return contact, False
+    return Contact.create(user=host, name=name, email=email_key, phone=phone or None, source="booking"), True
+
+
+def _existing(event_type: EventType, req: BookingRequest) -> list[Booking] | None:
+    if req.idempotency_key:
+        found = Booking.get_or_none((Booking.user == event_type.user_id)
+                                    & (Booking.idempotency_key == req.idempotency_key))
+        if found is not None:
+            return _with_series(found)
+    found = (Booking.select().where((Booking.event_type == event_type.id) & (Booking.start_at == req.start)
+                                    & (Booking.invitee_email == req.invitee_email.strip().lower())
+                                    & (Booking.status == "CONFIRMED")).first())
+    return _with_series(found) if found is not None else None
+
+
+def _with_series(booking: Booking) -> list[Booking]:
+    if not booking.recurring_group_id:
+        return [booking]
+    return list(Booking.select().where(Booking.recurring_group_id == booking.recurring_group_id)
+                .order_by(Booking.start_at))
+
+
+def _check_slots(event_type: EventType, starts: list[datetime], length: int, now: datetime,
+                 tz_name: str, exclude_booking_id: str | None = None) -> None:
+    conflicts = []
+    for start in starts:
+        offered = available_slots(event_type, start, start + timedelta(minutes=length), now=now, duration=length,
+                                  exclude_booking_id=exclude_booking_id)
+        if start not in offered:
+            conflicts.append(start)
+    if conflicts:
+        if len(starts) == 1:
+            raise SlotUnavailable()
+        tz = zone(tz_name)
+        names = [c.astimezone(tz).strftime("%a %d %b %Y %H:%M") for c in conflicts]
+        raise SlotUnavailable("These dates are not available: " + "; ".join(names) +
+                              ". Choose another time or fewer occurrences.", conflicts=names)
+
+
+def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None = None,
+                   now: datetime | None = None) -> BookingResult:
+    """Book ``req.start`` (and its recurrences) or raise ValidationFailed / SlotUnavailable."""
+    now = now or datetime.now(UTC)
+    host = event_type.user
+    if host.is_disabled or event_type.status != "active":
+        raise NotFound("Event type not found")
+    length, answers = validate_request(event_type, req)
+    req.start = req.start.astimezone(UTC)
+    email = req.invitee_email.strip().lower()
+    schedule = effective_schedule(event_type)
+    host_tz = schedule.timezone if schedule else host.timezone
+    starts = occurrence_starts(event_type, req.start, req.occurrences, host_tz)
+    try:
+        with transaction(immediate=True):
+            _lock_host(host.id)
+            existing = _existing(event_type, req)
+            if existing:
+                return BookingResult(existing, created=False)
+            _check_slots(event_type, starts, length, now, host_tz)
+            contact, new_contact = _upsert_contact(host, req.invitee_name.strip(), email, req.invitee_phone)
+            group = new_id() if len(starts) > 1 else None
+            bookings = []
+            for index, start in enumerate(starts):
+                booking = Booking.create(
+                    user=host, event_type=event_type, contact=contact, start_at=start,
+                    end_at=start + timedelta(minutes=length), buffer_before=event_type.buffer_before,
+                    buffer_after=event_type.buffer_after, event_name=event_type.name,
+                    invitee_name=req.invitee_name.strip(), invitee_email=email,
+                    invitee_timezone=req.invitee_timezone, invitee_phone=(req.invitee_phone or "").strip() or None,
+                    notes=(req.notes or "").strip() or None, answers=answers,
+                    location_type=event_type.location_type, location=event_type.location_detail,
+                    recurring_group_id=group, idempotency_key=req.idempotency_key if index == 0 else None,
+                    source=req.source)
+                _activity(booking, "created", f"Booked by {booking.invitee_name} <{email}> ({req.source})")
+                _schedule_reminders(booking, event_type.reminders, now)
+                audit.record("booking.created", resource="booking", resource_id=booking.id, user=host, ip=ip,
+                             details={"inviteeEmail": email, "eventType": event_type.name,
+                                      "startTime": events.iso(start)})
+                events.emit("booking.created", booking_payload(booking, host, event_type), user_id=host.id)
+                bookings.append(booking)
+            if new_contact:
+                events.emit("contact.created", contact_payload(contact), user_id=host.id)
+    except peewee.IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the race: return its booking.
+        existing = _existing(event_type, req)
+        if existing:
+            return BookingResult(existing, created=False)
+        raise
+    return BookingResult(bookings, created=True)
+
+
+def cancel_booking(booking: Booking, *, reason: str | None, by: str, actor: User | None = None,
+                   ip: str | None = None, include_following: bool = False) -> list[Booking]:
+    """Cancel a booking (and, for a series, optionally every later occurrence). Already cancelled: no-op."""
+    reason = (reason or "").strip()[:1000] or None
+    targets = [booking]
+    if include_following and booking.recurring_group_id:
+        targets = list(Booking.select().where((Booking.recurring_group_id == booking.recurring_group_id)
+                                              & (Booking.start_at >= booking.start_at)).order_by(Booking.start_at))
+    cancelled = []
+    with transaction(immediate=True):
+        _lock_host(booking.user_id)
+        for target in targets:
+            fresh = Booking.get_by_id(target.id)
+            if fresh.status == "CANCELLED":
+                continue
+            fresh.status = "CANCELLED"
+            fresh.cancel_reason = reason
+            fresh.cancelled_at = utcnow()
+            fresh.cancelled_by = by
+            fresh.sequence += 1
+            fresh.updated_at = utcnow()
+            fresh.save()
+            Reminder.delete().where((Reminder.booking == fresh) & Reminder.sent_at.is_null()).execute()
+            who = "the host" if by == "host" else "the invitee"
+            _activity(fresh, "cancelled", f"Cancelled by {who}" + (f": {reason}" if reason else ""))
+            host = fresh.user
+            audit.record("booking.cancelled", resource="booking", resource_id=fresh.id, user=host, actor=actor,
+                         ip=ip, details={"inviteeEmail": fresh.invitee_email, "eventType": fresh.event_name,
+                                         "startTime": events.iso(fresh.start_at)})
+            events.emit("booking.cancelled", booking_payload(fresh, host, fresh.event_type), user_id=host.id)
+            cancelled.append(fresh)
+    return cancelled
+
+
+def reschedule_booking(booking: Booking, new_start: datetime, *, reason: str | None, by: str,
+                       actor: User | None = None, ip: str | None = None, now: datetime | None = None) -> Booking:
+    """Move a booking to ``new_start`` (same id, same length). Raises SlotUnavailable or ValidationFailed."""
+    now = now or datetime.now(UTC)
+    if new_start is None or new_start.tzinfo is None:
+        raise ValidationFailed({"newStartTime": "Give the new start as an ISO 8601 instant."})
+    new_start = new_start.astimezone(UTC)
+    event_type = booking.event_type
+    if event_type is None:
+        raise ValidationFailed({"booking": "The event type of this booking was deleted; it cannot be moved."})
+    length = int((booking.end_at - booking.start_at).total_seconds() // 60)
+    schedule = effective_schedule(event_type)
+    with transaction(immediate=True):
+        _lock_host(booking.user_id)
+        fresh = Booking.get_by_id(booking.id)
+        if fresh.status == "CANCELLED":
+            raise ValidationFailed({"booking": "This booking was cancelled and cannot be rescheduled."})
+        if fresh.start_at == new_start:
+            return fresh
+        _check_slots(event_type, [new_start], length, now, schedule.timezone if schedule else "UTC",
+                     exclude_booking_id=fresh.id)
+        fresh.previous_start_at, fresh.previous_end_at = fresh.start_at, fresh.end_at
+        fresh.start_at, fresh.end_at = new_start, new_start + timedelta(minutes=length)
+        fresh.sequence += 1
+        fresh.updated_at = utcnow()
+        fresh.save()
+        _schedule_reminders(fresh, event_type.reminders, now)
+        who = "the host" if by == "host" else "the invitee"
+        reason = (reason or "").strip()[:1000] or None
+        _activity(fresh, "rescheduled", f"Rescheduled by {who} from {events.iso(fresh.previous_start_at)}"
+                  + (f": {reason}" if reason else ""))
+        host = fresh.user
+        audit.record("booking.rescheduled", resource="booking", resource_id=fresh.id, user=host, actor=actor, ip=ip,
+                     details={"inviteeEmail": fresh.invitee_email, "eventType": fresh.event_name,
+                              "startTime": events.iso(new_start),
+                              "previousStartTime": events.iso(fresh.previous_start_at)})
+        events.emit("booking.rescheduled", booking_payload(fresh, host, event_type), user_id=host.id)
+    return fresh
+
+
+def get_booking_for_host(host: User, booking_id: str) -> Booking:
+    booking = Booking.get_or_none((Booking.id == booking_id) & (Booking.user == host))
+    if booking is None:
+        raise NotFound("Booking not found")
+    return booking
+
+
+def add_activity(booking_id: str, kind: str, message: str) -> None:
+    BookingActivity.create(booking=booking_id, kind=kind, message=message)

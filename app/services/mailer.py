@@ -1,0 +1,118 @@
+"""Email: messages are rendered when queued and delivered by the outbox worker.
+
+Delivery goes to the configured SMTP server. In development without SMTP settings each message is
+written to ``INSTANCE_DIR/mail/*.eml`` and logged, so password reset works offline.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import smtplib
+import ssl
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from flask import current_app, render_template
+
+from app.services import outbox
+from app.services.outbox import PermanentFailure
+
+log = logging.getLogger(__name__)
+
+
+def queue_email(to: str | list[str], subject: str, template: str, *, user_id: str | None = None,
+                attachments: list[dict] | None = None, reply_to: str | None = None, **context) -> None:
+    """Render ``email/<template>.txt`` and ``.html`` and queue the message through the outbox.
+
+    ``attachments``: dicts with ``filename``, ``content_type`` (e.g. ``text/calendar; method=REQUEST``) and
+    ``data`` (str or bytes).
+    """
+    recipients = [to] if isinstance(to, str) else list(to)
+    text = render_template(f"email/{template}.txt", **context)
+    html = render_template(f"email/{template}.html", **context)
+    payload = {
+        "to": recipients, "subject": subject, "text": text, "html": html, "reply_to": reply_to,
+        "attachments": [
+            {"filename": a["filename"], "content_type": a["content_type"],
+             "data_b64": base64.b64encode(a["data"].encode() if isinstance(a["data"], str) else a["data"]).decode()}
+            for a in (attachments or [])
+        ],
+    }
+    outbox.add("email", payload, user_id=user_id)
+
+
+def build_message(payload: dict, sender: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join(payload["to"])
+    msg["Subject"] = payload["subject"]
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain="linktime.local")
+    if payload.get("reply_to"):
+        msg["Reply-To"] = payload["reply_to"]
+    msg.set_content(payload["text"])
+    msg.add_alternative(payload["html"], subtype="html")
+    for att in payload.get("attachments", []):
+        maintype, _, rest = att["content_type"].partition("/")
+        subtype, *params = [p.strip() for p in rest.split(";")]
+        data = base64.b64decode(att["data_b64"])
+        extra = dict(p.split("=", 1) for p in params if "=" in p)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=att["filename"], params=extra)
+    return msg
+
+
+def _smtp_settings(cfg) -> dict | None:
+    if cfg.get("SMTP_URL"):
+        u = urlparse(cfg["SMTP_URL"])
+        tls = {"smtp": "none", "smtp+starttls": "starttls", "smtps": "ssl"}.get(u.scheme)
+        if tls is None:
+            raise PermanentFailure("SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
+        return {"host": u.hostname, "port": u.port or {"none": 25, "starttls": 587, "ssl": 465}[tls],
+                "user": unquote(u.username or ""), "password": unquote(u.password or ""), "tls": tls}
+    if cfg.get("SMTP_HOST"):
+        return {"host": cfg["SMTP_HOST"], "port": cfg["SMTP_PORT"], "user": cfg["SMTP_USER"],
+                "password": cfg["SMTP_PASSWORD"], "tls": cfg["SMTP_TLS"]}
+    return None
+
+
+def _write_eml(msg: EmailMessage, instance_dir: str) -> Path:
+    folder = Path(instance_dir) / "mail"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    path = folder / f"{stamp}-{msg['Message-ID'].strip('<>').split('@')[0]}.eml"
+    path.write_bytes(bytes(msg))
+    return path
+
+
+@outbox.handler("email")
+def deliver(payload: dict) -> None:
+    cfg = current_app.config
+    msg = build_message(payload, cfg["MAIL_FROM"])
+    settings = _smtp_settings(cfg)
+    if settings is None:
+        path = _write_eml(msg, cfg["INSTANCE_DIR"])
+        log.info("no SMTP server configured: wrote %r to %s", payload["subject"], path)
+        return
+    context = ssl.create_default_context()
+    timeout = cfg["SMTP_TIMEOUT"]
+    if settings["tls"] == "ssl":
+        client = smtplib.SMTP_SSL(settings["host"], settings["port"], timeout=timeout, context=context)
+    else:
+        client = smtplib.SMTP(settings["host"], settings["port"], timeout=timeout)
+    try:
+        if settings["tls"] == "starttls":
+            client.starttls(context=context)
+        if settings["user"]:
+            client.login(settings["user"], settings["password"])
+        try:
+            client.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentFailure(f"recipients refused: {', '.join(exc.recipients)}") from exc
+    finally:
+        try:
+            client.quit()
+        except smtplib.SMTPException:
+            pass

@@ -1,0 +1,173 @@
+"""Booking emails: confirmation, cancellation, reschedule and reminders, each with an iCalendar part.
+
+Subscribers of the booking events queue one email per recipient through the outbox; times are shown in
+each recipient's own zone. The ``.ics`` keeps one UID per booking and raises SEQUENCE on every change,
+so calendar programs update the same event.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+from flask import current_app
+from icalendar import Calendar, Event, vCalAddress, vText
+
+from app.models import Booking, Reminder, User
+from app.models.base import utcnow
+from app.services import events
+from app.services.bookings import add_activity, location_label
+from app.services.mailer import queue_email
+from app.services.timezones import zone
+
+PRODID = "-//LinkTime//Scheduling//EN"
+
+
+# --- invitee links: unguessable uid plus an HMAC so a link cannot be forged from a leaked id ----------------
+def _sig(uid: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"booking-link:{uid}".encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def link_token(booking: Booking) -> str:
+    return f"{booking.uid}.{_sig(booking.uid)}"
+
+
+def booking_for_token(token: str) -> Booking | None:
+    uid, _, sig = (token or "").rpartition(".")
+    if not uid or not hmac.compare_digest(sig, _sig(uid)):
+        return None
+    return Booking.get_or_none(Booking.uid == uid)
+
+
+def invitee_links(booking: Booking) -> dict[str, str]:
+    base = current_app.config["BASE_URL"]
+    token = link_token(booking)
+    return {"view": f"{base}/booking/{token}", "cancel": f"{base}/booking/{token}/cancel",
+            "reschedule": f"{base}/booking/{token}/reschedule"}
+
+
+# --- iCalendar ---------------------------------------------------------------------------------------------
+def ics_uid(booking: Booking) -> str:
+    return f"{booking.id}@linktime"
+
+
+def build_ics(booking: Booking, host: User, method: str) -> bytes:
+    """METHOD:REQUEST for new and moved bookings, METHOD:CANCEL for cancelled ones."""
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    event = Event()
+    event.add("uid", ics_uid(booking))
+    event.add("sequence", booking.sequence)
+    event.add("dtstamp", datetime.now(UTC))
+    event.add("dtstart", booking.start_at)
+    event.add("dtend", booking.end_at)
+    event.add("summary", f"{booking.event_name} between {host.name} and {booking.invitee_name}")
+    organizer = vCalAddress(f"mailto:{host.email}")
+    organizer.params["cn"] = vText(host.name)
+    event.add("organizer", organizer)
+    attendee = vCalAddress(f"mailto:{booking.invitee_email}")
+    attendee.params["cn"] = vText(booking.invitee_name)
+    attendee.params["role"] = vText("REQ-PARTICIPANT")
+    attendee.params["partstat"] = vText("ACCEPTED")
+    attendee.params["rsvp"] = vText("FALSE")
+    event.add("attendee", attendee)
+    where = booking.meeting_link or location_label(booking)
+    if where:
+        event.add("location", where)
+    if booking.meeting_link:
+        event.add("url", booking.meeting_link)
+    description = []
+    if booking.notes:
+        description.append(f"Notes: {booking.notes}")
+    if method != "CANCEL":
+        description.append(f"Reschedule or cancel: {invitee_links(booking)['view']}")
+    elif booking.cancel_reason:
+        description.append(f"Reason: {booking.cancel_reason}")
+    if description:
+        event.add("description", "\n".join(description))
+    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    cal.add_component(event)
+    return cal.to_ical()
+
+
+def _when(dt: datetime, tz_name: str) -> str:
+    local = dt.astimezone(zone(tz_name))
+    return local.strftime("%A, %d %B %Y, %H:%M") + f" ({tz_name.replace('_', ' ')})"
+
+
+def _context(booking: Booking, host: User, tz_name: str) -> dict:
+    return {
+        "booking": booking, "host": host, "when": _when(booking.start_at, tz_name),
+        "until": booking.end_at.astimezone(zone(tz_name)).strftime("%H:%M"),
+        "previous": _when(booking.previous_start_at, tz_name) if booking.previous_start_at else None,
+        "location": location_label(booking), "links": invitee_links(booking),
+        "dashboard_link": f"{current_app.config['BASE_URL']}/dashboard/bookings/{booking.id}",
+        "minutes": int((booking.end_at - booking.start_at).total_seconds() // 60),
+    }
+
+
+def _send_pair(booking: Booking, kind: str, method: str, invitee_subject: str, host_subject: str) -> None:
+    host = booking.user
+    ics = build_ics(booking, host, method)
+    attachment = [{"filename": "invite.ics" if method == "REQUEST" else "cancel.ics",
+                   "content_type": f"text/calendar; method={method}", "data": ics}]
+    queue_email(booking.invitee_email, invitee_subject, f"booking_{kind}_invitee", user_id=host.id,
+                attachments=attachment, reply_to=host.email, **_context(booking, host, booking.invitee_timezone))
+    queue_email(host.email, host_subject, f"booking_{kind}_host", user_id=host.id, attachments=attachment,
+                reply_to=booking.invitee_email, **_context(booking, host, host.timezone))
+    add_activity(booking.id, "email", f"{kind.title()} emails queued to {booking.invitee_email} and {host.email}")
+
+
+@events.subscribe("booking.created")
+def _on_created(_event_id: str, envelope: dict) -> None:
+    booking = Booking.get_or_none(Booking.id == envelope["data"]["id"])
+    if booking is None or booking.status != "CONFIRMED":
+        return  # cancelled before the confirmation went out: the cancellation email says it all
+    _send_pair(booking, "confirmed", "REQUEST", f"Confirmed: {booking.event_name} with {booking.user.name}",
+               f"New booking: {booking.event_name} with {booking.invitee_name}")
+
+
+@events.subscribe("booking.cancelled")
+def _on_cancelled(_event_id: str, envelope: dict) -> None:
+    booking = Booking.get_or_none(Booking.id == envelope["data"]["id"])
+    if booking is None:
+        return
+    _send_pair(booking, "cancelled", "CANCEL", f"Cancelled: {booking.event_name} with {booking.user.name}",
+               f"Cancelled: {booking.event_name} with {booking.invitee_name}")
+
+
+@events.subscribe("booking.rescheduled")
+def _on_rescheduled(_event_id: str, envelope: dict) -> None:
+    booking = Booking.get_or_none(Booking.id == envelope["data"]["id"])
+    if booking is None or booking.status != "CONFIRMED":
+        return
+    _send_pair(booking, "rescheduled", "REQUEST", f"Rescheduled: {booking.event_name} with {booking.user.name}",
+               f"Rescheduled: {booking.event_name} with {booking.invitee_name}")
+
+
+def send_due_reminders(now: datetime | None = None, limit: int = 500) -> int:
+    """Queue reminder emails whose time has come (a periodic task calls this every minute)."""
+    now = now or utcnow()
+    from app.db import transaction
+
+    sent = 0
+    due = (Reminder.select(Reminder, Booking).join(Booking)
+           .where(Reminder.sent_at.is_null() & (Reminder.send_at <= now)).limit(limit))
+    for reminder in due:
+        with transaction():
+            claimed = (Reminder.update(sent_at=now)
+                       .where((Reminder.id == reminder.id) & Reminder.sent_at.is_null()).execute())
+            booking = reminder.booking
+            if not claimed or booking.status != "CONFIRMED" or booking.start_at <= now:
+                continue
+            host = booking.user
+            queue_email(booking.invitee_email, f"Reminder: {booking.event_name} with {host.name}",
+                        "booking_reminder", user_id=host.id, **_context(booking, booking.user,
+                                                                        booking.invitee_timezone))
+            add_activity(booking.id, "email", f"Reminder queued to {booking.invitee_email}")
+            sent += 1
+    return sent

@@ -1,0 +1,340 @@
+"""Delivering webhooks: signatures, the outbound HTTP seam with its address guard, and the retry schedule.
+
+One attempt POSTs the exact JSON body with two signature sets: LinkTime's own ``X-LinkTime-Signature:
+sha256=<hex HMAC-SHA256 of the body keyed with the secret string>`` (spec page 16) and the Standard Webhooks
+headers ``webhook-id`` / ``webhook-timestamp`` / ``webhook-signature: v1,<base64 HMAC-SHA256 of
+"{id}.{timestamp}.{body}">`` keyed with the base64-decoded part of the ``whsec_`` secret, so the
+``standardwebhooks`` libraries verify it as they are.
+
+Retries (spec page 16): attempts at 0 s, 10 s, 60 s, 1 h, 4 h and 24 h after the event (the outbox row's
+``created_at``) for 429, 5xx, timeouts and network errors; a later ``Retry-After`` moves the next attempt;
+other 4xx, 3xx (redirects are not followed) and refused addresses are not retried.
+
+Outbound guard: unless WEBHOOK_ALLOW_PRIVATE (default on in development, off in production), targets must be
+https and every address the host name resolves to must be global; the connection then goes to the address that
+was checked (resolved once per connection inside the transport), so a DNS answer that changes between the check
+and the connect (DNS rebinding) cannot point a delivery at an internal service.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import requests
+from flask import current_app
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.util import connection as urllib3_connection
+
+from app.models import Webhook, WebhookDelivery
+from app.models.base import utcnow
+from app.security import hmac_sha256_hex
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "LinkTime-Webhook/1.0"
+SECRET_PREFIX = "whsec_"
+RETRY_OFFSETS = (0, 10, 60, 3600, 4 * 3600, 24 * 3600)   # seconds after the event of attempts 1..6
+MAX_ATTEMPTS = len(RETRY_OFFSETS)
+EXCERPT_BYTES = 1024
+MAX_RETRY_AFTER = timedelta(hours=24)                     # a Retry-After never parks a delivery longer
+
+
+class AddressNotAllowed(Exception):
+    """The target is not allowed by the outbound policy (plain http, or a non-public address)."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    allow_private: bool
+    timeout: float
+
+
+def policy_from_config(config=None) -> Policy:
+    config = config if config is not None else current_app.config
+    return Policy(allow_private=bool(config["WEBHOOK_ALLOW_PRIVATE"]), timeout=float(config["WEBHOOK_TIMEOUT"]))
+
+
+# --- secrets and signatures ------------------------------------------------------------------------------
+def generate_secret() -> str:
+    """``whsec_`` + base64 of 32 random bytes: the format the Standard Webhooks libraries expect."""
+    import secrets
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def standard_key(secret: str) -> bytes:
+    """The HMAC key of the Standard Webhooks signature, derived as ``standardwebhooks.Webhook`` does."""
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    return base64.b64decode(encoded + "==")
+
+
+def body_bytes(envelope: dict) -> bytes:
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def signed_headers(secret: str, body: bytes, *, event: str, event_timestamp: str, message_id: str,
+                   sent_at: int) -> dict[str, str]:
+    to_sign = f"{message_id}.{sent_at}.".encode() + body
+    standard = base64.b64encode(hmac.new(standard_key(secret), to_sign, hashlib.sha256).digest()).decode()
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-LinkTime-Signature": "sha256=" + hmac_sha256_hex(secret, body),
+        "X-LinkTime-Event": event,
+        "X-LinkTime-Timestamp": event_timestamp,
+        "webhook-id": message_id,
+        "webhook-timestamp": str(sent_at),
+        "webhook-signature": f"v1,{standard}",
+    }
+
+
+# --- the address guard -----------------------------------------------------------------------------------
+_getaddrinfo = socket.getaddrinfo   # the one resolver call (tests replace it to simulate DNS answers)
+
+
+def address_allowed(address: str) -> bool:
+    """True for globally routable unicast addresses; False for private, loopback, link-local, CGNAT, ..."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if ip.version == 6:
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None and not address_allowed(str(embedded)):
+            return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_loopback
+                                 or ip.is_link_local or ip.is_private)
+
+
+def resolve(host: str, port: int, allow_private: bool) -> list[tuple]:
+    """Every address of ``host`` (getaddrinfo tuples); with the guard on, every one of them must be global."""
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        infos = _getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    else:
+        family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+        infos = [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(literal), port))]
+    if not infos:
+        raise socket.gaierror(f"no address for {host}")
+    if not allow_private:
+        refused = sorted({info[4][0] for info in infos if not address_allowed(info[4][0])})
+        if refused:
+            raise AddressNotAllowed(f"{host} resolves to a private or local address ({', '.join(refused)}); "
+                                    "webhooks may only be sent to public addresses")
+    return infos
+
+
+def check_scheme(url: str, allow_private: bool) -> None:
+    if urlsplit(url).scheme != "https" and not allow_private:
+        raise AddressNotAllowed("webhooks are only sent to https:// URLs on this instance")
+
+
+class _PinnedConnectionMixin:
+    """Resolve, check every address, then connect to exactly an address that was checked."""
+
+    allow_private = False
+
+    def _new_conn(self) -> socket.socket:
+        host = self._dns_host  # type: ignore[attr-defined]
+        try:
+            infos = resolve(host, self.port, self.allow_private)  # type: ignore[attr-defined]
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[attr-defined]
+        last: OSError | None = None
+        for info in infos:
+            ip = info[4][0]
+            try:
+                return urllib3_connection.create_connection(
+                    (ip, self.port), self.timeout,  # type: ignore[attr-defined]
+                    source_address=self.source_address,  # type: ignore[attr-defined]
+                    socket_options=self.socket_options)  # type: ignore[attr-defined]
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. "  # type: ignore
+                                                f"(connect timeout={self.timeout})") from exc
+            except OSError as exc:
+                last = exc
+        raise NewConnectionError(self, f"Failed to establish a new connection: {last}")  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=2)
+def _pool_classes(allow_private: bool) -> dict[str, type]:
+    http_conn = type("PinnedHTTPConnection", (_PinnedConnectionMixin, HTTPConnection),
+                     {"allow_private": allow_private})
+    https_conn = type("PinnedHTTPSConnection", (_PinnedConnectionMixin, HTTPSConnection),
+                      {"allow_private": allow_private})
+    return {"http": type("PinnedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+            "https": type("PinnedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn})}
+
+
+class PinnedAdapter(HTTPAdapter):
+    """A requests transport whose connections go through the address guard (no proxies, no retries)."""
+
+    def __init__(self, allow_private: bool, **kwargs) -> None:
+        self.allow_private = allow_private
+        super().__init__(max_retries=0, **kwargs)
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _pool_classes(self.allow_private)
+
+
+_local = threading.local()
+
+
+def session(allow_private: bool) -> requests.Session:
+    """One keep-alive session per worker thread and policy."""
+    attr = "private" if allow_private else "public"
+    existing = getattr(_local, attr, None)
+    if existing is not None:
+        return existing
+    s = requests.Session()
+    s.trust_env = False  # environment proxies would connect somewhere the guard never checked
+    adapter = PinnedAdapter(allow_private, pool_connections=16, pool_maxsize=4)
+    s.mount("http://", adapter)
+    s.mount("https://", adapter)
+    setattr(_local, attr, s)
+    return s
+
+
+# --- one attempt ----------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    ok: bool
+    retryable: bool
+    status_code: int | None = None
+    duration_ms: int = 0
+    excerpt: str | None = None
+    error: str | None = None
+    retry_after: datetime | None = None
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"HTTP {self.status_code}"
+        if self.status_code is not None:
+            return f"HTTP {self.status_code}" + (f" ({self.error})" if self.error else "")
+        return self.error or "failed"
+
+
+def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
+    """``Retry-After`` as delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return now + timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _read_excerpt(response: requests.Response, deadline: float) -> str:
+    """At most 1 KB of the answer, read until ``deadline`` (monotonic); the rest is never read."""
+    if isinstance(getattr(response, "_content", False), bytes):   # requests already read a redirect's body
+        return response.content[:EXCERPT_BYTES].decode("utf-8", "replace")
+    raw = b""
+    try:
+        while len(raw) <= EXCERPT_BYTES and time.monotonic() < deadline:
+            chunk = response.raw.read(256, decode_content=True)
+            if not chunk:
+                break
+            raw += chunk
+    except Exception:  # an unreadable body is not a failed delivery
+        log.debug("could not read the webhook answer", exc_info=True)
+    return raw[:EXCERPT_BYTES].decode("utf-8", "replace")
+
+
+def post(url: str, body: bytes, headers: dict[str, str], policy: Policy, now: datetime) -> Outcome:
+    """POST once; classify the result. Never raises for HTTP, network or policy failures."""
+    started = time.monotonic()
+
+    def elapsed() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        check_scheme(url, policy.allow_private)
+        response = session(policy.allow_private).post(url, data=body, headers=headers, allow_redirects=False,
+                                                       timeout=(policy.timeout, policy.timeout), stream=True)
+    except AddressNotAllowed as exc:
+        return Outcome(ok=False, retryable=False, duration_ms=elapsed(), error=f"Refused: {exc}")
+    except requests.Timeout:
+        return Outcome(ok=False, retryable=True, duration_ms=elapsed(),
+                       error=f"Timeout: no answer within {policy.timeout:g} s")
+    except requests.RequestException as exc:
+        return Outcome(ok=False, retryable=True, duration_ms=elapsed(), error=_network_error(exc))
+    try:
+        excerpt = _read_excerpt(response, time.monotonic() + policy.timeout)
+    finally:
+        response.close()
+    status = response.status_code
+    outcome = Outcome(ok=200 <= status < 300, retryable=False, status_code=status, duration_ms=elapsed(),
+                      excerpt=excerpt or None)
+    if outcome.ok:
+        return outcome
+    if status == 429 or status >= 500:
+        outcome.retryable = True
+        outcome.retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
+    elif 300 <= status < 400:
+        outcome.error = "Redirects are not followed; use the final URL"
+    else:
+        outcome.error = "Not retried (client error)"
+    return outcome
+
+
+def _network_error(exc: requests.RequestException) -> str:
+    text = str(exc)
+    if "NameResolutionError" in text or "Name or service not known" in text or "nodename nor servname" in text:
+        return f"Network error: could not resolve the host ({type(exc).__name__})"
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return "Network error: connection refused"
+    return f"Network error: {type(exc).__name__}: {text[:300]}"
+
+
+def next_attempt_at(first_at: datetime, attempt: int, now: datetime, retry_after: datetime | None) -> datetime | None:
+    """When attempt ``attempt + 1`` is due, or None after the last attempt."""
+    if attempt >= MAX_ATTEMPTS:
+        return None
+    when = first_at + timedelta(seconds=RETRY_OFFSETS[attempt])
+    if retry_after is not None and retry_after > when:
+        when = min(retry_after, now + MAX_RETRY_AFTER)
+    return max(when, now)
+
+
+def attempt(webhook: Webhook, event_id: str, envelope: dict, now: datetime, policy: Policy | None = None) -> Outcome:
+    """Sign and POST ``envelope`` to ``webhook`` once."""
+    policy = policy or policy_from_config()
+    secret = current_app.extensions["linktime_encryptor"].decrypt(webhook.secret)
+    body = body_bytes(envelope)
+    headers = signed_headers(secret, body, event=envelope["event"], event_timestamp=envelope["timestamp"],
+                             message_id=event_id, sent_at=int(time.time()))
+    return post(webhook.url, body, headers, policy, now)
+
+
+def record(webhook: Webhook, event_id: str, event: str, attempt_no: int, outcome: Outcome,
+           next_retry_at: datetime | None, now: datetime | None = None) -> WebhookDelivery:
+    return WebhookDelivery.create(
+        webhook=webhook, event_id=event_id, event=event, attempt=attempt_no, status_code=outcome.status_code,
+        duration_ms=outcome.duration_ms, response_excerpt=outcome.excerpt, error=outcome.error,
+        next_retry_at=next_retry_at, success=outcome.ok, created_at=now or utcnow())

@@ -1,0 +1,359 @@
+"""Outgoing webhooks (spec pages 13, 14, 16): the user's endpoints, the fan-out of events to them, delivery.
+
+- ``create_webhook`` / ``update_webhook`` / ``delete_webhook`` / ``list_webhooks``: URL (checked against the
+  outbound policy), any of the five events, an optional event-type filter (booking events only), an active
+  flag. The secret (``whsec_`` + base64 of 32 random bytes) is returned once and stored encrypted. Every
+  webhook counts against the plan's ``webhooks`` limit, Zapier's included.
+- A subscriber of all five events writes one ``webhook`` outbox row per matching active webhook of the event's
+  account, in the fan-out transaction; ``deliver_webhook`` (the outbox handler) makes one attempt, records it as
+  a ``WebhookDelivery`` (and as a booking activity for booking events) and names its next attempt.
+- ``send_test`` posts a sample payload now; ``redeliver`` queues an event to a webhook again as a new series.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from app.db import is_postgres, transaction
+from app.ids import new_id
+from app.models import EventType, OutboxMessage, User, Webhook, WebhookDelivery
+from app.models.base import utcnow
+from app.services import audit, events, outbox
+from app.services import webhook_delivery as delivery
+from app.services.bookings import add_activity
+from app.services.errors import NotFound, ValidationFailed
+from app.services.plans import check_count
+
+EVENT_NAMES = events.EVENT_NAMES
+BOOKING_EVENTS = ("booking.created", "booking.cancelled", "booking.rescheduled")
+EVENT_LABELS = {"booking.created": "Booking created", "booking.cancelled": "Booking cancelled",
+                "booking.rescheduled": "Booking rescheduled", "payment.received": "Payment received",
+                "contact.created": "Contact created"}
+ZAPIER_LABEL = "Zapier"
+MAX_URL = 2000
+TEST_PREFIX = "test_"
+
+log = logging.getLogger(__name__)
+
+
+# --- validation -----------------------------------------------------------------------------------------
+def validate_url(raw: str | None, policy: delivery.Policy | None = None) -> str:
+    """The cleaned URL, or ValidationFailed({"url": ...}) with a message a person can act on."""
+    policy = policy or delivery.policy_from_config()
+    url = (raw or "").strip()
+    if not url:
+        raise ValidationFailed({"url": "Enter the URL that should receive the webhooks."})
+    if len(url) > MAX_URL:
+        raise ValidationFailed({"url": f"Use a URL of at most {MAX_URL} characters."})
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise ValidationFailed({"url": "A URL cannot contain spaces."})
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValidationFailed({"url": "Enter a valid URL, e.g. https://hook.example.com/linktime."}) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationFailed({"url": "Enter a full http:// or https:// URL, e.g. https://hook.example.com/linktime."})
+    if policy.allow_private:
+        return url
+    if parts.scheme != "https":
+        raise ValidationFailed({"url": "Use an https:// URL: webhooks are not sent over plain http."})
+    host = parts.hostname
+    try:
+        delivery.resolve(host, port or 443, allow_private=False)
+    except delivery.AddressNotAllowed:
+        raise ValidationFailed({"url": f"{host} points to a private or local network address. Webhooks can only "
+                                       "be sent to public addresses."}) from None
+    except (socket.gaierror, UnicodeError, OSError):
+        raise ValidationFailed({"url": f"We could not find the host {host}. Check the URL."}) from None
+    return url
+
+
+def _clean_events(raw) -> list[str]:
+    chosen = [raw] if isinstance(raw, str) else list(raw or [])
+    if not chosen:
+        raise ValidationFailed({"events": "Choose at least one event."})
+    if any(not isinstance(e, str) or e not in EVENT_NAMES for e in chosen):
+        raise ValidationFailed({"events": "Choose from: " + ", ".join(EVENT_NAMES) + "."})
+    return [e for e in EVENT_NAMES if e in chosen]   # canonical order, no duplicates
+
+
+def _event_type_for(user: User, event_type_id: str | None) -> EventType | None:
+    if not event_type_id:
+        return None
+    event_type = EventType.get_or_none((EventType.id == event_type_id) & (EventType.user == user))
+    if event_type is None:
+        raise ValidationFailed({"event_type": "Choose one of your event types."})
+    return event_type
+
+
+def _validated(user: User, url: str, event_names, event_type_id: str | None) -> tuple[str, list[str], EventType | None]:
+    """Check every field at once, so the form shows every problem together."""
+    errors: dict[str, str] = {}
+    values: list = []
+    for check in (lambda: validate_url(url), lambda: _clean_events(event_names),
+                  lambda: _event_type_for(user, event_type_id)):
+        try:
+            values.append(check())
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+            values.append(None)
+    if errors:
+        raise ValidationFailed(errors)
+    return values[0], values[1], values[2]
+
+
+def _origin(url: str) -> str:
+    """Scheme and host only: hook URLs often carry a secret path, which audit entries do not keep."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def _lock_user(user: User) -> None:
+    if is_postgres():
+        list(User.select(User.id).where(User.id == user.id).for_update())
+
+
+# --- CRUD ------------------------------------------------------------------------------------------------
+def create_webhook(user: User, url: str, event_names: list[str] | str, *, event_type_id: str | None = None,
+                   active: bool = True, label: str | None = None, ip: str | None = None) -> tuple[Webhook, str]:
+    """Returns the webhook and its secret (to show once). Raises ValidationFailed or PlanLimitReached."""
+    clean_url, chosen, event_type = _validated(user, url, event_names, event_type_id)
+    secret = delivery.generate_secret()
+    with transaction(immediate=True):
+        _lock_user(user)
+        check_count(user, "webhooks", Webhook.select().where(Webhook.user == user).count(), "webhooks")
+        webhook = Webhook.create(user=user, url=clean_url, events=chosen, event_type=event_type,
+                                 active=bool(active), label=label,
+                                 secret=current_app.extensions["linktime_encryptor"].encrypt(secret))
+        audit.record("webhook.created", resource="webhook", resource_id=webhook.id, user=user, actor=user, ip=ip,
+                     details={"url": _origin(clean_url), "events": chosen, "label": label,
+                              "eventTypeId": event_type.id if event_type else None})
+    return webhook, secret
+
+
+def get_webhook(user: User, webhook_id: str) -> Webhook:
+    webhook = Webhook.get_or_none((Webhook.id == webhook_id) & (Webhook.user == user))
+    if webhook is None:
+        raise NotFound("Webhook not found")
+    return webhook
+
+
+def list_webhooks(user: User) -> list[Webhook]:
+    return list(Webhook.select().where(Webhook.user == user).order_by(Webhook.created_at))
+
+
+def update_webhook(user: User, webhook_id: str, *, url: str, event_names: list[str] | str,
+                   event_type_id: str | None = None, active: bool = True, ip: str | None = None) -> Webhook:
+    webhook = get_webhook(user, webhook_id)
+    clean_url, chosen, event_type = _validated(user, url, event_names, event_type_id)
+    changed = [name for name, old, new in (("url", webhook.url, clean_url), ("events", webhook.events, chosen),
+                                           ("eventTypeId", webhook.event_type_id, event_type.id if event_type else None),
+                                           ("active", webhook.active, bool(active))) if old != new]
+    with transaction():
+        webhook.url, webhook.events, webhook.event_type, webhook.active = clean_url, chosen, event_type, bool(active)
+        webhook.updated_at = utcnow()
+        webhook.save()
+        audit.record("webhook.updated", resource="webhook", resource_id=webhook.id, user=user, actor=user, ip=ip,
+                     details={"url": _origin(clean_url), "events": chosen, "active": bool(active),
+                              "changed": changed})
+    return webhook
+
+
+def delete_webhook(user: User, webhook_id: str, *, ip: str | None = None, label: str | None = None) -> None:
+    """Delete the user's webhook (with ``label``, only one carrying that label); NotFound otherwise."""
+    webhook = get_webhook(user, webhook_id)
+    if label is not None and webhook.label != label:
+        raise NotFound("Webhook not found")
+    with transaction():
+        webhook.delete_instance()   # its deliveries go with it (ON DELETE CASCADE)
+        audit.record("webhook.deleted", resource="webhook", resource_id=webhook_id, user=user, actor=user, ip=ip,
+                     details={"url": _origin(webhook.url), "events": webhook.events, "label": webhook.label})
+
+
+def deliveries(webhook: Webhook, limit: int = 50) -> list[WebhookDelivery]:
+    return list(WebhookDelivery.select().where(WebhookDelivery.webhook == webhook)
+                .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.attempt.desc()).limit(limit))
+
+
+def last_deliveries(webhooks: list[Webhook]) -> dict[str, WebhookDelivery]:
+    """The newest delivery of each webhook (for the list page)."""
+    latest: dict[str, WebhookDelivery] = {}
+    for webhook in webhooks:
+        found = (WebhookDelivery.select().where(WebhookDelivery.webhook == webhook)
+                 .order_by(WebhookDelivery.created_at.desc()).first())
+        if found is not None:
+            latest[webhook.id] = found
+    return latest
+
+
+# --- fan-out and delivery --------------------------------------------------------------------------------
+def matches(webhook: Webhook, envelope: dict) -> bool:
+    if not webhook.active or envelope["event"] not in (webhook.events or []):
+        return False
+    if webhook.event_type_id and envelope["event"] in BOOKING_EVENTS:
+        event_type = (envelope.get("data") or {}).get("eventType") or {}
+        return event_type.get("id") == webhook.event_type_id
+    return True
+
+
+@events.subscribe(*EVENT_NAMES)
+def queue_deliveries(event_id: str, envelope: dict) -> None:
+    """One ``webhook`` outbox row per matching active webhook of the event's account."""
+    row = OutboxMessage.select(OutboxMessage.user_id).where(OutboxMessage.id == event_id).first()
+    if row is None or not row.user_id:
+        return
+    for webhook in Webhook.select().where((Webhook.user == row.user_id) & (Webhook.active == True)):
+        if matches(webhook, envelope):
+            outbox.add("webhook", {"webhookId": webhook.id, "eventId": event_id, "envelope": envelope},
+                       user_id=row.user_id)
+
+
+def _activity(envelope: dict, webhook: Webhook, attempt_no: int, outcome: delivery.Outcome,
+              next_retry: datetime | None) -> None:
+    if envelope["event"] not in BOOKING_EVENTS:
+        return
+    booking_id = (envelope.get("data") or {}).get("id")
+    target = _origin(webhook.url) + (" (Zapier)" if webhook.label == ZAPIER_LABEL else "")
+    if outcome.ok:
+        message = f"Webhook {envelope['event']} delivered to {target} ({outcome.summary()}, attempt {attempt_no})"
+    elif next_retry is not None:
+        message = (f"Webhook {envelope['event']} to {target} failed: {outcome.summary()} (attempt {attempt_no}); "
+                   f"next attempt {events.iso(next_retry)}")
+    else:
+        message = (f"Webhook {envelope['event']} to {target} failed: {outcome.summary()} (attempt {attempt_no}); "
+                   "not retried")
+    try:
+        with transaction():   # a savepoint: a failed insert must not spoil the delivery record's transaction
+            add_activity(booking_id, "webhook", message)
+    except Exception:  # the booking may be gone; the delivery record still tells
+        log.info("no booking activity for webhook delivery of booking %s", booking_id, exc_info=True)
+
+
+@outbox.handler("webhook", pass_message=True)
+def deliver_webhook(payload: dict, message: OutboxMessage, now: datetime) -> None:
+    """One attempt of one event to one webhook; raises RetryAt with the next attempt or PermanentFailure."""
+    webhook = Webhook.get_or_none(Webhook.id == payload["webhookId"])
+    if webhook is None or (not webhook.active and not payload.get("manual")):
+        return   # deleted or switched off since the event: nothing to send
+    attempt_no = message.attempts
+    if attempt_no > delivery.MAX_ATTEMPTS:
+        raise outbox.PermanentFailure(f"gave up after {delivery.MAX_ATTEMPTS} attempts")
+    envelope, event_id = payload["envelope"], payload["eventId"]
+    outcome = delivery.attempt(webhook, event_id, envelope, now)
+    next_retry = None
+    if not outcome.ok and outcome.retryable:
+        next_retry = delivery.next_attempt_at(message.created_at, attempt_no, now, outcome.retry_after)
+    with transaction():
+        delivery.record(webhook, event_id, envelope["event"], attempt_no, outcome, next_retry, now)
+        _activity(envelope, webhook, attempt_no, outcome, next_retry)
+    if outcome.ok:
+        return
+    if next_retry is not None:
+        raise outbox.RetryAt(next_retry, f"attempt {attempt_no}: {outcome.summary()}")
+    if outcome.status_code == 410 and webhook.label == ZAPIER_LABEL:
+        _remove_gone_zapier_hook(webhook)
+    raise outbox.PermanentFailure(f"attempt {attempt_no}: {outcome.summary()}")
+
+
+def _remove_gone_zapier_hook(webhook: Webhook) -> None:
+    """Zapier answers 410 Gone for a Zap that was deleted without unsubscribing: drop the subscription."""
+    with transaction():
+        Webhook.delete().where(Webhook.id == webhook.id).execute()
+        audit.record("webhook.deleted", resource="webhook", resource_id=webhook.id, user=webhook.user,
+                     details={"url": _origin(webhook.url), "events": webhook.events, "label": webhook.label,
+                              "reason": "Zapier answered 410 Gone"})
+
+
+# --- test sends and redelivery ---------------------------------------------------------------------------
+def sample_envelope(event: str, user: User) -> dict:
+    """A documented sample of ``event`` (spec pages 14 and 16) with this account's host and event type."""
+    if event not in EVENT_NAMES:
+        raise ValidationFailed({"event": "Choose one of the five events."})
+    now = utcnow()
+    event_type = (EventType.select().where(EventType.user == user).order_by(EventType.position, EventType.created_at)
+                  .first())
+    booking = {
+        "id": "sample_booking_0001",
+        "eventType": ({"id": event_type.id, "name": event_type.name, "slug": event_type.slug,
+                       "duration": event_type.duration} if event_type else
+                      {"id": "sample_event_type", "name": "30 Minute Meeting", "slug": "30-min", "duration": 30}),
+        "startTime": "2026-02-10T14:00:00.000Z", "endTime": "2026-02-10T14:30:00.000Z", "status": "CONFIRMED",
+        "invitee": {"name": "John Smith", "email": "john@example.com", "timezone": "America/New_York"},
+        "host": {"id": user.id, "name": user.name, "email": user.email},
+        "meetingLink": "https://meet.google.com/abc-defg-hij", "location": "Google Meet",
+        "notes": "Looking forward to our call!", "isRecurring": False, "recurringGroupId": None,
+    }
+    if event == "booking.cancelled":
+        booking.update(status="CANCELLED", cancelReason="Schedule conflict")
+    elif event == "booking.rescheduled":
+        booking.update(startTime="2026-02-12T10:00:00.000Z", endTime="2026-02-12T10:30:00.000Z",
+                       previousStartTime="2026-02-10T14:00:00.000Z", previousEndTime="2026-02-10T14:30:00.000Z")
+    data: dict
+    if event in BOOKING_EVENTS:
+        data = booking
+    elif event == "payment.received":
+        data = {"bookingId": "sample_booking_0001", "amount": 5000, "currency": "usd", "paymentMethod": "card",
+                "transactionId": "pi_3abc123def456"}
+    else:
+        data = {"id": "sample_contact_0001", "name": "John Smith", "email": "john@example.com",
+                "phone": "+14155551234", "company": "Acme Inc", "notes": None, "createdAt": events.iso(now),
+                "source": "booking"}
+    return {"apiVersion": events.API_VERSION, "event": event, "timestamp": events.iso(now), "data": data}
+
+
+def send_test(user: User, webhook_id: str, event: str, *, now: datetime | None = None) -> WebhookDelivery:
+    """POST a sample ``event`` to the webhook now (one attempt, not retried) and record the result."""
+    webhook = get_webhook(user, webhook_id)
+    envelope = sample_envelope(event, user)
+    now = now or utcnow()
+    event_id = TEST_PREFIX + new_id()
+    outcome = delivery.attempt(webhook, event_id, envelope, now)
+    return delivery.record(webhook, event_id, event, 1, outcome, None, now)
+
+
+def is_test(delivery_row: WebhookDelivery) -> bool:
+    return delivery_row.event_id.startswith(TEST_PREFIX)
+
+
+def redeliver(user: User, webhook_id: str, delivery_id: str) -> OutboxMessage:
+    """Queue the event of a past delivery to its webhook again, as a new series of attempts."""
+    webhook = get_webhook(user, webhook_id)
+    past = WebhookDelivery.get_or_none((WebhookDelivery.id == delivery_id) & (WebhookDelivery.webhook == webhook))
+    if past is None:
+        raise NotFound("Delivery not found")
+    if is_test(past):
+        raise ValidationFailed({"delivery": "A test delivery cannot be redelivered: send another test."})
+    event_row = OutboxMessage.get_or_none((OutboxMessage.id == past.event_id) & (OutboxMessage.kind == "event"))
+    if event_row is None:
+        raise ValidationFailed({"delivery": "This event is no longer stored and cannot be redelivered."})
+    with transaction():
+        return outbox.add("webhook", {"webhookId": webhook.id, "eventId": past.event_id,
+                                      "envelope": json.loads(event_row.payload), "manual": True}, user_id=user.id)
+
+
+# --- Zapier ------------------------------------------------------------------------------------------------
+def recent_envelopes(user: User, event: str, *, limit: int = 3, event_type_id: str | None = None,
+                     scan: int = 500) -> list[dict]:
+    """The newest real payloads of ``event`` for the account (newest first), from the stored events."""
+    found: list[dict] = []
+    rows = (OutboxMessage.select(OutboxMessage.payload)
+            .where((OutboxMessage.kind == "event") & (OutboxMessage.user_id == user.id)
+                   & OutboxMessage.payload.contains(f'"{event}"'))
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()).limit(scan))
+    for row in rows:
+        envelope = json.loads(row.payload)
+        if envelope.get("event") != event:
+            continue
+        if event_type_id and event in BOOKING_EVENTS and \
+                ((envelope.get("data") or {}).get("eventType") or {}).get("id") != event_type_id:
+            continue
+        found.append(envelope)
+        if len(found) >= limit:
+            break
+    return found

@@ -1,0 +1,296 @@
+"""Sign up, sign in (password, Google, Microsoft), sign out, password reset."""
+from __future__ import annotations
+
+from authlib.integrations.flask_client import OAuth
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from app.db import transaction
+from app.models import OAuthIdentity, User
+from app.ratelimit import check as rate_check
+from app.services import accounts
+from app.services.errors import ValidationFailed
+from app.services.mailer import queue_email
+from app.services.timezones import all_timezones
+from app.web import render
+from app.web.session import login_user, logout_user, safe_next
+
+bp = Blueprint("auth", __name__)
+
+PROVIDERS = {
+    "google": {"label": "Google", "config": "GOOGLE"},
+    "microsoft": {"label": "Microsoft", "config": "MICROSOFT"},
+}
+
+
+def enabled_providers() -> list[tuple[str, str]]:
+    cfg = current_app.config
+    return [(name, p["label"]) for name, p in PROVIDERS.items() if cfg.get(f"{p['config']}_CLIENT_ID")]
+
+
+def _oauth() -> OAuth:
+    app = current_app._get_current_object()
+    oauth = app.extensions.get("linktime_oauth")
+    if oauth is None:
+        oauth = OAuth(app)
+        for name, p in PROVIDERS.items():
+            prefix = p["config"]
+            if app.config.get(f"{prefix}_CLIENT_ID"):
+                oauth.register(
+                    name=name,
+                    client_id=app.config[f"{prefix}_CLIENT_ID"],
+                    client_secret=app.config[f"{prefix}_CLIENT_SECRET"],
+                    server_metadata_url=app.config[f"{prefix}_DISCOVERY_URL"],
+                    client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256",
+                                   "default_timeout": 10},
+                )
+        app.extensions["linktime_oauth"] = oauth
+    return oauth
+
+
+def _form_values(*names: str) -> dict[str, str]:
+    return {n: request.form.get(n, "").strip() if n != "password" else request.form.get(n, "") for n in names}
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    if g.user:
+        return redirect(url_for("dashboard.home"))
+    if not current_app.config["SIGNUP_OPEN"] and User.select().exists():
+        return render("auth/signup_closed.html", status=403)
+    values = {"name": "", "email": "", "username": "", "timezone": "", "password": ""}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = _form_values("name", "email", "username", "timezone", "password")
+        try:
+            user = accounts.signup(accounts.SignupData(**values), default_plan=current_app.config["DEFAULT_PLAN"],
+                                   ip=g.client_ip)
+        except ValidationFailed as exc:
+            errors = exc.errors
+        else:
+            login_user(user)
+            flash(f"Welcome to LinkTime, {user.name}!", "success")
+            return redirect(url_for("dashboard.home"))
+    values["password"] = ""
+    return render("auth/signup.html", values=values, errors=errors, timezones=all_timezones(),
+                  status=422 if errors else 200)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_url = safe_next(request.values.get("next"), url_for("dashboard.home"))
+    if g.user:
+        return redirect(next_url)
+    error = None
+    email = ""
+    if request.method == "POST":
+        rate_check("login", g.client_ip or "unknown", current_app.config["RATELIMIT_LOGIN"])
+        email = request.form.get("email", "").strip()
+        user = accounts.authenticate(email, request.form.get("password", ""))
+        if user is None:
+            error = "The email or password is not correct."
+        else:
+            login_user(user)
+            accounts.record_login(user, ip=g.client_ip, method="password")
+            return redirect(next_url)
+    return render("auth/login.html", email=email, error=error, next=next_url, status=401 if error else 200)
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot_password():
+    sent = False
+    if request.method == "POST":
+        rate_check("password-reset", g.client_ip or "unknown", current_app.config["RATELIMIT_LOGIN"])
+        email = accounts.normalize_email(request.form.get("email", ""))
+        user = User.get_or_none(User.email == email)
+        if user is not None and not user.is_disabled:
+            token = accounts.make_reset_token(user, current_app.config["SECRET_KEY"])
+            link = current_app.config["BASE_URL"] + url_for("auth.reset_password", token=token)
+            with transaction():
+                queue_email(user.email, "Reset your LinkTime password", "password_reset", user_id=user.id,
+                            user=user, link=link, minutes=accounts.RESET_MAX_AGE // 60)
+        sent = True  # the same answer whether or not the account exists
+    return render("auth/forgot.html", sent=sent)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    user = accounts.user_for_reset_token(token, current_app.config["SECRET_KEY"])
+    if user is None:
+        return render("auth/reset_invalid.html", status=400)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        if request.form.get("password", "") != request.form.get("password_confirm", ""):
+            errors["password_confirm"] = "The two passwords do not match."
+        else:
+            try:
+                accounts.reset_password(user, request.form.get("password", ""), ip=g.client_ip)
+            except ValidationFailed as exc:
+                errors = exc.errors
+            else:
+                flash("Your password was changed. Sign in with the new password.", "success")
+                return redirect(url_for("auth.login"))
+    return render("auth/reset.html", token=token, errors=errors, status=422 if errors else 200)
+
+
+# --- OpenID Connect sign-in -------------------------------------------------------------------------------
+def _not_enabled():
+    # render() takes ``status`` as the HTTP status; error.html also needs it in its context.
+    html = render_template("error.html", status=404, message="This sign-in method is not enabled.")
+    return make_response(html, 404)
+
+
+def _signup_allowed() -> bool:
+    return current_app.config["SIGNUP_OPEN"] or not User.select().exists()
+
+
+def _email_verified(provider: str, claims: dict) -> bool:
+    """Whether the provider vouches that the email address belongs to this person.
+
+    Only an explicit ``email_verified: true`` counts. Microsoft does not send that claim; its optional
+    ``xms_edov`` claim ("email domain owner verified") is taken instead. An email that is not verified
+    must never create or reach an account: anyone can put any address on a Microsoft tenant user.
+    """
+    value = claims.get("email_verified")
+    if value is None and provider == "microsoft":
+        value = claims.get("xms_edov")
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _id_token_claims_options(client) -> dict:
+    """Check the ID token's issuer and audience ourselves (Authlib alone accepts a foreign ``aud`` when
+    ``azp`` names us). Microsoft's multi-tenant discovery document names the issuer as a template with
+    ``{tenantid}``; the token's own ``tid`` must complete it."""
+    issuer = client.load_server_metadata().get("issuer") or ""
+    if "{tenantid}" in issuer:
+        iss = {"essential": True,
+               "validate": lambda claims, value: bool(claims.get("tid"))
+               and value == issuer.replace("{tenantid}", str(claims["tid"]))}
+    else:
+        iss = {"essential": True, "value": issuer}
+    return {"iss": iss, "aud": {"essential": True, "value": client.client_id}}
+
+
+def _verified_claims(client) -> dict:
+    """Finish the authorization-code exchange and return the ID token's claims (plus userinfo's when
+    the ID token carries no email). Raises on any state, token or signature problem."""
+    token = client.authorize_access_token(claims_options=_id_token_claims_options(client))
+    claims = dict(token.get("userinfo") or {})
+    if not claims.get("sub"):
+        raise ValueError("the token response carried no ID token")
+    if not claims.get("email"):
+        extra = dict(client.userinfo(token=token))
+        if extra.get("sub") != claims["sub"]:  # OIDC Core 5.3.4: userinfo must be about the same subject
+            raise ValueError("userinfo is about another subject")
+        claims = {**extra, **claims}
+    return claims
+
+
+@bp.get("/login/<provider>")
+def oidc_start(provider: str):
+    if provider not in dict(enabled_providers()):
+        return _not_enabled()
+    if g.user:
+        return redirect(url_for("dashboard.home"))
+    client = _oauth().create_client(provider)
+    redirect_uri = current_app.config["BASE_URL"] + url_for("auth.oidc_callback", provider=provider)
+    return client.authorize_redirect(redirect_uri)
+
+
+@bp.get("/login/<provider>/callback")
+def oidc_callback(provider: str):
+    if provider not in dict(enabled_providers()):
+        return _not_enabled()
+    label = PROVIDERS[provider]["label"]
+    error = request.args.get("error")
+    if error:
+        current_app.logger.info("sign-in with %s ended by the provider: %s", provider, error)
+        if error == "access_denied":
+            flash(f"Sign-in with {label} was cancelled. You can sign in another way.", "info")
+        else:
+            flash(f"{label} did not complete the sign-in. Please try again.", "error")
+        return redirect(url_for("auth.login"))
+    client = _oauth().create_client(provider)
+    try:
+        claims = _verified_claims(client)
+    except Exception as exc:
+        current_app.logger.warning("sign-in with %s failed: %s", provider, exc)
+        flash(f"Sign-in with {label} did not complete. Please try again.", "error")
+        return redirect(url_for("auth.login"))
+
+    subject = str(claims.get("sub") or "")
+    email = accounts.normalize_email(claims.get("email") or "")
+    if not email:
+        flash(f"{label} did not share your email address, so it cannot be used to sign in here.", "error")
+        return redirect(url_for("auth.login"))
+    identity = OAuthIdentity.get_or_none((OAuthIdentity.provider == provider) & (OAuthIdentity.subject == subject))
+    if identity is not None:
+        user = identity.user
+    else:
+        if not _email_verified(provider, claims):
+            flash(f"{label} has not confirmed that {email} is your address, so it cannot be used here. "
+                  "Sign in with your password instead.", "error")
+            return redirect(url_for("auth.login"))
+        user = User.get_or_none(User.email == email)
+    if user is not None:
+        if user.is_disabled:
+            flash("This account is disabled.", "error")
+            return redirect(url_for("auth.login"))
+        if identity is None:  # an account with this verified email exists: link the identity to it
+            OAuthIdentity.create(user=user, provider=provider, subject=subject, email=email)
+        login_user(user)
+        accounts.record_login(user, ip=g.client_ip, method=provider)
+        return redirect(url_for("dashboard.home"))
+    if not _signup_allowed():
+        return render("auth/signup_closed.html", status=403)
+    session["oidc_pending"] = {"provider": provider, "subject": subject, "email": email,
+                               "name": str(claims.get("name") or email.split("@")[0])[:100]}
+    return redirect(url_for("auth.oidc_complete"))
+
+
+@bp.route("/signup/complete", methods=["GET", "POST"])
+def oidc_complete():
+    if g.user:
+        return redirect(url_for("dashboard.home"))
+    pending = session.get("oidc_pending")
+    if not pending or pending.get("provider") not in PROVIDERS:
+        return redirect(url_for("auth.signup"))
+    if not _signup_allowed():
+        session.pop("oidc_pending", None)
+        return render("auth/signup_closed.html", status=403)
+    suggested = "".join(c for c in pending["email"].split("@")[0].lower() if c.isalnum() or c == "-")[:30]
+    values = {"name": pending["name"], "username": suggested, "timezone": ""}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = _form_values("name", "username", "timezone")
+        data = accounts.SignupData(name=values["name"], email=pending["email"], username=values["username"],
+                                   password="", timezone=values["timezone"])
+        try:
+            user = accounts.signup(data, default_plan=current_app.config["DEFAULT_PLAN"], ip=g.client_ip,
+                                   password_required=False, identity=(pending["provider"], pending["subject"]))
+        except ValidationFailed as exc:
+            errors = exc.errors
+        else:
+            login_user(user)  # also drops oidc_pending: the session starts afresh
+            flash(f"Welcome to LinkTime, {user.name}!", "success")
+            return redirect(url_for("dashboard.home"))
+    return render("auth/complete.html", values=values, email=pending["email"], errors=errors,
+                  provider=PROVIDERS[pending["provider"]]["label"], timezones=all_timezones(),
+                  status=422 if errors else 200)

@@ -1,0 +1,253 @@
+"""Invitee self-service through the private link in the confirmation email (``/booking/<token>``).
+
+The token is the booking's unguessable uid plus an HMAC (``notifications.link_token``); a forged or unknown
+token answers 404.  A cancelled or past booking gets a plain explanation (200), never an error page.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    make_response,
+    redirect,
+    request,
+    url_for,
+)
+from icalendar import Calendar
+
+from app.models import Booking
+from app.services.bookings import (
+    SlotUnavailable,
+    cancel_booking,
+    location_label,
+    reschedule_booking,
+)
+from app.services.errors import ValidationFailed
+from app.services.notifications import booking_for_token, build_ics, invitee_links
+from app.services.timezones import all_timezones, zone
+from app.web import render
+from app.web.public import (
+    Picker,
+    ViewState,
+    fmt_day,
+    fmt_range,
+    host_context,
+    parse_date,
+    parse_instant,
+    parse_month,
+    tz_label,
+    view_state,
+)
+
+bp = Blueprint("invitee", __name__, url_prefix="/booking")
+
+GOOGLE = "https://calendar.google.com/calendar/render"
+OUTLOOK = "https://outlook.live.com/calendar/0/deeplink/compose"
+OFFICE = "https://outlook.office.com/calendar/0/deeplink/compose"
+
+
+def load(token: str) -> Booking:
+    booking = booking_for_token(token)
+    if booking is None:
+        abort(404)
+    return booking
+
+
+def series_of(booking: Booking) -> list[Booking]:
+    if not booking.recurring_group_id:
+        return [booking]
+    return list(Booking.select().where(Booking.recurring_group_id == booking.recurring_group_id)
+                .order_by(Booking.start_at))
+
+
+def state_for(booking: Booking) -> ViewState:
+    state = view_state(request.values, booking.invitee_timezone)
+    state.detect = False   # the invitee told us their zone when booking
+    return state
+
+
+def private(response: Response) -> Response:
+    """Pages behind a private link: never cached, never indexed."""
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def why_unchangeable(booking: Booking, now: datetime | None = None) -> str | None:
+    now = now or datetime.now(UTC)
+    if booking.is_cancelled:
+        return "This meeting was cancelled, so it can no longer be changed."
+    if booking.start_at <= now:
+        return "This meeting is in the past, so it can no longer be changed."
+    if booking.event_type is None or booking.user.is_disabled:
+        return "This meeting can no longer be changed online. Please contact the host."
+    return None
+
+
+def calendar_links(booking: Booking, title: str, details: str, where: str) -> dict[str, str]:
+    stamp = "%Y%m%dT%H%M%SZ"
+    google = {"action": "TEMPLATE", "text": title, "details": details, "location": where,
+              "dates": f"{booking.start_at.astimezone(UTC):{stamp}}/{booking.end_at.astimezone(UTC):{stamp}}"}
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    outlook = {"path": "/calendar/action/compose", "rru": "addevent", "subject": title, "body": details,
+               "location": where, "startdt": f"{booking.start_at.astimezone(UTC):{iso}}",
+               "enddt": f"{booking.end_at.astimezone(UTC):{iso}}"}
+    return {"google": f"{GOOGLE}?{urlencode(google)}", "outlook": f"{OUTLOOK}?{urlencode(outlook)}",
+            "office": f"{OFFICE}?{urlencode(outlook)}"}
+
+
+def answers_of(booking: Booking) -> list[tuple[str, str]]:
+    questions = {q["id"]: q for q in (booking.event_type.questions if booking.event_type else []) or []}
+    out = []
+    for key, value in (booking.answers or {}).items():
+        label = questions.get(key, {}).get("label", key)
+        if isinstance(value, bool):
+            value = "Yes" if value else "No"
+        elif isinstance(value, list):
+            value = ", ".join(value)
+        if value not in ("", None, []):
+            out.append((label, str(value)))
+    return out
+
+
+def page_context(booking: Booking, token: str, state: ViewState) -> dict:
+    host = booking.user
+    context = host_context(host, state)
+    where = booking.meeting_link or location_label(booking)
+    details = f"Reschedule or cancel: {invitee_links(booking)['view']}"
+    if booking.meeting_link:
+        details = f"Join: {booking.meeting_link}\n{details}"
+    context.update(
+        booking=booking, token=token, when=fmt_range(booking.start_at, booking.end_at, state.tz, state.hour12),
+        location=location_label(booking), series=series_of(booking), answers=answers_of(booking),
+        add=calendar_links(booking, f"{booking.event_name} with {host.name}", details, where),
+        problem=why_unchangeable(booking), fmt_range=fmt_range, tz_label=tz_label,
+        is_past=booking.start_at <= datetime.now(UTC),
+        minutes=int((booking.end_at - booking.start_at).total_seconds() // 60))
+    return context
+
+
+@bp.get("/<token>")
+def view(token: str):
+    booking = load(token)
+    state = state_for(booking)
+    context = page_context(booking, token, state)
+    context.update(booked=request.args.get("booked") == "1", rescheduled=request.args.get("rescheduled") == "1")
+    return private(render("invitee/view.html", **context))
+
+
+@bp.get("/<token>/invite.ics")
+def ics(token: str):
+    """"Add to calendar" download. METHOD:PUBLISH, not the emails' REQUEST: a downloaded file is imported as a
+    plain event instead of an invitation to answer (Outlook would otherwise offer accept/decline and send a
+    reply to the host). Same UID and SEQUENCE as the emails, so a later update or cancel still matches. A
+    series gives one file with every confirmed occurrence; a cancelled booking gives its METHOD:CANCEL."""
+    booking = load(token)
+    host = booking.user
+    method = "CANCEL" if booking.is_cancelled else "PUBLISH"
+    cal = Calendar.from_ical(build_ics(booking, host, method))
+    if method == "PUBLISH" and booking.recurring_group_id:
+        for other in series_of(booking):
+            if other.id != booking.id and not other.is_cancelled:
+                for component in Calendar.from_ical(build_ics(other, host, method)).walk("VEVENT"):
+                    cal.add_component(component)
+    response = make_response(cal.to_ical())
+    response.headers["Content-Type"] = f"text/calendar; charset=utf-8; method={method}"
+    response.headers["Content-Disposition"] = 'attachment; filename="linktime-booking.ics"'
+    return private(response)
+
+
+# --- cancel --------------------------------------------------------------------------------------------
+@bp.route("/<token>/cancel", methods=["GET", "POST"])
+def cancel(token: str):
+    booking = load(token)
+    state = state_for(booking)
+    context = page_context(booking, token, state)
+    later = [b for b in context["series"] if b.start_at > booking.start_at and not b.is_cancelled]
+    context["later"] = later
+    if context["problem"] or request.method == "GET":
+        return private(render("invitee/cancel.html", **context))
+    include_following = request.form.get("scope") == "following" and bool(later)
+    cancel_booking(booking, reason=request.form.get("reason"), by="invitee", ip=g.client_ip,
+                   include_following=include_following)
+    return redirect(url_for("invitee.view", token=token, **state.params(tz=state.tz, hour=state.hour)))
+
+
+# --- reschedule ------------------------------------------------------------------------------------------
+def reschedule_picker(booking: Booking, token: str, state: ViewState) -> Picker:
+    return Picker(event_type=booking.event_type, state=state, page_endpoint="invitee.reschedule",
+                  calendar_endpoint="invitee.reschedule_calendar", slots_endpoint="invitee.reschedule_slots",
+                  route_args={"token": token}, exclude_booking_id=booking.id,
+                  length=int((booking.end_at - booking.start_at).total_seconds() // 60))
+
+
+def _reschedule_page(booking: Booking, token: str, state: ViewState, picker: Picker, *, status: int = 200,
+                     confirm: dict | None = None):
+    context = page_context(booking, token, state)
+    context.update(picker=picker, confirm=confirm, timezones=all_timezones(), fmt_day=fmt_day, durations=[])
+    return private(render("invitee/reschedule.html", block="step", status=status, **context))
+
+
+@bp.route("/<token>/reschedule", methods=["GET", "POST"])
+def reschedule(token: str):
+    booking = load(token)
+    state = state_for(booking)
+    if why_unchangeable(booking):
+        return private(render("invitee/reschedule.html", picker=None, confirm=None,
+                              **page_context(booking, token, state)))
+    picker = reschedule_picker(booking, token, state)
+    if request.method == "POST":
+        start = parse_instant(request.form.get("start"))
+        if start is None:
+            picker.message = "Choose a new time first."
+            return _reschedule_page(booking, token, state, picker.load_month(None), status=400)
+        try:
+            reschedule_booking(booking, start, reason=request.form.get("reason"), by="invitee", ip=g.client_ip)
+        except SlotUnavailable as exc:
+            picker.message = str(exc)
+            picker.load_month(None, selected=start.astimezone(zone(state.tz)).date())
+            return _reschedule_page(booking, token, state, picker, status=409)
+        except ValidationFailed as exc:
+            picker.message = " ".join(exc.errors.values())
+            return _reschedule_page(booking, token, state, picker.load_month(None), status=422)
+        return redirect(url_for("invitee.view", token=token, rescheduled="1", tz=state.tz, hour=state.hour))
+    day = parse_date(request.args.get("date"))
+    if day is not None and request.args.get("time"):
+        start = picker.resolve(day, request.args.get("time"), request.args.get("fold"))
+        picker.load_day(day)
+        if start is not None and start in picker.slots:
+            confirm = {"start": start, "start_iso": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "back_url": picker.page_url(month=f"{day:%Y-%m}", date=day.isoformat()),
+                       "when": fmt_range(start, start + timedelta(minutes=picker.duration), state.tz, state.hour12)}
+            return _reschedule_page(booking, token, state, picker, confirm=confirm)
+        picker.message = "That time is not available any more. Please choose another time."
+        return _reschedule_page(booking, token, state, picker.load_month(None, selected=day))
+    picker.load_month(parse_month(request.args.get("month")), selected=day,
+                      auto_advance=not request.args.get("month") and day is None)
+    return _reschedule_page(booking, token, state, picker)
+
+
+@bp.get("/<token>/reschedule/calendar")
+def reschedule_calendar(token: str):
+    booking = load(token)
+    if why_unchangeable(booking):
+        abort(404)
+    state = state_for(booking)
+    picker = reschedule_picker(booking, token, state).load_month(parse_month(request.args.get("month")))
+    return private(render("public/_picker_body.html", picker=picker, fmt_day=fmt_day))
+
+
+@bp.get("/<token>/reschedule/slots")
+def reschedule_slots(token: str):
+    booking = load(token)
+    day = parse_date(request.args.get("date"))
+    if why_unchangeable(booking) or day is None:
+        abort(404)
+    state = state_for(booking)
+    picker = reschedule_picker(booking, token, state).load_day(day)
+    return private(render("public/_slots.html", picker=picker, fmt_day=fmt_day))

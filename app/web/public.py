@@ -1,0 +1,586 @@
+"""Public booking pages: a host's profile, an event type's booking page (month calendar, a day's slots,
+the booking form), ``/embed.js`` and the dashboard's share dialog.
+
+Everything works as plain links and forms; htmx swaps parts of the page when JavaScript runs:
+
+* ``GET /<username>/<slug>`` renders the whole page; with ``?date=&time=`` the booking form instead of the
+  calendar.  An htmx request gets the ``step`` block only.
+* ``GET /<username>/<slug>/calendar?month=`` returns the calendar and the first bookable day's slots
+  (one ``available_slots`` call for the month).
+* ``GET /<username>/<slug>/slots?date=`` returns one day's slots (one ``available_slots`` call for the day).
+
+The invitee's time zone (``tz``), the clock (``hour=12|24``), the chosen length (``duration``) and the embed
+options (``embed``, ``hideHeader``, ``name``, ``email``) ride along in every link.
+
+The booking form is served in third-party iframes (embeds), where the browser does not send our
+``SameSite=Lax`` session cookie, so it cannot use the session-bound CSRF token.  It carries a signed,
+session-free form token instead and refuses a foreign ``Origin``; an embed response alone may be framed.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import urlencode, urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    request,
+    send_from_directory,
+    url_for,
+)
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from app import csrf
+from app.models import EventType, User, UserLogo
+from app.ratelimit import check as rate_check
+from app.services.availability import group_by_day
+from app.services.bookings import BookingRequest, SlotUnavailable, create_booking
+from app.services.errors import NotFound, ValidationFailed
+from app.services.event_types import (
+    LOCATION_TYPES,
+    effective_schedule,
+    render_description,
+)
+from app.services.notifications import link_token
+from app.services.plans import limits_for
+from app.services.slots import available_slots, booking_window
+from app.services.timezones import all_timezones, is_valid_timezone, zone
+from app.web import CSP, render
+from app.web.session import login_required
+
+bp = Blueprint("public", __name__)
+
+BOOKING_RATE = "10/minute"
+FORM_TOKEN_MAX_AGE = 24 * 3600
+EMBED_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors *")
+TRUE = ("true", "1", "yes", "on")
+
+
+# --- what the query string says about presentation ----------------------------------------------------------
+@dataclass
+class ViewState:
+    tz: str
+    hour: str                      # "12" | "24"
+    embed: bool = False
+    hide_header: bool = False
+    name: str = ""
+    email: str = ""
+    duration: int | None = None    # None: the event type's own length
+    detect: bool = False           # tz or hour missing from the URL: the browser may supply its own
+
+    def params(self, **changes) -> dict:
+        """Query parameters that ride along in every link, with ``changes`` applied (None drops a key)."""
+        out = {"tz": self.tz, "hour": self.hour}
+        if self.duration:
+            out["duration"] = self.duration
+        if self.embed:
+            out["embed"] = "true"
+        if self.hide_header:
+            out["hideHeader"] = "true"
+        if self.name:
+            out["name"] = self.name
+        if self.email:
+            out["email"] = self.email
+        out.update(changes)
+        return {k: v for k, v in out.items() if v not in (None, "")}
+
+    @property
+    def hour12(self) -> bool:
+        return self.hour == "12"
+
+
+def view_state(args, default_tz: str, durations: list[int] | None = None) -> ViewState:
+    tz = (args.get("tz") or "").strip()
+    hour = args.get("hour", "")
+    duration = None
+    if durations:
+        try:
+            duration = int(args.get("duration", ""))
+        except ValueError:
+            duration = None
+        if duration not in durations or duration == durations[0]:
+            duration = None
+    return ViewState(tz=tz if is_valid_timezone(tz) else default_tz, hour=hour if hour in ("12", "24") else "24",
+                     embed=args.get("embed", "").lower() in TRUE,
+                     hide_header=args.get("hideHeader", "").lower() in TRUE,
+                     name=(args.get("name") or "")[:200], email=(args.get("email") or "")[:254],
+                     duration=duration, detect=not is_valid_timezone(tz) or hour not in ("12", "24"))
+
+
+# --- formatting helpers shared with the invitee pages ------------------------------------------------------
+def fmt_time(moment: datetime, tz_name: str, hour12: bool) -> str:
+    local = moment.astimezone(zone(tz_name))
+    if hour12:
+        return f"{local.hour % 12 or 12}:{local.minute:02d}{'am' if local.hour < 12 else 'pm'}"
+    return f"{local.hour:02d}:{local.minute:02d}"
+
+
+def fmt_day(day: date) -> str:
+    return f"{day:%A}, {day.day} {day:%B %Y}"
+
+
+def fmt_range(start: datetime, end: datetime, tz_name: str, hour12: bool) -> str:
+    day = start.astimezone(zone(tz_name)).date()
+    return f"{fmt_day(day)} · {fmt_time(start, tz_name, hour12)} – {fmt_time(end, tz_name, hour12)}"
+
+
+def tz_label(tz_name: str) -> str:
+    return tz_name.replace("_", " ")
+
+
+def text_on(color: str) -> str:
+    """Black or white, whichever reads better on ``color`` (#rrggbb)."""
+    try:
+        r, g_, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    except (ValueError, TypeError):
+        return "#ffffff"
+    return "#111827" if (0.299 * r + 0.587 * g_ + 0.114 * b) > 160 else "#ffffff"
+
+
+def brand_style(host: User) -> str:
+    color = host.brand_color if host.brand_color and len(host.brand_color) == 7 else "#2563eb"
+    return f"--brand: {color}; --brand-text: {text_on(color)};"
+
+
+def host_context(host: User, state: ViewState) -> dict:
+    return {"host": host, "state": state, "embed": state.embed, "brand_style": brand_style(host),
+            "has_logo": UserLogo.select(UserLogo.id).where(UserLogo.user == host).exists(),
+            "hide_branding": limits_for(host).hide_branding, "base_url": current_app.config["BASE_URL"]}
+
+
+def location_text(event_type: EventType) -> str:
+    if event_type.location_type == "none":
+        return ""
+    if event_type.location_type == "in_person" and event_type.location_detail:
+        return f"In person: {event_type.location_detail}"
+    return LOCATION_TYPES.get(event_type.location_type, "")
+
+
+def recurrence_text(event_type: EventType) -> str:
+    rec = event_type.recurrence
+    if not rec:
+        return ""
+    unit = "week" if rec["frequency"] == "weekly" else "month"
+    every = f"every {unit}" if rec["interval"] == 1 else f"every {rec['interval']} {unit}s"
+    return f"Repeats {every}, up to {rec['maxOccurrences']} times"
+
+
+# --- month calendar and slots ---------------------------------------------------------------------------
+def _first_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _prev_month(month: date) -> date:
+    return (month - timedelta(days=1)).replace(day=1)
+
+
+def _local_midnight(day: date, tz_name: str) -> datetime:
+    return datetime.combine(day, time(0), zone(tz_name)).astimezone(UTC)
+
+
+def parse_month(value: str | None) -> date | None:
+    try:
+        return datetime.strptime(value or "", "%Y-%m").date()
+    except ValueError:
+        return None
+
+
+def parse_instant(value: str | None) -> datetime | None:
+    """An ISO 8601 instant with a zone or offset, as UTC; None for anything else (a naive time is ambiguous)."""
+    try:
+        moment = datetime.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else None
+
+
+def parse_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value or "")
+    except ValueError:
+        return None
+
+
+@dataclass
+class Picker:
+    """The calendar and slot list of one booking page (or of a reschedule page)."""
+    event_type: EventType
+    state: ViewState
+    page_endpoint: str
+    calendar_endpoint: str
+    slots_endpoint: str
+    route_args: dict
+    exclude_booking_id: str | None = None
+    length: int | None = None
+    month: date | None = None
+    min_month: date | None = None
+    max_month: date | None = None
+    days: dict[date, list[datetime]] = field(default_factory=dict)
+    selected: date | None = None
+    slots: list[datetime] = field(default_factory=list)
+    message: str = ""
+
+    # URLs (built often: every day and slot has two; the base paths are resolved once) -----------------------
+    def _url(self, endpoint: str, **changes) -> str:
+        cache = self.__dict__.setdefault("_paths", {})
+        if endpoint not in cache:
+            cache[endpoint] = url_for(endpoint, **self.route_args)
+        return cache[endpoint] + "?" + urlencode(self.state.params(**changes))
+
+    def page_url(self, **changes) -> str:
+        return self._url(self.page_endpoint, **changes)
+
+    def calendar_url(self, month: date) -> str:
+        return self._url(self.calendar_endpoint, month=f"{month:%Y-%m}")
+
+    def day_url(self, day: date) -> str:
+        return self.page_url(month=f"{day:%Y-%m}", date=day.isoformat())
+
+    def day_partial_url(self, day: date) -> str:
+        return self._url(self.slots_endpoint, date=day.isoformat())
+
+    def slot_url(self, slot: datetime) -> str:
+        local = slot.astimezone(zone(self.state.tz))
+        return self.page_url(date=local.date().isoformat(), time=f"{local:%H:%M}", fold=1 if local.fold else None)
+
+    # display --------------------------------------------------------------------------------------------
+    def time_label(self, slot: datetime) -> str:
+        return fmt_time(slot, self.state.tz, self.state.hour12)
+
+    def weeks(self) -> list[list[date | None]]:
+        first = self.month
+        lead = first.weekday()
+        days_in = (_next_month(first) - first).days
+        cells: list[date | None] = [None] * lead + [first + timedelta(days=i) for i in range(days_in)]
+        cells += [None] * (-len(cells) % 7)
+        return [cells[i:i + 7] for i in range(0, len(cells), 7)]
+
+    @property
+    def prev_month(self) -> date | None:
+        return _prev_month(self.month) if self.month > self.min_month else None
+
+    @property
+    def next_month(self) -> date | None:
+        return _next_month(self.month) if self.month < self.max_month else None
+
+    @property
+    def duration(self) -> int:
+        return self.length or self.state.duration or self.event_type.duration
+
+    # loading --------------------------------------------------------------------------------------------
+    def _bounds(self, now: datetime) -> None:
+        schedule = effective_schedule(self.event_type)
+        host_tz = schedule.timezone if schedule else self.event_type.user.timezone
+        start, end = booking_window(self.event_type, host_tz, now)
+        tz = zone(self.state.tz)
+        self.min_month = _first_of(max(start, now).astimezone(tz).date())
+        self.max_month = max(self.min_month, _first_of((end - timedelta(seconds=1)).astimezone(tz).date()))
+
+    def _slots_between(self, start: datetime, end: datetime, now: datetime) -> list[datetime]:
+        return available_slots(self.event_type, start, end, now=now, duration=self.duration,
+                               exclude_booking_id=self.exclude_booking_id)
+
+    def load_month(self, month: date | None, selected: date | None = None, now: datetime | None = None,
+                   auto_advance: bool = False) -> Picker:
+        """One ``available_slots`` call for the month shown (two when the first month has nothing)."""
+        now = now or datetime.now(UTC)
+        self._bounds(now)
+        if month is None and selected is not None:
+            month = _first_of(selected)
+        month = min(max(month or self.min_month, self.min_month), self.max_month)
+        while True:
+            self.month = month
+            start, end = _local_midnight(month, self.state.tz), _local_midnight(_next_month(month), self.state.tz)
+            self.days = group_by_day(self._slots_between(start, end, now), self.state.tz)
+            if self.days or not auto_advance or month >= self.max_month:
+                break
+            month, auto_advance = _next_month(month), False
+        if selected is not None and _first_of(selected) == self.month:
+            self.selected = selected
+        elif self.days:
+            self.selected = next(iter(self.days))
+        self.slots = self.days.get(self.selected, []) if self.selected else []
+        return self
+
+    def load_day(self, day: date, now: datetime | None = None) -> Picker:
+        """One ``available_slots`` call for the day's local range."""
+        now = now or datetime.now(UTC)
+        self.selected = day
+        self.slots = self._slots_between(_local_midnight(day, self.state.tz),
+                                         _local_midnight(day + timedelta(days=1), self.state.tz), now)
+        return self
+
+    def resolve(self, day: date | None, hhmm: str | None, fold: str | None) -> datetime | None:
+        """The instant a slot link names (``date`` + ``time`` on the invitee's clock), if well-formed."""
+        if day is None:
+            return None
+        try:
+            clock = datetime.strptime(hhmm or "", "%H:%M").time()
+        except ValueError:
+            return None
+        local = datetime.combine(day, clock, zone(self.state.tz)).replace(fold=1 if fold == "1" else 0)
+        instant = local.astimezone(UTC)
+        back = instant.astimezone(zone(self.state.tz))
+        return instant if (back.date(), back.hour, back.minute) == (day, clock.hour, clock.minute) else None
+
+
+# --- lookups ---------------------------------------------------------------------------------------------
+def get_host(username: str) -> User:
+    host = User.get_or_none(User.username == username.lower())
+    if host is None or host.is_disabled:
+        abort(404)
+    return host
+
+
+def get_event_type(username: str, slug: str) -> EventType:
+    """An active event type of an enabled host (one query, host included), or 404."""
+    event_type = (EventType.select(EventType, User).join(User)
+                  .where((User.username == username.lower()) & (EventType.slug == slug.lower())
+                         & (EventType.status == "active") & (User.is_disabled == False))
+                  .first())
+    if event_type is None:
+        abort(404)
+    return event_type
+
+
+def durations_of(event_type: EventType) -> list[int]:
+    return [event_type.duration, *[d for d in (event_type.extra_durations or []) if d != event_type.duration]]
+
+
+def booking_picker(event_type: EventType, state: ViewState) -> Picker:
+    return Picker(event_type=event_type, state=state, page_endpoint="public.booking_page",
+                  calendar_endpoint="public.calendar", slots_endpoint="public.slots",
+                  route_args={"username": event_type.user.username, "slug": event_type.slug})
+
+
+# Pages an embed shows; with ?embed=true (query or form) they, and only they, may be framed by any site.
+FRAMEABLE = frozenset({"public.profile", "public.booking_page", "public.calendar", "public.slots", "public.book",
+                       "invitee.view"})
+
+
+@bp.after_app_request
+def _embed_framing(response: Response) -> Response:
+    # App-wide after-request hooks run in reverse order of registration.  This one is registered with the
+    # blueprint, before app.web defines its security-header hook (CSP frame-ancestors 'none', X-Frame-Options:
+    # DENY), so it runs after that hook and has the last word.  Error pages of these views (404, 409 ...)
+    # are framed too, so an embed shows them instead of a blank frame.
+    if request.endpoint in FRAMEABLE and request.values.get("embed", "").lower() in TRUE:
+        response.headers["Content-Security-Policy"] = EMBED_CSP
+        response.headers.pop("X-Frame-Options", None)
+    return response
+
+
+# --- profile -----------------------------------------------------------------------------------------------
+@bp.get("/<username>")
+def profile(username: str):
+    host = get_host(username)
+    state = view_state(request.args, host.timezone)
+    event_types = list(EventType.select().where((EventType.user == host) & (EventType.status == "active")
+                                                & (EventType.is_secret == False))
+                       .order_by(EventType.position, EventType.created_at))
+    keep = state.params(tz=request.args.get("tz") and state.tz, hour=request.args.get("hour") and state.hour)
+    query = ("?" + urlencode(keep)) if keep else ""
+    cards = [{"et": et, "location": location_text(et), "description": render_description(et.description),
+              "url": url_for("public.booking_page", username=host.username, slug=et.slug) + query}
+             for et in event_types]
+    return render("public/profile.html", cards=cards, **host_context(host, state))
+
+
+# --- booking page ---------------------------------------------------------------------------------------
+def form_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="linktime-public-booking-form")
+
+
+def _page(event_type: EventType, state: ViewState, picker: Picker, *, status: int = 200, form: dict | None = None):
+    context = host_context(event_type.user, state)
+    context.update(event_type=event_type, picker=picker, form=form, location=location_text(event_type),
+                   description=render_description(event_type.description), durations=durations_of(event_type),
+                   recurrence=recurrence_text(event_type), timezones=all_timezones(), tz_label=tz_label,
+                   fmt_day=fmt_day)
+    return render("public/booking.html", block="step", status=status, **context)
+
+
+def _form_context(event_type: EventType, state: ViewState, picker: Picker, start: datetime,
+                  values: dict | None = None, errors: dict | None = None, idem: str | None = None) -> dict:
+    length = state.duration or event_type.duration
+    day = start.astimezone(zone(state.tz)).date()
+    values = values or {"name": state.name, "email": state.email, "duration": str(length), "occurrences": "1"}
+    return {"start": start, "start_iso": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "values": values,
+            "errors": errors or {}, "when": fmt_range(start, start + timedelta(minutes=length), state.tz, state.hour12),
+            "token": form_serializer().dumps(event_type.id), "idem": idem or secrets.token_urlsafe(16),
+            "back_url": picker.page_url(month=f"{day:%Y-%m}", date=day.isoformat()),
+            "length": length, "max_occurrences": (event_type.recurrence or {}).get("maxOccurrences", 1)}
+
+
+@bp.get("/<username>/<slug>")
+def booking_page(username: str, slug: str):
+    event_type = get_event_type(username, slug)
+    state = view_state(request.args, event_type.user.timezone, durations_of(event_type))
+    picker = booking_picker(event_type, state)
+    day = parse_date(request.args.get("date"))
+    if day is not None and request.args.get("time"):
+        start = picker.resolve(day, request.args.get("time"), request.args.get("fold"))
+        picker.load_day(day)
+        if start is not None and start in picker.slots:
+            return _page(event_type, state, picker, form=_form_context(event_type, state, picker, start))
+        picker.message = "That time is not available any more. Please choose another time."
+        picker.load_month(None, selected=day)
+        return _page(event_type, state, picker)
+    picker.load_month(parse_month(request.args.get("month")), selected=day,
+                      auto_advance=not request.args.get("month") and day is None)
+    return _page(event_type, state, picker)
+
+
+@bp.get("/<username>/<slug>/calendar")
+def calendar(username: str, slug: str):
+    event_type = get_event_type(username, slug)
+    state = view_state(request.args, event_type.user.timezone, durations_of(event_type))
+    picker = booking_picker(event_type, state).load_month(parse_month(request.args.get("month")))
+    return render("public/_picker_body.html", picker=picker, fmt_day=fmt_day)
+
+
+@bp.get("/<username>/<slug>/slots")
+def slots(username: str, slug: str):
+    event_type = get_event_type(username, slug)
+    state = view_state(request.args, event_type.user.timezone, durations_of(event_type))
+    day = parse_date(request.args.get("date"))
+    if day is None:
+        abort(404)
+    picker = booking_picker(event_type, state).load_day(day)
+    return render("public/_slots.html", picker=picker, fmt_day=fmt_day)
+
+
+def same_origin_post() -> bool:
+    """A browser names the page that sent a form in ``Origin``: it must be this site (absent: allowed)."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return True
+    ours = {request.host_url.rstrip("/")}
+    base = urlsplit(current_app.config["BASE_URL"])
+    if base.scheme and base.netloc:
+        ours.add(f"{base.scheme}://{base.netloc}")
+    return origin in ours
+
+
+def _redirect(url: str) -> Response:
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url
+    else:
+        response = redirect(url)
+    response.vary.add("HX-Request")
+    return response
+
+
+def _answers(event_type: EventType, form) -> dict:
+    answers = {}
+    for q in event_type.questions or []:
+        key = f"q_{q['id']}"
+        answers[q["id"]] = form.getlist(key) if q["type"] == "multiselect" else form.get(key)
+    return answers
+
+
+@bp.post("/<username>/<slug>")
+def book(username: str, slug: str):
+    event_type = get_event_type(username, slug)
+    rate_check("public-booking", g.client_ip or "unknown", BOOKING_RATE)
+    form = request.form
+    state = view_state(form, event_type.user.timezone, durations_of(event_type))
+    picker = booking_picker(event_type, state)
+    start = parse_instant(form.get("start"))
+    if start is None:
+        picker.message = "Choose a time first."
+        return _page(event_type, state, picker.load_month(None), status=400)
+    values = {k: form.get(k, "") for k in ("name", "email", "phone", "notes", "duration", "occurrences")}
+    for q in event_type.questions or []:
+        values[f"q_{q['id']}"] = form.getlist(f"q_{q['id']}") if q["type"] == "multiselect" else form.get(f"q_{q['id']}", "")
+    idem = form.get("idem", "")[:40] or None
+    try:
+        token_ok = form_serializer().loads(form.get("form_token", ""), max_age=FORM_TOKEN_MAX_AGE) == event_type.id
+    except BadSignature:
+        token_ok = False
+    if not token_ok or not same_origin_post():
+        errors = {"form": "This form expired or was sent from another site. Please check the details and "
+                          "submit again."}
+        return _page(event_type, state, picker, status=400,
+                     form=_form_context(event_type, state, picker, start, values, errors, idem))
+    errors: dict[str, str] = {}
+    duration = occurrences = None
+    try:
+        duration = int(values["duration"] or event_type.duration)
+    except ValueError:
+        errors["duration"] = "Choose one of the offered durations."
+    try:
+        occurrences = int(values["occurrences"] or 1)
+    except ValueError:
+        errors["occurrences"] = "Choose a number of meetings."
+    if errors:
+        return _page(event_type, state, picker, status=422,
+                     form=_form_context(event_type, state, picker, start, values, errors, idem))
+    key = f"form:{idem}:{start:%Y%m%dT%H%M}" if idem else None
+    req = BookingRequest(start=start, invitee_name=values["name"], invitee_email=values["email"],
+                         invitee_timezone=state.tz, invitee_phone=values["phone"] or None, notes=values["notes"],
+                         answers=_answers(event_type, form), duration=duration, occurrences=occurrences,
+                         idempotency_key=key, source="embed" if state.embed else "page")
+    try:
+        result = create_booking(event_type, req, ip=g.client_ip)
+    except ValidationFailed as exc:
+        errors = dict(exc.errors)
+        if "timezone" in errors or "startTime" in errors:
+            errors["form"] = errors.pop("timezone", None) or errors.pop("startTime")
+        return _page(event_type, state, picker, status=422,
+                     form=_form_context(event_type, state, picker, start, values, errors, idem))
+    except SlotUnavailable as exc:
+        picker.message = str(exc)
+        if duration in durations_of(event_type):
+            state.duration = duration if duration != event_type.duration else None
+        picker.load_month(None, selected=start.astimezone(zone(state.tz)).date())
+        return _page(event_type, state, picker, status=409)
+    except NotFound:
+        abort(404)
+    booking = result.booking
+    if not result.created and booking.idempotency_key != key:
+        # Same email, time and event type as an earlier booking, but not this form's submission: say so
+        # without handing out that booking's private link.
+        context = host_context(event_type.user, state)
+        return render("public/already_booked.html", event_type=event_type, booking=booking,
+                      when=fmt_range(booking.start_at, booking.end_at, state.tz, state.hour12), tz_label=tz_label,
+                      **context)
+    params = {"booked": "1", "tz": state.tz, "hour": state.hour}
+    if state.embed:
+        params["embed"] = "true"
+    return _redirect(url_for("invitee.view", token=link_token(booking)) + "?" + urlencode(params))
+
+
+csrf.exempt(book)
+
+
+# --- embed script and the share dialog ---------------------------------------------------------------------
+@bp.get("/embed.js")
+def embed_js():
+    response = send_from_directory(current_app.static_folder, "embed.js", mimetype="text/javascript",
+                                   max_age=3600)
+    response.headers["Content-Type"] = "text/javascript; charset=utf-8"
+    return response
+
+
+@bp.get("/dashboard/event-types/<event_type_id>/share")
+@login_required
+def share_dialog(event_type_id: str):
+    """The share dialog of one of the signed-in host's event types (a page, or its dialog block for htmx)."""
+    event_type = EventType.get_or_none((EventType.id == event_type_id) & (EventType.user == g.user))
+    if event_type is None:
+        abort(404)
+    return render("public/share.html", block="dialog", event_type=event_type, username=g.user.username,
+                  share_base_url=current_app.config["BASE_URL"])

@@ -1,0 +1,61 @@
+"""Who is signed in: the session cookie names a user and that user's session key."""
+from __future__ import annotations
+
+import functools
+
+from flask import abort, g, redirect, request, session, url_for
+
+from app.models import User
+
+
+def load_current_user() -> None:
+    g.user = None
+    uid = session.get("uid")
+    if not uid:
+        return
+    user = User.get_or_none(User.id == uid)
+    if user is None or user.is_disabled or session.get("sk") != user.session_key:
+        session.clear()
+        return
+    g.user = user
+
+
+def login_user(user: User) -> None:
+    """Start a fresh session: nothing from before sign-in survives (no session fixation)."""
+    session.clear()
+    session.permanent = True
+    session["uid"] = user.id
+    session["sk"] = user.session_key
+    g.user = user
+
+
+def logout_user() -> None:
+    session.clear()
+    g.user = None
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("user") is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def admin_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("user") is None:
+            return redirect(url_for("auth.login", next=request.path))
+        if not g.user.is_admin:
+            abort(404)
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only local paths are followed after sign-in (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default

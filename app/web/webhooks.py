@@ -1,0 +1,159 @@
+"""Settings → Webhooks: list, create (secret shown once), edit, delete, send a test, delivery history, redeliver."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, make_response, redirect, request, url_for
+from jinja2_fragments.flask import render_block
+
+from app.models import EventType
+from app.services import webhooks as service
+from app.services.errors import NotFound, ValidationFailed
+from app.services.plans import PlanLimitReached
+from app.web import render
+from app.web.bookings import host_zone, local
+from app.web.session import login_required
+
+bp = Blueprint("webhooks", __name__, url_prefix="/settings/webhooks")
+
+HISTORY_LIMIT = 50
+
+
+def stamp(dt) -> str:
+    """Date and time to the second on the host's clock (retries are seconds apart)."""
+    return f"{local(dt, 'date')}, {dt.astimezone(host_zone()):%H:%M:%S}" if dt else ""
+
+
+@bp.context_processor
+def _helpers():
+    return {"local": local, "stamp": stamp, "event_labels": service.EVENT_LABELS, "event_names": service.EVENT_NAMES,
+            "is_test_delivery": service.is_test, "zapier_label": service.ZAPIER_LABEL}
+
+
+def _own(webhook_id: str):
+    try:
+        return service.get_webhook(g.user, webhook_id)
+    except NotFound:
+        abort(404)
+
+
+def _event_types():
+    return list(EventType.select().where(EventType.user == g.user).order_by(EventType.position, EventType.name))
+
+
+def _form_values() -> dict:
+    return {"url": request.form.get("url", "").strip(), "events": request.form.getlist("events"),
+            "event_type_id": request.form.get("event_type_id", "").strip(),
+            "active": request.form.get("active") in ("on", "1", "true", "yes")}
+
+
+@bp.get("")
+@login_required
+def index():
+    hooks = service.list_webhooks(g.user)
+    return render("webhooks/index.html", webhooks=hooks, latest=service.last_deliveries(hooks))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    errors: dict[str, str] = {}
+    values = {"url": "", "events": ["booking.created"], "event_type_id": "", "active": True}
+    status = 200
+    if request.method == "POST":
+        values = _form_values()
+        try:
+            webhook, secret = service.create_webhook(
+                g.user, values["url"], values["events"], event_type_id=values["event_type_id"] or None,
+                active=values["active"], ip=g.client_ip)
+        except ValidationFailed as exc:
+            errors, status = exc.errors, 422
+        except PlanLimitReached as exc:
+            errors, status = {"plan": str(exc)}, 403
+        else:
+            return render("webhooks/created.html", webhook=webhook, secret=secret, status=201)
+    return render("webhooks/form.html", webhook=None, values=values, errors=errors, event_types=_event_types(),
+                  status=status)
+
+
+@bp.get("/<webhook_id>")
+@login_required
+def detail(webhook_id: str):
+    webhook = _own(webhook_id)
+    return render("webhooks/detail.html", webhook=webhook, deliveries=service.deliveries(webhook, HISTORY_LIMIT),
+                  test_result=None, test_event=request.args.get("event") or "booking.created", errors={})
+
+
+@bp.get("/<webhook_id>/deliveries")
+@login_required
+def history(webhook_id: str):
+    """The history block alone: the detail page polls it with htmx every 5 seconds."""
+    webhook = _own(webhook_id)
+    return make_response(render_block("webhooks/detail.html", "history", webhook=webhook,
+                                      deliveries=service.deliveries(webhook, HISTORY_LIMIT)))
+
+
+@bp.route("/<webhook_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(webhook_id: str):
+    webhook = _own(webhook_id)
+    errors: dict[str, str] = {}
+    values = {"url": webhook.url, "events": webhook.events, "event_type_id": webhook.event_type_id or "",
+              "active": webhook.active}
+    if request.method == "POST":
+        values = _form_values()
+        try:
+            service.update_webhook(g.user, webhook.id, url=values["url"], event_names=values["events"],
+                                   event_type_id=values["event_type_id"] or None, active=values["active"],
+                                   ip=g.client_ip)
+        except ValidationFailed as exc:
+            errors = exc.errors
+        else:
+            flash("Webhook saved.", "success")
+            return redirect(url_for("webhooks.detail", webhook_id=webhook.id))
+    return render("webhooks/form.html", webhook=webhook, values=values, errors=errors, event_types=_event_types(),
+                  status=422 if errors else 200)
+
+
+@bp.route("/<webhook_id>/delete", methods=["GET", "POST"])
+@login_required
+def delete(webhook_id: str):
+    webhook = _own(webhook_id)
+    if request.method == "GET":
+        return render("webhooks/delete.html", webhook=webhook)
+    service.delete_webhook(g.user, webhook.id, ip=g.client_ip)
+    flash("Webhook deleted." + (" Zapier will stop receiving events from it." if webhook.label ==
+                                service.ZAPIER_LABEL else ""), "success")
+    return redirect(url_for("webhooks.index"))
+
+
+@bp.post("/<webhook_id>/test")
+@login_required
+def send_test(webhook_id: str):
+    webhook = _own(webhook_id)
+    event = request.form.get("event", "")
+    errors: dict[str, str] = {}
+    result = None
+    try:
+        result = service.send_test(g.user, webhook.id, event)
+    except ValidationFailed as exc:
+        errors = exc.errors
+    response = render("webhooks/detail.html", block="test_panel", webhook=webhook, test_result=result,
+                      test_event=event if event in service.EVENT_NAMES else "booking.created", errors=errors,
+                      deliveries=service.deliveries(webhook, HISTORY_LIMIT), status=422 if errors else 200)
+    if result is not None:
+        response.headers["HX-Trigger"] = "webhook-tested"   # the history block reloads at once
+    return response
+
+
+@bp.post("/<webhook_id>/deliveries/<delivery_id>/redeliver")
+@login_required
+def redeliver(webhook_id: str, delivery_id: str):
+    webhook = _own(webhook_id)
+    try:
+        service.redeliver(g.user, webhook.id, delivery_id)
+    except NotFound:
+        abort(404)
+    except ValidationFailed as exc:
+        flash(next(iter(exc.errors.values())), "error")
+    else:
+        flash("The event was queued for delivery again. The result appears in the history below.", "success")
+    return redirect(url_for("webhooks.detail", webhook_id=webhook.id))

@@ -1,0 +1,48 @@
+// Runs inside a LinkTime page shown in an embed (?embed=true): tells the embedding page (embed.js) how tall
+// the content is, that a booking was made, and that the visitor pressed Escape (closes a popup).
+// The messages hold nothing private (a height, the booking id and start), so they go to whichever page
+// frames us ("*"); embed.js only accepts messages whose origin is this LinkTime site.
+(function () {
+  "use strict";
+  if (window.parent === window) { return; }
+
+  function post(message) {
+    try { window.parent.postMessage(message, "*"); } catch (e) { /* parent gone */ }
+  }
+
+  var lastHeight = 0;
+  function contentHeight() {
+    var main = document.querySelector("main") || document.body;
+    var rect = main.getBoundingClientRect();
+    return Math.ceil(rect.bottom + window.scrollY + 8);
+  }
+  function sendHeight() {
+    var height = contentHeight();
+    if (Math.abs(height - lastHeight) >= 1) {
+      lastHeight = height;
+      post({ type: "linktime:resize", height: height });
+    }
+  }
+
+  function announceBooking() {
+    var marker = document.querySelector("[data-linktime-booked]");
+    if (!marker) { return; }
+    post({ type: "linktime:booking", bookingId: marker.getAttribute("data-booking-id"),
+           startTime: marker.getAttribute("data-start-time") });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { post({ type: "linktime:close" }); }
+  });
+
+  function start() {
+    sendHeight();
+    announceBooking();
+    if (window.ResizeObserver) {
+      new ResizeObserver(sendHeight).observe(document.body);
+    }
+    document.addEventListener("htmx:afterSettle", sendHeight);
+    window.addEventListener("load", sendHeight);
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+})();

@@ -1,0 +1,81 @@
+"""The Huey instance and the decorator that runs tasks inside the Flask app context.
+
+Storage follows HUEY_URL: a SQLite file in the instance folder by default, Redis or PostgreSQL to share
+the queue between processes. Tests set HUEY_IMMEDIATE=1 to run tasks inline.
+"""
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlparse
+
+from flask import has_app_context
+from huey import RedisHuey, SqliteHuey
+from huey.contrib.sql_huey import SqlHuey
+
+from app.config import load_config
+
+_app = None
+
+
+def make_huey(cfg: dict):
+    url = cfg["HUEY_URL"]
+    scheme = urlparse(url).scheme
+    common = {"name": "linktime", "immediate": bool(cfg["HUEY_IMMEDIATE"]), "utc": True}
+    if scheme == "sqlite":
+        return SqliteHuey(filename=url[len("sqlite:///"):], **common)
+    if scheme in ("redis", "rediss"):
+        return RedisHuey(url=url, **common)
+    if scheme in ("postgres", "postgresql"):
+        from playhouse.db_url import connect
+        return SqlHuey(database=connect(url.replace("postgres://", "postgresql://", 1)), **common)
+    raise ValueError(f"HUEY_URL: unsupported scheme {scheme!r} (use sqlite:///, redis:// or postgresql://)")
+
+
+huey = make_huey(load_config())
+
+
+def bind_app(app) -> None:
+    """Tell the tasks which Flask app to run in (create_app calls this)."""
+    global _app
+    _app = app
+
+
+def _get_app():
+    if _app is None:
+        from app import create_app
+        bind_app(create_app())
+    return _app
+
+
+def app_task(**task_kwargs):
+    """A Huey task that runs inside an app context (and a database connection)."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            if has_app_context():
+                return fn(*args, **kwargs)
+            app = _get_app()
+            with app.app_context():
+                from app.db import db
+                with db.connection_context():
+                    return fn(*args, **kwargs)
+        return huey.task(name=fn.__name__, **task_kwargs)(run)
+    return decorate
+
+
+def app_periodic_task(validate_datetime, **task_kwargs):
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            app = _get_app()
+            with app.app_context():
+                from app.db import db
+                with db.connection_context():
+                    return fn(*args, **kwargs)
+        return huey.periodic_task(validate_datetime, name=fn.__name__, **task_kwargs)(run)
+    return decorate
+
+
+def load_all() -> None:
+    """Import every task module so the consumer knows every task."""
+    from tasks import notifications, outbox

@@ -1,0 +1,12 @@
+"""Periodic reminder emails."""
+from __future__ import annotations
+
+from huey import crontab
+
+from app.services import notifications
+from tasks import app_periodic_task
+
+
+@app_periodic_task(crontab(minute="*"))
+def send_reminders() -> int:
+    return notifications.send_due_reminders()

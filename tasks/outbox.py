@@ -1,0 +1,19 @@
+"""Queue adapters for the transactional outbox."""
+from __future__ import annotations
+
+from flask import current_app
+from huey import crontab
+
+from app.services import outbox
+from tasks import app_periodic_task, app_task
+
+
+@app_task()
+def process_outbox(message_id: str) -> str:
+    cfg = current_app.config
+    return outbox.process(message_id, max_attempts=cfg["EMAIL_RETRIES"] + 1, retry_delay=cfg["EMAIL_RETRY_DELAY"])
+
+
+@app_periodic_task(crontab(minute="*"))
+def sweep_outbox() -> int:
+    return outbox.sweep(current_app.config["OUTBOX_SWEEP_AFTER"])

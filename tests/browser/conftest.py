@@ -1,0 +1,89 @@
+"""Browser fixtures: the test app served over real HTTP, and Chromium driven by Playwright.
+
+``live_server`` serves an app from ``app_factory`` (CSRF enabled, as in production) with waitress in a background
+thread on a free port; it shares the test database, so tests can check what a browser session stored.
+``page`` is a fresh browser context (time zone Europe/Paris, English) on the session's Chromium.
+Without Chromium the browser tests fail on CI (CI=true) and are skipped elsewhere.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import IN_CI
+
+CHROMIUM = os.environ.get("LINKTIME_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEZONE = "Europe/Paris"
+
+
+def _unavailable(message: str):
+    if IN_CI:
+        pytest.fail(message + " (required on CI)")
+    pytest.skip(message)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: object
+
+    def __str__(self) -> str:
+        return self.url
+
+
+@pytest.fixture
+def live_server(app_factory):
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="LinkTime-test")
+
+    def serve():
+        try:
+            server.run()
+        except (OSError, ValueError):  # the socket map was closed under the loop at shutdown
+            pass
+
+    thread = threading.Thread(target=serve, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.effective_port}", app=app)
+    finally:
+        wasyncore.close_all(server._map)
+        server.task_dispatcher.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not os.path.exists(CHROMIUM):
+        _unavailable(f"Chromium not found at {CHROMIUM}")
+    from playwright.sync_api import Error, sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    except Error as exc:
+        playwright.stop()
+        _unavailable(f"Chromium at {CHROMIUM} did not start: {exc}")
+    try:
+        yield browser
+    finally:
+        browser.close()
+        playwright.stop()
+
+
+@pytest.fixture
+def page(chromium, live_server):
+    context = chromium.new_context(base_url=live_server.url, timezone_id=TIMEZONE, locale="en-US")
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

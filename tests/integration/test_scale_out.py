@@ -1,0 +1,188 @@
+"""Scale-out: gunicorn web workers and a separate huey_consumer share PostgreSQL and Redis.
+
+The stack: a fresh PostgreSQL database, the queue and the rate-limit counters in Redis (their own db numbers,
+flushed before and after), ``flask db upgrade``, ``gunicorn -w 2 --threads 4`` with RUN_QUEUE_IN_WEB=0, and a
+separate ``huey_consumer tasks.worker.huey``. On CI an unreachable PostgreSQL or Redis fails the test;
+elsewhere it is skipped.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pytest
+import requests
+
+from app.config import new_encryption_key
+from tests.conftest import IN_CI, PG_DEFAULT, WORKER, free_port
+from tests.integration.helpers import (
+    VENV_BIN,
+    Processes,
+    SMTPSink,
+    clean_env,
+    csrf_token,
+    flask_cli,
+    post_form,
+    wait_for_http,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+PG_BASE = os.environ.get("TEST_DATABASE_URL", PG_DEFAULT)
+REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+PASSWORD = "scaled out and fine"
+
+
+def _unavailable(message: str):
+    if IN_CI:
+        pytest.fail(message + " (required on CI)")
+    pytest.skip(message)
+
+
+def _redis_dbs() -> tuple[int, int]:
+    """Two Redis db numbers of this xdist worker, high enough not to clash with a development instance."""
+    index = int(re.sub(r"\D", "", WORKER) or 0) % 4
+    return 8 + 2 * index, 9 + 2 * index
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        admin = psycopg2.connect(PG_BASE, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        _unavailable(f"PostgreSQL at {PG_BASE} is unreachable: {exc}")
+    admin.autocommit = True
+    name = f"linktime_scale_{secrets.token_hex(4)}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunparse(urlparse(PG_BASE)._replace(path="/" + name))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def redis_urls():
+    import redis
+
+    queue_db, limits_db = _redis_dbs()
+    urls = (f"{REDIS}/{queue_db}", f"{REDIS}/{limits_db}")
+    clients = [redis.Redis.from_url(url, socket_connect_timeout=3) for url in urls]
+    try:
+        for client in clients:
+            client.ping()
+    except redis.RedisError as exc:
+        _unavailable(f"Redis at {REDIS} is unreachable: {exc}")
+    for client in clients:
+        client.flushdb()
+    try:
+        yield urls
+    finally:
+        for client in clients:
+            client.flushdb()
+            client.close()
+
+
+class Stack:
+    def __init__(self, tmp: Path, postgres_url: str, redis_urls: tuple[str, str]) -> None:
+        self.port = free_port()
+        self.smtp_port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.access_log = tmp / "access.log"
+        self.limits_url = redis_urls[1]
+        self.processes = Processes(tmp)
+        self.env = clean_env(
+            LINKTIME_ENV="production", SECRET_KEY=secrets.token_urlsafe(32), ENCRYPTION_KEY=new_encryption_key(),
+            BASE_URL=self.base, INSTANCE_DIR=tmp / "instance", DATABASE_URL=postgres_url,
+            HUEY_URL=redis_urls[0], RATELIMIT_STORAGE_URL=redis_urls[1], RUN_QUEUE_IN_WEB=0,
+            SESSION_COOKIE_SECURE=0,  # plain HTTP on loopback
+            SMTP_HOST="127.0.0.1", SMTP_PORT=self.smtp_port, SMTP_TIMEOUT=3, EMAIL_RETRY_DELAY=1)
+
+    def start(self) -> None:
+        migrated = flask_cli("db", "upgrade", env=self.env)
+        assert migrated.returncode == 0, migrated.stderr
+        self.web = self.processes.start("gunicorn", [
+            str(VENV_BIN / "gunicorn"), "wsgi:app", "-b", f"127.0.0.1:{self.port}", "-w", "2", "--threads", "4",
+            "--no-control-socket",
+            "--access-logfile", str(self.access_log), "--access-logformat", "%(p)s %(r)s %(s)s"], self.env)
+        self.consumer = self.processes.start("huey", [
+            str(VENV_BIN / "huey_consumer"), "tasks.worker.huey", "-w", "2", "-k", "thread"], self.env)
+        wait_for_http(self.base, self.web, self.processes)
+        wait_until(lambda: len(self.worker_pids()) == 2, 30, "gunicorn did not boot two workers")
+
+    def worker_pids(self) -> set[int]:
+        """Pids of the gunicorn master's children (its workers)."""
+        with open(f"/proc/{self.web.pid}/task/{self.web.pid}/children") as fh:
+            return {int(p) for p in fh.read().split()}
+
+    def create_user(self, email: str, username: str) -> None:
+        created = flask_cli("users", "create", email, "--username", username, "--password", PASSWORD,
+                            "--name", username.title(), env=self.env)
+        assert created.returncode == 0, created.stderr
+
+    def served_by(self, marker: str, count: int) -> list[tuple[str, str]]:
+        """(worker pid, status) of the ``count`` requests whose path carries ``marker``, from the access log."""
+        def lines():
+            found = [line.split() for line in self.access_log.read_text().splitlines() if marker in line]
+            return found if len(found) >= count else None
+        return [(parts[0], parts[-1]) for parts in wait_until(lines, 20, "access log lines missing")]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, postgres_url, redis_urls):
+    stack = Stack(tmp_path_factory.mktemp("scale-out"), postgres_url, redis_urls)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.processes.stop_all()
+
+
+def test_reset_email_requested_on_gunicorn_is_delivered_by_the_separate_consumer(stack):
+    stack.create_user("lin@example.com", "lin")
+    with SMTPSink(stack.smtp_port) as sink, requests.Session() as visitor:
+        asked = post_form(visitor, stack.base, "/password/forgot", {"email": "lin@example.com"})
+        assert asked.status_code == 200, asked.text[:500]
+        messages = sink.wait_for(1, timeout=40)
+        assert messages, f"no email arrived\n{stack.processes.all_logs()}"
+    [message] = messages
+    assert message["To"] == "lin@example.com" and message["Subject"] == "Reset your LinkTime password"
+    assert stack.base + "/password/reset/" in message.get_body(("plain",)).get_content()
+    assert "process_outbox" in stack.processes.log_of(stack.consumer)  # the separate consumer ran the task
+
+
+def test_login_rate_limit_is_shared_by_the_gunicorn_workers(stack):
+    import redis
+
+    counters = redis.Redis.from_url(stack.limits_url)
+    spread_round = None
+    with requests.Session() as visitor:
+        token = csrf_token(visitor, stack.base + "/login")
+        # Each round: five wrong passwords, then a sixth attempt, each on a new connection. A round proves the
+        # point when the five were spread over both workers (per-process counters would then allow the sixth);
+        # the kernel decides which worker accepts a connection, so a few rounds may be needed.
+        for round_no in range(8):
+            counters.flushdb()
+            marker = f"round-{round_no}-{secrets.token_hex(3)}"
+            responses = [
+                visitor.post(f"{stack.base}/login?m={marker}-{attempt}", timeout=10, allow_redirects=False,
+                             headers={"Connection": "close"},
+                             data={"email": "nobody@example.com", "password": "not the password",
+                                   "csrf_token": token})
+                for attempt in range(6)]
+            statuses = [r.status_code for r in responses]
+            assert statuses == [401] * 5 + [429], statuses
+            assert 1 <= int(responses[5].headers["Retry-After"]) <= 60
+            served = stack.served_by(marker, 6)
+            if len({pid for pid, _ in served[:5]}) == 2:
+                spread_round = round_no
+                break
+    assert spread_round is not None, "every round was served by a single worker; sharing was not shown"
