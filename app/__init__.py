@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import ROOT, load_config
-from app.db import db, init_database
+from app.db import db, init_database, release_connection
 from app.ratelimit import RateLimiter
 from app.security import Encryptor
 
@@ -52,8 +52,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     @app.teardown_request
     def _close_db(_exc):
-        if not db.is_closed():
-            db.close()
+        release_connection()
 
     from app.web import register_web
     register_web(app)
@@ -65,6 +64,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     tasks.bind_app(app)
     tasks.load_all()
     from app.services import (
+        calendar_sync,
+        calendars,
         mailer,
         notifications,
         webhooks,

@@ -76,6 +76,12 @@ SETTINGS: tuple[Setting, ...] = (
             "`POST /api/bookings` per client IP."),
     Setting("RATELIMIT_API_KEY", "60/minute", "REST API requests per API key."),
     Setting("RATELIMIT_API_PREAUTH", "5/minute", "Failed API authentications per client IP."),
+    Setting("PUBLIC_PAGE_CACHE_SECONDS", 30, "How long a rendered public booking page or slots partial is reused "
+            "for visitors without a session (per process). Any change to the host's bookings, hours, event types, "
+            "profile or calendars retires it at once; this bounds only how long \"now\" may lag (minimum notice). "
+            "0 turns the cache off.", int),
+    Setting("PUBLIC_PAGE_CACHE_ENTRIES", 5000, "Most rendered public pages kept per process (least recently "
+            "used go first).", int),
     Setting("TRUSTED_PROXIES", 0, "Number of reverse proxies in front of the app whose `X-Forwarded-For` is "
             "trusted (0 = use the socket address).", int),
     Setting("SESSION_COOKIE_SECURE", None, "Send the session cookie over HTTPS only. Default: on in production.",
@@ -99,6 +105,18 @@ SETTINGS: tuple[Setting, ...] = (
             "plain http). Default: on in development, off in production.", _bool),
     Setting("OUTBOX_SWEEP_AFTER", 120, "Seconds after which an unprocessed outbox row is queued again by the "
             "periodic sweep.", int),
+    Setting("CALENDAR_TIMEOUT", 10, "Seconds a request to a connected calendar (CalDAV server, ICS feed) may take "
+            "to connect and to answer.", float),
+    Setting("CALENDAR_BUSY_WAIT", 1.5, "Seconds the booking page waits for a connected calendar whose busy times "
+            "are not cached yet; after that it shows the times without it (and a note) while reading continues.",
+            float),
+    Setting("CALENDAR_BOOKING_WAIT", 5, "Seconds a booking waits for fresh busy times of the host's calendars "
+            "before checking the slot with the cached ones.", float),
+    Setting("CALENDAR_BUSY_TTL", 300, "Seconds cached busy times are used before they are refreshed in the "
+            "background.", int),
+    Setting("CALENDAR_FEED_MAX_BYTES", 10_000_000, "Largest ICS feed (bytes) that is read.", int),
+    Setting("CALENDAR_ALLOW_PRIVATE", None, "Allow calendar servers and feeds on private, loopback and link-local "
+            "addresses (and plain http). Default: on in development, off in production.", _bool),
     Setting("GOOGLE_CLIENT_ID", "", "Enables \"Sign in with Google\" (OpenID Connect)."),
     Setting("GOOGLE_CLIENT_SECRET", "", "Google OAuth client secret.", secret=True),
     Setting("GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration",
@@ -225,6 +243,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         cfg["SESSION_COOKIE_SECURE"] = production
     if cfg["WEBHOOK_ALLOW_PRIVATE"] is None:
         cfg["WEBHOOK_ALLOW_PRIVATE"] = not production
+    if cfg["CALENDAR_ALLOW_PRIVATE"] is None:
+        cfg["CALENDAR_ALLOW_PRIVATE"] = not production
     return cfg
 
 

@@ -12,7 +12,7 @@ thread, so it does not hide a server that falls behind). Also the server process
 and the machine's load average: on a shared machine, compare those before trusting the latencies.
 
 The per-key limit (RATELIMIT_API_KEY, 60/minute) would answer 429 to nearly everything at this rate, so
-the server runs with RATELIMIT_API_KEY=1000000/minute: the limiter is still consulted on every request.
+the server runs with RATELIMIT_API_KEY=1000000/second: the limiter is still consulted on every request.
 ``--profile`` runs the server under pyinstrument and writes a text profile into the instance folder (main
 thread only); ``--gunicorn N`` serves with N gunicorn worker processes (the scale-out mode) for comparison.
 Everything runs on 127.0.0.1 and every loop is bounded in time.
@@ -169,7 +169,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="linktime-bench-api-"))
     port = free_port()
     env = {"INSTANCE_DIR": str(tmp), "PORT": str(port), "LINKTIME_ENV": "development", "LOG_LEVEL": "WARNING",
-           "RATELIMIT_API_KEY": "1000000/minute"}
+           "RATELIMIT_API_KEY": "1000000/second"}
     info = seed(env, args.bookings)
     command = [sys.executable, "-m", "app.serve"]
     if args.gunicorn:

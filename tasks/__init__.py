@@ -56,8 +56,8 @@ def app_task(**task_kwargs):
                 return fn(*args, **kwargs)
             app = _get_app()
             with app.app_context():
-                from app.db import db
-                with db.connection_context():
+                from app.db import connection
+                with connection():
                     return fn(*args, **kwargs)
         return huey.task(name=fn.__name__, **task_kwargs)(run)
     return decorate
@@ -69,8 +69,8 @@ def app_periodic_task(validate_datetime, **task_kwargs):
         def run(*args, **kwargs):
             app = _get_app()
             with app.app_context():
-                from app.db import db
-                with db.connection_context():
+                from app.db import connection
+                with connection():
                     return fn(*args, **kwargs)
         return huey.periodic_task(validate_datetime, name=fn.__name__, **task_kwargs)(run)
     return decorate
@@ -78,4 +78,4 @@ def app_periodic_task(validate_datetime, **task_kwargs):
 
 def load_all() -> None:
     """Import every task module so the consumer knows every task."""
-    from tasks import notifications, outbox
+    from tasks import analytics, calendars, maintenance, notifications, outbox  # noqa: F401 (registers them)

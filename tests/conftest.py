@@ -115,10 +115,19 @@ def _empty_all_tables() -> None:
         if is_postgres():
             db.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
         else:
+            # the append-only guard of audit_logs refuses DELETE: lift the triggers while emptying, then restore
+            triggers = [sql for (sql,) in db.execute_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND sql IS NOT NULL").fetchall()]
+            names = [name for (name,) in db.execute_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND sql IS NOT NULL").fetchall()]
             db.execute_sql("PRAGMA foreign_keys = OFF")
             with db.atomic():
+                for name in names:
+                    db.execute_sql(f'DROP TRIGGER "{name}"')
                 for t in tables:
                     db.execute_sql(f'DELETE FROM "{t}"')
+                for sql in triggers:
+                    db.execute_sql(sql)
             db.execute_sql("PRAGMA foreign_keys = ON")
 
 
@@ -220,3 +229,27 @@ def smtp_server():
         yield handler
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def radicale(tmp_path):
+    """A real Radicale CalDAV server on loopback (user ``alice``, password ``app-pass-1234``)."""
+    from tests.fakes.radicale_server import RadicaleServer
+
+    server = RadicaleServer(tmp_path / "radicale").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def feed_server():
+    """A local HTTP server answering every request with ``.body`` / ``.status`` after ``.delay`` seconds."""
+    from tests.fakes.calendar_feed import FeedServer
+
+    server = FeedServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -145,6 +145,26 @@ def test_changed_password_is_not_stored_in_plain_text(client, make_user):
     assert new.encode() not in data and PASSWORD.encode() not in data
 
 
+def test_queued_email_holds_no_reset_link_in_plain_text(app_factory, make_user, smtp_server):
+    """The outbox row of a password-reset email is sealed: its link is in the delivered message, not at rest."""
+    import re
+
+    from app.db import db
+    from app.models import OutboxMessage
+
+    app = app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server.port)
+    make_user("alice")
+    assert app.test_client().post("/password/forgot", data={"email": "alice@example.com"}).status_code == 200
+    [msg] = smtp_server.wait_for(1)
+    token = re.search(r"/password/reset/(\S+)", msg.get_body(("plain",)).get_content()).group(1)
+    with app.app_context(), db.connection_context():
+        rows = list(OutboxMessage.select().where(OutboxMessage.kind == "email"))
+    assert len(rows) == 1 and rows[0].done_at is not None
+    data = _database_bytes()
+    assert b"alice@example.com" in data  # the check does see what was stored (the account)
+    assert token.encode() not in data and b"/password/reset/" not in data
+
+
 # --- headers and cookies ------------------------------------------------------------------------------------
 def _csp(response) -> dict[str, list[str]]:
     policy = {}

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from app import csrf
-from app.models import Booking, EventType
+from app.models import Booking, EventType, User
 from app.ratelimit import check as rate_check
 from app.services import events
 from app.services.bookings import (
@@ -32,7 +32,6 @@ from app.services.errors import NotFound, ValidationFailed
 bp = Blueprint("public_api", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
-RATE = "10/minute"
 MAX_IDEMPOTENCY_KEY = 200
 # service error keys -> request body field names
 FIELD_NAMES = {"name": "inviteeName", "email": "inviteeEmail", "timezone": "inviteeTimezone",
@@ -125,7 +124,7 @@ def api_details(errors: dict[str, str]) -> dict[str, str]:
 
 @bp.post("/bookings")
 def create():
-    rate_check("public-booking", g.client_ip or "unknown", RATE)
+    rate_check("public-booking", g.client_ip or "unknown", current_app.config["RATELIMIT_PUBLIC_BOOKING"])
     body = request.get_json(silent=True)
     if body is None:
         return invalid({"body": "Send a JSON object with Content-Type: application/json."})
@@ -137,7 +136,8 @@ def create():
         return invalid(errors)
     event_type = None
     if "eventTypeId" not in errors:
-        event_type = EventType.get_or_none(EventType.id == values["eventTypeId"].strip())
+        event_type = (EventType.select(EventType, User).join(User)  # the host in the same query
+                      .where(EventType.id == values["eventTypeId"].strip()).first())
         if event_type is not None and (not event_type.is_active or event_type.user.is_disabled):
             event_type = None
     if event_type is None:

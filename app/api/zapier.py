@@ -14,8 +14,11 @@ customers share its egress addresses) and requests per key (RATELIMIT_API_KEY, 6
 from __future__ import annotations
 
 import functools
+import math
+import time
 
 from flask import Blueprint, current_app, g, jsonify, request
+from limits import parse as parse_rate
 
 from app import csrf
 from app.models import EventType
@@ -48,6 +51,12 @@ def api_key_required(view):
     def wrapped(*args, **kwargs):
         cfg = current_app.config
         ip = g.get("client_ip") or request.remote_addr or "unknown"
+        # As /api/v1: an address over its failure budget is refused before any key lookup, so a run of guesses
+        # cannot tell a valid key (which would otherwise still answer 200) from an invalid one.
+        if not limiter().test(PREAUTH, ip, cfg["RATELIMIT_API_PREAUTH"]):
+            stats = limiter().limiter.get_window_stats(parse_rate(cfg["RATELIMIT_API_PREAUTH"]), PREAUTH, ip)
+            return _error(429, "Too many failed authentication attempts from your address. Wait and try again.",
+                          retry_after=max(1, math.ceil(stats.reset_time - time.time())))
         key = api_keys.authenticate(request.headers.get("X-API-Key"))
         try:
             if key is None:

@@ -1,12 +1,25 @@
 """Peewee models by domain. ``ALL_MODELS`` lists them in dependency order."""
 from app.models.accounts import OAuthIdentity, User, UserLogo
+from app.models.analytics import PageView, PageViewDaily, PageViewReferrer, PageVisitor
 from app.models.audit import AuditLog
 from app.models.bookings import Booking, BookingActivity, Contact, Reminder
 from app.models.developer import ApiKey, Webhook, WebhookDelivery
+from app.models.integrations import (
+    BookingCalendarEvent,
+    CalendarBusyCache,
+    Integration,
+    IntegrationCalendar,
+)
 from app.models.outbox import OutboxMessage
 from app.models.scheduling import EventType, Schedule
 
 ALL_MODELS = [User, UserLogo, OAuthIdentity, AuditLog, OutboxMessage, Schedule, EventType, Contact, Booking,
               BookingActivity, Reminder, ApiKey, Webhook, WebhookDelivery]
 
-__all__ = ["ALL_MODELS", "ApiKey", "AuditLog", "Webhook", "WebhookDelivery", "Booking", "BookingActivity", "Contact", "Reminder", "EventType", "OAuthIdentity", "OutboxMessage", "Schedule", "User", "UserLogo"]
+__all__ = ["ALL_MODELS", "ApiKey", "AuditLog", "Booking", "BookingActivity", "Contact", "EventType", "OAuthIdentity", "OutboxMessage", "Reminder", "Schedule", "User", "UserLogo", "Webhook", "WebhookDelivery"]
+
+ALL_MODELS += [Integration, IntegrationCalendar, CalendarBusyCache, BookingCalendarEvent]
+__all__ += ["BookingCalendarEvent", "CalendarBusyCache", "Integration", "IntegrationCalendar"]
+
+ALL_MODELS += [PageView, PageViewDaily, PageViewReferrer, PageVisitor]
+__all__ += ["PageView", "PageViewDaily", "PageViewReferrer", "PageVisitor"]

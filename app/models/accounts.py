@@ -26,9 +26,13 @@ class User(BaseModel):
     session_key = peewee.CharField(max_length=32, default=_session_key)
     created_at = UTCDateTimeField(default=utcnow)
     last_login_at = UTCDateTimeField(null=True)
+    # Raised in the same transaction as any change that alters the host's public pages (bookings, hours,
+    # event types, profile, connected calendars): the public page cache keys on it (app/web/page_cache.py).
+    pages_version = peewee.BigIntegerField(default=0)
 
     class Meta:
         table_name = "users"
+        only_save_dirty = True  # a save() never writes back a stale pages_version (or any field it did not set)
 
     def __str__(self) -> str:  # pragma: no cover - debugging aid
         return f"{self.username} <{self.email}>"
@@ -56,3 +60,8 @@ class OAuthIdentity(BaseModel):
     class Meta:
         table_name = "oauth_identities"
         indexes = ((("provider", "subject"), True),)
+
+
+def bump_pages_version(user_id: str) -> None:
+    """Mark the host's public pages as changed; inside a write transaction, also locks the host's row."""
+    User.update(pages_version=User.pages_version + 1).where(User.id == user_id).execute()

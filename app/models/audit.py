@@ -1,4 +1,7 @@
-"""Audit entries: append-only records of state changes."""
+"""Audit entries: append-only records of state changes.
+
+The database itself refuses UPDATE and refuses DELETE of entries younger than 365 days (triggers from
+migrations/0006_audit_append_only.py); only the daily cleanup removes older entries."""
 from __future__ import annotations
 
 import peewee
@@ -22,4 +25,6 @@ class AuditLog(BaseModel):
 
     class Meta:
         table_name = "audit_logs"
-        indexes = ((("user_id", "created_at"), False),)
+        indexes = ((("user_id", "created_at"), False),
+                   (("user_id", "category", "created_at", "action", "resource", "resource_id", "id"), False),
+                   (("user_id", "created_at", "category", "action", "resource", "resource_id", "id"), False))

@@ -34,3 +34,12 @@ class BaseModel(peewee.Model):
     class Meta:
         database = db
         legacy_table_names = False
+
+
+def contains_text(field, text: str):
+    """Case-insensitive substring match with LIKE wildcards in ``text`` taken literally."""
+    from app.db import is_postgres
+
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return peewee.NodeList((field, peewee.SQL("ILIKE" if is_postgres() else "LIKE"), f"%{escaped}%",
+                            peewee.SQL("ESCAPE '\\'")))

@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.db import transaction
 from app.models import OAuthIdentity, User, UserLogo
+from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.security import hash_password, sha256_hex, verify_password
 from app.services import audit
@@ -166,6 +167,7 @@ def update_profile(user: User, *, name: str, username: str, timezone: str, brand
     old = {k: getattr(user, k) for k in changes}
     try:
         with transaction():
+            bump_pages_version(user.id)
             for key, value in changes.items():
                 setattr(user, key, value)
             user.save()
@@ -183,12 +185,15 @@ def set_logo(user: User, content_type: str, data: bytes) -> None:
     if len(data) > MAX_LOGO_BYTES:
         raise ValidationFailed({"logo": "The logo must be at most 512 KB."})
     with transaction():
+        bump_pages_version(user.id)
         UserLogo.delete().where(UserLogo.user == user).execute()
         UserLogo.create(user=user, content_type=content_type, data=data)
 
 
 def remove_logo(user: User) -> None:
-    UserLogo.delete().where(UserLogo.user == user).execute()
+    with transaction():
+        bump_pages_version(user.id)
+        UserLogo.delete().where(UserLogo.user == user).execute()
 
 
 def _looks_like_image(data: bytes, content_type: str) -> bool:
@@ -262,6 +267,7 @@ def set_plan(user: User, plan: str, *, actor: User | None = None, ip: str | None
     previous = user.plan
     user.plan = plan
     user.save()
+    bump_pages_version(user.id)  # the plan decides the branding shown on the public pages
     audit.record("settings.updated", resource="user", resource_id=user.id, user=user, actor=actor, ip=ip,
                  details={"field": "plan", "oldValue": previous, "newValue": plan})
     return user
@@ -272,6 +278,7 @@ def set_disabled(user: User, disabled: bool, *, actor: User | None = None, ip: s
         raise ValidationFailed({"user": "You cannot disable your own account."})
     user.is_disabled = disabled
     user.save()
+    bump_pages_version(user.id)
     audit.record("admin.user_disabled" if disabled else "admin.user_enabled", resource="user", resource_id=user.id,
                  user=user, actor=actor, ip=ip)
     return user

@@ -5,10 +5,68 @@ who acted (``actor``: the user, an administrator, or nobody for invitee/system a
 """
 from __future__ import annotations
 
+import csv
+import io
+import ipaddress
 import json
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 log = logging.getLogger(__name__)
+
+# The display labels of spec 21, plus the actions this product records beyond that list.
+ACTION_LABELS = {
+    "booking.created": "Booking Created",
+    "booking.cancelled": "Booking Cancelled",
+    "booking.rescheduled": "Booking Rescheduled",
+    "event_type.created": "Event Type Created",
+    "event_type.updated": "Event Type Updated",
+    "event_type.deleted": "Event Type Deleted",
+    "team.created": "Team Created",
+    "team.member_added": "Team Member Added",
+    "team.member_removed": "Team Member Removed",
+    "org.member_invited": "Member Invited",
+    "org.member_removed": "Member Removed",
+    "org.role_changed": "Role Changed",
+    "integration.connected": "Integration Connected",
+    "integration.disconnected": "Integration Disconnected",
+    "api_key.created": "API Key Created",
+    "api_key.deleted": "API Key Deleted",
+    "workflow.created": "Workflow Created",
+    "workflow.updated": "Workflow Updated",
+    "workflow.deleted": "Workflow Deleted",
+    "voice_agent.created": "Voice Agent Created",
+    "voice_agent.updated": "Voice Agent Updated",
+    "voice_agent.deleted": "Voice Agent Deleted",
+    "payment.received": "Payment Received",
+    "payment.refunded": "Payment Refunded",
+    "settings.updated": "Settings Updated",
+    "auth.login": "Signed In",
+    "auth.signup": "Signed Up",
+    "auth.password_reset": "Password Reset",
+    "webhook.created": "Webhook Created",
+    "webhook.updated": "Webhook Updated",
+    "webhook.deleted": "Webhook Deleted",
+    "admin.user_disabled": "Account Disabled",
+    "admin.user_enabled": "Account Enabled",
+}
+
+# The category filter of the audit log page and API, in the spec's order ("all" first).
+FILTERS = {
+    "all": "All Actions",
+    "bookings": "Bookings",
+    "events": "Events",
+    "team": "Team",
+    "settings": "Settings",
+    "integrations": "Integrations",
+    "workflows": "Workflows",
+    "payments": "Payments",
+    "voice": "Voice",
+}
+
+MAX_RETENTION_DAYS = 365  # the longest window of any plan; the daily cleanup removes what is older
+CSV_COLUMNS = ["Time", "Action", "Resource", "Resource ID", "Details", "IP Address"]
 
 CATEGORIES = {
     "booking": "bookings",
@@ -57,3 +115,122 @@ def record(action: str, *, resource: str, resource_id: str | None = None, user=N
             )
     except Exception:
         log.exception("audit entry %s for %s %s could not be recorded", action, resource, resource_id)
+
+
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action) or action.replace("_", " ").replace(".", " ").title()
+
+
+def mask_ip(ip: str | None, *, full: bool) -> str | None:
+    """Spec 21: Free and Pro see the last IPv4 octet or IPv6 segment as ``xxx``/``xxxx``; Business sees all."""
+    if not ip or full:
+        return ip
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None  # not an address we recorded: show nothing rather than something unmasked
+    if address.version == 4:
+        return str(address).rsplit(".", 1)[0] + ".xxx"
+    return str(address).rsplit(":", 1)[0] + ":xxxx"
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list
+    total: int
+    page: int
+    limit: int
+    retention_days: int
+    full_ip: bool
+
+    @property
+    def has_more(self) -> bool:
+        return self.page * self.limit < self.total
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.limit))
+
+
+def visible_query(user, *, category: str = "all", search: str = "", now: datetime | None = None):
+    """The account's entries inside its plan's retention window, newest first, filtered."""
+    from app.models import AuditLog
+    from app.models.base import contains_text
+    from app.services.plans import limits_for
+
+    now = now or datetime.now(UTC)
+    since = now - timedelta(days=limits_for(user).audit_retention_days)
+    query = (AuditLog.select()
+             .where((AuditLog.user_id == user.id) & (AuditLog.created_at >= since))
+             .order_by(AuditLog.created_at.desc(), AuditLog.id.desc()))
+    if category and category != "all":
+        query = query.where(AuditLog.category == category)
+    search = (search or "").strip()
+    if search:
+        query = query.where(contains_text(AuditLog.action, search) | contains_text(AuditLog.resource, search)
+                            | contains_text(AuditLog.resource_id, search))
+    return query
+
+
+def list_entries(user, *, category: str = "all", search: str = "", page: int = 1, limit: int = 50,
+                 now: datetime | None = None) -> AuditPage:
+    from app.models import AuditLog
+    from app.services.plans import limits_for
+
+    limits = limits_for(user)
+    query = visible_query(user, category=category, search=search, now=now)
+    # the page's ids come from the covering index alone; only those rows are read in full
+    ids = [row.id for row in query.select(AuditLog.id).paginate(page, limit)]
+    entries = list(AuditLog.select().where(AuditLog.id.in_(ids)).order_by(AuditLog.created_at.desc(),
+                                                                             AuditLog.id.desc())) if ids else []
+    return AuditPage(entries=entries, total=query.select(AuditLog.id).count(), page=page, limit=limit,
+                     retention_days=limits.audit_retention_days, full_ip=limits.audit_full_ip)
+
+
+def details_of(entry) -> dict:
+    try:
+        value = json.loads(entry.details or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def entry_json(entry, *, full_ip: bool) -> dict:
+    """One entry in the shape of spec 21's response."""
+    return {"id": entry.id, "action": entry.action, "actionLabel": action_label(entry.action),
+            "resource": entry.resource, "resourceId": entry.resource_id, "details": details_of(entry),
+            "ipAddress": mask_ip(entry.ip_address, full=full_ip), "createdAt": iso(entry.created_at)}
+
+
+def export_csv(user, *, category: str = "all", search: str = "", now: datetime | None = None) -> str:
+    """Every visible entry matching the filters, as CSV with spec 21's columns."""
+    from app.services.plans import limits_for
+
+    full_ip = limits_for(user).audit_full_ip
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for entry in visible_query(user, category=category, search=search, now=now).iterator():
+        writer.writerow([iso(entry.created_at), action_label(entry.action), entry.resource, entry.resource_id or "",
+                         json.dumps(details_of(entry), separators=(",", ":")),
+                         mask_ip(entry.ip_address, full=full_ip) or ""])
+    return out.getvalue()
+
+
+def csv_filename(now: datetime | None = None) -> str:
+    return f"audit-log-{(now or datetime.now(UTC)).date().isoformat()}.csv"
+
+
+def remove_expired(now: datetime | None = None) -> int:
+    """The daily cleanup: delete entries older than the longest retention (the database refuses younger ones)."""
+    from app.db import db
+    from app.models import AuditLog
+
+    # a minute of margin so the database's own clock (used by its guard trigger) agrees on every row
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=MAX_RETENTION_DAYS, minutes=1)
+    with db.atomic():
+        return AuditLog.delete().where(AuditLog.created_at < cutoff).execute()

@@ -13,14 +13,28 @@ from datetime import UTC, date, datetime, timedelta
 
 import peewee
 
-from app.db import is_postgres, transaction
+from app.db import transaction
 from app.ids import new_id
-from app.models import Booking, BookingActivity, Contact, EventType, Reminder, User
+from app.models import (
+    Booking,
+    BookingActivity,
+    Contact,
+    EventType,
+    Reminder,
+    Schedule,
+    User,
+)
+from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.services import audit, events
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.event_types import LOCATION_TYPES, effective_schedule
-from app.services.slots import available_slots, busy_source, day_count_source
+from app.services.slots import (
+    available_slots,
+    busy_source,
+    day_count_source,
+    fresh_busy,
+)
 from app.services.timezones import is_valid_timezone, zone
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -66,15 +80,20 @@ class BookingResult:
 
 # --- busy time from the host's own bookings -----------------------------------------------------------
 MAX_BUFFER_SECONDS = 240 * 60
+MAX_BOOKING_LENGTH = timedelta(hours=24)  # durations are capped at 720 minutes (event_types.MAX_DURATION)
 
 
 @busy_source
 def _bookings_busy(event_type: EventType, start: datetime, end: datetime, exclude_booking_id: str | None):
     """Confirmed bookings of the host across all event types, each widened by its own buffers."""
+    reach = timedelta(seconds=MAX_BUFFER_SECONDS)
     query = (Booking.select(Booking.start_at, Booking.end_at, Booking.buffer_before, Booking.buffer_after)
              .where((Booking.user == event_type.user_id) & (Booking.status == "CONFIRMED")
-                    & (Booking.start_at < end + timedelta(seconds=MAX_BUFFER_SECONDS))
-                    & (Booking.end_at > start - timedelta(seconds=MAX_BUFFER_SECONDS))))
+                    & (Booking.start_at < end + reach)
+                    # a lower bound on start_at as well, so the (user, start_at) index range is the window
+                    # alone rather than every earlier booking of the host
+                    & (Booking.start_at > start - reach - MAX_BOOKING_LENGTH)
+                    & (Booking.end_at > start - reach)))
     if exclude_booking_id:
         query = query.where(Booking.id != exclude_booking_id)
     return [(b.start_at - timedelta(minutes=b.buffer_before), b.end_at + timedelta(minutes=b.buffer_after))
@@ -245,9 +264,9 @@ def contact_payload(contact: Contact) -> dict:
 
 # --- writing ----------------------------------------------------------------------------------------------
 def _lock_host(host_id: str) -> None:
-    """Serialize booking writes of one host (SQLite already holds the write lock from BEGIN IMMEDIATE)."""
-    if is_postgres():
-        list(User.select(User.id).where(User.id == host_id).for_update())
+    """Serialize booking writes of one host: the UPDATE locks the host's row on PostgreSQL (SQLite already
+    holds the write lock from BEGIN IMMEDIATE), and raising pages_version retires cached public pages."""
+    bump_pages_version(host_id)
 
 
 def _activity(booking: Booking, kind: str, message: str) -> None:
@@ -280,7 +299,9 @@ def _existing(event_type: EventType, req: BookingRequest) -> list[Booking] | Non
                                     & (Booking.idempotency_key == req.idempotency_key))
         if found is not None:
             return _with_series(found)
-    found = (Booking.select().where((Booking.event_type == event_type.id) & (Booking.start_at == req.start)
+    # user and start first: the (user_id, start_at) index finds the candidates at once
+    found = (Booking.select().where((Booking.user == event_type.user_id) & (Booking.start_at == req.start)
+                                    & (Booking.event_type == event_type.id)
                                     & (Booking.invitee_email == req.invitee_email.strip().lower())
                                     & (Booking.status == "CONFIRMED")).first())
     return _with_series(found) if found is not None else None
@@ -294,11 +315,11 @@ def _with_series(booking: Booking) -> list[Booking]:
 
 
 def _check_slots(event_type: EventType, starts: list[datetime], length: int, now: datetime,
-                 tz_name: str, exclude_booking_id: str | None = None) -> None:
+                 tz_name: str, exclude_booking_id: str | None = None, schedule: Schedule | None = None) -> None:
     conflicts = []
     for start in starts:
         offered = available_slots(event_type, start, start + timedelta(minutes=length), now=now, duration=length,
-                                  exclude_booking_id=exclude_booking_id)
+                                  exclude_booking_id=exclude_booking_id, schedule=schedule)
         if start not in offered:
             conflicts.append(start)
     if conflicts:
@@ -324,12 +345,12 @@ def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None
     host_tz = schedule.timezone if schedule else host.timezone
     starts = occurrence_starts(event_type, req.start, req.occurrences, host_tz)
     try:
-        with transaction(immediate=True):
+        with fresh_busy(event_type, starts[0], starts[-1] + timedelta(minutes=length)), transaction(immediate=True):
             _lock_host(host.id)
             existing = _existing(event_type, req)
             if existing:
                 return BookingResult(existing, created=False)
-            _check_slots(event_type, starts, length, now, host_tz)
+            _check_slots(event_type, starts, length, now, host_tz, schedule=schedule)
             contact, new_contact = _upsert_contact(host, req.invitee_name.strip(), email, req.invitee_phone)
             group = new_id() if len(starts) > 1 else None
             bookings = []
@@ -408,7 +429,7 @@ def reschedule_booking(booking: Booking, new_start: datetime, *, reason: str | N
         raise ValidationFailed({"booking": "The event type of this booking was deleted; it cannot be moved."})
     length = int((booking.end_at - booking.start_at).total_seconds() // 60)
     schedule = effective_schedule(event_type)
-    with transaction(immediate=True):
+    with fresh_busy(event_type, new_start, new_start + timedelta(minutes=length)), transaction(immediate=True):
         _lock_host(booking.user_id)
         fresh = Booking.get_by_id(booking.id)
         if fresh.status == "CANCELLED":

@@ -13,6 +13,7 @@ import peewee
 
 from app.db import transaction
 from app.models import EventType, Schedule, User
+from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.services import audit
 from app.services.errors import NotFound, ValidationFailed
@@ -290,6 +291,7 @@ def create_event_type(user: User, data: EventTypeInput, *, ip: str | None = None
     changes = validate(user, data)
     try:
         with transaction():
+            bump_pages_version(user.id)
             position = (EventType.select(peewee.fn.MAX(EventType.position)).where(EventType.user == user)
                         .scalar() or 0) + 1
             event_type = EventType.create(user=user, position=position, **changes)
@@ -305,6 +307,7 @@ def update_event_type(event_type: EventType, data: EventTypeInput, *, ip: str | 
     changes = validate(user, data, current=event_type)
     try:
         with transaction():
+            bump_pages_version(user.id)
             for key, value in changes.items():
                 setattr(event_type, key, value)
             event_type.updated_at = utcnow()
@@ -341,6 +344,7 @@ def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> Eve
     user = event_type.user
     name = f"{event_type.name} (copy)"[:100]
     with transaction():
+        bump_pages_version(user.id)
         position = (EventType.select(peewee.fn.MAX(EventType.position)).where(EventType.user == user)
                     .scalar() or 0) + 1
         copy = EventType.create(user=user, name=name, slug=suggest_slug(user, event_type.slug), status="draft",
@@ -352,6 +356,7 @@ def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> Eve
 
 def delete_event_type(event_type: EventType, *, ip: str | None = None) -> None:
     with transaction():
+        bump_pages_version(event_type.user_id)
         audit.record("event_type.deleted", resource="event_type", resource_id=event_type.id,
                      user=event_type.user, actor=event_type.user, ip=ip, details={"name": event_type.name})
         event_type.delete_instance()

@@ -6,6 +6,7 @@ written to ``INSTANCE_DIR/mail/*.eml`` and logged, so password reset works offli
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import smtplib
 import ssl
@@ -41,7 +42,17 @@ def queue_email(to: str | list[str], subject: str, template: str, *, user_id: st
             for a in (attachments or [])
         ],
     }
-    outbox.add("email", payload, user_id=user_id)
+    # Sealed with the AES-256-GCM key: a queued message can hold a password-reset link or an invitee's
+    # answers, and the outbox row stays in the database until (and after) it is delivered.
+    sealed = current_app.extensions["linktime_encryptor"].encrypt(json.dumps(payload, separators=(",", ":")))
+    outbox.add("email", {"sealed": sealed}, user_id=user_id)
+
+
+def unseal(payload: dict) -> dict:
+    """The message of an outbox row (rows queued before sealing existed hold it in plain form)."""
+    if "sealed" not in payload:
+        return payload
+    return json.loads(current_app.extensions["linktime_encryptor"].decrypt(payload["sealed"]))
 
 
 def build_message(payload: dict, sender: str) -> EmailMessage:
@@ -90,6 +101,7 @@ def _write_eml(msg: EmailMessage, instance_dir: str) -> Path:
 @outbox.handler("email")
 def deliver(payload: dict) -> None:
     cfg = current_app.config
+    payload = unseal(payload)
     msg = build_message(payload, cfg["MAIL_FROM"])
     settings = _smtp_settings(cfg)
     if settings is None:

@@ -9,6 +9,7 @@ from datetime import date, time, timedelta
 
 from app.db import transaction
 from app.models import EventType, Schedule, User
+from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.services import audit
 from app.services.availability import Schedule as EngineSchedule
@@ -81,6 +82,7 @@ def create_schedule(user: User, name: str, timezone: str, *, ip: str | None = No
     if errors:
         raise ValidationFailed(errors)
     with transaction():
+        bump_pages_version(user.id)
         first = not Schedule.select().where(Schedule.user == user).exists()
         schedule = Schedule.create(user=user, name=name, timezone=timezone, is_default=first,
                                    weekly=DEFAULT_WEEKLY, overrides={})
@@ -114,6 +116,7 @@ def update_schedule(schedule: Schedule, *, name: str | None = None, timezone: st
     if errors:
         raise ValidationFailed(errors)
     with transaction():
+        bump_pages_version(schedule.user_id)
         old = {k: getattr(schedule, k) for k in changes}
         for key, value in changes.items():
             setattr(schedule, key, value)
@@ -147,6 +150,7 @@ def set_override(schedule: Schedule, first: date, last: date | None, ranges: lis
         overrides[day.isoformat()] = cleaned
         day += timedelta(days=1)
     with transaction():
+        bump_pages_version(schedule.user_id)
         schedule.overrides = overrides
         schedule.updated_at = utcnow()
         schedule.save()
@@ -160,14 +164,17 @@ def set_override(schedule: Schedule, first: date, last: date | None, ranges: lis
 def remove_override(schedule: Schedule, day: date) -> Schedule:
     overrides = dict(schedule.overrides or {})
     if overrides.pop(day.isoformat(), None) is not None:
-        schedule.overrides = overrides
-        schedule.updated_at = utcnow()
-        schedule.save()
+        with transaction():
+            bump_pages_version(schedule.user_id)
+            schedule.overrides = overrides
+            schedule.updated_at = utcnow()
+            schedule.save()
     return schedule
 
 
 def make_default(schedule: Schedule) -> None:
     with transaction():
+        bump_pages_version(schedule.user_id)
         Schedule.update(is_default=False).where(Schedule.user == schedule.user_id).execute()
         Schedule.update(is_default=True).where(Schedule.id == schedule.id).execute()
     schedule.is_default = True
@@ -177,6 +184,7 @@ def delete_schedule(schedule: Schedule) -> None:
     if schedule.is_default:
         raise ValidationFailed({"schedule": "Make another schedule the default before deleting this one."})
     with transaction():
+        bump_pages_version(schedule.user_id)
         EventType.update(schedule=None).where(EventType.schedule == schedule.id).execute()
         schedule.delete_instance()
 

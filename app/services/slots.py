@@ -7,9 +7,10 @@ of the event they represent.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
-from app.models import EventType
+from app.models import EventType, Schedule
 from app.services import availability
 from app.services.event_types import effective_schedule
 from app.services.schedules import to_engine
@@ -20,6 +21,9 @@ BusySource = Callable[[EventType, datetime, datetime, str | None], Iterable[tupl
 DayCountSource = Callable[[EventType, datetime, datetime, str], dict[date, int]]
 BUSY_SOURCES: list[BusySource] = []
 DAY_COUNT_SOURCES: list[DayCountSource] = []
+# (event type, start, end) -> a context manager inside which the busy sources answer from fresh data
+BusyRefresher = Callable[[EventType, datetime, datetime], AbstractContextManager]
+BUSY_REFRESHERS: list[BusyRefresher] = []
 
 
 def busy_source(fn: BusySource) -> BusySource:
@@ -30,6 +34,21 @@ def busy_source(fn: BusySource) -> BusySource:
 def day_count_source(fn: DayCountSource) -> DayCountSource:
     DAY_COUNT_SOURCES.append(fn)
     return fn
+
+
+def busy_refresher(fn: BusyRefresher) -> BusyRefresher:
+    BUSY_REFRESHERS.append(fn)
+    return fn
+
+
+@contextmanager
+def fresh_busy(event_type: EventType, start: datetime, end: datetime):
+    """For a booking's conflict check: sources with a cache (connected calendars) read [start, end) fresh,
+    with a bounded wait, before the booking transaction starts; inside the block they answer from that data."""
+    with ExitStack() as stack:
+        for refresher in BUSY_REFRESHERS:
+            stack.enter_context(refresher(event_type, start, end))
+        yield
 
 
 def booking_window(event_type: EventType, host_tz: str, now: datetime) -> tuple[datetime, datetime]:
@@ -57,10 +76,12 @@ def rules_for(event_type: EventType, duration: int | None = None) -> availabilit
 
 
 def available_slots(event_type: EventType, start: datetime, end: datetime, *, now: datetime | None = None,
-                    duration: int | None = None, exclude_booking_id: str | None = None) -> list[datetime]:
-    """Sorted UTC start times bookable between ``start`` and ``end`` (aware datetimes)."""
+                    duration: int | None = None, exclude_booking_id: str | None = None,
+                    schedule: Schedule | None = None) -> list[datetime]:
+    """Sorted UTC start times bookable between ``start`` and ``end`` (aware datetimes). ``schedule``: the
+    event type's effective schedule when the caller has it already."""
     now = now or datetime.now(UTC)
-    schedule = effective_schedule(event_type)
+    schedule = schedule or effective_schedule(event_type)
     if schedule is None:
         return []
     window_start, window_end = booking_window(event_type, schedule.timezone, now)

@@ -66,12 +66,25 @@ def register_web(app: Flask) -> None:
     from app.web.session import load_current_user
 
     app.before_request(load_current_user)
+    from app.api import analytics as analytics_api
+    from app.api import audit as audit_api
     from app.api import public as public_api
     from app.api import v1 as api_v1
     from app.api import zapier as zapier_api
-    from app.web import api_keys, docs, invitee, public, webhooks
+    from app.web import (
+        analytics,
+        api_keys,
+        audit,
+        docs,
+        integrations,
+        invitee,
+        public,
+        webhooks,
+    )
+    # public (/<username>/...) stays last: fixed routes win
     for module in (main, auth, dashboard, event_types, availability, bookings, contacts, settings, admin, webhooks,
-                   api_keys, docs, api_v1, zapier_api, public_api, invitee, public):  # public (/<username>/...) stays last: fixed routes win
+                   api_keys, integrations, audit, analytics, docs, api_v1, zapier_api, audit_api, analytics_api,
+                   public_api, invitee, public):
         app.register_blueprint(module.bp)
 
     @app.context_processor

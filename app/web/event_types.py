@@ -22,6 +22,7 @@ from jinja2_fragments.flask import render_block
 from werkzeug.datastructures import MultiDict
 
 from app.models import Schedule
+from app.services import analytics
 from app.services import event_types as service
 from app.services.errors import NotFound, ValidationFailed
 from app.web import render
@@ -224,7 +225,8 @@ def _form_page(event_type, values, errors=None, *, block="event_type_form", stat
                    and values["slug"] != service.suggest_slug(g.user, values["name"]))
     return render("event_types/form.html", block=block, event_type=event_type, values=values,
                   errors=errors or {}, schedules=_schedules(), notice=notice, focus=focus, slug_edited=slug_edited,
-                  preview=service.render_description(values["description"]), status=status)
+                  preview=service.render_description(values["description"]), status=status,
+                  performance=analytics.event_performance(event_type) if event_type is not None else None)
 
 
 # ---------------------------------------------------------------- list and row actions

@@ -40,6 +40,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from app import csrf
 from app.models import EventType, User, UserLogo
 from app.ratelimit import check as rate_check
+from app.services import calendars
 from app.services.availability import group_by_day
 from app.services.bookings import BookingRequest, SlotUnavailable, create_booking
 from app.services.errors import NotFound, ValidationFailed
@@ -52,12 +53,12 @@ from app.services.notifications import link_token
 from app.services.plans import limits_for
 from app.services.slots import available_slots, booking_window
 from app.services.timezones import all_timezones, is_valid_timezone, zone
-from app.web import CSP, render
+from app.web import CSP, page_cache, render
+from app.web.analytics import track_view
 from app.web.session import login_required
 
 bp = Blueprint("public", __name__)
 
-BOOKING_RATE = "10/minute"
 FORM_TOKEN_MAX_AGE = 24 * 3600
 EMBED_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors *")
 TRUE = ("true", "1", "yes", "on")
@@ -230,6 +231,7 @@ class Picker:
     selected: date | None = None
     slots: list[datetime] = field(default_factory=list)
     message: str = ""
+    calendar_note: str = ""     # a connected calendar of the host could not be read for these dates
 
     # URLs (built often: every day and slot has two; the base paths are resolved once) -----------------------
     def _url(self, endpoint: str, **changes) -> str:
@@ -288,8 +290,12 @@ class Picker:
         self.max_month = max(self.min_month, _first_of((end - timedelta(seconds=1)).astimezone(tz).date()))
 
     def _slots_between(self, start: datetime, end: datetime, now: datetime) -> list[datetime]:
-        return available_slots(self.event_type, start, end, now=now, duration=self.duration,
-                               exclude_booking_id=self.exclude_booking_id)
+        found = available_slots(self.event_type, start, end, now=now, duration=self.duration,
+                                exclude_booking_id=self.exclude_booking_id)
+        if calendars.unreadable(self.event_type.user_id, max(start, now), end):
+            self.calendar_note = ("Some of the host's calendars could not be checked just now, so a time shown here "
+                                  "may already be taken. Your booking is checked again when you confirm it.")
+        return found
 
     def load_month(self, month: date | None, selected: date | None = None, now: datetime | None = None,
                    auto_advance: bool = False) -> Picker:
@@ -381,9 +387,20 @@ def _embed_framing(response: Response) -> Response:
     return response
 
 
+def _embedded() -> bool:
+    return request.args.get("embed", "").lower() in TRUE
+
+
 # --- profile -----------------------------------------------------------------------------------------------
 @bp.get("/<username>")
 def profile(username: str):
+    version = page_cache.version_of(username)
+    if version is None:
+        abort(404)
+    track_view(version.host_id, embed=_embedded())
+    hit = page_cache.cached(version)
+    if hit is not None:
+        return hit
     host = get_host(username)
     state = view_state(request.args, host.timezone)
     event_types = list(EventType.select().where((EventType.user == host) & (EventType.status == "active")
@@ -394,7 +411,8 @@ def profile(username: str):
     cards = [{"et": et, "location": location_text(et), "description": render_description(et.description),
               "url": url_for("public.booking_page", username=host.username, slug=et.slug) + query}
              for et in event_types]
-    return render("public/profile.html", cards=cards, **host_context(host, state))
+    return page_cache.store(version, render("public/profile.html", cards=cards, shared_page=True,
+                                                   **host_context(host, state)))
 
 
 # --- booking page ---------------------------------------------------------------------------------------
@@ -407,7 +425,7 @@ def _page(event_type: EventType, state: ViewState, picker: Picker, *, status: in
     context.update(event_type=event_type, picker=picker, form=form, location=location_text(event_type),
                    description=render_description(event_type.description), durations=durations_of(event_type),
                    recurrence=recurrence_text(event_type), timezones=all_timezones(), tz_label=tz_label,
-                   fmt_day=fmt_day)
+                   fmt_day=fmt_day, shared_page=form is None)
     return render("public/booking.html", block="step", status=status, **context)
 
 
@@ -425,6 +443,14 @@ def _form_context(event_type: EventType, state: ViewState, picker: Picker, start
 
 @bp.get("/<username>/<slug>")
 def booking_page(username: str, slug: str):
+    version = page_cache.version_of(username, slug)
+    if version is None:
+        abort(404)
+    track_view(version.host_id, version.event_type_id, embed=_embedded())
+    if not request.args.get("time"):  # the form step carries one-time tokens: never shared
+        hit = page_cache.cached(version)
+        if hit is not None:
+            return hit
     event_type = get_event_type(username, slug)
     state = view_state(request.args, event_type.user.timezone, durations_of(event_type))
     picker = booking_picker(event_type, state)
@@ -439,26 +465,34 @@ def booking_page(username: str, slug: str):
         return _page(event_type, state, picker)
     picker.load_month(parse_month(request.args.get("month")), selected=day,
                       auto_advance=not request.args.get("month") and day is None)
-    return _page(event_type, state, picker)
+    return page_cache.store(version, _page(event_type, state, picker))
 
 
 @bp.get("/<username>/<slug>/calendar")
 def calendar(username: str, slug: str):
+    version = page_cache.version_of(username, slug)
+    hit = page_cache.cached(version)
+    if hit is not None:
+        return hit
     event_type = get_event_type(username, slug)
     state = view_state(request.args, event_type.user.timezone, durations_of(event_type))
     picker = booking_picker(event_type, state).load_month(parse_month(request.args.get("month")))
-    return render("public/_picker_body.html", picker=picker, fmt_day=fmt_day)
+    return page_cache.store(version, render("public/_picker_body.html", picker=picker, fmt_day=fmt_day))
 
 
 @bp.get("/<username>/<slug>/slots")
 def slots(username: str, slug: str):
+    version = page_cache.version_of(username, slug)
+    hit = page_cache.cached(version)
+    if hit is not None:
+        return hit
     event_type = get_event_type(username, slug)
     state = view_state(request.args, event_type.user.timezone, durations_of(event_type))
     day = parse_date(request.args.get("date"))
     if day is None:
         abort(404)
     picker = booking_picker(event_type, state).load_day(day)
-    return render("public/_slots.html", picker=picker, fmt_day=fmt_day)
+    return page_cache.store(version, render("public/_slots.html", picker=picker, fmt_day=fmt_day))
 
 
 def same_origin_post() -> bool:
@@ -494,7 +528,7 @@ def _answers(event_type: EventType, form) -> dict:
 @bp.post("/<username>/<slug>")
 def book(username: str, slug: str):
     event_type = get_event_type(username, slug)
-    rate_check("public-booking", g.client_ip or "unknown", BOOKING_RATE)
+    rate_check("public-booking", g.client_ip or "unknown", current_app.config["RATELIMIT_PUBLIC_BOOKING"])
     form = request.form
     state = view_state(form, event_type.user.timezone, durations_of(event_type))
     picker = booking_picker(event_type, state)

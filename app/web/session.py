@@ -59,3 +59,16 @@ def safe_next(target: str | None, default: str) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+def session_json_required(view):
+    """For JSON endpoints of the signed-in dashboard: 401 in the API's error shape instead of a redirect."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("user") is None:
+            from flask import jsonify
+            response = jsonify({"error": "Authentication required: sign in first."})
+            response.status_code = 401
+            return response
+        return view(*args, **kwargs)
+    return wrapped

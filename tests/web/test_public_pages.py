@@ -7,7 +7,6 @@ Berlin" is always inside the default 60-day window and the default Monday-Friday
 from __future__ import annotations
 
 import re
-import time as clock
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -206,24 +205,6 @@ def test_day_slots_endpoint_makes_one_availability_call(client, host, monkeypatc
     assert len(calls) == 1
     start, end = calls[0]
     assert local(start).date() == day and end - start == timedelta(hours=24)
-
-
-def test_day_slots_endpoint_stays_within_its_time_budget(client, host, event_type):
-    """Target: p95 <= 30 ms. Measured as this thread's CPU time (the test client runs the app in-thread), so a
-    busy CI machine does not make the test flaky while a slow query plan or template still fails it."""
-    booking_service.create_booking(event_type, booking_service.BookingRequest(
-        start=next_week(2, 11), invitee_name="X", invitee_email="x@example.com", invitee_timezone="Europe/Berlin"))
-    day = local(next_week(2)).date().isoformat()
-    url = f"/hana/30-min/slots?tz=Europe/Berlin&date={day}"
-    for _ in range(5):
-        client.get(url, headers={"HX-Request": "true"})
-    timings = []
-    for _ in range(40):
-        began = clock.thread_time()
-        assert client.get(url, headers={"HX-Request": "true"}).status_code == 200
-        timings.append(clock.thread_time() - began)
-    timings.sort()
-    assert timings[int(len(timings) * 0.95) - 1] < 0.030
 
 
 def test_booked_time_disappears_from_the_slots(client, host, event_type):

@@ -1,0 +1,616 @@
+"""Connected calendars: connect (CalDAV, iCloud, ICS feeds), disconnect, choose calendars, and busy time.
+
+Busy time never makes the booking page wait on a slow provider. Intervals are cached per calendar in fixed
+28-day windows (``calendar_busy_cache``, plus an in-process copy of the parsed intervals). A window older than
+CALENDAR_BUSY_TTL is used as it is and refreshed by a queued task; a window never read is fetched in a
+background thread that the page waits for at most CALENDAR_BUSY_WAIT seconds (the fetch goes on and fills
+the cache; the page shows a note that a calendar could not be read). At booking time (``fresh_busy``) the
+booking's own time range is read fresh from every checked calendar, waiting at most CALENDAR_BOOKING_WAIT;
+a calendar that does not answer in time is checked with its cached intervals, so a slow or failing
+provider never fails a booking.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from app.db import db, transaction
+from app.integrations import caldav, ics_feed
+from app.integrations.ical import (
+    LINKTIME_UID_SUFFIX,
+    AuthError,
+    CalendarError,
+    Interval,
+)
+from app.models import (
+    Booking,
+    CalendarBusyCache,
+    EventType,
+    Integration,
+    IntegrationCalendar,
+    User,
+)
+from app.models.base import utcnow
+from app.services import audit
+from app.services.errors import NotFound, ValidationFailed
+from app.services.slots import busy_refresher, busy_source
+from app.services.timezones import zone
+
+log = logging.getLogger(__name__)
+
+SERVICES = {"caldav": "CalDAV", "icloud": "iCloud", "ics": "ICS feed"}
+WINDOW = timedelta(days=28)
+EPOCH = datetime(2000, 1, 3, tzinfo=UTC)       # a Monday: windows start on Mondays 00:00 UTC
+MAX_FIELD = 2000
+MARGIN = timedelta(minutes=240)               # the longest buffer an event type can have
+ENQUEUE_THROTTLE = 60                          # seconds between queued refreshes of one window
+
+
+# --- credentials -------------------------------------------------------------------------------------------
+def _encryptor():
+    return current_app.extensions["linktime_encryptor"]
+
+
+def credentials(integration: Integration) -> dict:
+    return json.loads(_encryptor().decrypt(integration.credentials)) if integration.credentials else {}
+
+
+def _sealed(data: dict) -> str:
+    return _encryptor().encrypt(json.dumps(data, separators=(",", ":")))
+
+
+def _cfg(name: str):
+    return current_app.config[name]
+
+
+def caldav_client(integration: Integration) -> caldav.CalDAVClient:
+    secret = credentials(integration)
+    return caldav.CalDAVClient(integration.server_url or "", secret.get("username", ""), secret.get("password", ""),
+                               timeout=float(_cfg("CALENDAR_TIMEOUT")), allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")))
+
+
+def service_name(integration: Integration) -> str:
+    if integration.provider == "caldav" and (urlsplit(integration.server_url or "").hostname or "").endswith(
+            "icloud.com"):
+        return SERVICES["icloud"]
+    return SERVICES.get(integration.provider, integration.provider)
+
+
+# --- connecting --------------------------------------------------------------------------------------------
+def _clean_url(raw: str | None, field: str, errors: dict[str, str], example: str) -> str:
+    url = (raw or "").strip()
+    if not url:
+        errors[field] = "Enter the address."
+        return ""
+    if len(url) > MAX_FIELD or any(c.isspace() for c in url):
+        errors[field] = f"Enter a valid address, e.g. {example}."
+        return url
+    if "://" not in url:
+        url = "https://" + url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        errors[field] = f"Enter a valid address, e.g. {example}."
+        return url
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        errors[field] = f"Enter an http:// or https:// address, e.g. {example}."
+    elif parts.scheme == "http" and not _cfg("CALENDAR_ALLOW_PRIVATE"):
+        errors[field] = "Use an https:// address: calendar passwords are not sent over plain http."
+    return url
+
+
+def _connect_error(exc: CalendarError, url_field: str) -> dict[str, str]:
+    if isinstance(exc, AuthError):
+        return {"password": "The server refused this user name and password. For iCloud use an app-specific "
+                            "password (appleid.apple.com → Sign-In and Security → App-Specific Passwords)."}
+    message = str(exc).split(": ", 1)[-1]
+    return {url_field: f"We could not connect: {message}"}
+
+
+def _lock_user(user: User) -> None:
+    from app.db import is_postgres
+    if is_postgres():
+        list(User.select(User.id).where(User.id == user.id).for_update())
+
+
+def _has_destination(user: User) -> bool:
+    return IntegrationCalendar.select().where((IntegrationCalendar.user == user)
+                                              & IntegrationCalendar.is_destination).exists()
+
+
+def connect_caldav(user: User, *, server_url: str, username: str, password: str, ip: str | None = None) -> Integration:
+    """Discover the account's calendars and store the connection; a failure stores nothing."""
+    errors: dict[str, str] = {}
+    url = _clean_url(server_url, "server_url", errors, "https://caldav.example.com/")
+    username = (username or "").strip()
+    if not username:
+        errors["username"] = "Enter the user name (for iCloud: your Apple ID email)."
+    elif len(username) > 254:
+        errors["username"] = "Use at most 254 characters."
+    if not password:
+        errors["password"] = "Enter the password (for iCloud: an app-specific password)."
+    elif len(password) > 1000:
+        errors["password"] = "Use at most 1000 characters."
+    if errors:
+        raise ValidationFailed(errors)
+    client = caldav.CalDAVClient(url, username, password, timeout=float(_cfg("CALENDAR_TIMEOUT")),
+                                 allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")))
+    try:
+        account = client.discover()
+    except CalendarError as exc:
+        raise ValidationFailed(_connect_error(exc, "server_url")) from None
+    if not account.calendars:
+        raise ValidationFailed({"server_url": "This account has no calendars that hold events."})
+    secret = _sealed({"username": username, "password": password})
+    with transaction(immediate=True):
+        _lock_user(user)
+        integration = (Integration.select().where((Integration.user == user) & (Integration.provider == "caldav")
+                                                  & (Integration.server_url == url)
+                                                  & (Integration.account_email == username)).first())
+        if integration is None:
+            integration = Integration.create(user=user, provider="caldav", label=account.display_name or username,
+                                             account_email=username, server_url=url, credentials=secret)
+        else:   # connecting the same account again: new password, calendars brought up to date
+            integration.credentials, integration.status, integration.last_error = secret, "connected", None
+            integration.updated_at = utcnow()
+            integration.save()
+        _sync_calendars(user, integration, [(c.url, c.name, c.color, c.writable) for c in account.calendars])
+        audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
+                     details={"service": service_name(integration), "account": username})
+    return integration
+
+
+def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None = None) -> Integration:
+    errors: dict[str, str] = {}
+    url = _clean_url(ics_feed.normalize_url(url or ""), "feed_url", errors, "https://example.com/calendar.ics")
+    name = (name or "").strip()
+    if len(name) > 200:
+        errors["feed_name"] = "Use at most 200 characters."
+    if errors:
+        raise ValidationFailed(errors)
+    try:
+        feed = ics_feed.fetch(url, timeout=float(_cfg("CALENDAR_TIMEOUT")),
+                              allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")),
+                              max_bytes=int(_cfg("CALENDAR_FEED_MAX_BYTES")))
+    except CalendarError as exc:
+        raise ValidationFailed({"feed_url": f"We could not read this feed: {str(exc).split(': ', 1)[-1]}"}) from None
+    label = name or ics_feed.name_of(feed) or (urlsplit(url).hostname or "Calendar feed")
+    with transaction(immediate=True):
+        _lock_user(user)
+        integration = Integration.create(user=user, provider="ics", label=label[:200], server_url=ics_feed.display_url(url),
+                                         credentials=_sealed({"url": url}))
+        IntegrationCalendar.create(integration=integration, user=user, remote_id="feed", name=label[:200],
+                                   writable=False, check_conflicts=True)
+        audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
+                     details={"service": SERVICES["ics"]})
+    return integration
+
+
+def _sync_calendars(user: User, integration: Integration, found: list[tuple[str, str, str | None, bool]]) -> None:
+    existing = {c.remote_id: c for c in integration.calendars}
+    seen = set()
+    for position, (url, name, color, writable) in enumerate(found):
+        seen.add(url)
+        cal = existing.get(url)
+        if cal is None:
+            IntegrationCalendar.create(integration=integration, user=user, remote_id=url, name=name, color=color,
+                                       writable=writable, check_conflicts=True, position=position)
+        else:
+            cal.name, cal.color, cal.writable, cal.position = name, color, writable, position
+            cal.is_destination = cal.is_destination and writable
+            cal.save()
+    for url, cal in existing.items():
+        if url not in seen:
+            cal.delete_instance()
+    if not _has_destination(user):
+        first = (IntegrationCalendar.select().where((IntegrationCalendar.integration == integration)
+                                                    & IntegrationCalendar.writable)
+                 .order_by(IntegrationCalendar.position).first())
+        if first is not None:
+            first.is_destination = True
+            first.save()
+
+
+def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> None:
+    """Delete the connection and its stored credentials at once (events already created stay in the calendar)."""
+    integration = get_integration(user, integration_id)
+    with transaction(immediate=True):
+        service = service_name(integration)
+        Integration.delete().where(Integration.id == integration.id).execute()
+        audit.record("integration.disconnected", resource="integration", resource_id=integration.id, user=user, ip=ip,
+                     details={"service": service})
+
+
+def get_integration(user: User, integration_id: str) -> Integration:
+    integration = Integration.get_or_none((Integration.id == integration_id) & (Integration.user == user))
+    if integration is None:
+        raise NotFound("Integration not found")
+    return integration
+
+
+def list_integrations(user: User, category: str | None = None) -> list[Integration]:
+    query = Integration.select().where(Integration.user == user)
+    if category:
+        query = query.where(Integration.category == category)
+    return list(query.order_by(Integration.created_at))
+
+
+def calendars_of(user: User) -> dict[str, list[IntegrationCalendar]]:
+    out: dict[str, list[IntegrationCalendar]] = {}
+    for cal in (IntegrationCalendar.select().where(IntegrationCalendar.user == user)
+                .order_by(IntegrationCalendar.position, IntegrationCalendar.name)):
+        out.setdefault(cal.integration_id, []).append(cal)
+    return out
+
+
+def save_selection(user: User, *, conflict_ids: list[str], destination_id: str | None) -> None:
+    """Which calendars are checked for conflicts, and the one (or none) that receives new bookings."""
+    calendars = {c.id: c for c in IntegrationCalendar.select().where(IntegrationCalendar.user == user)}
+    destination_id = destination_id or None
+    if destination_id is not None:
+        target = calendars.get(destination_id)
+        if target is None:
+            raise ValidationFailed({"destination": "Choose one of your connected calendars."})
+        if not target.writable:
+            raise ValidationFailed({"destination": f"“{target.name}” is read-only; choose a calendar LinkTime can "
+                                                   "add events to."})
+    wanted = set(conflict_ids)
+    with transaction(immediate=True):
+        for cal in calendars.values():
+            check, dest = cal.id in wanted, cal.id == destination_id
+            if (cal.check_conflicts, cal.is_destination) != (check, dest):
+                IntegrationCalendar.update(check_conflicts=check, is_destination=dest).where(
+                    IntegrationCalendar.id == cal.id).execute()
+
+
+def record_error(integration_id: str, message: str) -> None:
+    Integration.update(status="error", last_error=message[:2000], last_error_at=utcnow(), updated_at=utcnow()).where(
+        Integration.id == integration_id).execute()
+
+
+def record_ok(integration_id: str) -> None:
+    Integration.update(status="connected", last_error=None, updated_at=utcnow()).where(
+        (Integration.id == integration_id) & (Integration.status != "connected")).execute()
+
+
+# --- busy time: windows and the cache ------------------------------------------------------------------------
+def windows(start: datetime, end: datetime) -> list[datetime]:
+    """Starts of the fixed windows that cover [start, end)."""
+    first = EPOCH + WINDOW * ((start - EPOCH) // WINDOW)
+    out = []
+    while first < end:
+        out.append(first)
+        first += WINDOW
+    return out
+
+
+_memory: dict[str, tuple] = {}   # cache row id -> (fetched_at, intervals, their starts, longest length)
+_memory_lock = threading.Lock()
+_inflight: dict[tuple[str, datetime], threading.Thread] = {}
+_inflight_lock = threading.Lock()
+_enqueued: dict[tuple[str, datetime], float] = {}
+_fresh: ContextVar[dict[str, list[Interval]] | None] = ContextVar("linktime_fresh_busy", default=None)
+
+
+def _parsed(row_id: str, fetched_at: datetime, raw_loader) -> tuple[list[Interval], list[int], int]:
+    hit = _memory.get(row_id)
+    if hit is not None and hit[0] == fetched_at:
+        return hit[1], hit[2], hit[3]
+    intervals = [(int(i[0]), int(i[1])) for i in json.loads(raw_loader())]
+    starts = [i[0] for i in intervals]
+    longest = max((e - s for s, e in intervals), default=0)
+    with _memory_lock:
+        if len(_memory) > 5000:
+            _memory.clear()
+        _memory[row_id] = (fetched_at, intervals, starts, longest)
+    return intervals, starts, longest
+
+
+def _own_uids(user_id: str):
+    """The host's LinkTime bookings among candidate event UIDs: they are busy (or free) through the bookings."""
+    def check(candidates: set[str]) -> set[str]:
+        ids = [uid[: -len(LINKTIME_UID_SUFFIX)] for uid in candidates]
+        found = set()
+        for i in range(0, len(ids), 500):
+            found.update(b.id for b in Booking.select(Booking.id).where(
+                (Booking.user == user_id) & Booking.id.in_(ids[i:i + 500])).namedtuples())
+        return {f"{booking_id}{LINKTIME_UID_SUFFIX}" for booking_id in found}
+    return check
+
+
+def _host_tz(user_id: str):
+    user = User.get_by_id(user_id)
+    return zone(user.timezone)
+
+
+def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar], starts: list[datetime]) -> None:
+    """Read busy times of ``calendars`` (one connection) for the windows ``starts`` and store them."""
+    if not calendars or not starts:
+        return
+    lo, hi = min(starts), max(starts) + WINDOW
+    tz = _host_tz(integration.user_id)
+    results: dict[str, list[Interval]] = {}
+    errors: dict[str, str] = {}
+    try:
+        if integration.provider == "ics":
+            feed = ics_feed.fetch(credentials(integration)["url"], timeout=float(_cfg("CALENDAR_TIMEOUT")),
+                                  allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")),
+                                  max_bytes=int(_cfg("CALENDAR_FEED_MAX_BYTES")))
+            busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id))
+            results = {cal.id: busy for cal in calendars}
+        elif integration.provider == "caldav":
+            client = caldav_client(integration)
+            for cal in calendars:
+                try:
+                    results[cal.id] = client.busy(cal.remote_id, lo, hi, tz, _own_uids(integration.user_id))
+                except CalendarError as exc:
+                    if isinstance(exc, AuthError):
+                        raise
+                    errors[cal.id] = str(exc)
+        else:
+            return
+    except CalendarError as exc:
+        errors = {cal.id: str(exc) for cal in calendars}
+    now = utcnow()
+    for cal in calendars:
+        for window in starts:
+            if cal.id in results:
+                w_lo, w_hi = int(window.timestamp()), int((window + WINDOW).timestamp())
+                part = [i for i in results[cal.id] if i[0] < w_hi and i[1] > w_lo]
+                _store(cal.id, window, {"intervals": json.dumps(part, separators=(",", ":")), "fetched_at": now,
+                                        "error": None, "error_at": None})
+            else:
+                _store(cal.id, window, {"error": errors.get(cal.id, "not read")[:2000], "error_at": now})
+    if errors:
+        first = next(iter(errors.values()))
+        record_error(integration.id, first)
+        log.info("calendar %s (%s) could not be read: %s", integration.id, integration.provider, first)
+    else:
+        record_ok(integration.id)
+
+
+def _store(calendar_id: str, window: datetime, values: dict) -> None:
+    row = {"calendar": calendar_id, "window_start": window, "intervals": values.get("intervals", "[]"), **values}
+    update = {getattr(CalendarBusyCache, k): v for k, v in values.items()}
+    try:
+        (CalendarBusyCache.insert(id=_new_id(), **row)
+         .on_conflict(conflict_target=[CalendarBusyCache.calendar, CalendarBusyCache.window_start], update=update)
+         .execute())
+    except Exception:  # the calendar was disconnected meanwhile (foreign key), or the database is busy
+        log.info("busy cache of calendar %s not stored", calendar_id, exc_info=True)
+
+
+def _new_id() -> str:
+    from app.ids import new_id
+    return new_id()
+
+
+def refresh_integration(integration_id: str, window_isos: list[str]) -> None:
+    """Task body: refresh the given windows of every conflict-checked calendar of one connection."""
+    integration = Integration.get_or_none(Integration.id == integration_id)
+    if integration is None:
+        return
+    calendars = list(IntegrationCalendar.select().where((IntegrationCalendar.integration == integration)
+                                                        & IntegrationCalendar.check_conflicts))
+    fetch_windows(integration, calendars, [datetime.fromisoformat(w) for w in window_isos])
+
+
+def _fetch_in_thread(app, integration_id: str, starts: list[datetime]) -> None:
+    try:
+        with app.app_context(), db.connection_context():
+            refresh_integration(integration_id, [w.isoformat() for w in starts])
+    except Exception:
+        log.exception("reading busy times of integration %s failed", integration_id)
+    finally:
+        with _inflight_lock:
+            for w in starts:
+                if _inflight.get((integration_id, w)) is threading.current_thread():
+                    del _inflight[(integration_id, w)]
+
+
+def _start_fetches(wanted: dict[str, list[datetime]]) -> list[threading.Thread]:
+    """One background thread per connection (unless that window is being read already)."""
+    app = current_app._get_current_object()
+    threads = []
+    with _inflight_lock:
+        for integration_id, starts in wanted.items():
+            running = {_inflight[(integration_id, w)] for w in starts if (integration_id, w) in _inflight}
+            todo = [w for w in starts if (integration_id, w) not in _inflight]
+            threads.extend(running)
+            if todo:
+                thread = threading.Thread(target=_fetch_in_thread, args=(app, integration_id, todo), daemon=True,
+                                          name=f"busy-{integration_id}")
+                for w in todo:
+                    _inflight[(integration_id, w)] = thread
+                threads.append(thread)
+                thread.start()
+    return threads
+
+
+def _wait(threads: list[threading.Thread], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def wait_for_background(seconds: float = 30) -> None:
+    """Let running busy-time reads finish (tests; graceful shutdown)."""
+    with _inflight_lock:
+        threads = set(_inflight.values())
+    _wait(list(threads), seconds)
+
+
+def _enqueue_refresh(integration_id: str, starts: list[datetime]) -> None:
+    now = time.monotonic()
+    due = [w for w in starts if now - _enqueued.get((integration_id, w), -1e9) > ENQUEUE_THROTTLE]
+    if not due:
+        return
+    for w in due:
+        _enqueued[(integration_id, w)] = now
+    try:
+        from tasks.calendars import refresh_calendar_busy
+        refresh_calendar_busy(integration_id, [w.isoformat() for w in due])
+    except Exception:
+        log.exception("could not queue the busy-time refresh of integration %s", integration_id)
+
+
+def _checked_calendars(user_id: str) -> list:
+    return list(IntegrationCalendar.select(IntegrationCalendar.id, IntegrationCalendar.integration,
+                                           IntegrationCalendar.name)
+                .where((IntegrationCalendar.user == user_id) & IntegrationCalendar.check_conflicts).namedtuples())
+
+
+def _cache_rows(calendar_ids: list[str], starts: list[datetime]) -> dict[tuple[str, datetime], object]:
+    rows = (CalendarBusyCache.select(CalendarBusyCache.id, CalendarBusyCache.calendar, CalendarBusyCache.window_start,
+                                     CalendarBusyCache.fetched_at, CalendarBusyCache.error)
+            .where(CalendarBusyCache.calendar.in_(calendar_ids) & CalendarBusyCache.window_start.in_(starts)))
+    return {(r.calendar, r.window_start): r for r in rows.namedtuples()}
+
+
+def _load_intervals(row) -> tuple[list[Interval], list[int], int]:
+    return _parsed(row.id, row.fetched_at,
+                   lambda: CalendarBusyCache.select(CalendarBusyCache.intervals)
+                   .where(CalendarBusyCache.id == row.id).scalar() or "[]")
+
+
+@busy_source
+def _calendar_busy(event_type: EventType, start: datetime, end: datetime, _exclude_booking_id: str | None):
+    calendars = _checked_calendars(event_type.user_id)
+    if not calendars:
+        return []
+    start, end = start - MARGIN, end + MARGIN    # the engine keeps buffers clear of busy time
+    starts = windows(start, end)
+    ids = [c.id for c in calendars]
+    rows = _cache_rows(ids, starts)
+    fresh = _fresh.get()
+    if fresh is None:
+        ttl = timedelta(seconds=int(_cfg("CALENDAR_BUSY_TTL")))
+        now = utcnow()
+        cold: dict[str, list[datetime]] = {}
+        stale: dict[str, list[datetime]] = {}
+        for cal in calendars:
+            for w in starts:
+                row = rows.get((cal.id, w))
+                if row is None:     # never tried: worth a short wait
+                    cold.setdefault(cal.integration, []).append(w)
+                elif row.fetched_at is None or row.error or now - row.fetched_at > ttl:
+                    # failed before (the provider may be down: do not make every page wait) or old
+                    stale.setdefault(cal.integration, []).append(w)
+        if cold:
+            _wait(_start_fetches({k: sorted(set(v)) for k, v in cold.items()}), float(_cfg("CALENDAR_BUSY_WAIT")))
+            rows = _cache_rows(ids, starts)
+        for integration_id, ws in stale.items():
+            if integration_id not in cold:
+                _enqueue_refresh(integration_id, sorted(set(ws)))
+    lo, hi = int(start.timestamp()), int(end.timestamp())
+    busy: list[tuple[datetime, datetime]] = []
+    for cal in calendars:
+        if fresh is not None and cal.id in fresh:
+            chosen = [i for i in fresh[cal.id] if i[0] < hi and i[1] > lo]
+        else:
+            chosen = []
+            for w in starts:
+                row = rows.get((cal.id, w))
+                if row is None or row.fetched_at is None:
+                    continue
+                intervals, begins, longest = _load_intervals(row)
+                first = bisect.bisect_left(begins, lo - longest)    # sorted by start; none is longer than longest
+                stop = bisect.bisect_left(begins, hi)
+                chosen.extend(i for i in intervals[first:stop] if i[1] > lo)
+        busy.extend((datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)) for a, b in chosen)
+    return busy
+
+
+@busy_refresher
+@contextmanager
+def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterator[None]:
+    """While booking: read [start, end) fresh from every checked calendar (bounded wait) and use that."""
+    calendars = _checked_calendars(event_type.user_id)
+    if not calendars:
+        yield
+        return
+    fresh: dict[str, list[Interval]] = {}
+    lock = threading.Lock()
+    app = current_app._get_current_object()
+    tz = _host_tz(event_type.user_id)
+    by_integration: dict[str, list[str]] = {}
+    for cal in calendars:
+        by_integration.setdefault(cal.integration, []).append(cal.id)
+
+    def read(integration_id: str, calendar_ids: list[str]) -> None:
+        try:
+            with app.app_context(), db.connection_context():
+                integration = Integration.get_or_none(Integration.id == integration_id)
+                if integration is None:
+                    return
+                lo, hi = start - timedelta(days=1), end + timedelta(days=1)
+                if integration.provider == "ics":
+                    feed = ics_feed.fetch(credentials(integration)["url"], timeout=float(_cfg("CALENDAR_TIMEOUT")),
+                                          allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")),
+                                          max_bytes=int(_cfg("CALENDAR_FEED_MAX_BYTES")))
+                    busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id))
+                    found = dict.fromkeys(calendar_ids, busy)
+                else:
+                    client = caldav_client(integration)
+                    remote = {c.id: c.remote_id for c in IntegrationCalendar.select().where(
+                        IntegrationCalendar.id.in_(calendar_ids))}
+                    own = _own_uids(integration.user_id)
+                    found = {cid: client.busy(remote[cid], lo, hi, tz, own) for cid in calendar_ids if cid in remote}
+                with lock:
+                    fresh.update(found)
+        except CalendarError as exc:
+            log.info("fresh busy times of integration %s not read: %s", integration_id, exc)
+        except Exception:
+            log.exception("fresh busy times of integration %s failed", integration_id)
+
+    threads = [threading.Thread(target=read, args=item, daemon=True) for item in by_integration.items()]
+    for thread in threads:
+        thread.start()
+    _wait(threads, float(_cfg("CALENDAR_BOOKING_WAIT")))
+    with lock:
+        snapshot = dict(fresh)
+    token = _fresh.set(snapshot)
+    try:
+        yield
+    finally:
+        _fresh.reset(token)
+
+
+def unreadable(user_id: str, start: datetime, end: datetime) -> list[str]:
+    """Names of checked calendars whose busy times for [start, end) could not be read (for the booking page)."""
+    calendars = _checked_calendars(user_id)
+    if not calendars:
+        return []
+    starts = windows(start, end)
+    rows = _cache_rows([c.id for c in calendars], starts)
+    names = []
+    for cal in calendars:
+        for w in starts:
+            row = rows.get((cal.id, w))
+            if row is None or row.fetched_at is None or row.error:
+                names.append(cal.name)
+                break
+    return names
+
+
+def cache_state(user: User) -> dict[str, object]:
+    """calendar id -> its most recent cache row (for the integrations page)."""
+    out: dict[str, object] = {}
+    rows = (CalendarBusyCache.select(CalendarBusyCache.calendar, CalendarBusyCache.fetched_at, CalendarBusyCache.error,
+                                     CalendarBusyCache.error_at)
+            .join(IntegrationCalendar).where(IntegrationCalendar.user == user)
+            .order_by(CalendarBusyCache.window_start).namedtuples())
+    for row in rows:
+        out[row.calendar] = row
+    return out

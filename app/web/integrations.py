@@ -1,0 +1,140 @@
+"""Settings → Integrations: connect calendars (iCloud, CalDAV, ICS feeds), choose calendars, disconnect.
+
+Every interaction is an htmx partial (the ``panel`` / ``confirm`` blocks) and also a plain form post.
+Another user's connection is a 404. Passwords are never echoed back into a form.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
+
+from app.integrations.caldav import ICLOUD_URL
+from app.models import Integration
+from app.services import calendars as service
+from app.services.errors import NotFound, ValidationFailed
+from app.web import render
+from app.web.session import login_required
+
+bp = Blueprint("integrations", __name__, url_prefix="/settings/integrations")
+
+# Categories shown on the page, each with the providers that can be connected today. A category appears only
+# once it has a provider (Video Conferencing arrives with the OAuth providers).
+CATEGORIES = [("calendar", "Calendars", ("caldav", "ics"))]
+EMPTY_FORMS = {"icloud": {"username": ""}, "caldav": {"server_url": "", "username": ""},
+               "ics": {"feed_url": "", "feed_name": ""}}
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _own(integration_id: str) -> Integration:
+    try:
+        return service.get_integration(g.user, integration_id)
+    except NotFound:
+        abort(404)
+
+
+def _panel(status: int = 200, *, errors: dict | None = None, form: str | None = None, values: dict | None = None,
+           notice: str | None = None):
+    user = g.user
+    integrations = service.list_integrations(user)
+    forms = {k: dict(v) for k, v in EMPTY_FORMS.items()}
+    if form and values:
+        forms[form].update(values)
+    groups = [(key, title, [i for i in integrations if i.category == key]) for key, title, _p in CATEGORIES]
+    calendars = service.calendars_of(user)
+    has_destination = any(c.is_destination for cals in calendars.values() for c in cals)
+    response = render("integrations/index.html", block="panel", status=status, groups=groups,
+                      calendars=calendars, has_destination=has_destination, cache=service.cache_state(user),
+                      service_name=service.service_name, errors=errors or {}, form=form, forms=forms,
+                      notice=notice, icloud_url=ICLOUD_URL)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _done(message: str):
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for("integrations.index"))
+    return _panel(notice=message)
+
+
+@bp.get("")
+@login_required
+def index():
+    return _panel()
+
+
+@bp.post("/icloud")
+@login_required
+def connect_icloud():
+    username = request.form.get("username", "").strip()
+    try:
+        service.connect_caldav(g.user, server_url=ICLOUD_URL, username=username,
+                               password=request.form.get("password", ""), ip=g.client_ip)
+    except ValidationFailed as exc:
+        return _panel(422, errors=exc.errors, form="icloud", values={"username": username})
+    return _done("Connected iCloud Calendar. Your calendars are listed below.")
+
+
+@bp.post("/caldav")
+@login_required
+def connect_caldav():
+    values = {"server_url": request.form.get("server_url", "").strip(),
+              "username": request.form.get("username", "").strip()}
+    try:
+        service.connect_caldav(g.user, server_url=values["server_url"], username=values["username"],
+                               password=request.form.get("password", ""), ip=g.client_ip)
+    except ValidationFailed as exc:
+        return _panel(422, errors=exc.errors, form="caldav", values=values)
+    return _done("Connected the CalDAV account. Your calendars are listed below.")
+
+
+@bp.post("/ics")
+@login_required
+def connect_ics():
+    values = {"feed_url": request.form.get("feed_url", "").strip(),
+              "feed_name": request.form.get("feed_name", "").strip()}
+    try:
+        integration = service.connect_ics(g.user, url=values["feed_url"], name=values["feed_name"], ip=g.client_ip)
+    except ValidationFailed as exc:
+        return _panel(422, errors=exc.errors, form="ics", values=values)
+    return _done(f"Connected the calendar feed “{integration.label}”. It is checked for conflicts.")
+
+
+@bp.post("/calendars")
+@login_required
+def choose():
+    try:
+        service.save_selection(g.user, conflict_ids=request.form.getlist("conflict"),
+                               destination_id=request.form.get("destination") or None)
+    except ValidationFailed as exc:
+        return _panel(422, errors=exc.errors)
+    return _done("Saved your calendar choices.")
+
+
+@bp.route("/<integration_id>/disconnect", methods=["GET", "POST"])
+@login_required
+def disconnect(integration_id: str):
+    integration = _own(integration_id)
+    if request.method == "GET":
+        return render("integrations/disconnect.html", block="confirm", integration=integration,
+                      service_name=service.service_name)
+    name = service.service_name(integration)
+    try:
+        service.disconnect(g.user, integration.id, ip=g.client_ip)
+    except NotFound:
+        abort(404)
+    return _done(f"Disconnected {name} “{integration.label}”. Its stored password was deleted; events already in "
+                 "the calendar stay there.")
+
+
+@bp.get("/<integration_id>")
+@login_required
+def card(integration_id: str):
+    """One connection's card (the Cancel of a disconnect confirmation)."""
+    integration = _own(integration_id)
+    if not is_htmx():
+        return redirect(url_for("integrations.index"))
+    return render("integrations/index.html", block="card", integration=integration,
+                  calendars=service.calendars_of(g.user), service_name=service.service_name)

@@ -1,0 +1,13 @@
+"""Daily housekeeping."""
+from __future__ import annotations
+
+from huey import crontab
+
+from app.services import audit
+from tasks import app_periodic_task
+
+
+@app_periodic_task(crontab(minute="17", hour="3"))
+def remove_expired_audit_entries() -> int:
+    """Spec 21: entries older than 365 days are removed permanently once a day."""
+    return audit.remove_expired()

@@ -1,0 +1,103 @@
+"""Read-only ICS feeds served by a local HTTP server: RRULE expansion, busy rules, connection errors."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.integrations import ics_feed
+from app.models import EventType, Integration, IntegrationCalendar
+from app.services import calendars
+from app.services.errors import ValidationFailed
+from app.services.slots import available_slots
+
+NOW = datetime(2030, 1, 4, 8, 0, tzinfo=UTC)
+MONDAY = datetime(2030, 1, 7, tzinfo=UTC)
+SLOT = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)          # Monday 10:00 Berlin
+
+FEED = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Feed//EN\r\nX-WR-CALNAME:Team rota\r\n"
+        "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\n"
+        "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\n"
+        "BEGIN:DAYLIGHT\r\nDTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\n"
+        "TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
+        # every weekday 10:00-10:30 Berlin, from the previous week on
+        "BEGIN:VEVENT\r\nUID:rota\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=Europe/Berlin:20291231T100000\r\n"
+        "DTEND;TZID=Europe/Berlin:20291231T103000\r\nRRULE:FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR\r\nSUMMARY:Rota\r\n"
+        "END:VEVENT\r\n"
+        # a free (transparent) event at 14:00 Berlin on Monday
+        "BEGIN:VEVENT\r\nUID:fyi\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300107T130000Z\r\nDTEND:20300107T140000Z\r\n"
+        "TRANSP:TRANSPARENT\r\nSUMMARY:FYI\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n")
+
+
+@pytest.fixture
+def host(make_user, db_conn):
+    return make_user("hana", timezone="Europe/Berlin")
+
+
+@pytest.fixture
+def event_type(host):
+    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
+
+
+def slots_on(event_type, day):
+    return available_slots(event_type, day, day + timedelta(days=1), now=NOW)
+
+
+def test_feed_with_rrule_blocks_each_occurrence_and_transparent_events_stay_free(host, event_type, feed_server):
+    feed_server.body = FEED.encode()
+    integration = calendars.connect_ics(host, url=feed_server.url + "secret-token/basic.ics")
+    assert integration.label == "Team rota"
+    [cal] = IntegrationCalendar.select().where(IntegrationCalendar.integration == integration)
+    assert cal.check_conflicts and not cal.writable and not cal.is_destination
+    for week in range(3):
+        slots = slots_on(event_type, MONDAY + timedelta(days=7 * week))
+        assert SLOT + timedelta(days=7 * week) not in slots
+        assert SLOT + timedelta(days=7 * week, minutes=30) in slots
+    assert SLOT + timedelta(hours=4) in slots_on(event_type, MONDAY)       # transparent: free
+
+
+def test_feed_url_is_stored_encrypted_and_shown_without_its_secret_path(host, feed_server):
+    feed_server.body = FEED.encode()
+    integration = calendars.connect_ics(host, url=feed_server.url + "private-abc123/basic.ics", name="Rota")
+    raw = Integration.get_by_id(integration.id)
+    assert "private-abc123" not in (raw.credentials or "") and "private-abc123" not in (raw.server_url or "")
+    assert calendars.credentials(raw)["url"].endswith("private-abc123/basic.ics")
+    assert raw.label == "Rota"
+
+
+def test_webcal_scheme_is_read_over_https():
+    assert ics_feed.normalize_url("webcal://example.com/a.ics") == "https://example.com/a.ics"
+
+
+@pytest.mark.parametrize("status, body, expected", [
+    (404, b"", "not found"),
+    (200, b"<html>not a calendar</html>", "not a valid iCalendar"),
+    (500, b"", "500"),
+])
+def test_broken_feed_is_an_inline_error_and_nothing_is_stored(host, feed_server, status, body, expected):
+    feed_server.status, feed_server.body = status, body
+    with pytest.raises(ValidationFailed) as exc:
+        calendars.connect_ics(host, url=feed_server.url + "feed.ics")
+    assert expected in exc.value.errors["feed_url"]
+    assert Integration.select().count() == 0
+
+
+def test_oversized_feed_is_refused(app, host, feed_server):
+    app.config["CALENDAR_FEED_MAX_BYTES"] = 1000
+    feed_server.body = FEED.encode() + b" " * 2000
+    with pytest.raises(ValidationFailed) as exc:
+        calendars.connect_ics(host, url=feed_server.url + "feed.ics")
+    assert "larger than" in exc.value.errors["feed_url"]
+
+
+def test_private_addresses_are_refused_in_production_mode(app, host, feed_server):
+    app.config["CALENDAR_ALLOW_PRIVATE"] = False
+    feed_server.body = FEED.encode()
+    with pytest.raises(ValidationFailed) as exc:
+        calendars.connect_ics(host, url=feed_server.url.replace("http://", "https://") + "feed.ics")
+    assert "private or local" in exc.value.errors["feed_url"]
+    with pytest.raises(ValidationFailed) as exc:
+        calendars.connect_ics(host, url=feed_server.url + "feed.ics")
+    assert "https://" in exc.value.errors["feed_url"]
+    assert feed_server.requests == []
