@@ -75,7 +75,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="linktime-bench-cal-"))
     os.environ.update({"INSTANCE_DIR": str(tmp), "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite'}",
                        "HUEY_URL": f"sqlite:///{tmp / 'queue.db'}", "LINKTIME_ENV": "development",
-                       "CALENDAR_BUSY_WAIT": "120", "CALENDAR_BUSY_TTL": "86400", "LOG_LEVEL": "WARNING"})
+                       "CALENDAR_BUSY_WAIT": "120", "CALENDAR_BUSY_TTL": "86400", "LOG_LEVEL": "WARNING",
+                       # measure the slot computation with its calendars, not the public page cache in front of it
+                       "PUBLIC_PAGE_CACHE_SECONDS": "0"})
     from app import create_app
     from app.db import db, upgrade
     from app.models import Schedule

@@ -64,6 +64,8 @@ class Booking(BaseModel):
             (("user", "status", "start_at"), False),
             (("user", "idempotency_key"), True),
             (("user", "start_at", "id"), False),   # API booking list, newest first (migration 0005)
+            # analytics: bookings made in a period, counted per event type and source without reading rows
+            (("user", "created_at", "source", "event_type", "recurring_group_id", "status"), False),  # 0010
         )
 
     @property

@@ -40,6 +40,7 @@ from app.models import (
     IntegrationCalendar,
     User,
 )
+from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.services import audit
 from app.services.errors import NotFound, ValidationFailed
@@ -119,9 +120,9 @@ def _connect_error(exc: CalendarError, url_field: str) -> dict[str, str]:
 
 
 def _lock_user(user: User) -> None:
-    from app.db import is_postgres
-    if is_postgres():
-        list(User.select(User.id).where(User.id == user.id).for_update())
+    """Serialise a user's integration changes (the UPDATE locks the row on PostgreSQL) and retire their cached
+    public pages: connected calendars decide which times those pages offer."""
+    bump_pages_version(user.id)
 
 
 def _has_destination(user: User) -> bool:
@@ -226,6 +227,7 @@ def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> Non
     """Delete the connection and its stored credentials at once (events already created stay in the calendar)."""
     integration = get_integration(user, integration_id)
     with transaction(immediate=True):
+        _lock_user(user)
         service = service_name(integration)
         Integration.delete().where(Integration.id == integration.id).execute()
         audit.record("integration.disconnected", resource="integration", resource_id=integration.id, user=user, ip=ip,
@@ -267,6 +269,7 @@ def save_selection(user: User, *, conflict_ids: list[str], destination_id: str |
                                                    "add events to."})
     wanted = set(conflict_ids)
     with transaction(immediate=True):
+        _lock_user(user)
         for cal in calendars.values():
             check, dest = cal.id in wanted, cal.id == destination_id
             if (cal.check_conflicts, cal.is_destination) != (check, dest):
@@ -372,6 +375,7 @@ def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar]
                                         "error": None, "error_at": None})
             else:
                 _store(cal.id, window, {"error": errors.get(cal.id, "not read")[:2000], "error_at": now})
+    bump_pages_version(integration.user_id)  # the public pages' slots (and their "could not read" note) changed
     if errors:
         first = next(iter(errors.values()))
         record_error(integration.id, first)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -91,7 +90,9 @@ def test_bots_partials_prefetches_errors_and_the_hosts_own_visits_are_not_record
     assert stored_views() == []
 
 
-def test_recording_adds_well_under_a_millisecond(app, host, monkeypatch):
+def test_recording_only_buffers_the_view_in_memory(app, host, monkeypatch):
+    """The request pays for classifying the view and appending it to a buffer, never for a database write
+    (its cost per view is measured by bench/analytics.py, not here)."""
     from app.web.analytics import track_view
     quiet = page_views.Recorder(interval=3600)
     quiet.close()
@@ -100,12 +101,13 @@ def test_recording_adds_well_under_a_millisecond(app, host, monkeypatch):
                                                             "Referer": "https://www.google.com/"}):
         from flask import g
         g.user, g.client_ip = None, "198.51.100.9"
-        start = time.perf_counter()
-        for _ in range(2000):
+        for _ in range(200):
             track_view(host.id, "event-id")
-        per_view = (time.perf_counter() - start) / 2000
-    assert quiet.pending() == 2000
-    assert per_view < 0.0005, f"{per_view * 1e6:.0f} µs per view"
+    assert quiet.pending() == 200
+    from app.db import db
+    from app.models import PageView
+    with db.connection_context():
+        assert PageView.select().count() == 0   # nothing written while the requests ran
 
 
 def test_a_view_is_in_the_numbers_right_after_a_flush(client, host, visitor):
