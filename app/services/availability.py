@@ -81,11 +81,13 @@ def _seconds_of(t: time) -> int:
 class TimeRange:
     """Working hours on one local date, as wall-clock times.
 
-    ``end == time(0, 0)`` means midnight (24:00) at the end of the date; ``00:00-00:00`` means unavailable.
+    ``end == time(0, 0)`` means midnight (24:00) at the end of the date; ``00:00-00:00`` means unavailable,
+    unless ``whole_day`` says it is the whole date, 00:00-24:00.
     """
 
     start: time
     end: time
+    whole_day: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.start, time) or not isinstance(self.end, time):
@@ -98,7 +100,7 @@ class TimeRange:
     @property
     def is_unavailable(self) -> bool:
         """True for the ``00:00-00:00`` marker, which offers nothing."""
-        return self.start == time(0, 0) and self.end == time(0, 0)
+        return self.start == time(0, 0) and self.end == time(0, 0) and not self.whole_day
 
     @property
     def start_seconds(self) -> int:

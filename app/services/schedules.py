@@ -194,10 +194,17 @@ def _parse_time(hhmm: str) -> time:
     return time(0, 0) if value in (0, 1440) else time(value // 60, value % 60)
 
 
+def _engine_range(start: str, end: str) -> TimeRange:
+    # Stored hours never use 00:00-00:00 as "unavailable" (a date without hours is an empty list), so a stored
+    # 00:00-00:00 (or 00:00-24:00) is what the host entered: the whole day.
+    whole_day = minutes(start) == 0 and minutes(end) in (0, 1440)
+    return TimeRange(_parse_time(start), _parse_time(end), whole_day=whole_day)
+
+
 def to_engine(schedule: Schedule) -> EngineSchedule:
     """The slot engine's view of a stored schedule."""
-    weekly = {int(day): tuple(TimeRange(_parse_time(a), _parse_time(b)) for a, b in ranges)
+    weekly = {int(day): tuple(_engine_range(a, b) for a, b in ranges)
               for day, ranges in (schedule.weekly or {}).items()}
-    overrides = {date.fromisoformat(day): tuple(TimeRange(_parse_time(a), _parse_time(b)) for a, b in ranges)
+    overrides = {date.fromisoformat(day): tuple(_engine_range(a, b) for a, b in ranges)
                  for day, ranges in (schedule.overrides or {}).items()}
     return EngineSchedule(timezone=schedule.timezone, weekly=weekly, overrides=overrides)

@@ -178,3 +178,18 @@ def test_rolling_window_stops_after_n_days(host):
     et.update_event_type(event_type, et.EventTypeInput(window_type="rolling", window_days=2))
     slots = available_slots(EventType.get_by_id(event_type.id), NOW, NOW + timedelta(days=30), now=NOW)
     assert max(slots).date() <= date(2026, 6, 3)
+
+
+@pytest.mark.parametrize("end", ["00:00", "24:00"])
+def test_a_range_from_midnight_to_midnight_is_the_whole_day_not_unavailable(end):
+    from app.services.availability import SlotRules, compute_slots
+
+    cleaned, problem = schedules.validate_ranges([["00:00", end]], "Monday")
+    assert problem is None
+    stored = Schedule(timezone="Europe/Berlin", weekly={"0": cleaned}, overrides={})
+    day = date(2026, 6, 1)  # a Monday
+    start = datetime(2026, 5, 31, 22, 0, tzinfo=UTC)  # 00:00 Berlin (CEST)
+    slots = compute_slots(schedules.to_engine(stored), [], SlotRules(length=30), start, start + timedelta(days=1),
+                          start - timedelta(days=1))
+    assert len(slots) == 48 and slots[0] == start and slots[-1] == start + timedelta(hours=23, minutes=30)
+    assert day.weekday() == 0
