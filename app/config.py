@@ -117,10 +117,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CALENDAR_FEED_MAX_BYTES", 10_000_000, "Largest ICS feed (bytes) that is read.", int),
     Setting("CALENDAR_ALLOW_PRIVATE", None, "Allow calendar servers and feeds on private, loopback and link-local "
             "addresses (and plain http). Default: on in development, off in production.", _bool),
-    Setting("GOOGLE_CLIENT_ID", "", "Enables \"Sign in with Google\" (OpenID Connect)."),
+    Setting("GOOGLE_CLIENT_ID", "", "Google OAuth client id: enables \"Sign in with Google\" (OpenID Connect) and "
+            "connecting Google Calendar (Settings → Integrations)."),
     Setting("GOOGLE_CLIENT_SECRET", "", "Google OAuth client secret.", secret=True),
+    Setting("GOOGLE_AUTHORIZE_URL", "https://accounts.google.com/o/oauth2/v2/auth",
+            "Google's OAuth authorization endpoint (Google Calendar connections; tests point it at a fake)."),
+    Setting("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token", "Google's OAuth token endpoint."),
+    Setting("GOOGLE_REVOKE_URL", "https://oauth2.googleapis.com/revoke", "Google's OAuth token revocation endpoint."),
+    Setting("GOOGLE_API_URL", "https://www.googleapis.com/calendar/v3", "Base URL of the Google Calendar API v3."),
+    Setting("GOOGLE_USERINFO_URL", "https://openidconnect.googleapis.com/v1/userinfo",
+            "Google's OpenID userinfo endpoint (the connected account's email address)."),
     Setting("GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration",
             "Google's OpenID discovery document (tests point it at a local provider)."),
+    Setting("INTEGRATION_HTTP_TIMEOUT", 10, "Seconds a request to an OAuth provider (Google) may take to connect "
+            "and to answer.", float),
     Setting("MICROSOFT_CLIENT_ID", "", "Enables \"Sign in with Microsoft\" (OpenID Connect)."),
     Setting("MICROSOFT_CLIENT_SECRET", "", "Microsoft OAuth client secret.", secret=True),
     Setting("MICROSOFT_DISCOVERY_URL",

@@ -12,7 +12,7 @@ from app.models.accounts import User
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
 from app.models.bookings import Booking
 
-PROVIDERS = ("caldav", "ics")           # later: google, microsoft, zoom, webex
+PROVIDERS = ("caldav", "ics", "google")     # later: microsoft, zoom, webex
 CATEGORY_CALENDAR = "calendar"
 
 
@@ -24,7 +24,7 @@ class Integration(BaseModel):
     account_email = peewee.CharField(max_length=254, null=True)
     server_url = peewee.CharField(max_length=2000, null=True)  # non-secret part shown to the user
     credentials = peewee.TextField(null=True)                # encrypted JSON; never plain text
-    status = peewee.CharField(max_length=20, default="connected")   # connected | error
+    status = peewee.CharField(max_length=20, default="connected")   # connected | error | revoked (OAuth)
     last_error = peewee.TextField(null=True)
     last_error_at = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField(default=utcnow)
@@ -39,7 +39,7 @@ class IntegrationCalendar(BaseModel):
     """One calendar of a connection: checked for conflicts, and/or the one that receives new bookings."""
     integration = peewee.ForeignKeyField(Integration, backref="calendars", on_delete="CASCADE")
     user = peewee.ForeignKeyField(User, on_delete="CASCADE")   # denormalised: one query per booking page
-    remote_id = peewee.CharField(max_length=2000)             # CalDAV collection URL; "feed" for an ICS feed
+    remote_id = peewee.CharField(max_length=2000)             # CalDAV collection URL; Google calendar id; "feed"
     name = peewee.CharField(max_length=200)
     color = peewee.CharField(max_length=16, null=True)
     writable = peewee.BooleanField(default=False)

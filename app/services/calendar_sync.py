@@ -7,17 +7,22 @@ changes nothing. A failure is recorded on the connection (the integrations page 
 booking's activity, retried when transient, and never touches the booking itself.
 
 The event carries the invitee as ATTENDEE with ``SCHEDULE-AGENT=CLIENT``: LinkTime sends the invitation
-email itself, so a scheduling server (iCloud) must not send a second one.
+email itself, so a scheduling server (iCloud) must not send a second one. Google Calendar events are written
+through the Calendar API instead (``_sync_google``: the remote event id is kept in ``href``, invitations off).
 """
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import UTC, datetime
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
 from app.integrations.caldav import CalDAVClient
+from app.integrations.errors import GrantRevoked, IntegrationError
+from app.integrations.errors import NotFound as GoogleNotFound
 from app.integrations.ical import CalendarError, NotFoundError, PreconditionFailed
+from app.integrations.oauth import Attendee
 from app.models import Booking, BookingCalendarEvent, Integration, IntegrationCalendar
 from app.models.base import utcnow
 from app.services import calendars, events, outbox
@@ -28,7 +33,7 @@ KIND = "calendar_sync"
 
 
 def event_ics(booking: Booking) -> bytes:
-    from app.services.notifications import PRODID, ics_uid, invitee_links
+    from app.services.notifications import PRODID, ics_uid
 
     host = booking.user
     cal = Calendar()
@@ -40,7 +45,7 @@ def event_ics(booking: Booking) -> bytes:
     event.add("dtstamp", datetime.now(UTC))
     event.add("dtstart", booking.start_at)
     event.add("dtend", booking.end_at)
-    event.add("summary", f"{booking.event_name} with {booking.invitee_name}")
+    event.add("summary", _summary(booking))
     organizer = vCalAddress(f"mailto:{host.email}")
     organizer.params["cn"] = vText(host.name)
     event.add("organizer", organizer)
@@ -50,11 +55,29 @@ def event_ics(booking: Booking) -> bytes:
     attendee.params["partstat"] = vText("ACCEPTED")
     attendee.params["schedule-agent"] = vText("CLIENT")
     event.add("attendee", attendee)
-    where = booking.meeting_link or location_label(booking)
+    where = _where(booking)
     if where:
         event.add("location", where)
     if booking.meeting_link:
         event.add("url", booking.meeting_link)
+    event.add("description", _description(booking))
+    event.add("status", "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    cal.add_component(event)
+    return cal.to_ical()
+
+
+def _where(booking: Booking) -> str | None:
+    return booking.meeting_link or location_label(booking) or None
+
+
+def _summary(booking: Booking) -> str:
+    return f"{booking.event_name} with {booking.invitee_name}"
+
+
+def _description(booking: Booking) -> str:
+    from app.services.notifications import invitee_links
+
     lines = [f"Invitee: {booking.invitee_name} <{booking.invitee_email}>"]
     if booking.invitee_phone:
         lines.append(f"Phone: {booking.invitee_phone}")
@@ -63,11 +86,7 @@ def event_ics(booking: Booking) -> bytes:
     if booking.notes:
         lines.append(f"Notes: {booking.notes}")
     lines.append(f"Booking: {invitee_links(booking)['view']}")
-    event.add("description", "\n".join(lines))
-    event.add("status", "CONFIRMED")
-    event.add("transp", "OPAQUE")
-    cal.add_component(event)
-    return cal.to_ical()
+    return "\n".join(lines)
 
 
 @events.subscribe("booking.created", "booking.rescheduled", "booking.cancelled")
@@ -111,7 +130,12 @@ def sync_booking(payload: dict) -> None:
         if destination is None:
             return
         integration = destination.integration
-    if integration is None or integration.provider != "caldav":
+    if integration is None:
+        return
+    if integration.provider == "google":
+        _sync_google(booking, mapping, integration, destination)
+        return
+    if integration.provider != "caldav":
         return
     try:
         client = _client(integration)
@@ -140,5 +164,68 @@ def sync_booking(payload: dict) -> None:
         if exc.transient:
             raise   # the outbox retries
         add_activity(booking.id, "calendar", f"Could not update the calendar: {exc}")
+        raise outbox.PermanentFailure(str(exc)) from exc
+    calendars.record_ok(integration.id)
+
+
+# --- Google Calendar -----------------------------------------------------------------------------------------
+def google_event_id(booking: Booking) -> str:
+    """The event's id in Google (base32hex of the booking id: Google allows a-v and 0-9), so a retried insert
+    finds the event it created before instead of adding a second one."""
+    return base64.b32hexencode(booking.id.encode()).decode().rstrip("=").lower()
+
+
+def _google_fields(booking: Booking) -> dict:
+    return {"summary": _summary(booking), "start": booking.start_at, "end": booking.end_at,
+            "description": _description(booking), "location": _where(booking) or "",
+            "attendees": [Attendee(booking.invitee_email, booking.invitee_name or None)],
+            "timezone": booking.user.timezone}
+
+
+def _sync_google(booking: Booking, mapping: BookingCalendarEvent | None, integration: Integration,
+                 destination: IntegrationCalendar | None) -> None:
+    """The booking's event in Google Calendar, through the Calendar API. LinkTime emails the invitee itself,
+    so Google is told not to send invitations or updates (``sendUpdates=none``)."""
+    from app.services.notifications import ics_uid
+
+    if integration.status == "revoked" or not integration.credentials:
+        return     # access was revoked: nothing can be changed there any more
+    service = calendars.service_name(integration)
+    client = calendars.google_client()
+    try:
+        if booking.status == "CANCELLED":
+            if mapping is not None:
+                calendars.google_call(integration, lambda t: client.delete_event(
+                    t, mapping.calendar_remote_id, mapping.href, send_updates="none"))
+                mapping.delete_instance()
+                add_activity(booking.id, "calendar", f"Removed from the calendar ({service})")
+        elif mapping is not None:
+            fields = _google_fields(booking)
+            try:
+                event = calendars.google_call(integration, lambda t: client.update_event(
+                    t, mapping.calendar_remote_id, mapping.href, send_updates="none", **fields))
+            except GoogleNotFound:      # deleted in Google meanwhile: add it again
+                event = calendars.google_call(integration, lambda t: client.create_event(
+                    t, mapping.calendar_remote_id, send_updates="none", **fields))
+            BookingCalendarEvent.update(href=event.id, updated_at=utcnow()).where(
+                BookingCalendarEvent.id == mapping.id).execute()
+            if booking.previous_start_at is not None:
+                add_activity(booking.id, "calendar", f"Moved in the calendar ({service})")
+        else:
+            event = calendars.google_call(integration, lambda t: client.create_event(
+                t, destination.remote_id, event_id=google_event_id(booking), send_updates="none",
+                **_google_fields(booking)))
+            BookingCalendarEvent.create(booking=booking, integration=integration,
+                                        calendar_remote_id=destination.remote_id, href=event.id,
+                                        uid=ics_uid(booking), etag=None)
+            add_activity(booking.id, "calendar", f"Added to the calendar “{destination.name}” ({service})")
+    except GrantRevoked as exc:
+        add_activity(booking.id, "calendar", "Could not update the calendar: Google Calendar access was revoked")
+        raise outbox.PermanentFailure(str(exc)) from exc
+    except IntegrationError as exc:
+        calendars.record_error(integration.id, f"Google Calendar: {exc.message}")
+        if exc.transient:
+            raise   # the outbox retries
+        add_activity(booking.id, "calendar", f"Could not update the calendar: {exc.message}")
         raise outbox.PermanentFailure(str(exc)) from exc
     calendars.record_ok(integration.id)

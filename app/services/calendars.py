@@ -1,4 +1,11 @@
-"""Connected calendars: connect (CalDAV, iCloud, ICS feeds), disconnect, choose calendars, and busy time.
+"""Connected calendars: connect (Google Calendar, CalDAV, iCloud, ICS feeds), disconnect, choose calendars, and
+busy time.
+
+Google Calendar connects through OAuth (authorization code + PKCE, ``app.integrations.google``); its TokenSet
+is stored encrypted like a CalDAV password. ``google_access_token`` renews the access token five minutes before
+it expires, one renewal at a time per connection (the integration row is locked); a refresh token that Google
+no longer accepts (access removed, grant expired) disconnects the account: credentials and calendars are
+deleted, the card says why, and the user gets an email.
 
 Busy time never makes the booking page wait on a slow provider. Intervals are cached per calendar in fixed
 28-day windows (``calendar_busy_cache``, plus an in-process copy of the parsed intervals). A window older than
@@ -24,8 +31,14 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
-from app.db import db, transaction
-from app.integrations import caldav, ics_feed
+from app.db import db, is_postgres, transaction
+from app.integrations import caldav, ics_feed, oauth
+from app.integrations.errors import (
+    AuthorizationFailed,
+    GrantRevoked,
+    IntegrationError,
+    Unauthorized,
+)
 from app.integrations.ical import (
     LINKTIME_UID_SUFFIX,
     AuthError,
@@ -34,6 +47,7 @@ from app.integrations.ical import (
 )
 from app.models import (
     Booking,
+    BookingCalendarEvent,
     CalendarBusyCache,
     EventType,
     Integration,
@@ -49,7 +63,8 @@ from app.services.timezones import zone
 
 log = logging.getLogger(__name__)
 
-SERVICES = {"caldav": "CalDAV", "icloud": "iCloud", "ics": "ICS feed"}
+SERVICES = {"caldav": "CalDAV", "icloud": "iCloud", "ics": "ICS feed", "google": "Google Calendar"}
+AUDIT_SERVICES = {"google": "google_calendar"}   # OAuth providers are named by key in the audit log
 WINDOW = timedelta(days=28)
 EPOCH = datetime(2000, 1, 3, tzinfo=UTC)       # a Monday: windows start on Mondays 00:00 UTC
 MAX_FIELD = 2000
@@ -198,6 +213,200 @@ def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None
     return integration
 
 
+# --- Google Calendar (OAuth) ----------------------------------------------------------------------------------
+GOOGLE_REVOKED_MESSAGE = ("Google no longer accepts LinkTime's access to this calendar (access was removed in your "
+                          "Google account, or it expired). It is no longer checked for conflicts and new bookings "
+                          "are not added to it. Connect Google Calendar again to restore it.")
+EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
+
+
+def google_configured() -> bool:
+    return bool(_cfg("GOOGLE_CLIENT_ID") and _cfg("GOOGLE_CLIENT_SECRET"))
+
+
+def google_client():
+    """The Google OAuth + Calendar client configured from the GOOGLE_* settings."""
+    return oauth.client_for("google", oauth.config_from_settings(current_app.config, "google"))
+
+
+def google_authorization(redirect_uri: str) -> oauth.AuthorizationRequest:
+    """Where to send the browser (state and PKCE verifier are for the caller to keep in the session)."""
+    if not google_configured():
+        raise ValidationFailed({"google": "Google Calendar is not set up on this server (GOOGLE_CLIENT_ID and "
+                                          "GOOGLE_CLIENT_SECRET)."})
+    return google_client().authorization_request(redirect_uri)
+
+
+def _callback_error(exc: AuthorizationFailed) -> str:
+    if exc.code == "access_denied":
+        return "You did not allow LinkTime to use your Google Calendar, so nothing was connected."
+    if exc.code == "state_mismatch":
+        return ("That answer from Google does not belong to a connection attempt started here (or it expired). "
+                "Nothing was connected; please try again.")
+    return f"Google did not grant access ({exc.code or 'no reason given'}). Nothing was connected."
+
+
+def connect_google(user: User, args, *, expected_state: str, code_verifier: str, redirect_uri: str,
+                   ip: str | None = None) -> Integration:
+    """Finish the OAuth redirect: check state, exchange the code, read the account and its calendars, store.
+
+    Any failure raises ValidationFailed({"google": message}) and stores nothing."""
+    if not google_configured():
+        raise ValidationFailed({"google": "Google Calendar is not set up on this server."})
+    client = google_client()
+    try:
+        code = client.parse_callback(args, expected_state=expected_state)
+        token = client.exchange_code(code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+        email = client.get_email(token.access_token)
+        found = client.list_calendars(token.access_token)
+    except AuthorizationFailed as exc:
+        raise ValidationFailed({"google": _callback_error(exc)}) from None
+    except IntegrationError as exc:
+        raise ValidationFailed({"google": f"We could not connect Google Calendar: {exc.message}"}) from None
+    if not token.refresh_token:
+        raise ValidationFailed({"google": "Google did not grant lasting (offline) access, so LinkTime could not keep "
+                                          "your calendar connected. Nothing was connected; please try again."})
+    if not found:
+        raise ValidationFailed({"google": "This Google account has no calendars."})
+    can_write = token.scope is None or EVENTS_SCOPE in token.scope.split() or \
+        "https://www.googleapis.com/auth/calendar" in token.scope.split()
+    found = sorted(found, key=lambda c: not c.primary)        # the primary calendar first: the default destination
+    secret = _sealed({"token": token.to_dict()})
+    email = email[:254]
+    with transaction(immediate=True):
+        _lock_user(user)
+        integration = (Integration.select().where((Integration.user == user) & (Integration.provider == "google")
+                                                  & (Integration.account_email == email)).first())
+        if integration is None:
+            integration = Integration.create(user=user, provider="google", label=email, account_email=email,
+                                             credentials=secret)
+        else:   # connecting the same account again (e.g. after access was revoked): new token, calendars updated
+            integration.credentials, integration.status, integration.last_error = secret, "connected", None
+            integration.last_error_at, integration.updated_at = None, utcnow()
+            integration.save()
+        _sync_calendars(user, integration, [(c.id, c.name[:200], (c.color or None) and c.color[:16],
+                                             c.writable and can_write) for c in found])
+        audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
+                     details={"service": AUDIT_SERVICES["google"], "account": email})
+    return integration
+
+
+def _locked_integration(integration_id: str) -> Integration | None:
+    """The integration row, locked until the transaction ends (SQLite: the IMMEDIATE transaction holds the
+    database's write lock already)."""
+    query = Integration.select().where(Integration.id == integration_id)
+    if is_postgres():
+        query = query.for_update()
+    return query.first()
+
+
+def google_access_token(integration: Integration | str, *, stale: str | None = None) -> str:
+    """A valid access token of a Google connection, renewed (and saved) from 5 minutes before it expires.
+
+    ``stale``: a token the API refused (401): renew it even if it has not expired. Renewals of one connection
+    run one at a time; a caller that waited for another's renewal uses its result. GrantRevoked (the refresh
+    token is dead) disconnects the account (``revoke_google``) before it is raised."""
+    integration_id = integration if isinstance(integration, str) else integration.id
+    row = Integration.get_or_none(Integration.id == integration_id)
+    if row is None or not row.credentials or row.status == "revoked":
+        raise GrantRevoked("The Google Calendar connection was removed.", provider="google", code="disconnected")
+    token = oauth.TokenSet.from_dict(credentials(row)["token"])
+    if stale is None and not oauth.needs_refresh(token, datetime.now(UTC)):
+        return token.access_token
+    failure: GrantRevoked | None = None
+    with transaction(immediate=True):
+        row = _locked_integration(integration_id)
+        if row is None or not row.credentials or row.status == "revoked":
+            raise GrantRevoked("The Google Calendar connection was removed.", provider="google", code="disconnected")
+        current = oauth.TokenSet.from_dict(credentials(row)["token"])    # read again inside the lock
+        renewed_meanwhile = current.access_token not in (token.access_token, stale)
+        if not oauth.needs_refresh(current, datetime.now(UTC)) and (stale is None or renewed_meanwhile):
+            return current.access_token
+        try:
+            new = google_client().refresh(current)
+        except GrantRevoked as exc:
+            failure = exc
+        else:
+            Integration.update(credentials=_sealed({"token": new.to_dict()}), updated_at=utcnow()).where(
+                Integration.id == integration_id).execute()
+            return new.access_token
+    revoke_google(integration_id)
+    raise failure
+
+
+def google_call(integration: Integration | str, call):
+    """``call(access_token)`` with a valid token; a 401 renews the token once and tries again."""
+    token = google_access_token(integration)
+    try:
+        return call(token)
+    except Unauthorized:
+        return call(google_access_token(integration, stale=token))
+
+
+def revoke_google(integration_id: str) -> None:
+    """Google refused the refresh token: delete the credentials and calendars, keep the card with the reason,
+    audit it and tell the user by email. Runs once per revocation."""
+    from app.services import mailer
+
+    first = Integration.get_or_none(Integration.id == integration_id)
+    if first is None:
+        return
+    user = User.get_by_id(first.user_id)
+    with transaction(immediate=True):
+        _lock_user(user)                      # the user row first, as connecting and disconnecting do
+        row = _locked_integration(integration_id)
+        if row is None or row.status == "revoked":
+            return
+        Integration.update(credentials=None, status="revoked", last_error=GOOGLE_REVOKED_MESSAGE,
+                           last_error_at=utcnow(), updated_at=utcnow()).where(Integration.id == row.id).execute()
+        IntegrationCalendar.delete().where(IntegrationCalendar.integration == row.id).execute()
+        audit.record("integration.disconnected", resource="integration", resource_id=row.id, user=user,
+                     details={"service": AUDIT_SERVICES["google"], "account": row.account_email,
+                              "reason": "access revoked at Google"})
+        mailer.queue_email(user.email, "Google Calendar was disconnected from LinkTime", "integration_revoked",
+                           user_id=user.id, user=user, service=SERVICES["google"], account=row.account_email,
+                           link=f"{_cfg('BASE_URL')}/settings/integrations")
+    log.info("Google Calendar integration %s disconnected: the refresh token was refused", integration_id)
+
+
+def _google_busy(integration: Integration, remote_ids: dict[str, str], lo: datetime, hi: datetime,
+                 errors: dict[str, str]) -> dict[str, list[Interval]]:
+    """calendar id -> busy intervals, one freeBusy query per calendar (the answer merges the calendars asked
+    together, and each calendar's intervals are cached on their own)."""
+    client = google_client()
+    out: dict[str, list[Interval]] = {}
+    for cal_id, remote_id in remote_ids.items():
+        busy = google_call(integration, lambda token, r=remote_id: client.busy_times(token, [r], lo, hi))
+        if busy.errors:
+            errors[cal_id] = f"Google could not read this calendar ({', '.join(busy.errors.values())})."
+        else:
+            own = _own_event_times(integration.id, remote_id, lo, hi)
+            out[cal_id] = _subtract([(int(a), int(b)) for a, b in busy.intervals], own)
+    return out
+
+
+def _own_event_times(integration_id: str, remote_id: str, lo: datetime, hi: datetime) -> list[Interval]:
+    """Times of the events LinkTime wrote into this Google calendar for the host's bookings. freeBusy does not
+    say which event is busy, so these times are taken out of its answer: bookings are busy through the
+    bookings themselves (as CalDAV events with a LinkTime UID are), and a booking being moved or cancelled
+    must not be blocked by its own event."""
+    rows = (Booking.select(Booking.start_at, Booking.end_at).join(BookingCalendarEvent)
+            .where((BookingCalendarEvent.integration == integration_id)
+                   & (BookingCalendarEvent.calendar_remote_id == remote_id)
+                   & (Booking.start_at < hi) & (Booking.end_at > lo)).namedtuples())
+    return sorted((int(r.start_at.timestamp()), int(r.end_at.timestamp())) for r in rows)
+
+
+def _subtract(intervals: list[Interval], holes: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for start, end in intervals:
+        pieces = [(start, end)]
+        for h_start, h_end in holes:
+            pieces = [p for a, b in pieces for p in ((a, min(b, h_start)), (max(a, h_end), b)) if p[0] < p[1]]
+        out.extend(pieces)
+    return sorted(out)
+
+
 def _sync_calendars(user: User, integration: Integration, found: list[tuple[str, str, str | None, bool]]) -> None:
     existing = {c.remote_id: c for c in integration.calendars}
     seen = set()
@@ -224,14 +433,24 @@ def _sync_calendars(user: User, integration: Integration, found: list[tuple[str,
 
 
 def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> None:
-    """Delete the connection and its stored credentials at once (events already created stay in the calendar)."""
+    """Delete the connection and its stored credentials at once (events already created stay in the calendar).
+
+    A Google connection's refresh token is also revoked at Google (best effort, after the row is gone)."""
     integration = get_integration(user, integration_id)
     with transaction(immediate=True):
         _lock_user(user)
-        service = service_name(integration)
+        row = Integration.get_or_none(Integration.id == integration.id)
+        secret = credentials(row) if row is not None else {}
+        service = AUDIT_SERVICES.get(integration.provider) or service_name(integration)
         Integration.delete().where(Integration.id == integration.id).execute()
         audit.record("integration.disconnected", resource="integration", resource_id=integration.id, user=user, ip=ip,
                      details={"service": service})
+    if integration.provider == "google" and secret.get("token"):
+        token = oauth.TokenSet.from_dict(secret["token"])
+        try:
+            google_client().revoke(token.refresh_token or token.access_token)
+        except (IntegrationError, ValueError) as exc:
+            log.info("revoking the Google token of integration %s failed: %s", integration.id, exc)
 
 
 def get_integration(user: User, integration_id: str) -> Integration:
@@ -279,12 +498,12 @@ def save_selection(user: User, *, conflict_ids: list[str], destination_id: str |
 
 def record_error(integration_id: str, message: str) -> None:
     Integration.update(status="error", last_error=message[:2000], last_error_at=utcnow(), updated_at=utcnow()).where(
-        Integration.id == integration_id).execute()
+        (Integration.id == integration_id) & (Integration.status != "revoked")).execute()
 
 
 def record_ok(integration_id: str) -> None:
     Integration.update(status="connected", last_error=None, updated_at=utcnow()).where(
-        (Integration.id == integration_id) & (Integration.status != "connected")).execute()
+        (Integration.id == integration_id) & (Integration.status.not_in(["connected", "revoked"]))).execute()
 
 
 # --- busy time: windows and the cache ------------------------------------------------------------------------
@@ -361,10 +580,16 @@ def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar]
                     if isinstance(exc, AuthError):
                         raise
                     errors[cal.id] = str(exc)
+        elif integration.provider == "google":
+            results = _google_busy(integration, {cal.id: cal.remote_id for cal in calendars}, lo, hi, errors)
         else:
             return
     except CalendarError as exc:
         errors = {cal.id: str(exc) for cal in calendars}
+    except GrantRevoked:
+        return      # the connection is gone (revoke_google deleted its calendars and told the user)
+    except IntegrationError as exc:
+        errors = {cal.id: f"Google Calendar: {exc.message}" for cal in calendars}
     now = utcnow()
     for cal in calendars:
         for window in starts:
@@ -565,6 +790,10 @@ def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterato
                                           max_bytes=int(_cfg("CALENDAR_FEED_MAX_BYTES")))
                     busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id))
                     found = dict.fromkeys(calendar_ids, busy)
+                elif integration.provider == "google":
+                    remote = {c.id: c.remote_id for c in IntegrationCalendar.select().where(
+                        IntegrationCalendar.id.in_(calendar_ids))}
+                    found = _google_busy(integration, remote, lo, hi, {})
                 else:
                     client = caldav_client(integration)
                     remote = {c.id: c.remote_id for c in IntegrationCalendar.select().where(
@@ -573,7 +802,7 @@ def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterato
                     found = {cid: client.busy(remote[cid], lo, hi, tz, own) for cid in calendar_ids if cid in remote}
                 with lock:
                     fresh.update(found)
-        except CalendarError as exc:
+        except (CalendarError, IntegrationError) as exc:
             log.info("fresh busy times of integration %s not read: %s", integration_id, exc)
         except Exception:
             log.exception("fresh busy times of integration %s failed", integration_id)

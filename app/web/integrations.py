@@ -1,14 +1,29 @@
-"""Settings → Integrations: connect calendars (iCloud, CalDAV, ICS feeds), choose calendars, disconnect.
+"""Settings → Integrations: connect calendars (Google, iCloud, CalDAV, ICS feeds), choose calendars, disconnect.
+
+Google Calendar connects through an OAuth redirect: ``/google`` keeps the state and the PKCE verifier in the
+session and sends the browser to Google; ``/google/callback`` checks them, and success or the reason it
+failed shows on this page (nothing is stored on failure).
 
 Every interaction is an htmx partial (the ``panel`` / ``confirm`` blocks) and also a plain form post.
 Another user's connection is a 404. Passwords are never echoed back into a form.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 
 from app.integrations.caldav import ICLOUD_URL
 from app.models import Integration
+from app.security import DecryptionError
 from app.services import calendars as service
 from app.services.errors import NotFound, ValidationFailed
 from app.web import render
@@ -18,7 +33,8 @@ bp = Blueprint("integrations", __name__, url_prefix="/settings/integrations")
 
 # Categories shown on the page, each with the providers that can be connected today. A category appears only
 # once it has a provider (Video Conferencing arrives with the OAuth providers).
-CATEGORIES = [("calendar", "Calendars", ("caldav", "ics"))]
+CATEGORIES = [("calendar", "Calendars", ("google", "caldav", "ics"))]
+GOOGLE_SESSION_KEY = "google_calendar_oauth"
 EMPTY_FORMS = {"icloud": {"username": ""}, "caldav": {"server_url": "", "username": ""},
                "ics": {"feed_url": "", "feed_name": ""}}
 
@@ -47,7 +63,7 @@ def _panel(status: int = 200, *, errors: dict | None = None, form: str | None = 
     response = render("integrations/index.html", block="panel", status=status, groups=groups,
                       calendars=calendars, has_destination=has_destination, cache=service.cache_state(user),
                       service_name=service.service_name, errors=errors or {}, form=form, forms=forms,
-                      notice=notice, icloud_url=ICLOUD_URL)
+                      notice=notice, icloud_url=ICLOUD_URL, google_enabled=service.google_configured())
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -102,6 +118,53 @@ def connect_ics():
     return _done(f"Connected the calendar feed “{integration.label}”. It is checked for conflicts.")
 
 
+def _encryptor():
+    return current_app.extensions["linktime_encryptor"]
+
+
+def _google_redirect_uri() -> str:
+    return current_app.config["BASE_URL"] + url_for("integrations.google_callback")
+
+
+def _google_failed(message: str):
+    flash(message, "error")
+    return redirect(url_for("integrations.index"))
+
+
+@bp.get("/google")
+@login_required
+def connect_google():
+    """Start the OAuth flow: state and PKCE verifier stay in the (signed) session, the browser goes to Google."""
+    try:
+        auth = service.google_authorization(_google_redirect_uri())
+    except ValidationFailed as exc:
+        return _google_failed(exc.errors["google"])
+    # The session is a signed cookie: the verifier goes in encrypted, so it never reaches the browser readable.
+    session[GOOGLE_SESSION_KEY] = {"state": auth.state, "verifier": _encryptor().encrypt(auth.code_verifier)}
+    response = redirect(auth.url)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/google/callback")
+@login_required
+def google_callback():
+    pending = session.pop(GOOGLE_SESSION_KEY, None)
+    pending = pending if isinstance(pending, dict) else {}
+    try:
+        verifier = _encryptor().decrypt(str(pending["verifier"])) if pending.get("verifier") else ""
+    except DecryptionError:   # a session from before a key change: start again
+        verifier, pending = "", {}
+    try:
+        integration = service.connect_google(
+            g.user, request.args, expected_state=str(pending.get("state") or ""),
+            code_verifier=verifier, redirect_uri=_google_redirect_uri(), ip=g.client_ip)
+    except ValidationFailed as exc:
+        return _google_failed(exc.errors["google"])
+    flash(f"Connected Google Calendar “{integration.label}”. Your calendars are listed below.", "success")
+    return redirect(url_for("integrations.index"))
+
+
 @bp.post("/calendars")
 @login_required
 def choose():
@@ -125,6 +188,9 @@ def disconnect(integration_id: str):
         service.disconnect(g.user, integration.id, ip=g.client_ip)
     except NotFound:
         abort(404)
+    if integration.provider == "google":
+        return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted and revoked at "
+                     "Google; events already in the calendar stay there.")
     return _done(f"Disconnected {name} “{integration.label}”. Its stored password was deleted; events already in "
                  "the calendar stay there.")
 
