@@ -51,6 +51,9 @@ def _oauth() -> OAuth:
                     client_id=app.config[f"{prefix}_CLIENT_ID"],
                     client_secret=app.config[f"{prefix}_CLIENT_SECRET"],
                     server_metadata_url=app.config[f"{prefix}_DISCOVERY_URL"],
+                    # Authlib fills unset endpoints from app.config keys named like ours ({NAME}_AUTHORIZE_URL is
+                    # also the calendar integrations' setting): sign-in takes them from the discovery document only.
+                    authorize_url=None, access_token_url=None, api_base_url=None,
                     client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256",
                                    "default_timeout": 10},
                 )
