@@ -129,10 +129,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Google's OpenID userinfo endpoint (the connected account's email address)."),
     Setting("GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration",
             "Google's OpenID discovery document (tests point it at a local provider)."),
-    Setting("INTEGRATION_HTTP_TIMEOUT", 10, "Seconds a request to an OAuth provider (Google) may take to connect "
-            "and to answer.", float),
-    Setting("MICROSOFT_CLIENT_ID", "", "Enables \"Sign in with Microsoft\" (OpenID Connect)."),
+    Setting("INTEGRATION_HTTP_TIMEOUT", 10, "Seconds a request to an OAuth provider (Google, Microsoft) may take to "
+            "connect and to answer.", float),
+    Setting("MICROSOFT_CLIENT_ID", "", "Microsoft OAuth client id: enables \"Sign in with Microsoft\" (OpenID "
+            "Connect) and connecting Outlook Calendar (Settings → Integrations)."),
     Setting("MICROSOFT_CLIENT_SECRET", "", "Microsoft OAuth client secret.", secret=True),
+    Setting("MICROSOFT_AUTHORIZE_URL", "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+            "Microsoft's OAuth authorization endpoint (Outlook Calendar connections; tests point it at a fake)."),
+    Setting("MICROSOFT_TOKEN_URL", "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+            "Microsoft's OAuth token endpoint."),
+    Setting("MICROSOFT_API_URL", "https://graph.microsoft.com/v1.0", "Base URL of Microsoft Graph v1.0."),
     Setting("MICROSOFT_DISCOVERY_URL",
             "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
             "Microsoft's OpenID discovery document."),

@@ -12,7 +12,7 @@ from app.models.accounts import User
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
 from app.models.bookings import Booking
 
-PROVIDERS = ("caldav", "ics", "google")     # later: microsoft, zoom, webex
+PROVIDERS = ("caldav", "ics", "google", "microsoft")     # later: zoom, webex
 CATEGORY_CALENDAR = "calendar"
 
 
@@ -39,7 +39,7 @@ class IntegrationCalendar(BaseModel):
     """One calendar of a connection: checked for conflicts, and/or the one that receives new bookings."""
     integration = peewee.ForeignKeyField(Integration, backref="calendars", on_delete="CASCADE")
     user = peewee.ForeignKeyField(User, on_delete="CASCADE")   # denormalised: one query per booking page
-    remote_id = peewee.CharField(max_length=2000)             # CalDAV collection URL; Google calendar id; "feed"
+    remote_id = peewee.CharField(max_length=2000)             # CalDAV collection URL; Google/Graph calendar id; "feed"
     name = peewee.CharField(max_length=200)
     color = peewee.CharField(max_length=16, null=True)
     writable = peewee.BooleanField(default=False)

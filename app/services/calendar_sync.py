@@ -8,7 +8,8 @@ booking's activity, retried when transient, and never touches the booking itself
 
 The event carries the invitee as ATTENDEE with ``SCHEDULE-AGENT=CLIENT``: LinkTime sends the invitation
 email itself, so a scheduling server (iCloud) must not send a second one. Google Calendar events are written
-through the Calendar API instead (``_sync_google``: the remote event id is kept in ``href``, invitations off).
+through the Calendar API instead (``_sync_google``: the remote event id is kept in ``href``, invitations off),
+and Outlook Calendar events through Microsoft Graph (``_sync_microsoft``: the Graph event id is kept in ``href``).
 """
 from __future__ import annotations
 
@@ -135,6 +136,9 @@ def sync_booking(payload: dict) -> None:
     if integration.provider == "google":
         _sync_google(booking, mapping, integration, destination)
         return
+    if integration.provider == "microsoft":
+        _sync_microsoft(booking, mapping, integration, destination)
+        return
     if integration.provider != "caldav":
         return
     try:
@@ -224,6 +228,59 @@ def _sync_google(booking: Booking, mapping: BookingCalendarEvent | None, integra
         raise outbox.PermanentFailure(str(exc)) from exc
     except IntegrationError as exc:
         calendars.record_error(integration.id, f"Google Calendar: {exc.message}")
+        if exc.transient:
+            raise   # the outbox retries
+        add_activity(booking.id, "calendar", f"Could not update the calendar: {exc.message}")
+        raise outbox.PermanentFailure(str(exc)) from exc
+    calendars.record_ok(integration.id)
+
+
+# --- Outlook Calendar (Microsoft Graph) ----------------------------------------------------------------------
+def _microsoft_fields(booking: Booking) -> dict:
+    return {"subject": _summary(booking), "start": booking.start_at, "end": booking.end_at,
+            "body": _description(booking), "location": _where(booking) or "",
+            "attendees": [Attendee(booking.invitee_email, booking.invitee_name or None)]}
+
+
+def _sync_microsoft(booking: Booking, mapping: BookingCalendarEvent | None, integration: Integration,
+                    destination: IntegrationCalendar | None) -> None:
+    """The booking's event in Outlook Calendar, through Microsoft Graph. A create carries the booking id as
+    ``transactionId``, so a retried POST finds the event it created before instead of adding a second one."""
+    from app.services.notifications import ics_uid
+
+    if integration.status == "revoked" or not integration.credentials:
+        return     # access was revoked: nothing can be changed there any more
+    service = calendars.service_name(integration)
+    client = calendars.oauth_client("microsoft")
+    try:
+        if booking.status == "CANCELLED":
+            if mapping is not None:
+                calendars.oauth_call(integration, lambda t: client.delete_event(t, mapping.href))
+                mapping.delete_instance()
+                add_activity(booking.id, "calendar", f"Removed from the calendar ({service})")
+        elif mapping is not None:
+            fields = _microsoft_fields(booking)
+            try:
+                event = calendars.oauth_call(integration, lambda t: client.update_event(t, mapping.href, **fields))
+            except GoogleNotFound:      # deleted in Outlook meanwhile: add it again
+                event = calendars.oauth_call(integration, lambda t: client.create_event(
+                    t, mapping.calendar_remote_id, **fields))
+            BookingCalendarEvent.update(href=event.id, updated_at=utcnow()).where(
+                BookingCalendarEvent.id == mapping.id).execute()
+            if booking.previous_start_at is not None:
+                add_activity(booking.id, "calendar", f"Moved in the calendar ({service})")
+        else:
+            event = calendars.oauth_call(integration, lambda t: client.create_event(
+                t, destination.remote_id, transaction_id=booking.id, **_microsoft_fields(booking)))
+            BookingCalendarEvent.create(booking=booking, integration=integration,
+                                        calendar_remote_id=destination.remote_id, href=event.id,
+                                        uid=ics_uid(booking), etag=None)
+            add_activity(booking.id, "calendar", f"Added to the calendar “{destination.name}” ({service})")
+    except GrantRevoked as exc:
+        add_activity(booking.id, "calendar", "Could not update the calendar: Outlook Calendar access was revoked")
+        raise outbox.PermanentFailure(str(exc)) from exc
+    except IntegrationError as exc:
+        calendars.record_error(integration.id, f"Outlook Calendar: {exc.message}")
         if exc.transient:
             raise   # the outbox retries
         add_activity(booking.id, "calendar", f"Could not update the calendar: {exc.message}")

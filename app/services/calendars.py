@@ -1,8 +1,9 @@
 """Connected calendars: connect (Google Calendar, CalDAV, iCloud, ICS feeds), disconnect, choose calendars, and
 busy time.
 
-Google Calendar connects through OAuth (authorization code + PKCE, ``app.integrations.google``); its TokenSet
-is stored encrypted like a CalDAV password. ``google_access_token`` renews the access token five minutes before
+Google Calendar and Outlook Calendar (Microsoft 365, ``app.integrations.microsoft``) connect through OAuth
+(authorization code + PKCE, ``app.integrations.google``); the TokenSet
+is stored encrypted like a CalDAV password. ``oauth_access_token`` renews the access token five minutes before
 it expires, one renewal at a time per connection (the integration row is locked); a refresh token that Google
 no longer accepts (access removed, grant expired) disconnects the account: credentials and calendars are
 deleted, the card says why, and the user gets an email.
@@ -63,8 +64,10 @@ from app.services.timezones import zone
 
 log = logging.getLogger(__name__)
 
-SERVICES = {"caldav": "CalDAV", "icloud": "iCloud", "ics": "ICS feed", "google": "Google Calendar"}
-AUDIT_SERVICES = {"google": "google_calendar"}   # OAuth providers are named by key in the audit log
+SERVICES = {"caldav": "CalDAV", "icloud": "iCloud", "ics": "ICS feed", "google": "Google Calendar",
+            "microsoft": "Outlook Calendar"}
+# OAuth providers are named by key in the audit log
+AUDIT_SERVICES = {"google": "google_calendar", "microsoft": "outlook_calendar"}
 WINDOW = timedelta(days=28)
 EPOCH = datetime(2000, 1, 3, tzinfo=UTC)       # a Monday: windows start on Mondays 00:00 UTC
 MAX_FIELD = 2000
@@ -213,72 +216,94 @@ def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None
     return integration
 
 
-# --- Google Calendar (OAuth) ----------------------------------------------------------------------------------
+# --- OAuth calendars: Google Calendar and Outlook (Microsoft 365) ---------------------------------------------
+# provider -> (service name, company, settings prefix). One set of functions serves both; the google_* names
+# below are kept for callers and tests.
+OAUTH_PROVIDERS = {"google": ("Google Calendar", "Google", "GOOGLE"),
+                   "microsoft": ("Outlook Calendar", "Microsoft", "MICROSOFT")}
 GOOGLE_REVOKED_MESSAGE = ("Google no longer accepts LinkTime's access to this calendar (access was removed in your "
                           "Google account, or it expired). It is no longer checked for conflicts and new bookings "
                           "are not added to it. Connect Google Calendar again to restore it.")
+REVOKED_MESSAGES = {
+    "google": GOOGLE_REVOKED_MESSAGE,
+    "microsoft": ("Microsoft no longer accepts LinkTime's access to this calendar (access was removed in your "
+                  "Microsoft account, or it expired). It is no longer checked for conflicts and new bookings are not "
+                  "added to it. Connect Outlook Calendar again to restore it."),
+}
 EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
 
-def google_configured() -> bool:
-    return bool(_cfg("GOOGLE_CLIENT_ID") and _cfg("GOOGLE_CLIENT_SECRET"))
+def oauth_configured(provider: str) -> bool:
+    prefix = OAUTH_PROVIDERS[provider][2]
+    return bool(_cfg(f"{prefix}_CLIENT_ID") and _cfg(f"{prefix}_CLIENT_SECRET"))
 
 
-def google_client():
-    """The Google OAuth + Calendar client configured from the GOOGLE_* settings."""
-    return oauth.client_for("google", oauth.config_from_settings(current_app.config, "google"))
+def oauth_client(provider: str):
+    """The provider's OAuth + calendar client configured from its GOOGLE_* / MICROSOFT_* settings."""
+    return oauth.client_for(provider, oauth.config_from_settings(current_app.config, provider))
 
 
-def google_authorization(redirect_uri: str) -> oauth.AuthorizationRequest:
+def oauth_authorization(provider: str, redirect_uri: str) -> oauth.AuthorizationRequest:
     """Where to send the browser (state and PKCE verifier are for the caller to keep in the session)."""
-    if not google_configured():
-        raise ValidationFailed({"google": "Google Calendar is not set up on this server (GOOGLE_CLIENT_ID and "
-                                          "GOOGLE_CLIENT_SECRET)."})
-    return google_client().authorization_request(redirect_uri)
+    name, _, prefix = OAUTH_PROVIDERS[provider]
+    if not oauth_configured(provider):
+        raise ValidationFailed({provider: f"{name} is not set up on this server ({prefix}_CLIENT_ID and "
+                                          f"{prefix}_CLIENT_SECRET)."})
+    return oauth_client(provider).authorization_request(redirect_uri)
 
 
-def _callback_error(exc: AuthorizationFailed) -> str:
+def _callback_error(exc: AuthorizationFailed, provider: str = "google") -> str:
+    name, company, _ = OAUTH_PROVIDERS[provider]
     if exc.code == "access_denied":
-        return "You did not allow LinkTime to use your Google Calendar, so nothing was connected."
+        return f"You did not allow LinkTime to use your {name}, so nothing was connected."
     if exc.code == "state_mismatch":
-        return ("That answer from Google does not belong to a connection attempt started here (or it expired). "
+        return (f"That answer from {company} does not belong to a connection attempt started here (or it expired). "
                 "Nothing was connected; please try again.")
-    return f"Google did not grant access ({exc.code or 'no reason given'}). Nothing was connected."
+    return f"{company} did not grant access ({exc.code or 'no reason given'}). Nothing was connected."
 
 
-def connect_google(user: User, args, *, expected_state: str, code_verifier: str, redirect_uri: str,
-                   ip: str | None = None) -> Integration:
+def _can_write(provider: str, scope: str | None) -> bool:
+    if scope is None:
+        return True
+    scopes = scope.split()
+    if provider == "microsoft":     # Graph may answer the scopes as full URLs
+        return any(s.rsplit("/", 1)[-1].lower() == "calendars.readwrite" for s in scopes)
+    return EVENTS_SCOPE in scopes or "https://www.googleapis.com/auth/calendar" in scopes
+
+
+def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_verifier: str, redirect_uri: str,
+                  ip: str | None = None) -> Integration:
     """Finish the OAuth redirect: check state, exchange the code, read the account and its calendars, store.
 
-    Any failure raises ValidationFailed({"google": message}) and stores nothing."""
-    if not google_configured():
-        raise ValidationFailed({"google": "Google Calendar is not set up on this server."})
-    client = google_client()
+    Any failure raises ValidationFailed({provider: message}) and stores nothing."""
+    name, company, _ = OAUTH_PROVIDERS[provider]
+    if not oauth_configured(provider):
+        raise ValidationFailed({provider: f"{name} is not set up on this server."})
+    client = oauth_client(provider)
     try:
         code = client.parse_callback(args, expected_state=expected_state)
         token = client.exchange_code(code, redirect_uri=redirect_uri, code_verifier=code_verifier)
         email = client.get_email(token.access_token)
         found = client.list_calendars(token.access_token)
     except AuthorizationFailed as exc:
-        raise ValidationFailed({"google": _callback_error(exc)}) from None
+        raise ValidationFailed({provider: _callback_error(exc, provider)}) from None
     except IntegrationError as exc:
-        raise ValidationFailed({"google": f"We could not connect Google Calendar: {exc.message}"}) from None
+        raise ValidationFailed({provider: f"We could not connect {name}: {exc.message}"}) from None
     if not token.refresh_token:
-        raise ValidationFailed({"google": "Google did not grant lasting (offline) access, so LinkTime could not keep "
-                                          "your calendar connected. Nothing was connected; please try again."})
+        raise ValidationFailed({provider: f"{company} did not grant lasting (offline) access, so LinkTime could not "
+                                          "keep your calendar connected. Nothing was connected; please try again."})
     if not found:
-        raise ValidationFailed({"google": "This Google account has no calendars."})
-    can_write = token.scope is None or EVENTS_SCOPE in token.scope.split() or \
-        "https://www.googleapis.com/auth/calendar" in token.scope.split()
+        raise ValidationFailed({provider: f"This {company} account has no calendars."})
+    can_write = _can_write(provider, token.scope)
     found = sorted(found, key=lambda c: not c.primary)        # the primary calendar first: the default destination
     secret = _sealed({"token": token.to_dict()})
     email = email[:254]
     with transaction(immediate=True):
         _lock_user(user)
-        integration = (Integration.select().where((Integration.user == user) & (Integration.provider == "google")
+        integration = (Integration.select().where((Integration.user == user) & (Integration.provider == provider)
                                                   & (Integration.account_email == email)).first())
         if integration is None:
-            integration = Integration.create(user=user, provider="google", label=email, account_email=email,
+            integration = Integration.create(user=user, provider=provider, label=email, account_email=email,
                                              credentials=secret)
         else:   # connecting the same account again (e.g. after access was revoked): new token, calendars updated
             integration.credentials, integration.status, integration.last_error = secret, "connected", None
@@ -287,7 +312,7 @@ def connect_google(user: User, args, *, expected_state: str, code_verifier: str,
         _sync_calendars(user, integration, [(c.id, c.name[:200], (c.color or None) and c.color[:16],
                                              c.writable and can_write) for c in found])
         audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
-                     details={"service": AUDIT_SERVICES["google"], "account": email})
+                     details={"service": AUDIT_SERVICES[provider], "account": email})
     return integration
 
 
@@ -300,16 +325,19 @@ def _locked_integration(integration_id: str) -> Integration | None:
     return query.first()
 
 
-def google_access_token(integration: Integration | str, *, stale: str | None = None) -> str:
-    """A valid access token of a Google connection, renewed (and saved) from 5 minutes before it expires.
+def oauth_access_token(integration: Integration | str, *, stale: str | None = None) -> str:
+    """A valid access token of an OAuth connection, renewed (and saved) from 5 minutes before it expires.
 
     ``stale``: a token the API refused (401): renew it even if it has not expired. Renewals of one connection
     run one at a time; a caller that waited for another's renewal uses its result. GrantRevoked (the refresh
-    token is dead) disconnects the account (``revoke_google``) before it is raised."""
+    token is dead) disconnects the account (``revoke_oauth``) before it is raised."""
     integration_id = integration if isinstance(integration, str) else integration.id
     row = Integration.get_or_none(Integration.id == integration_id)
     if row is None or not row.credentials or row.status == "revoked":
-        raise GrantRevoked("The Google Calendar connection was removed.", provider="google", code="disconnected")
+        provider = row.provider if row is not None else ""
+        raise GrantRevoked(f"The {SERVICES.get(provider, 'calendar')} connection was removed.", provider=provider,
+                           code="disconnected")
+    provider = row.provider
     token = oauth.TokenSet.from_dict(credentials(row)["token"])
     if stale is None and not oauth.needs_refresh(token, datetime.now(UTC)):
         return token.access_token
@@ -317,72 +345,108 @@ def google_access_token(integration: Integration | str, *, stale: str | None = N
     with transaction(immediate=True):
         row = _locked_integration(integration_id)
         if row is None or not row.credentials or row.status == "revoked":
-            raise GrantRevoked("The Google Calendar connection was removed.", provider="google", code="disconnected")
+            raise GrantRevoked(f"The {SERVICES[provider]} connection was removed.", provider=provider,
+                               code="disconnected")
         current = oauth.TokenSet.from_dict(credentials(row)["token"])    # read again inside the lock
         renewed_meanwhile = current.access_token not in (token.access_token, stale)
         if not oauth.needs_refresh(current, datetime.now(UTC)) and (stale is None or renewed_meanwhile):
             return current.access_token
         try:
-            new = google_client().refresh(current)
+            new = oauth_client(provider).refresh(current)
         except GrantRevoked as exc:
             failure = exc
         else:
             Integration.update(credentials=_sealed({"token": new.to_dict()}), updated_at=utcnow()).where(
                 Integration.id == integration_id).execute()
             return new.access_token
-    revoke_google(integration_id)
+    revoke_oauth(integration_id)
     raise failure
 
 
-def google_call(integration: Integration | str, call):
+def oauth_call(integration: Integration | str, call):
     """``call(access_token)`` with a valid token; a 401 renews the token once and tries again."""
-    token = google_access_token(integration)
+    token = oauth_access_token(integration)
     try:
         return call(token)
     except Unauthorized:
-        return call(google_access_token(integration, stale=token))
+        return call(oauth_access_token(integration, stale=token))
 
 
-def revoke_google(integration_id: str) -> None:
-    """Google refused the refresh token: delete the credentials and calendars, keep the card with the reason,
-    audit it and tell the user by email. Runs once per revocation."""
+def revoke_oauth(integration_id: str) -> None:
+    """The provider refused the refresh token: delete the credentials and calendars, keep the card with the
+    reason, audit it and tell the user by email. Runs once per revocation."""
     from app.services import mailer
 
     first = Integration.get_or_none(Integration.id == integration_id)
     if first is None:
         return
     user = User.get_by_id(first.user_id)
+    provider = first.provider
+    name, company, _ = OAUTH_PROVIDERS[provider]
     with transaction(immediate=True):
         _lock_user(user)                      # the user row first, as connecting and disconnecting do
         row = _locked_integration(integration_id)
         if row is None or row.status == "revoked":
             return
-        Integration.update(credentials=None, status="revoked", last_error=GOOGLE_REVOKED_MESSAGE,
+        Integration.update(credentials=None, status="revoked", last_error=REVOKED_MESSAGES[provider],
                            last_error_at=utcnow(), updated_at=utcnow()).where(Integration.id == row.id).execute()
         IntegrationCalendar.delete().where(IntegrationCalendar.integration == row.id).execute()
         audit.record("integration.disconnected", resource="integration", resource_id=row.id, user=user,
-                     details={"service": AUDIT_SERVICES["google"], "account": row.account_email,
-                              "reason": "access revoked at Google"})
-        mailer.queue_email(user.email, "Google Calendar was disconnected from LinkTime", "integration_revoked",
-                           user_id=user.id, user=user, service=SERVICES["google"], account=row.account_email,
+                     details={"service": AUDIT_SERVICES[provider], "account": row.account_email,
+                              "reason": f"access revoked at {company}"})
+        mailer.queue_email(user.email, f"{name} was disconnected from LinkTime", "integration_revoked",
+                           user_id=user.id, user=user, service=SERVICES[provider], account=row.account_email,
                            link=f"{_cfg('BASE_URL')}/settings/integrations")
-    log.info("Google Calendar integration %s disconnected: the refresh token was refused", integration_id)
+    log.info("%s integration %s disconnected: the refresh token was refused", name, integration_id)
 
 
-def _google_busy(integration: Integration, remote_ids: dict[str, str], lo: datetime, hi: datetime,
-                 errors: dict[str, str]) -> dict[str, list[Interval]]:
-    """calendar id -> busy intervals, one freeBusy query per calendar (the answer merges the calendars asked
-    together, and each calendar's intervals are cached on their own)."""
-    client = google_client()
+def google_configured() -> bool:
+    return oauth_configured("google")
+
+
+def google_client():
+    return oauth_client("google")
+
+
+def google_authorization(redirect_uri: str) -> oauth.AuthorizationRequest:
+    return oauth_authorization("google", redirect_uri)
+
+
+def connect_google(user: User, args, **kwargs) -> Integration:
+    return connect_oauth("google", user, args, **kwargs)
+
+
+def connect_microsoft(user: User, args, **kwargs) -> Integration:
+    return connect_oauth("microsoft", user, args, **kwargs)
+
+
+google_access_token = microsoft_access_token = oauth_access_token
+google_call = oauth_call
+revoke_google = revoke_oauth
+
+
+def _oauth_busy(integration: Integration, remote_ids: dict[str, str], lo: datetime, hi: datetime,
+                errors: dict[str, str]) -> dict[str, list[Interval]]:
+    """calendar id -> busy intervals, one query per calendar (Google's freeBusy merges the calendars asked
+    together; Graph's calendarView is per calendar), each calendar's intervals cached on their own."""
+    provider = integration.provider
+    client = oauth_client(provider)
+    company = OAUTH_PROVIDERS[provider][1]
+    options = {}
+    if provider == "microsoft":      # all-day events block the host's day, not a UTC day
+        options["all_day_tz"] = zone(User.get_by_id(integration.user_id).timezone)
     out: dict[str, list[Interval]] = {}
     for cal_id, remote_id in remote_ids.items():
-        busy = google_call(integration, lambda token, r=remote_id: client.busy_times(token, [r], lo, hi))
+        busy = oauth_call(integration, lambda token, r=remote_id: client.busy_times(token, [r], lo, hi, **options))
         if busy.errors:
-            errors[cal_id] = f"Google could not read this calendar ({', '.join(busy.errors.values())})."
+            errors[cal_id] = f"{company} could not read this calendar ({', '.join(busy.errors.values())})."
         else:
             own = _own_event_times(integration.id, remote_id, lo, hi)
             out[cal_id] = _subtract([(int(a), int(b)) for a, b in busy.intervals], own)
     return out
+
+
+_google_busy = _oauth_busy
 
 
 def _own_event_times(integration_id: str, remote_id: str, lo: datetime, hi: datetime) -> list[Interval]:
@@ -580,8 +644,8 @@ def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar]
                     if isinstance(exc, AuthError):
                         raise
                     errors[cal.id] = str(exc)
-        elif integration.provider == "google":
-            results = _google_busy(integration, {cal.id: cal.remote_id for cal in calendars}, lo, hi, errors)
+        elif integration.provider in OAUTH_PROVIDERS:
+            results = _oauth_busy(integration, {cal.id: cal.remote_id for cal in calendars}, lo, hi, errors)
         else:
             return
     except CalendarError as exc:
@@ -589,7 +653,7 @@ def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar]
     except GrantRevoked:
         return      # the connection is gone (revoke_google deleted its calendars and told the user)
     except IntegrationError as exc:
-        errors = {cal.id: f"Google Calendar: {exc.message}" for cal in calendars}
+        errors = {cal.id: f"{service_name(integration)}: {exc.message}" for cal in calendars}
     now = utcnow()
     for cal in calendars:
         for window in starts:
@@ -790,10 +854,10 @@ def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterato
                                           max_bytes=int(_cfg("CALENDAR_FEED_MAX_BYTES")))
                     busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id))
                     found = dict.fromkeys(calendar_ids, busy)
-                elif integration.provider == "google":
+                elif integration.provider in OAUTH_PROVIDERS:
                     remote = {c.id: c.remote_id for c in IntegrationCalendar.select().where(
                         IntegrationCalendar.id.in_(calendar_ids))}
-                    found = _google_busy(integration, remote, lo, hi, {})
+                    found = _oauth_busy(integration, remote, lo, hi, {})
                 else:
                     client = caldav_client(integration)
                     remote = {c.id: c.remote_id for c in IntegrationCalendar.select().where(

@@ -1,7 +1,9 @@
-"""Settings → Integrations: connect calendars (Google, iCloud, CalDAV, ICS feeds), choose calendars, disconnect.
+"""Settings → Integrations: connect calendars (Google, Outlook, iCloud, CalDAV, ICS feeds), choose calendars,
+disconnect.
 
-Google Calendar connects through an OAuth redirect: ``/google`` keeps the state and the PKCE verifier in the
-session and sends the browser to Google; ``/google/callback`` checks them, and success or the reason it
+Google Calendar and Outlook Calendar connect through an OAuth redirect: ``/google`` (``/microsoft``) keeps the
+state and the PKCE verifier in the session and sends the browser to the provider; ``/google/callback``
+(``/microsoft/callback``) checks them, and success or the reason it
 failed shows on this page (nothing is stored on failure).
 
 Every interaction is an htmx partial (the ``panel`` / ``confirm`` blocks) and also a plain form post.
@@ -33,8 +35,9 @@ bp = Blueprint("integrations", __name__, url_prefix="/settings/integrations")
 
 # Categories shown on the page, each with the providers that can be connected today. A category appears only
 # once it has a provider (Video Conferencing arrives with the OAuth providers).
-CATEGORIES = [("calendar", "Calendars", ("google", "caldav", "ics"))]
+CATEGORIES = [("calendar", "Calendars", ("google", "microsoft", "caldav", "ics"))]
 GOOGLE_SESSION_KEY = "google_calendar_oauth"
+SESSION_KEYS = {"google": GOOGLE_SESSION_KEY, "microsoft": "outlook_calendar_oauth"}
 EMPTY_FORMS = {"icloud": {"username": ""}, "caldav": {"server_url": "", "username": ""},
                "ics": {"feed_url": "", "feed_name": ""}}
 
@@ -63,7 +66,8 @@ def _panel(status: int = 200, *, errors: dict | None = None, form: str | None = 
     response = render("integrations/index.html", block="panel", status=status, groups=groups,
                       calendars=calendars, has_destination=has_destination, cache=service.cache_state(user),
                       service_name=service.service_name, errors=errors or {}, form=form, forms=forms,
-                      notice=notice, icloud_url=ICLOUD_URL, google_enabled=service.google_configured())
+                      notice=notice, icloud_url=ICLOUD_URL, google_enabled=service.google_configured(),
+                      microsoft_enabled=service.oauth_configured("microsoft"))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -122,47 +126,69 @@ def _encryptor():
     return current_app.extensions["linktime_encryptor"]
 
 
-def _google_redirect_uri() -> str:
-    return current_app.config["BASE_URL"] + url_for("integrations.google_callback")
+def _redirect_uri(provider: str) -> str:
+    return current_app.config["BASE_URL"] + url_for(f"integrations.{provider}_callback")
 
 
-def _google_failed(message: str):
+def _oauth_failed(message: str):
     flash(message, "error")
     return redirect(url_for("integrations.index"))
 
 
-@bp.get("/google")
-@login_required
-def connect_google():
-    """Start the OAuth flow: state and PKCE verifier stay in the (signed) session, the browser goes to Google."""
+def _start_oauth(provider: str):
+    """Start the OAuth flow: state and PKCE verifier stay in the (signed) session, the browser goes to the
+    provider."""
     try:
-        auth = service.google_authorization(_google_redirect_uri())
+        auth = service.oauth_authorization(provider, _redirect_uri(provider))
     except ValidationFailed as exc:
-        return _google_failed(exc.errors["google"])
+        return _oauth_failed(exc.errors[provider])
     # The session is a signed cookie: the verifier goes in encrypted, so it never reaches the browser readable.
-    session[GOOGLE_SESSION_KEY] = {"state": auth.state, "verifier": _encryptor().encrypt(auth.code_verifier)}
+    session[SESSION_KEYS[provider]] = {"state": auth.state, "verifier": _encryptor().encrypt(auth.code_verifier)}
     response = redirect(auth.url)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-@bp.get("/google/callback")
-@login_required
-def google_callback():
-    pending = session.pop(GOOGLE_SESSION_KEY, None)
+def _finish_oauth(provider: str):
+    pending = session.pop(SESSION_KEYS[provider], None)
     pending = pending if isinstance(pending, dict) else {}
     try:
         verifier = _encryptor().decrypt(str(pending["verifier"])) if pending.get("verifier") else ""
     except DecryptionError:   # a session from before a key change: start again
         verifier, pending = "", {}
     try:
-        integration = service.connect_google(
-            g.user, request.args, expected_state=str(pending.get("state") or ""),
-            code_verifier=verifier, redirect_uri=_google_redirect_uri(), ip=g.client_ip)
+        integration = service.connect_oauth(
+            provider, g.user, request.args, expected_state=str(pending.get("state") or ""),
+            code_verifier=verifier, redirect_uri=_redirect_uri(provider), ip=g.client_ip)
     except ValidationFailed as exc:
-        return _google_failed(exc.errors["google"])
-    flash(f"Connected Google Calendar “{integration.label}”. Your calendars are listed below.", "success")
+        return _oauth_failed(exc.errors[provider])
+    name = service.service_name(integration)
+    flash(f"Connected {name} “{integration.label}”. Your calendars are listed below.", "success")
     return redirect(url_for("integrations.index"))
+
+
+@bp.get("/google")
+@login_required
+def connect_google():
+    return _start_oauth("google")
+
+
+@bp.get("/google/callback")
+@login_required
+def google_callback():
+    return _finish_oauth("google")
+
+
+@bp.get("/microsoft")
+@login_required
+def connect_microsoft():
+    return _start_oauth("microsoft")
+
+
+@bp.get("/microsoft/callback")
+@login_required
+def microsoft_callback():
+    return _finish_oauth("microsoft")
 
 
 @bp.post("/calendars")
@@ -191,6 +217,9 @@ def disconnect(integration_id: str):
     if integration.provider == "google":
         return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted and revoked at "
                      "Google; events already in the calendar stay there.")
+    if integration.provider == "microsoft":
+        return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted; events already in "
+                     "the calendar stay there.")
     return _done(f"Disconnected {name} “{integration.label}”. Its stored password was deleted; events already in "
                  "the calendar stay there.")
 
