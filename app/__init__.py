@@ -63,11 +63,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     import tasks
     tasks.bind_app(app)
     tasks.load_all()
-    from app.services import (
-        calendar_sync,
-        calendars,
-        mailer,
-        notifications,
-        webhooks,
-    )
+    # imported for their outbox handlers and event subscriptions, which register on import
+    from app.services import calendar_sync, calendars, mailer, notifications, webhooks  # noqa: F401
     return app

@@ -409,10 +409,9 @@ def _engine(
         for range_start, range_end in ranges:
             start = resolve(midnight + range_start, False)
             end = resolve(midnight + range_end, True)
-            lo = start if start > first_start else first_start
+            lo = max(first_start, start)
             hi = end - length  # last possible slot start
-            if hi > last_start:
-                hi = last_start
+            hi = min(hi, last_start)
             if lo > hi:
                 continue
             if clock_grid:

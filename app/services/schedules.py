@@ -4,6 +4,7 @@ Hours are kept as "HH:MM" strings; an end of "00:00" (or "24:00") means midnight
 """
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date, time, timedelta
 
@@ -49,7 +50,7 @@ def validate_ranges(ranges: list[list[str]] | list[tuple[str, str]], label: str)
             return [], f"{label}: the end ({end}) must be after the start ({start})."
         cleaned.append([start, end])
     cleaned.sort(key=lambda r: minutes(r[0]))
-    for previous, current in zip(cleaned, cleaned[1:]):
+    for previous, current in itertools.pairwise(cleaned):
         if minutes(current[0]) < _end_minutes(previous[1]):
             return [], f"{label}: {previous[0]}–{previous[1]} overlaps {current[0]}–{current[1]}."
     return cleaned, None
