@@ -9,7 +9,11 @@ Busy times come from ``calendarView`` per chosen calendar (``Prefer: outlook.tim
 ``@odata.nextLink``) - ``showAs`` free / workingElsewhere and cancelled events do not block - or from
 ``getSchedule`` for whole mailboxes. A Teams meeting is an event created with ``isOnlineMeeting: true`` and
 ``onlineMeetingProvider: teamsForBusiness``; the link is ``onlineMeeting.joinUrl`` (read once more if Graph
-has not filled it in yet). There is no revocation endpoint for a single grant.
+has not filled it in yet). A Teams meeting without a calendar event is an ``onlineMeeting`` (delegated
+``OnlineMeetings.ReadWrite``): created with ``POST /me/onlineMeetings`` or, with an external id so that a retry
+gets the same meeting back, ``POST /me/onlineMeetings/createOrGet``; moved with PATCH (start and end always
+together) and removed with DELETE. The link is ``joinWebUrl``. There is no revocation endpoint for a single
+grant.
 """
 from __future__ import annotations
 
@@ -25,9 +29,11 @@ from app.integrations.oauth import (
     BusyTimes,
     CalendarEvent,
     CalendarInfo,
+    Meeting,
     OAuthClient,
     epoch,
     parse_instant,
+    utc_iso,
 )
 
 PREFER_UTC = {"Prefer": 'outlook.timezone="UTC"'}
@@ -162,6 +168,38 @@ class MicrosoftClient(OAuthClient):
             return False
         return True
 
+    # -- Teams online meetings (no calendar event)
+    def create_online_meeting(self, access_token: str, *, subject: str, start: datetime, end: datetime,
+                              external_id: str | None = None) -> Meeting:
+        """A standalone Teams meeting; with ``external_id`` a retried call answers the meeting made first."""
+        payload: dict[str, Any] = {"subject": subject, "startDateTime": utc_iso(start), "endDateTime": utc_iso(end)}
+        if external_id:
+            payload["externalId"] = external_id
+        path = "/me/onlineMeetings/createOrGet" if external_id else "/me/onlineMeetings"
+        return _to_meeting(self._api("POST", path, access_token, json=payload))
+
+    def update_online_meeting(self, access_token: str, meeting_id: str, *, subject: str | None = None,
+                              start: datetime | None = None, end: datetime | None = None) -> Meeting:
+        """PATCH the given fields; Graph moves a meeting only with both ``start`` and ``end``."""
+        if (start is None) != (end is None):
+            raise ValueError("an online meeting is moved with both start and end")
+        payload: dict[str, Any] = {}
+        if subject is not None:
+            payload["subject"] = subject
+        if start is not None and end is not None:
+            payload.update(startDateTime=utc_iso(start), endDateTime=utc_iso(end))
+        return _to_meeting(self._api("PATCH", f"/me/onlineMeetings/{_seg(meeting_id)}", access_token,
+                                     json=payload))
+
+    def delete_online_meeting(self, access_token: str, meeting_id: str) -> bool:
+        """True if deleted now, False if it was gone already."""
+        try:
+            self._request("DELETE", self.url("api_url", f"/me/onlineMeetings/{_seg(meeting_id)}"),
+                          access_token=access_token)
+        except NotFound:
+            return False
+        return True
+
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
@@ -218,3 +256,10 @@ def _to_event(event: dict[str, Any], calendar_id: str | None) -> CalendarEvent:
         raise PermanentError("Graph answered an event without an id.", provider="microsoft")
     return CalendarEvent(id=event["id"], calendar_id=calendar_id, html_link=event.get("webLink"),
                          meeting_url=_join_url(event), raw=event)
+
+
+def _to_meeting(body: dict[str, Any]) -> Meeting:
+    join_url = body.get("joinWebUrl") or body.get("joinUrl")      # joinUrl: the name before joinWebUrl
+    if not body.get("id") or not join_url:
+        raise PermanentError("Graph answered an online meeting without an id or join link.", provider="microsoft")
+    return Meeting(id=body["id"], join_url=join_url, password=None, raw=body)

@@ -62,9 +62,12 @@ PROVIDERS: dict[str, ProviderInfo] = {
         ("google_meet",)),
     "microsoft": ProviderInfo(
         "microsoft", "Outlook / Microsoft 365", "calendar",
-        ("offline_access", "User.Read", "Calendars.ReadWrite", "OnlineMeetings.ReadWrite"),
-        "app.integrations.microsoft:MicrosoftClient", frozenset({"calendars", "busy_times", "events"}),
-        ("microsoft_teams",)),
+        ("offline_access", "User.Read", "Calendars.ReadWrite"),
+        "app.integrations.microsoft:MicrosoftClient", frozenset({"calendars", "busy_times", "events"})),
+    # Teams is its own connection (Video Conferencing) through the same Microsoft app and MICROSOFT_* settings
+    "teams": ProviderInfo(
+        "teams", "Microsoft Teams", "video", ("offline_access", "User.Read", "OnlineMeetings.ReadWrite"),
+        "app.integrations.microsoft:MicrosoftClient", frozenset({"meetings"}), ("teams",)),
     "zoom": ProviderInfo(
         "zoom", "Zoom", "video", ("meeting:write", "user:read"),
         "app.integrations.zoom:ZoomClient", frozenset({"meetings"}), ("zoom",)),
@@ -78,9 +81,12 @@ _SETTING_KEYS = ("client_id", "client_secret", "authorize_url", "token_url", "re
                  "userinfo_url")
 
 
+SETTINGS_PREFIX = {"teams": "MICROSOFT"}      # providers that share another provider's app registration
+
+
 def config_from_settings(settings: Mapping[str, Any], provider: str) -> dict[str, Any]:
     """``GOOGLE_CLIENT_ID``, ``GOOGLE_TOKEN_URL``, ... and ``INTEGRATION_HTTP_TIMEOUT`` as a client config."""
-    prefix = provider.upper() + "_"
+    prefix = SETTINGS_PREFIX.get(provider, provider.upper()) + "_"
     config = {key: settings[prefix + key.upper()] for key in _SETTING_KEYS if settings.get(prefix + key.upper())}
     if settings.get("INTEGRATION_HTTP_TIMEOUT"):
         config["timeout"] = float(settings["INTEGRATION_HTTP_TIMEOUT"])
@@ -88,7 +94,9 @@ def config_from_settings(settings: Mapping[str, Any], provider: str) -> dict[str
 
 
 def client_for(provider: str, config: Mapping[str, Any], session: requests.Session | None = None) -> OAuthClient:
-    module, _, name = PROVIDERS[provider].client_path.partition(":")
+    info = PROVIDERS[provider]
+    module, _, name = info.client_path.partition(":")
+    config = {"scopes": info.scopes, **config}        # e.g. Teams: the Microsoft client with the Teams scopes
     return getattr(importlib.import_module(module), name)(config, session=session)
 
 

@@ -9,9 +9,18 @@ unknown event properties, wrong types and missing ``start``/``end``; calendarVie
 ``teams_available=False`` imitates an account without Teams (no ``onlineMeeting``); ``teams_delayed`` leaves
 ``onlineMeeting`` empty in the POST answer and fills it when the event is read. Errors use Graph's
 ``{"error": {"code", "message", "innerError"}}`` shape.
+
+Standalone Teams meetings live in ``online_meetings`` (id -> meeting) behind ``/v1.0/me/onlineMeetings`` (POST),
+``/v1.0/me/onlineMeetings/createOrGet`` (POST; a known ``externalId`` answers the existing meeting with 200, a
+new one 201) and ``/v1.0/me/onlineMeetings/{id}`` (GET, PATCH, DELETE), all needing ``OnlineMeetings.ReadWrite``.
+They accept only ``subject``, ``startDateTime``, ``endDateTime`` (and ``externalId`` on createOrGet), with
+offsets; unlike Graph, which defaults missing times to now + 1 hour, the fake requires both on create. A PATCH
+that moves the meeting must carry both times. ``teams_available=False`` refuses creation with 403 ``Forbidden``,
+as Graph does for a user without a Teams licence. Failures are injected with ``fail()`` as for every route.
 """
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 from datetime import UTC, datetime
@@ -35,6 +44,8 @@ CAL_WRITE = ("Calendars.ReadWrite",)
 EVENT_FIELDS = {"subject", "body", "start", "end", "location", "attendees", "isOnlineMeeting",
                 "onlineMeetingProvider", "transactionId", "showAs", "isAllDay", "allowNewTimeProposals"}
 PROVIDERS = {"teamsForBusiness", "skypeForBusiness", "skypeForConsumer", "unknown"}
+ONLINE = ("OnlineMeetings.ReadWrite",)
+MEETING_FIELDS = {"subject", "startDateTime", "endDateTime"}
 
 
 class MicrosoftFake(FakeOAuthServer):
@@ -54,6 +65,7 @@ class MicrosoftFake(FakeOAuthServer):
             "AAMkCal2": {"name": "Holidays", "isDefaultCalendar": False, "canEdit": False},
         }
         self.events: dict[str, dict[str, Any]] = {}      # id -> event (with "_calendar")
+        self.online_meetings: dict[str, dict[str, Any]] = {}   # id -> onlineMeeting
         super().__init__(**kwargs)
 
     def client_config(self, **overrides) -> dict[str, Any]:
@@ -98,6 +110,11 @@ class MicrosoftFake(FakeOAuthServer):
         app.add_url_rule("/v1.0/me/calendars/<calendar_id>/events", "create", self._create, methods=["POST"])
         app.add_url_rule("/v1.0/me/events", "create_default", self._create, methods=["POST"])
         app.add_url_rule("/v1.0/me/events/<event_id>", "event", self._event, methods=["GET", "PATCH", "DELETE"])
+        app.add_url_rule("/v1.0/me/onlineMeetings", "meeting_create", self._meeting_create, methods=["POST"])
+        app.add_url_rule("/v1.0/me/onlineMeetings/createOrGet", "meeting_create_or_get", self._meeting_create_or_get,
+                         methods=["POST"])
+        app.add_url_rule("/v1.0/me/onlineMeetings/<meeting_id>", "meeting", self._meeting,
+                         methods=["GET", "PATCH", "DELETE"])
 
     def _me(self):
         self.bearer("User.Read")
@@ -216,6 +233,73 @@ class MicrosoftFake(FakeOAuthServer):
             self.events[event_id] = merged
         return jsonify(_public(merged))
 
+    # -- standalone Teams meetings
+    def _meeting_create(self):
+        self.bearer(*ONLINE)
+        body = self.json_body()
+        _check_meeting(body, allowed=MEETING_FIELDS, partial=False)
+        self._check_teams()
+        with self.lock:
+            meeting = self._new_meeting(body)
+        return jsonify(meeting), 201
+
+    def _meeting_create_or_get(self):
+        self.bearer(*ONLINE)
+        body = self.json_body()
+        _check_meeting(body, allowed=MEETING_FIELDS | {"externalId"}, partial=False)
+        external_id = check_type(body, "externalId", str, required=True)
+        if not external_id.strip():
+            raise ApiError(400, "externalId must not be empty.", code="BadRequest")
+        self._check_teams()
+        with self.lock:
+            existing = next((m for m in self.online_meetings.values() if m.get("externalId") == external_id), None)
+            if existing is not None:
+                return jsonify(existing), 200
+            meeting = self._new_meeting(body)
+        return jsonify(meeting), 201
+
+    def _meeting(self, meeting_id: str):
+        self.bearer(*ONLINE)
+        with self.lock:
+            meeting = self.online_meetings.get(meeting_id)
+            if meeting is None:
+                raise ApiError(404, "The online meeting was not found.", code="NotFound")
+            if request.method == "DELETE":
+                del self.online_meetings[meeting_id]
+                return "", 204
+            if request.method == "GET":
+                return jsonify(meeting)
+        body = self.json_body()
+        _check_meeting(body, allowed=MEETING_FIELDS, partial=True)
+        with self.lock:
+            if meeting_id not in self.online_meetings:
+                raise ApiError(404, "The online meeting was not found.", code="NotFound")
+            updated = {**self.online_meetings[meeting_id], **body}
+            for key in ("startDateTime", "endDateTime"):
+                updated[key] = _graph_instant(parse_rfc3339(updated[key], key))
+            self.online_meetings[meeting_id] = updated
+        return jsonify(updated)
+
+    def _check_teams(self) -> None:
+        if not self.teams_available:
+            raise ApiError(403, "The user is not licensed for Microsoft Teams and cannot create online meetings.",
+                           code="Forbidden")
+
+    def _new_meeting(self, body: dict[str, Any]) -> dict[str, Any]:
+        thread = f"19:meeting_{secrets.token_hex(12)}@thread.v2"
+        meeting_id = base64.urlsafe_b64encode(f"1*{self.email}*0**{thread}".encode()).decode()
+        meeting = {"id": meeting_id, "creationDateTime": _graph_instant(datetime.now(UTC)),
+                   "startDateTime": _graph_instant(parse_rfc3339(body["startDateTime"], "startDateTime")),
+                   "endDateTime": _graph_instant(parse_rfc3339(body["endDateTime"], "endDateTime")),
+                   "subject": body.get("subject"),
+                   "joinWebUrl": "https://teams.microsoft.com/l/meetup-join/" + thread.replace(":", "%3a")
+                                 .replace("@", "%40") + "/0",
+                   "participants": {"organizer": {"upn": self.email, "role": "presenter"}, "attendees": []}}
+        if body.get("externalId"):
+            meeting["externalId"] = body["externalId"]
+        self.online_meetings[meeting_id] = meeting
+        return meeting
+
 
 def _int_arg(name: str, default: int, cap: int | None = None) -> int:
     try:
@@ -287,3 +371,24 @@ def _check_event(body: dict[str, Any], *, partial: bool) -> None:
         if attendee.get("type", "required") not in ("required", "optional", "resource"):
             raise ApiError(400, "attendee type is invalid", code="RequestBodyRead")
 
+
+def _graph_instant(value: datetime) -> str:
+    """Graph's ``DateTimeOffset`` as it answers it: UTC with seven fractional digits and ``Z``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+
+
+def _check_meeting(body: dict[str, Any], *, allowed: set[str], partial: bool) -> None:
+    unknown = set(body) - allowed
+    if unknown:
+        raise ApiError(400, f"Property '{min(unknown)}' does not exist on type 'microsoft.graph.onlineMeeting'.",
+                       code="BadRequest")
+    check_type(body, "subject", str)
+    times = {key: parse_rfc3339(body[key], key) for key in ("startDateTime", "endDateTime") if key in body}
+    if partial and len(times) == 1:
+        raise ApiError(400, "startDateTime and endDateTime must be updated together.", code="BadRequest")
+    if not partial:
+        for key in ("startDateTime", "endDateTime"):
+            if key not in times:
+                raise ApiError(400, f"{key} is required.", code="BadRequest")
+    if times and times["endDateTime"] <= times["startDateTime"]:
+        raise ApiError(400, "endDateTime must be after startDateTime.", code="BadRequest")

@@ -16,12 +16,14 @@ from app.integrations.errors import (
     Unauthorized,
 )
 from app.integrations.microsoft import MicrosoftClient, _instant
-from app.integrations.oauth import Attendee, needs_refresh
+from app.integrations.oauth import Attendee, needs_refresh, parse_instant
 from tests.fakes.oauth_server import REDIRECT_URI
 from tests.integrations.conftest import connect
 
 T9 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+HALF = timedelta(minutes=30)
+TEAMS_SCOPES = ("offline_access", "User.Read", "OnlineMeetings.ReadWrite")
 
 
 def ts(value: datetime) -> int:
@@ -31,6 +33,13 @@ def ts(value: datetime) -> int:
 @pytest.fixture
 def graph(microsoft_fake):
     client = MicrosoftClient(microsoft_fake.client_config())
+    return client, connect(client)
+
+
+@pytest.fixture
+def teams(microsoft_fake):
+    """The Microsoft client as the Teams connection uses it: granted OnlineMeetings.ReadWrite, not calendars."""
+    client = MicrosoftClient(microsoft_fake.client_config(scopes=TEAMS_SCOPES))
     return client, connect(client)
 
 
@@ -44,8 +53,8 @@ def _book(client, token, calendar_id="AAMkCal1", **kwargs):
 def test_connect_asks_for_offline_access_and_reads_the_mailbox(microsoft_fake):
     client = MicrosoftClient(microsoft_fake.client_config())
     query = parse_qs(urlsplit(client.authorization_request(REDIRECT_URI).url).query)
-    assert set(query["scope"][0].split()) == {"offline_access", "User.Read", "Calendars.ReadWrite",
-                                              "OnlineMeetings.ReadWrite"}
+    # Teams meetings are the separate "teams" connection: the calendar one does not ask for them
+    assert set(query["scope"][0].split()) == {"offline_access", "User.Read", "Calendars.ReadWrite"}
     assert query["response_mode"] == ["query"]
     token = connect(client)
     assert token.refresh_token and token.expires_at > datetime.now(UTC) + timedelta(minutes=55)
@@ -226,3 +235,156 @@ def test_fake_refuses_unknown_properties_missing_windows_and_wrong_methods(graph
                "client_id": microsoft_fake.client_id, "client_secret": microsoft_fake.client_secret}
     answer = requests.post(microsoft_fake.url + microsoft_fake.token_path, data=refresh, timeout=5)
     assert answer.status_code == 400 and "scope" in answer.json()["error_description"]
+
+
+# --- standalone Teams meetings (onlineMeetings) ------------------------------------------------------------------
+def _meet(client, token, **kwargs):
+    args = {"subject": "Intro call with Bo", "start": T9, "end": T9 + HALF, **kwargs}
+    return client.create_online_meeting(token.access_token, **args)
+
+
+def test_online_meeting_is_created_with_utc_times_and_a_join_link(teams, microsoft_fake):
+    client, token = teams
+    meeting = _meet(client, token)
+    sent = microsoft_fake.calls("POST", "/v1.0/me/onlineMeetings")
+    assert len(sent) == 1 and not microsoft_fake.calls("POST", "/v1.0/me/onlineMeetings/createOrGet")
+    assert sent[0].json == {"subject": "Intro call with Bo", "startDateTime": "2026-03-10T09:00:00Z",
+                            "endDateTime": "2026-03-10T09:30:00Z"}
+    assert meeting.join_url.startswith("https://teams.microsoft.com/l/meetup-join/")
+    assert meeting.password is None and meeting.raw["subject"] == "Intro call with Bo"
+    stored = microsoft_fake.online_meetings[meeting.id]
+    assert stored["joinWebUrl"] == meeting.join_url and "externalId" not in stored
+    assert parse_instant(stored["startDateTime"]) == T9 and parse_instant(stored["endDateTime"]) == T9 + HALF
+
+
+def test_create_or_get_with_an_external_id_makes_a_retry_return_the_same_meeting(teams, microsoft_fake):
+    client, token = teams
+    berlin = T9.astimezone(ZoneInfo("Europe/Berlin"))
+    first = _meet(client, token, start=berlin, end=berlin + HALF, external_id="booking-42")
+    again = _meet(client, token, external_id="booking-42")
+    other = _meet(client, token, external_id="booking-43")
+    assert first.id == again.id and first.join_url == again.join_url and other.id != first.id
+    assert len(microsoft_fake.online_meetings) == 2
+    sent = microsoft_fake.calls("POST", "/v1.0/me/onlineMeetings/createOrGet")
+    assert len(sent) == 3 and not microsoft_fake.calls("POST", "/v1.0/me/onlineMeetings")
+    assert sent[0].json == {"subject": "Intro call with Bo", "startDateTime": "2026-03-10T09:00:00Z",
+                            "endDateTime": "2026-03-10T09:30:00Z", "externalId": "booking-42"}
+    assert first.raw["externalId"] == "booking-42"
+
+
+def test_a_failed_create_or_get_is_safe_to_retry(teams, microsoft_fake):
+    client, token = teams
+    microsoft_fake.fail(503, path="/v1.0/me/onlineMeetings")
+    with pytest.raises(TransientError):
+        _meet(client, token, external_id="booking-9")
+    assert microsoft_fake.online_meetings == {}
+    meeting = _meet(client, token, external_id="booking-9")
+    assert list(microsoft_fake.online_meetings) == [meeting.id]
+
+
+def test_online_meeting_update_moves_the_times_and_keeps_the_link(teams, microsoft_fake):
+    client, token = teams
+    meeting = _meet(client, token)
+    moved = client.update_online_meeting(token.access_token, meeting.id, start=T9 + HOUR, end=T9 + HOUR + HALF)
+    patch = microsoft_fake.calls("PATCH")[-1]
+    assert patch.path == f"/v1.0/me/onlineMeetings/{meeting.id}"
+    assert patch.json == {"startDateTime": "2026-03-10T10:00:00Z", "endDateTime": "2026-03-10T10:30:00Z"}
+    assert moved.id == meeting.id and moved.join_url == meeting.join_url
+    assert parse_instant(moved.raw["startDateTime"]) == T9 + HOUR
+    assert parse_instant(microsoft_fake.online_meetings[meeting.id]["endDateTime"]) == T9 + HOUR + HALF
+    renamed = client.update_online_meeting(token.access_token, meeting.id, subject="Intro call (moved)")
+    assert microsoft_fake.calls("PATCH")[-1].json == {"subject": "Intro call (moved)"}
+    assert renamed.raw["subject"] == "Intro call (moved)" and parse_instant(renamed.raw["startDateTime"]) == T9 + HOUR
+    with pytest.raises(ValueError):                 # Graph moves a meeting only with both times
+        client.update_online_meeting(token.access_token, meeting.id, start=T9)
+
+
+def test_online_meeting_delete_then_delete_again_is_false(teams, microsoft_fake):
+    client, token = teams
+    meeting = _meet(client, token)
+    assert client.delete_online_meeting(token.access_token, meeting.id) is True
+    assert microsoft_fake.online_meetings == {}
+    assert client.delete_online_meeting(token.access_token, meeting.id) is False
+    with pytest.raises(NotFound):
+        client.update_online_meeting(token.access_token, meeting.id, subject="gone")
+
+
+def test_online_meetings_need_the_online_meetings_scope(microsoft_fake):
+    client = MicrosoftClient(microsoft_fake.client_config(scopes=("offline_access", "User.Read",
+                                                                  "Calendars.ReadWrite")))
+    token = connect(client)                         # a calendar grant without OnlineMeetings.ReadWrite
+    with pytest.raises(PermanentError) as caught:
+        _meet(client, token, external_id="booking-1")
+    assert caught.value.status == 403
+    assert microsoft_fake.online_meetings == {}
+    auth = {"Authorization": f"Bearer {token.access_token}"}
+    answer = requests.post(microsoft_fake.url + "/v1.0/me/onlineMeetings", headers=auth, timeout=5,
+                           json={"subject": "x", "startDateTime": "2026-03-10T09:00:00Z",
+                                 "endDateTime": "2026-03-10T10:00:00Z"})
+    assert answer.status_code == 403 and set(answer.json()["error"]) == {"code", "message", "innerError"}
+
+
+def test_account_without_teams_cannot_create_online_meetings(teams, microsoft_fake):
+    client, token = teams
+    microsoft_fake.teams_available = False
+    for external_id in (None, "booking-5"):
+        with pytest.raises(PermanentError) as caught:
+            _meet(client, token, external_id=external_id)
+        assert caught.value.status == 403 and caught.value.code == "Forbidden"
+    assert microsoft_fake.online_meetings == {}
+
+
+def test_online_meeting_answer_without_a_join_link_is_refused(teams, microsoft_fake):
+    client, token = teams
+    microsoft_fake.fail(201, path="/v1.0/me/onlineMeetings", body={"id": "MSoxKjAqKjE5"})
+    with pytest.raises(PermanentError):
+        _meet(client, token)
+    legacy = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_legacy%40thread.v2/0"
+    microsoft_fake.fail(201, path="/v1.0/me/onlineMeetings", body={"id": "MSoxKjAqKjE5", "joinUrl": legacy})
+    assert _meet(client, token).join_url == legacy
+
+
+def test_fake_refuses_malformed_online_meeting_requests(teams, microsoft_fake):
+    _, token = teams
+    api = microsoft_fake.url + "/v1.0/me/onlineMeetings"
+    auth = {"Authorization": f"Bearer {token.access_token}"}
+    good = {"subject": "x", "startDateTime": "2026-03-10T09:00:00Z", "endDateTime": "2026-03-10T10:00:00Z"}
+
+    def post(path="", **body):
+        return requests.post(api + path, headers=auth, json=body, timeout=5)
+
+    answer = post(**good, isBroadcast=True)
+    assert answer.status_code == 400 and "isBroadcast" in answer.json()["error"]["message"]
+    assert set(answer.json()["error"]) == {"code", "message", "innerError"}
+    assert post(**good, externalId="e-1").status_code == 400          # externalId only with createOrGet
+    assert post(subject="x", startDateTime="2026-03-10T09:00:00Z").status_code == 400
+    assert post(subject="x", endDateTime="2026-03-10T10:00:00Z").status_code == 400
+    assert post(**{**good, "endDateTime": good["startDateTime"]}).status_code == 400
+    assert post(**{**good, "endDateTime": "2026-03-10T08:00:00Z"}).status_code == 400
+    assert post(**{**good, "subject": 7}).status_code == 400
+    assert post(**{**good, "startDateTime": 1773133200}).status_code == 400
+    assert post(**{**good, "startDateTime": "tomorrow"}).status_code == 400
+    assert post(**{**good, "startDateTime": "2026-03-10T09:00:00"}).status_code == 400   # no offset
+    assert requests.post(api, headers=auth, data="subject=x", timeout=5).status_code == 400
+    assert post("/createOrGet", **good).status_code == 400                               # no externalId
+    assert post("/createOrGet", **good, externalId=42).status_code == 400
+    assert requests.post(api, json=good, timeout=5).status_code == 401
+    assert microsoft_fake.online_meetings == {}
+
+    created = post("/createOrGet", **good, externalId="e-1")
+    assert created.status_code == 201
+    meeting = created.json()
+    assert {"id", "joinWebUrl", "subject", "startDateTime", "endDateTime", "externalId",
+            "creationDateTime"} <= set(meeting)
+    assert post("/createOrGet", **good, externalId="e-1").json()["id"] == meeting["id"]
+    assert post("/createOrGet", **good, externalId="e-1").status_code == 200
+    assert post(**good).status_code == 201 and len(microsoft_fake.online_meetings) == 2
+
+    url = f"{api}/{meeting['id']}"
+    assert requests.get(url, headers=auth, timeout=5).json()["joinWebUrl"] == meeting["joinWebUrl"]
+    for body in ({"startDateTime": "2026-03-10T11:00:00Z"}, {"externalId": "e-2"}, {"subject": None, "x": 1},
+                 {"startDateTime": "2026-03-10T11:00:00Z", "endDateTime": "2026-03-10T10:00:00Z"}):
+        assert requests.patch(url, headers=auth, json=body, timeout=5).status_code == 400, body
+    assert requests.put(url, headers=auth, json=good, timeout=5).status_code == 405
+    assert requests.patch(f"{api}/MSpub25l", headers=auth, json={"subject": "y"}, timeout=5).status_code == 404
+    assert microsoft_fake.online_meetings[meeting["id"]]["startDateTime"] == "2026-03-10T09:00:00.0000000Z"

@@ -213,7 +213,10 @@ def test_settings_map_onto_client_config_and_the_registry_builds_clients():
     assert isinstance(client, ZoomClient)
     assert client.url("token_url") == "https://zoom.us/oauth/token"       # empty setting: the default
     assert {name: info.category for name, info in PROVIDERS.items()} == {
-        "google": "calendar", "microsoft": "calendar", "zoom": "video", "webex": "video"}
+        "google": "calendar", "microsoft": "calendar", "zoom": "video", "webex": "video", "teams": "video"}
+    teams = client_for("teams", config_from_settings({"MICROSOFT_CLIENT_ID": "m", "MICROSOFT_CLIENT_SECRET": "s"},
+                                                     "teams"))
+    assert teams.client_id == "m" and teams.scopes == ("offline_access", "User.Read", "OnlineMeetings.ReadWrite")
     assert PROVIDERS["google"].video_locations == ("google_meet",)
     assert "offline_access" in PROVIDERS["microsoft"].scopes
 
