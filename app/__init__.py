@@ -64,5 +64,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     tasks.bind_app(app)
     tasks.load_all()
     # imported for their outbox handlers and event subscriptions, which register on import
-    from app.services import calendar_sync, calendars, mailer, notifications, webhooks  # noqa: F401
+    from app.services import (  # noqa: F401
+        calendar_sync,
+        calendars,
+        mailer,
+        meetings,
+        notifications,
+        webhooks,
+    )
     return app

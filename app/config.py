@@ -129,10 +129,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Google's OpenID userinfo endpoint (the connected account's email address)."),
     Setting("GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration",
             "Google's OpenID discovery document (tests point it at a local provider)."),
-    Setting("INTEGRATION_HTTP_TIMEOUT", 10, "Seconds a request to an OAuth provider (Google, Microsoft) may take to "
-            "connect and to answer.", float),
+    Setting("INTEGRATION_HTTP_TIMEOUT", 10, "Seconds a request to an OAuth provider (Google, Microsoft, Zoom, "
+            "Webex) may take to connect and to answer.", float),
     Setting("MICROSOFT_CLIENT_ID", "", "Microsoft OAuth client id: enables \"Sign in with Microsoft\" (OpenID "
-            "Connect) and connecting Outlook Calendar (Settings → Integrations)."),
+            "Connect) and connecting Outlook Calendar and Microsoft Teams (Settings → Integrations)."),
     Setting("MICROSOFT_CLIENT_SECRET", "", "Microsoft OAuth client secret.", secret=True),
     Setting("MICROSOFT_AUTHORIZE_URL", "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
             "Microsoft's OAuth authorization endpoint (Outlook Calendar connections; tests point it at a fake)."),
@@ -142,6 +142,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MICROSOFT_DISCOVERY_URL",
             "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
             "Microsoft's OpenID discovery document."),
+    Setting("ZOOM_CLIENT_ID", "", "Zoom OAuth app client id: enables connecting Zoom (Settings → Integrations) for "
+            "Zoom meeting links."),
+    Setting("ZOOM_CLIENT_SECRET", "", "Zoom OAuth app client secret.", secret=True),
+    Setting("ZOOM_AUTHORIZE_URL", "https://zoom.us/oauth/authorize", "Zoom's OAuth authorization endpoint (tests "
+            "point it at a fake)."),
+    Setting("ZOOM_TOKEN_URL", "https://zoom.us/oauth/token", "Zoom's OAuth token endpoint."),
+    Setting("ZOOM_REVOKE_URL", "https://zoom.us/oauth/revoke", "Zoom's OAuth token revocation endpoint."),
+    Setting("ZOOM_API_URL", "https://api.zoom.us/v2", "Base URL of the Zoom API v2."),
+    Setting("WEBEX_CLIENT_ID", "", "Webex integration client id: enables connecting Webex (Settings → Integrations) "
+            "for Webex meeting links."),
+    Setting("WEBEX_CLIENT_SECRET", "", "Webex integration client secret.", secret=True),
+    Setting("WEBEX_AUTHORIZE_URL", "https://webexapis.com/v1/authorize", "Webex's OAuth authorization endpoint "
+            "(tests point it at a fake)."),
+    Setting("WEBEX_TOKEN_URL", "https://webexapis.com/v1/access_token", "Webex's OAuth token endpoint."),
+    Setting("WEBEX_API_URL", "https://webexapis.com/v1", "Base URL of the Webex REST API."),
     Setting("LOG_LEVEL", "INFO", "Python log level."),
 )
 

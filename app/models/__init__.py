@@ -6,6 +6,7 @@ from app.models.bookings import Booking, BookingActivity, Contact, Reminder
 from app.models.developer import ApiKey, Webhook, WebhookDelivery
 from app.models.integrations import (
     BookingCalendarEvent,
+    BookingMeeting,
     CalendarBusyCache,
     Integration,
     IntegrationCalendar,
@@ -18,8 +19,8 @@ ALL_MODELS = [User, UserLogo, OAuthIdentity, AuditLog, OutboxMessage, Schedule, 
 
 __all__ = ["ALL_MODELS", "ApiKey", "AuditLog", "Booking", "BookingActivity", "Contact", "EventType", "OAuthIdentity", "OutboxMessage", "Reminder", "Schedule", "User", "UserLogo", "Webhook", "WebhookDelivery"]
 
-ALL_MODELS += [Integration, IntegrationCalendar, CalendarBusyCache, BookingCalendarEvent]
-__all__ += ["BookingCalendarEvent", "CalendarBusyCache", "Integration", "IntegrationCalendar"]
+ALL_MODELS += [Integration, IntegrationCalendar, CalendarBusyCache, BookingCalendarEvent, BookingMeeting]
+__all__ += ["BookingCalendarEvent", "BookingMeeting", "CalendarBusyCache", "Integration", "IntegrationCalendar"]
 
 ALL_MODELS += [PageView, PageViewDaily, PageViewReferrer, PageVisitor]
 __all__ += ["PageView", "PageViewDaily", "PageViewReferrer", "PageVisitor"]

@@ -80,3 +80,21 @@ class BookingCalendarEvent(BaseModel):
     class Meta:
         table_name = "booking_calendar_events"
         indexes = ((("booking",), True),)
+
+
+class BookingMeeting(BaseModel):
+    """The video meeting created for a booking (Zoom, Webex, Microsoft Teams; Google Meet lives in the Google
+    Calendar event), so reschedule and cancel find it and the host sees why a link is missing."""
+    booking = peewee.ForeignKeyField(Booking, backref="meetings", on_delete="CASCADE")
+    provider = peewee.CharField(max_length=20)                 # the event type's location: zoom, webex, teams, ...
+    integration = peewee.ForeignKeyField(Integration, null=True, on_delete="SET NULL")
+    remote_id = peewee.CharField(max_length=255, null=True)    # the provider's meeting id
+    status = peewee.CharField(max_length=12, default="pending")   # pending | created | failed | deleted
+    error = peewee.TextField(null=True)                        # why the link is missing (shown on the booking)
+    confirmation_sent = peewee.BooleanField(default=False)     # the confirmation emails went out (held for the link)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "booking_meetings"
+        indexes = ((("booking",), True),)

@@ -92,13 +92,23 @@ def _description(booking: Booking) -> str:
 
 @events.subscribe("booking.created", "booking.rescheduled", "booking.cancelled")
 def _queue_sync(_event_id: str, envelope: dict) -> None:
-    booking_id = envelope["data"]["id"]
-    host_id = envelope["data"]["host"]["id"]
-    wanted = (IntegrationCalendar.select().where((IntegrationCalendar.user == host_id)
+    from app.services.meetings import holds_confirmation
+
+    booking = Booking.get_or_none(Booking.id == envelope["data"]["id"])
+    if booking is None:
+        return
+    if envelope["event"] == "booking.created" and holds_confirmation(booking):
+        return     # the event is written once the video link is known (app.services.meetings queues it)
+    queue(booking)
+
+
+def queue(booking: Booking) -> None:
+    """Queue the reconciliation of the booking's calendar event, if it has one or the host has a destination."""
+    wanted = (IntegrationCalendar.select().where((IntegrationCalendar.user == booking.user_id)
                                                  & IntegrationCalendar.is_destination).exists()
-              or BookingCalendarEvent.select().where(BookingCalendarEvent.booking == booking_id).exists())
+              or BookingCalendarEvent.select().where(BookingCalendarEvent.booking == booking.id).exists())
     if wanted:
-        outbox.add(KIND, {"booking_id": booking_id}, user_id=host_id)
+        outbox.add(KIND, {"booking_id": booking.id}, user_id=booking.user_id)
 
 
 def _client(integration: Integration) -> CalDAVClient:
@@ -190,8 +200,6 @@ def _sync_google(booking: Booking, mapping: BookingCalendarEvent | None, integra
                  destination: IntegrationCalendar | None) -> None:
     """The booking's event in Google Calendar, through the Calendar API. LinkTime emails the invitee itself,
     so Google is told not to send invitations or updates (``sendUpdates=none``)."""
-    from app.services.notifications import ics_uid
-
     if integration.status == "revoked" or not integration.credentials:
         return     # access was revoked: nothing can be changed there any more
     service = calendars.service_name(integration)
@@ -216,13 +224,7 @@ def _sync_google(booking: Booking, mapping: BookingCalendarEvent | None, integra
             if booking.previous_start_at is not None:
                 add_activity(booking.id, "calendar", f"Moved in the calendar ({service})")
         else:
-            event = calendars.google_call(integration, lambda t: client.create_event(
-                t, destination.remote_id, event_id=google_event_id(booking), send_updates="none",
-                **_google_fields(booking)))
-            BookingCalendarEvent.create(booking=booking, integration=integration,
-                                        calendar_remote_id=destination.remote_id, href=event.id,
-                                        uid=ics_uid(booking), etag=None)
-            add_activity(booking.id, "calendar", f"Added to the calendar “{destination.name}” ({service})")
+            create_google_event(booking, integration, destination)
     except GrantRevoked as exc:
         add_activity(booking.id, "calendar", "Could not update the calendar: Google Calendar access was revoked")
         raise outbox.PermanentFailure(str(exc)) from exc
@@ -233,6 +235,23 @@ def _sync_google(booking: Booking, mapping: BookingCalendarEvent | None, integra
         add_activity(booking.id, "calendar", f"Could not update the calendar: {exc.message}")
         raise outbox.PermanentFailure(str(exc)) from exc
     calendars.record_ok(integration.id)
+
+
+def create_google_event(booking: Booking, integration: Integration, calendar: IntegrationCalendar, *,
+                        with_meet: bool = False):
+    """Insert the booking's event (idempotent through its id) and remember it; ``with_meet`` asks Google for a
+    Meet conference (app.services.meetings reads the link from the answer). Raises IntegrationError."""
+    from app.services.notifications import ics_uid
+
+    client = calendars.google_client()
+    event = calendars.google_call(integration, lambda t: client.create_event(
+        t, calendar.remote_id, event_id=google_event_id(booking), send_updates="none", with_meet=with_meet,
+        request_id=f"linktime-{booking.id}", **_google_fields(booking)))
+    BookingCalendarEvent.create(booking=booking, integration=integration, calendar_remote_id=calendar.remote_id,
+                                href=event.id, uid=ics_uid(booking), etag=None)
+    add_activity(booking.id, "calendar", f"Added to the calendar “{calendar.name}” "
+                                         f"({calendars.service_name(integration)})")
+    return event
 
 
 # --- Outlook Calendar (Microsoft Graph) ----------------------------------------------------------------------

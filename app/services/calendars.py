@@ -65,9 +65,10 @@ from app.services.timezones import zone
 log = logging.getLogger(__name__)
 
 SERVICES = {"caldav": "CalDAV", "icloud": "iCloud", "ics": "ICS feed", "google": "Google Calendar",
-            "microsoft": "Outlook Calendar"}
+            "microsoft": "Outlook Calendar", "zoom": "Zoom", "webex": "Webex", "teams": "Microsoft Teams"}
 # OAuth providers are named by key in the audit log
-AUDIT_SERVICES = {"google": "google_calendar", "microsoft": "outlook_calendar"}
+AUDIT_SERVICES = {"google": "google_calendar", "microsoft": "outlook_calendar", "zoom": "zoom", "webex": "webex",
+                  "teams": "microsoft_teams"}
 WINDOW = timedelta(days=28)
 EPOCH = datetime(2000, 1, 3, tzinfo=UTC)       # a Monday: windows start on Mondays 00:00 UTC
 MAX_FIELD = 2000
@@ -198,6 +199,9 @@ def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None
         errors["feed_name"] = "Use at most 200 characters."
     if errors:
         raise ValidationFailed(errors)
+    for existing in Integration.select().where((Integration.user == user) & (Integration.provider == "ics")):
+        if credentials(existing).get("url") == url:
+            raise ValidationFailed({"feed_url": f"This feed is connected already (“{existing.label}”)."})
     try:
         feed = ics_feed.fetch(url, timeout=float(_cfg("CALENDAR_TIMEOUT")),
                               allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")),
@@ -216,11 +220,16 @@ def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None
     return integration
 
 
-# --- OAuth calendars: Google Calendar and Outlook (Microsoft 365) ---------------------------------------------
-# provider -> (service name, company, settings prefix). One set of functions serves both; the google_* names
-# below are kept for callers and tests.
+# --- OAuth connections: Google Calendar, Outlook (Microsoft 365), and the video providers ---------------------
+# provider -> (service name, company, settings prefix). One set of functions serves them all; the google_*
+# names below are kept for callers and tests. Zoom, Webex and Microsoft Teams connections have no calendars:
+# they create the meetings of bookings (app.services.meetings).
 OAUTH_PROVIDERS = {"google": ("Google Calendar", "Google", "GOOGLE"),
-                   "microsoft": ("Outlook Calendar", "Microsoft", "MICROSOFT")}
+                   "microsoft": ("Outlook Calendar", "Microsoft", "MICROSOFT"),
+                   "zoom": ("Zoom", "Zoom", "ZOOM"),
+                   "webex": ("Webex", "Webex", "WEBEX"),
+                   "teams": ("Microsoft Teams", "Microsoft", "MICROSOFT")}
+VIDEO_PROVIDERS = ("zoom", "teams", "webex")
 GOOGLE_REVOKED_MESSAGE = ("Google no longer accepts LinkTime's access to this calendar (access was removed in your "
                           "Google account, or it expired). It is no longer checked for conflicts and new bookings "
                           "are not added to it. Connect Google Calendar again to restore it.")
@@ -229,6 +238,10 @@ REVOKED_MESSAGES = {
     "microsoft": ("Microsoft no longer accepts LinkTime's access to this calendar (access was removed in your "
                   "Microsoft account, or it expired). It is no longer checked for conflicts and new bookings are not "
                   "added to it. Connect Outlook Calendar again to restore it."),
+    **{provider: (f"{company} no longer accepts LinkTime's access to your {name} account (access was removed at "
+                  f"{company}, or it expired). New bookings get no {name} link until you connect {name} again; "
+                  "existing bookings keep their links.")
+       for provider, (name, company, _prefix) in OAUTH_PROVIDERS.items() if provider in VIDEO_PROVIDERS},
 }
 EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
@@ -255,7 +268,7 @@ def oauth_authorization(provider: str, redirect_uri: str) -> oauth.Authorization
 def _callback_error(exc: AuthorizationFailed, provider: str = "google") -> str:
     name, company, _ = OAUTH_PROVIDERS[provider]
     if exc.code == "access_denied":
-        return f"You did not allow LinkTime to use your {name}, so nothing was connected."
+        return f"You did not allow LinkTime to use your {name} account, so nothing was connected."
     if exc.code == "state_mismatch":
         return (f"That answer from {company} does not belong to a connection attempt started here (or it expired). "
                 "Nothing was connected; please try again.")
@@ -284,15 +297,15 @@ def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_
         code = client.parse_callback(args, expected_state=expected_state)
         token = client.exchange_code(code, redirect_uri=redirect_uri, code_verifier=code_verifier)
         email = client.get_email(token.access_token)
-        found = client.list_calendars(token.access_token)
+        found = [] if provider in VIDEO_PROVIDERS else client.list_calendars(token.access_token)
     except AuthorizationFailed as exc:
         raise ValidationFailed({provider: _callback_error(exc, provider)}) from None
     except IntegrationError as exc:
         raise ValidationFailed({provider: f"We could not connect {name}: {exc.message}"}) from None
     if not token.refresh_token:
         raise ValidationFailed({provider: f"{company} did not grant lasting (offline) access, so LinkTime could not "
-                                          "keep your calendar connected. Nothing was connected; please try again."})
-    if not found:
+                                          f"keep your {name} connected. Nothing was connected; please try again."})
+    if not found and provider not in VIDEO_PROVIDERS:
         raise ValidationFailed({provider: f"This {company} account has no calendars."})
     can_write = _can_write(provider, token.scope)
     found = sorted(found, key=lambda c: not c.primary)        # the primary calendar first: the default destination
@@ -304,7 +317,7 @@ def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_
                                                   & (Integration.account_email == email)).first())
         if integration is None:
             integration = Integration.create(user=user, provider=provider, label=email, account_email=email,
-                                             credentials=secret)
+                                             credentials=secret, category=oauth.PROVIDERS[provider].category)
         else:   # connecting the same account again (e.g. after access was revoked): new token, calendars updated
             integration.credentials, integration.status, integration.last_error = secret, "connected", None
             integration.last_error_at, integration.updated_at = None, utcnow()
@@ -499,7 +512,7 @@ def _sync_calendars(user: User, integration: Integration, found: list[tuple[str,
 def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> None:
     """Delete the connection and its stored credentials at once (events already created stay in the calendar).
 
-    A Google connection's refresh token is also revoked at Google (best effort, after the row is gone)."""
+    A Google or Zoom connection's refresh token is also revoked there (best effort, after the row is gone)."""
     integration = get_integration(user, integration_id)
     with transaction(immediate=True):
         _lock_user(user)
@@ -509,12 +522,12 @@ def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> Non
         Integration.delete().where(Integration.id == integration.id).execute()
         audit.record("integration.disconnected", resource="integration", resource_id=integration.id, user=user, ip=ip,
                      details={"service": service})
-    if integration.provider == "google" and secret.get("token"):
+    if integration.provider in OAUTH_PROVIDERS and secret.get("token") and oauth_configured(integration.provider):
         token = oauth.TokenSet.from_dict(secret["token"])
-        try:
-            google_client().revoke(token.refresh_token or token.access_token)
+        try:      # where the provider offers revocation (Google, Zoom); Microsoft and Webex have none
+            oauth_client(integration.provider).revoke(token.refresh_token or token.access_token)
         except (IntegrationError, ValueError) as exc:
-            log.info("revoking the Google token of integration %s failed: %s", integration.id, exc)
+            log.info("revoking the %s token of integration %s failed: %s", integration.provider, integration.id, exc)
 
 
 def get_integration(user: User, integration_id: str) -> Integration:
@@ -579,6 +592,12 @@ def windows(start: datetime, end: datetime) -> list[datetime]:
         out.append(first)
         first += WINDOW
     return out
+
+
+def prune_busy_cache(now: datetime | None = None) -> int:
+    """Delete cached windows that ended more than a day ago (no page asks for past times); returns how many."""
+    cutoff = (now or datetime.now(UTC)) - WINDOW - timedelta(days=1)
+    return CalendarBusyCache.delete().where(CalendarBusyCache.window_start < cutoff).execute()
 
 
 _memory: dict[str, tuple] = {}   # cache row id -> (fetched_at, intervals, their starts, longest length)
@@ -866,7 +885,7 @@ def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterato
                     found = {cid: client.busy(remote[cid], lo, hi, tz, own) for cid in calendar_ids if cid in remote}
                 with lock:
                     fresh.update(found)
-        except (CalendarError, IntegrationError) as exc:
+        except IntegrationError as exc:
             log.info("fresh busy times of integration %s not read: %s", integration_id, exc)
         except Exception:
             log.exception("fresh busy times of integration %s failed", integration_id)
@@ -882,6 +901,35 @@ def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterato
         yield
     finally:
         _fresh.reset(token)
+        try:
+            _catch_up(snapshot, {cal.id: cal.integration for cal in calendars}, start - timedelta(days=1),
+                      end + timedelta(days=1))
+        except Exception:
+            log.exception("could not compare fresh busy times with the cache")
+
+
+def _catch_up(fresh: dict[str, list[Interval]], integration_of: dict[str, str], lo: datetime, hi: datetime) -> None:
+    """A booking-time read that differs from the cache (an event added or removed since the last refresh) has the
+    cached windows refreshed now, so the booking page catches up without waiting for CALENDAR_BUSY_TTL."""
+    if not fresh:
+        return
+    starts = windows(lo, hi)
+    rows = _cache_rows(list(fresh), starts)
+    a, b = int(lo.timestamp()), int(hi.timestamp())
+
+    def clipped(intervals) -> set[Interval]:
+        return {(max(s, a), min(e, b)) for s, e in intervals if s < b and e > a}
+
+    stale: set[str] = set()
+    for cal_id, intervals in fresh.items():
+        cached_rows = [rows.get((cal_id, w)) for w in starts]
+        if any(r is None or r.fetched_at is None for r in cached_rows):
+            continue            # never read: the page reads it anyway
+        cached = [i for r in cached_rows for i in _load_intervals(r)[0]]
+        if clipped(intervals) != clipped(cached):
+            stale.add(integration_of[cal_id])
+    for integration_id in stale:
+        _enqueue_refresh(integration_id, starts)
 
 
 def unreadable(user_id: str, start: datetime, end: datetime) -> list[str]:

@@ -169,6 +169,28 @@ def _clean_questions(errors, questions) -> list[dict]:
     return cleaned
 
 
+def location_choices(user: User, current: str | None = None) -> dict[str, str]:
+    """The locations an event type of ``user`` can have: video services only when connected (the current one
+    stays listed so an edit does not change it)."""
+    from app.services.meetings import VIDEO_LOCATIONS, available_locations
+
+    usable = available_locations(user)
+    return {key: label for key, label in LOCATION_TYPES.items()
+            if key not in VIDEO_LOCATIONS or key in usable or key == current}
+
+
+def _video_location_problem(user: User, location: str, current: EventType | None) -> str | None:
+    from app.services.meetings import VIDEO_LOCATIONS, available_locations
+
+    if location not in VIDEO_LOCATIONS or (current is not None and current.location_type == location):
+        return None
+    if location in available_locations(user):
+        return None
+    if location == "google_meet":
+        return "Google Meet needs Google Calendar: connect it in Settings → Integrations first."
+    return f"Connect {LOCATION_TYPES[location]} in Settings → Integrations first."
+
+
 def validate(user: User, data: EventTypeInput, current: EventType | None = None) -> dict:
     """Check every given field; returns the changes to apply or raises ValidationFailed with all errors."""
     errors: dict[str, str] = {}
@@ -203,6 +225,8 @@ def validate(user: User, data: EventTypeInput, current: EventType | None = None)
     if data.location_type is not None:
         if data.location_type not in LOCATION_TYPES:
             errors["location_type"] = "Choose a location from the list."
+        elif problem := _video_location_problem(user, data.location_type, current):
+            errors["location_type"] = problem
         changes["location_type"] = data.location_type
         detail = (data.location_detail or "").strip()
         if data.location_type in LOCATIONS_NEEDING_DETAIL and not detail:

@@ -119,16 +119,32 @@ def _send_pair(booking: Booking, kind: str, method: str, invitee_subject: str, h
                 attachments=attachment, reply_to=host.email, **_context(booking, host, booking.invitee_timezone))
     queue_email(host.email, host_subject, f"booking_{kind}_host", user_id=host.id, attachments=attachment,
                 reply_to=booking.invitee_email, **_context(booking, host, host.timezone))
-    add_activity(booking.id, "email", f"{kind.title()} emails queued to {booking.invitee_email} and {host.email}")
+    what = "Meeting link" if kind == "link_added" else kind.title()
+    add_activity(booking.id, "email", f"{what} emails queued to {booking.invitee_email} and {host.email}")
 
 
 @events.subscribe("booking.created")
 def _on_created(_event_id: str, envelope: dict) -> None:
+    from app.services.meetings import holds_confirmation
+
     booking = Booking.get_or_none(Booking.id == envelope["data"]["id"])
     if booking is None or booking.status != "CONFIRMED":
         return  # cancelled before the confirmation went out: the cancellation email says it all
+    if holds_confirmation(booking):
+        return  # a video link is being created: app.services.meetings sends the confirmation with it
+    send_confirmation(booking)
+
+
+def send_confirmation(booking: Booking) -> None:
     _send_pair(booking, "confirmed", "REQUEST", f"Confirmed: {booking.event_name} with {booking.user.name}",
                f"New booking: {booking.event_name} with {booking.invitee_name}")
+
+
+def send_link_added(booking: Booking) -> None:
+    """The video link that could not be created with the confirmation exists now: tell both sides."""
+    label = location_label(booking) or "meeting"
+    _send_pair(booking, "link_added", "REQUEST", f"{label} link: {booking.event_name} with {booking.user.name}",
+               f"{label} link created: {booking.event_name} with {booking.invitee_name}")
 
 
 @events.subscribe("booking.cancelled")

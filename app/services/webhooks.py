@@ -21,7 +21,7 @@ from flask import current_app
 
 from app.db import is_postgres, transaction
 from app.ids import new_id
-from app.models import EventType, OutboxMessage, User, Webhook, WebhookDelivery
+from app.models import Booking, EventType, OutboxMessage, User, Webhook, WebhookDelivery
 from app.models.base import utcnow
 from app.services import audit, events, outbox
 from app.services import webhook_delivery as delivery
@@ -203,6 +203,16 @@ def matches(webhook: Webhook, envelope: dict) -> bool:
 
 
 @events.subscribe(*EVENT_NAMES)
+def _on_event(event_id: str, envelope: dict) -> None:
+    from app.services.meetings import holds_confirmation
+
+    if envelope["event"] == "booking.created":
+        booking = Booking.get_or_none(Booking.id == (envelope.get("data") or {}).get("id"))
+        if booking is not None and holds_confirmation(booking):
+            return    # delivered with the video link once it is created (app.services.meetings)
+    queue_deliveries(event_id, envelope)
+
+
 def queue_deliveries(event_id: str, envelope: dict) -> None:
     """One ``webhook`` outbox row per matching active webhook of the event's account."""
     row = OutboxMessage.select(OutboxMessage.user_id).where(OutboxMessage.id == event_id).first()

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, abort, flash, g, make_response, redirect, request, url_for
 
-from app.models import Booking, BookingActivity
+from app.models import Booking, BookingActivity, BookingMeeting
 from app.services import bookings as service
 from app.services.errors import NotFound, ValidationFailed
 from app.services.slots import available_slots
@@ -171,15 +171,36 @@ def _detail(booking: Booking, *, errors: dict[str, str] | None = None, values: d
                                                   & (Booking.status == "CONFIRMED")
                                                   & (Booking.start_at > booking.start_at)).count())
     block = "cancel_form" if errors else None
+    meeting = BookingMeeting.get_or_none(BookingMeeting.booking == booking)
     return render("bookings/detail.html", block=block, booking=booking, activities=activities,
                   answers=answer_rows(booking), errors=errors, values=values or {"scope": "this"},
-                  later_in_series=later_in_series, over=is_over(booking), status=status)
+                  later_in_series=later_in_series, over=is_over(booking), status=status, meeting=meeting)
 
 
 @bp.get("/<booking_id>")
 @login_required
 def detail(booking_id: str):
     return _detail(_own(booking_id))
+
+
+@bp.post("/<booking_id>/meeting")
+@login_required
+def retry_meeting(booking_id: str):
+    """Try again to create the video link that failed (the host's button next to the error)."""
+    from app.services import meetings
+
+    booking = _own(booking_id)
+    meeting = BookingMeeting.get_or_none(BookingMeeting.booking == booking)
+    if meeting is None or meeting.status != "failed" or booking.is_cancelled or is_over(booking):
+        flash("There is no missing meeting link to create for this booking.", "error")
+    else:
+        meetings.retry(booking)
+        fresh = BookingMeeting.get(BookingMeeting.id == meeting.id)
+        if fresh.status == "created":
+            flash("The meeting link was created and sent to both of you.", "success")
+        else:
+            flash("LinkTime is trying to create the meeting link again; this page shows the result.", "success")
+    return redirect(url_for("bookings.detail", booking_id=booking.id))
 
 
 @bp.post("/<booking_id>/cancel")

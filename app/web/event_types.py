@@ -80,6 +80,7 @@ def public_url(event_type=None) -> str:
 @bp.context_processor
 def _helpers():
     return {"human_minutes": human_minutes, "public_url": public_url, "LOCATION_TYPES": service.LOCATION_TYPES,
+            "location_choices": lambda current=None: service.location_choices(g.user, current),
             "QUESTION_LABELS": QUESTION_LABELS, "NOTICE_UNITS": NOTICE_UNITS, "FIELD_LABELS": FIELD_LABELS,
             "FIELD_ANCHORS": FIELD_ANCHORS, "REMINDER_PRESETS": REMINDER_PRESETS,
             "base_url": current_app.config["BASE_URL"]}

@@ -1,5 +1,5 @@
 """Settings → Integrations: connect calendars (Google, Outlook, iCloud, CalDAV, ICS feeds), choose calendars,
-disconnect.
+connect video conferencing (Zoom, Microsoft Teams, Webex; Google Meet comes with Google Calendar), disconnect.
 
 Google Calendar and Outlook Calendar connect through an OAuth redirect: ``/google`` (``/microsoft``) keeps the
 state and the PKCE verifier in the session and sends the browser to the provider; ``/google/callback``
@@ -33,11 +33,12 @@ from app.web.session import login_required
 
 bp = Blueprint("integrations", __name__, url_prefix="/settings/integrations")
 
-# Categories shown on the page, each with the providers that can be connected today. A category appears only
-# once it has a provider (Video Conferencing arrives with the OAuth providers).
-CATEGORIES = [("calendar", "Calendars", ("google", "microsoft", "caldav", "ics"))]
+# Categories shown on the page, each with the providers that can be connected.
+CATEGORIES = [("calendar", "Calendars", ("google", "microsoft", "caldav", "ics")),
+              ("video", "Video Conferencing", ("zoom", "teams", "webex"))]
 GOOGLE_SESSION_KEY = "google_calendar_oauth"
-SESSION_KEYS = {"google": GOOGLE_SESSION_KEY, "microsoft": "outlook_calendar_oauth"}
+SESSION_KEYS = {"google": GOOGLE_SESSION_KEY, "microsoft": "outlook_calendar_oauth", "zoom": "zoom_oauth",
+                "teams": "teams_oauth", "webex": "webex_oauth"}
 EMPTY_FORMS = {"icloud": {"username": ""}, "caldav": {"server_url": "", "username": ""},
                "ics": {"feed_url": "", "feed_name": ""}}
 
@@ -62,12 +63,16 @@ def _panel(status: int = 200, *, errors: dict | None = None, form: str | None = 
         forms[form].update(values)
     groups = [(key, title, [i for i in integrations if i.category == key]) for key, title, _p in CATEGORIES]
     calendars = service.calendars_of(user)
+    connected = {i.provider for i in integrations if i.status != "revoked"}
     has_destination = any(c.is_destination for cals in calendars.values() for c in cals)
     response = render("integrations/index.html", block="panel", status=status, groups=groups,
                       calendars=calendars, has_destination=has_destination, cache=service.cache_state(user),
                       service_name=service.service_name, errors=errors or {}, form=form, forms=forms,
                       notice=notice, icloud_url=ICLOUD_URL, google_enabled=service.google_configured(),
-                      microsoft_enabled=service.oauth_configured("microsoft"))
+                      microsoft_enabled=service.oauth_configured("microsoft"),
+                      video_connect=[(p, service.SERVICES[p]) for p in service.VIDEO_PROVIDERS
+                                     if service.oauth_configured(p) and p not in connected],
+                      google_connected="google" in connected)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -163,7 +168,11 @@ def _finish_oauth(provider: str):
     except ValidationFailed as exc:
         return _oauth_failed(exc.errors[provider])
     name = service.service_name(integration)
-    flash(f"Connected {name} “{integration.label}”. Your calendars are listed below.", "success")
+    if provider in service.VIDEO_PROVIDERS:
+        flash(f"Connected {name} “{integration.label}”. You can now choose {name} as the location of an event "
+              "type.", "success")
+    else:
+        flash(f"Connected {name} “{integration.label}”. Your calendars are listed below.", "success")
     return redirect(url_for("integrations.index"))
 
 
@@ -191,6 +200,42 @@ def microsoft_callback():
     return _finish_oauth("microsoft")
 
 
+@bp.get("/zoom")
+@login_required
+def connect_zoom():
+    return _start_oauth("zoom")
+
+
+@bp.get("/zoom/callback")
+@login_required
+def zoom_callback():
+    return _finish_oauth("zoom")
+
+
+@bp.get("/teams")
+@login_required
+def connect_teams():
+    return _start_oauth("teams")
+
+
+@bp.get("/teams/callback")
+@login_required
+def teams_callback():
+    return _finish_oauth("teams")
+
+
+@bp.get("/webex")
+@login_required
+def connect_webex():
+    return _start_oauth("webex")
+
+
+@bp.get("/webex/callback")
+@login_required
+def webex_callback():
+    return _finish_oauth("webex")
+
+
 @bp.post("/calendars")
 @login_required
 def choose():
@@ -214,6 +259,9 @@ def disconnect(integration_id: str):
         service.disconnect(g.user, integration.id, ip=g.client_ip)
     except NotFound:
         abort(404)
+    if integration.provider in service.VIDEO_PROVIDERS:
+        return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted; existing bookings "
+                     f"keep their {name} links, new bookings get none.")
     if integration.provider == "google":
         return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted and revoked at "
                      "Google; events already in the calendar stay there.")

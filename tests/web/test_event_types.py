@@ -40,7 +40,7 @@ def _default_type(app, user):
 def form(**changes) -> dict:
     """A complete, valid create/edit form post (as the page sends it)."""
     data = {"name": "Intro call", "slug": "intro-call", "description": "Say **hello**", "duration": "45",
-            "extra_durations": "15, 60", "location_type": "zoom", "location_detail": "", "buffer_before": "5",
+            "extra_durations": "15, 60", "location_type": "in_person", "location_detail": "Main St 1", "buffer_before": "5",
             "buffer_after": "10", "notice_value": "2", "notice_unit": "hours", "window_type": "rolling",
             "window_days": "30", "window_start": "", "window_end": "", "slot_interval": "", "max_per_day": "",
             "status": "active", "color": "#16a34a", "recurrence": "none", "recurrence_interval": "2",
@@ -277,7 +277,9 @@ INVALID = [
     ({"window_type": "range", "window_start": "2030-02-01", "window_end": "2030-01-01"},
      "The last date must not be before the first.", "window_end"),
     ({"window_days": "0"}, "The number of days must be between 1 and 730.", "window_days"),
-    ({"location_type": "in_person"}, "Enter the address.", "location_detail"),
+    ({"location_type": "in_person", "location_detail": ""}, "Enter the address.", "location_detail"),
+    ({"location_type": "zoom"}, "Connect Zoom in Settings → Integrations first.", "location_type"),
+    ({"location_type": "google_meet"}, "Google Meet needs Google Calendar: connect it in Settings", "location_type"),
     ({"location_type": "moon"}, "Choose a location from the list.", "location_type"),
     ({"color": "blue"}, "Use a colour like #2563eb.", "color"),
     ({"questions-0-label": "Plan", "questions-0-type": "select", "questions-0-options": "Only one"},

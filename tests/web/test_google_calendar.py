@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 
-from app.db import db
 from app.integrations.oauth import TokenSet
 from app.models import (
     AuditLog,
@@ -29,6 +27,7 @@ from app.services.slots import available_slots
 from tests.conftest import login
 from tests.fakes.google import GoogleFake
 from tests.test_security import _database_bytes
+from tests.web.conftest import data
 
 BASE = "http://linktime.test"
 CALLBACK = BASE + "/settings/integrations/google/callback"
@@ -53,17 +52,6 @@ def _settings(fake: GoogleFake) -> dict:
 @pytest.fixture
 def app(app_factory, google):
     return app_factory(BASE_URL=BASE, CALENDAR_BUSY_WAIT=10, **_settings(google))
-
-
-@pytest.fixture
-def host(make_user):
-    return make_user("hana", timezone="Europe/Berlin")
-
-
-@contextmanager
-def data(app):
-    with app.app_context(), db.connection_context():
-        yield
 
 
 def start(client) -> str:
@@ -389,3 +377,67 @@ def test_disconnect_deletes_the_credentials_and_revokes_the_token(app, client, h
         entry = AuditLog.get(AuditLog.action == "integration.disconnected")
         assert entry.resource_id == integration.id
         assert refresh_token.encode() not in _database_bytes()
+
+
+# --- Google Meet -------------------------------------------------------------------------------------------------
+def test_google_meet_location_creates_the_event_with_a_meet_link_moves_and_deletes_it(app, client, host, google):
+    from app.models import BookingMeeting
+    from app.services import meetings
+
+    login(client, host)
+    assert '<option value="google_meet"' not in client.get("/dashboard/event-types/new").get_data(as_text=True)
+    with data(app):
+        connect_service(host)
+        assert meetings.available_locations(host) == {"google_meet"}
+        event_type = EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
+        event_type.location_type, event_type.location_detail = "google_meet", ""
+        event_type.save()
+        booking = svc.create_booking(event_type, request(), now=NOW).booking
+
+        [event] = google.events[EMAIL].values()          # one event: the Meet is its conference
+        [insert] = [c for c in google.calls("POST") if c.path.endswith("/events")]
+        assert insert.args["conferenceDataVersion"] == "1" and insert.args["sendUpdates"] == "none"
+        create = insert.json["conferenceData"]["createRequest"]
+        assert create["conferenceSolutionKey"] == {"type": "hangoutsMeet"} and create["requestId"]
+        booking = Booking.get_by_id(booking.id)
+        assert booking.meeting_link == event["hangoutLink"] and booking.meeting_link.startswith("https://meet.google.com/")
+        assert BookingMeeting.get(BookingMeeting.booking == booking).status == "created"
+        assert BookingCalendarEvent.get(BookingCalendarEvent.booking == booking).href == event["id"]
+        mails = [mailer.unseal(json.loads(m.payload)) for m in OutboxMessage.select().where(OutboxMessage.kind == "email")]
+        confirmations = [m for m in mails if m["subject"].startswith(("Confirmed:", "New booking:"))]
+        assert len(confirmations) == 2 and all(booking.meeting_link in m["text"] for m in confirmations)
+
+        moved = svc.reschedule_booking(booking, SLOT + timedelta(hours=1), reason=None, by="host", now=NOW)
+        [event2] = google.events[EMAIL].values()
+        assert event2["start"]["dateTime"] == "2030-01-07T10:00:00Z" and event2["hangoutLink"] == event["hangoutLink"]
+        assert Booking.get_by_id(booking.id).meeting_link == event["hangoutLink"]
+        svc.cancel_booking(moved, reason=None, by="invitee")
+        assert google.events[EMAIL] == {}
+    assert '<option value="google_meet"' in client.get("/dashboard/event-types/new").get_data(as_text=True)
+
+
+def test_google_meet_goes_ahead_without_a_link_when_google_fails(app, host, google):
+    from app.models import BookingMeeting
+
+    with data(app):
+        connect_service(host)
+        event_type = EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
+        event_type.location_type, event_type.location_detail = "google_meet", ""
+        event_type.save()
+        google.fail(503, path=f"/calendar/v3/calendars/{EMAIL}/events")
+        booking = svc.create_booking(event_type, request(), now=NOW).booking
+        assert Booking.get_by_id(booking.id).status == "CONFIRMED"
+        meeting = BookingMeeting.get(BookingMeeting.booking == booking)
+        assert meeting.status == "failed" and "try again" in meeting.error
+        assert google.events[EMAIL] == {}                 # the retry makes the event (with its Meet) later
+        [message] = OutboxMessage.select().where(OutboxMessage.kind == "meeting")
+        assert outbox_process(message) == "done"
+        [event] = google.events[EMAIL].values()
+        assert Booking.get_by_id(booking.id).meeting_link == event["hangoutLink"]
+
+
+def outbox_process(message) -> str:
+    from app.services import outbox
+
+    return outbox.process(message.id, max_attempts=8, retry_delay=60,
+                          now=OutboxMessage.get_by_id(message.id).next_attempt_at + timedelta(seconds=1))

@@ -1,27 +1,14 @@
 """Settings → Integrations over HTTP: connect, inline errors, choose calendars, disconnect, authorisation."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
 
-from app.db import db
 from app.models import AuditLog, Integration, IntegrationCalendar
 from tests.conftest import login
+from tests.web.conftest import data
 
 HTMX = {"HX-Request": "true"}
 APP_PASSWORD = "app-pass-1234"
-
-
-@pytest.fixture
-def host(make_user):
-    return make_user("hana", timezone="Europe/Berlin")
-
-
-@contextmanager
-def data(app):
-    with app.app_context(), db.connection_context():
-        yield
 
 
 @pytest.fixture
@@ -35,11 +22,13 @@ def connect(client, radicale, password=APP_PASSWORD, headers=None):
                        data={"server_url": radicale.url, "username": "alice", "password": password})
 
 
-def test_page_lists_calendar_connect_forms_and_no_video_group_yet(signed_in):
+def test_page_lists_calendar_connect_forms_and_the_video_group(signed_in):
     html = signed_in.get("/settings/integrations").get_data(as_text=True)
     assert "Calendars" in html and 'id="connect-caldav"' in html and 'id="connect-icloud"' in html
     assert 'id="connect-ics"' in html and "caldav.icloud.com" in html
-    assert "Video Conferencing" not in html
+    assert "Video Conferencing" in html and "connect Google Calendar above" in html
+    # no Zoom / Teams / Webex app is configured on this server: nothing to connect, no dead button
+    assert 'id="connect-zoom"' not in html and 'id="connect-teams"' not in html and 'id="connect-webex"' not in html
     assert 'href="/settings/integrations"' in html    # the settings tab
 
 

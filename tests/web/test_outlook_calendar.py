@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 
-from app.db import db
 from app.integrations.oauth import TokenSet
 from app.models import (
     AuditLog,
@@ -29,6 +27,7 @@ from app.services.slots import available_slots
 from tests.conftest import login
 from tests.fakes.microsoft import MicrosoftFake
 from tests.test_security import _database_bytes
+from tests.web.conftest import data
 
 BASE = "http://linktime.test"
 CALLBACK = BASE + "/settings/integrations/microsoft/callback"
@@ -54,17 +53,6 @@ def _settings(fake: MicrosoftFake) -> dict:
 @pytest.fixture
 def app(app_factory, microsoft):
     return app_factory(BASE_URL=BASE, CALENDAR_BUSY_WAIT=10, **_settings(microsoft))
-
-
-@pytest.fixture
-def host(make_user):
-    return make_user("hana", timezone="Europe/Berlin")
-
-
-@contextmanager
-def data(app):
-    with app.app_context(), db.connection_context():
-        yield
 
 
 def start(client) -> str:
