@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from huey import crontab
 
-from app.services import audit
+from app.services import audit, calendars
 from tasks import app_periodic_task
 
 
@@ -11,3 +11,9 @@ from tasks import app_periodic_task
 def remove_expired_audit_entries() -> int:
     """Spec 21: entries older than 365 days are removed permanently once a day."""
     return audit.remove_expired()
+
+
+@app_periodic_task(crontab(minute="27", hour="3"))
+def prune_calendar_busy_cache() -> int:
+    """Cached busy times of windows that are over are of no use to any booking page."""
+    return calendars.prune_busy_cache()

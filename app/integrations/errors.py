@@ -12,8 +12,9 @@
     ``state`` that does not match the one stored for the flow.
 
 Every error carries ``provider``, ``status`` (HTTP status or ``None``), ``code`` (the provider's error code
-when it sent one) and a message that never contains a token. ``transient`` mirrors the class, as in
-``app.integrations.ical.CalendarError``, so callers can treat both families alike.
+when it sent one) and a message that never contains a token. ``transient`` mirrors the class.
+``app.integrations.ical.CalendarError`` (CalDAV servers and ICS feeds) is a subclass, so ``except
+IntegrationError`` catches every integration's failure.
 """
 from __future__ import annotations
 

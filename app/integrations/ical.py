@@ -16,6 +16,7 @@ import recurring_ical_events
 import requests
 from icalendar import Calendar
 
+from app.integrations.errors import IntegrationError
 from app.services import webhook_delivery as guard
 
 log = logging.getLogger(__name__)
@@ -26,13 +27,15 @@ LINKTIME_UID_SUFFIX = "@linktime"
 MAX_REDIRECTS = 5
 
 
-class CalendarError(Exception):
-    """A calendar server could not do what was asked. ``transient``: worth trying again later."""
+class CalendarError(IntegrationError):
+    """A calendar server (CalDAV, ICS feed) could not do what was asked. ``transient``: worth trying again later.
+
+    One family with the OAuth providers' errors (``app.integrations.errors``): ``except IntegrationError``
+    catches both; the subclasses here keep the CalDAV-specific cases (412, bad credentials)."""
     transient = False
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, provider="caldav", status=status)
 
 
 class TransientError(CalendarError):

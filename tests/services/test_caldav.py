@@ -101,6 +101,19 @@ def test_busy_times_are_cached_per_window(event_type, radicale, work, connected)
     assert SLOT + timedelta(hours=3) not in day_slots(event_type)
 
 
+def test_an_event_found_by_the_booking_time_check_reaches_the_page_at_once(event_type, radicale, work, connected):
+    from app.services import bookings
+
+    day_slots(event_type)                                   # the cache is warm
+    radicale.put_event(work, "late", vevent("late", "20300107T120000Z", "20300107T130000Z"))
+    assert SLOT + timedelta(hours=3) in day_slots(event_type)          # the cache does not know it yet
+    request = bookings.BookingRequest(start=SLOT, invitee_name="Ivan", invitee_email="ivan@example.com",
+                                      invitee_timezone="Europe/Berlin")
+    bookings.create_booking(event_type, request, now=NOW)
+    # the booking's fresh read of Monday saw the new event: the window was refreshed (queue in immediate mode)
+    assert SLOT + timedelta(hours=3) not in day_slots(event_type)
+
+
 def test_all_day_event_blocks_the_whole_day_in_the_hosts_zone(event_type, radicale, work, connected):
     radicale.put_event(work, "holiday", vevent("holiday", "20300107", "20300108", all_day=True))
     assert day_slots(event_type) == []

@@ -101,3 +101,34 @@ def test_private_addresses_are_refused_in_production_mode(app, host, feed_server
         calendars.connect_ics(host, url=feed_server.url + "feed.ics")
     assert "https://" in exc.value.errors["feed_url"]
     assert feed_server.requests == []
+
+
+def test_the_same_feed_twice_is_refused_with_a_clear_message(host, feed_server, make_user):
+    feed_server.body = FEED.encode()
+    calendars.connect_ics(host, url=feed_server.url + "secret-token/basic.ics", name="Rota")
+    with pytest.raises(ValidationFailed) as caught:
+        calendars.connect_ics(host, url=feed_server.url + "secret-token/basic.ics")
+    assert caught.value.errors["feed_url"] == "This feed is connected already (“Rota”)."
+    assert Integration.select().where(Integration.provider == "ics").count() == 1
+    calendars.connect_ics(host, url=feed_server.url + "other-token/basic.ics")          # another feed is fine
+    calendars.connect_ics(make_user("olga"), url=feed_server.url + "secret-token/basic.ics")   # and another user
+    assert Integration.select().where(Integration.provider == "ics").count() == 3
+
+
+def test_windows_that_are_over_are_pruned_from_the_busy_cache(host, event_type, feed_server):
+    from app.models import CalendarBusyCache
+    from tasks import maintenance
+
+    feed_server.body = FEED.encode()
+    calendars.connect_ics(host, url=feed_server.url + "secret-token/basic.ics")
+    slots_on(event_type, MONDAY)                                            # fills the window around NOW
+    slots_on(event_type, MONDAY + timedelta(days=30))                       # and a later one
+    starts = sorted(r.window_start for r in CalendarBusyCache.select())
+    assert len(starts) == 2
+    assert calendars.prune_busy_cache(now=NOW) == 0                        # nothing is over yet
+    after_first = starts[0] + calendars.WINDOW + timedelta(days=1, seconds=1)
+    assert calendars.prune_busy_cache(now=after_first) == 1
+    assert [r.window_start for r in CalendarBusyCache.select()] == [starts[1]]
+    # the daily task prunes by today's date: these windows (in 2030) are still ahead
+    assert maintenance.prune_calendar_busy_cache.task_class().execute() == 0
+    assert CalendarBusyCache.select().count() == 1
