@@ -26,8 +26,9 @@ from app.integrations.ical import CalendarError, NotFoundError, PreconditionFail
 from app.integrations.oauth import Attendee
 from app.models import Booking, BookingCalendarEvent, Integration, IntegrationCalendar
 from app.models.base import utcnow
-from app.services import calendars, events, outbox
+from app.services import calendars, connections, events, outbox
 from app.services.bookings import add_activity, location_label
+from app.services.oauth_connections import oauth_call, oauth_client
 
 log = logging.getLogger(__name__)
 KIND = "calendar_sync"
@@ -157,14 +158,14 @@ def sync_booking(payload: dict) -> None:
             if mapping is not None:
                 client.delete_event(mapping.href, etag=mapping.etag)
                 mapping.delete_instance()
-                add_activity(booking.id, "calendar", f"Removed from the calendar ({calendars.service_name(integration)})")
+                add_activity(booking.id, "calendar", f"Removed from the calendar ({connections.service_name(integration)})")
         elif mapping is not None:
             etag = _save(client, mapping.href, event_ics(booking), mapping.etag, create=False)
             BookingCalendarEvent.update(etag=etag, updated_at=utcnow()).where(
                 BookingCalendarEvent.id == mapping.id).execute()
             if booking.previous_start_at is not None:
                 add_activity(booking.id, "calendar", "Moved in the calendar "
-                                                     f"({calendars.service_name(integration)})")
+                                                     f"({connections.service_name(integration)})")
         else:
             from app.services.notifications import ics_uid
             url = client.event_url(destination.remote_id, booking.id)
@@ -172,14 +173,14 @@ def sync_booking(payload: dict) -> None:
             BookingCalendarEvent.create(booking=booking, integration=integration, calendar_remote_id=destination.remote_id,
                                         href=url, uid=ics_uid(booking), etag=etag)
             add_activity(booking.id, "calendar", f"Added to the calendar “{destination.name}” "
-                                                 f"({calendars.service_name(integration)})")
+                                                 f"({connections.service_name(integration)})")
     except CalendarError as exc:
-        calendars.record_error(integration.id, str(exc))
+        connections.record_error(integration.id, str(exc))
         if exc.transient:
             raise   # the outbox retries
         add_activity(booking.id, "calendar", f"Could not update the calendar: {exc}")
         raise outbox.PermanentFailure(str(exc)) from exc
-    calendars.record_ok(integration.id)
+    connections.record_ok(integration.id)
 
 
 # --- Google Calendar -----------------------------------------------------------------------------------------
@@ -202,22 +203,22 @@ def _sync_google(booking: Booking, mapping: BookingCalendarEvent | None, integra
     so Google is told not to send invitations or updates (``sendUpdates=none``)."""
     if integration.status == "revoked" or not integration.credentials:
         return     # access was revoked: nothing can be changed there any more
-    service = calendars.service_name(integration)
-    client = calendars.google_client()
+    service = connections.service_name(integration)
+    client = oauth_client("google")
     try:
         if booking.status == "CANCELLED":
             if mapping is not None:
-                calendars.google_call(integration, lambda t: client.delete_event(
+                oauth_call(integration, lambda t: client.delete_event(
                     t, mapping.calendar_remote_id, mapping.href, send_updates="none"))
                 mapping.delete_instance()
                 add_activity(booking.id, "calendar", f"Removed from the calendar ({service})")
         elif mapping is not None:
             fields = _google_fields(booking)
             try:
-                event = calendars.google_call(integration, lambda t: client.update_event(
+                event = oauth_call(integration, lambda t: client.update_event(
                     t, mapping.calendar_remote_id, mapping.href, send_updates="none", **fields))
             except GoogleNotFound:      # deleted in Google meanwhile: add it again
-                event = calendars.google_call(integration, lambda t: client.create_event(
+                event = oauth_call(integration, lambda t: client.create_event(
                     t, mapping.calendar_remote_id, send_updates="none", **fields))
             BookingCalendarEvent.update(href=event.id, updated_at=utcnow()).where(
                 BookingCalendarEvent.id == mapping.id).execute()
@@ -229,12 +230,12 @@ def _sync_google(booking: Booking, mapping: BookingCalendarEvent | None, integra
         add_activity(booking.id, "calendar", "Could not update the calendar: Google Calendar access was revoked")
         raise outbox.PermanentFailure(str(exc)) from exc
     except IntegrationError as exc:
-        calendars.record_error(integration.id, f"Google Calendar: {exc.message}")
+        connections.record_error(integration.id, f"Google Calendar: {exc.message}")
         if exc.transient:
             raise   # the outbox retries
         add_activity(booking.id, "calendar", f"Could not update the calendar: {exc.message}")
         raise outbox.PermanentFailure(str(exc)) from exc
-    calendars.record_ok(integration.id)
+    connections.record_ok(integration.id)
 
 
 def create_google_event(booking: Booking, integration: Integration, calendar: IntegrationCalendar, *,
@@ -243,14 +244,14 @@ def create_google_event(booking: Booking, integration: Integration, calendar: In
     Meet conference (app.services.meetings reads the link from the answer). Raises IntegrationError."""
     from app.services.notifications import ics_uid
 
-    client = calendars.google_client()
-    event = calendars.google_call(integration, lambda t: client.create_event(
+    client = oauth_client("google")
+    event = oauth_call(integration, lambda t: client.create_event(
         t, calendar.remote_id, event_id=google_event_id(booking), send_updates="none", with_meet=with_meet,
         request_id=f"linktime-{booking.id}", **_google_fields(booking)))
     BookingCalendarEvent.create(booking=booking, integration=integration, calendar_remote_id=calendar.remote_id,
                                 href=event.id, uid=ics_uid(booking), etag=None)
     add_activity(booking.id, "calendar", f"Added to the calendar “{calendar.name}” "
-                                         f"({calendars.service_name(integration)})")
+                                         f"({connections.service_name(integration)})")
     return event
 
 
@@ -269,27 +270,27 @@ def _sync_microsoft(booking: Booking, mapping: BookingCalendarEvent | None, inte
 
     if integration.status == "revoked" or not integration.credentials:
         return     # access was revoked: nothing can be changed there any more
-    service = calendars.service_name(integration)
-    client = calendars.oauth_client("microsoft")
+    service = connections.service_name(integration)
+    client = oauth_client("microsoft")
     try:
         if booking.status == "CANCELLED":
             if mapping is not None:
-                calendars.oauth_call(integration, lambda t: client.delete_event(t, mapping.href))
+                oauth_call(integration, lambda t: client.delete_event(t, mapping.href))
                 mapping.delete_instance()
                 add_activity(booking.id, "calendar", f"Removed from the calendar ({service})")
         elif mapping is not None:
             fields = _microsoft_fields(booking)
             try:
-                event = calendars.oauth_call(integration, lambda t: client.update_event(t, mapping.href, **fields))
+                event = oauth_call(integration, lambda t: client.update_event(t, mapping.href, **fields))
             except GoogleNotFound:      # deleted in Outlook meanwhile: add it again
-                event = calendars.oauth_call(integration, lambda t: client.create_event(
+                event = oauth_call(integration, lambda t: client.create_event(
                     t, mapping.calendar_remote_id, **fields))
             BookingCalendarEvent.update(href=event.id, updated_at=utcnow()).where(
                 BookingCalendarEvent.id == mapping.id).execute()
             if booking.previous_start_at is not None:
                 add_activity(booking.id, "calendar", f"Moved in the calendar ({service})")
         else:
-            event = calendars.oauth_call(integration, lambda t: client.create_event(
+            event = oauth_call(integration, lambda t: client.create_event(
                 t, destination.remote_id, transaction_id=booking.id, **_microsoft_fields(booking)))
             BookingCalendarEvent.create(booking=booking, integration=integration,
                                         calendar_remote_id=destination.remote_id, href=event.id,
@@ -299,9 +300,9 @@ def _sync_microsoft(booking: Booking, mapping: BookingCalendarEvent | None, inte
         add_activity(booking.id, "calendar", "Could not update the calendar: Outlook Calendar access was revoked")
         raise outbox.PermanentFailure(str(exc)) from exc
     except IntegrationError as exc:
-        calendars.record_error(integration.id, f"Outlook Calendar: {exc.message}")
+        connections.record_error(integration.id, f"Outlook Calendar: {exc.message}")
         if exc.transient:
             raise   # the outbox retries
         add_activity(booking.id, "calendar", f"Could not update the calendar: {exc.message}")
         raise outbox.PermanentFailure(str(exc)) from exc
-    calendars.record_ok(integration.id)
+    connections.record_ok(integration.id)

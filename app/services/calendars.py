@@ -1,12 +1,8 @@
-"""Connected calendars: connect (Google Calendar, CalDAV, iCloud, ICS feeds), disconnect, choose calendars, and
-busy time.
+"""Connected calendars: connect CalDAV / iCloud accounts and ICS feeds, choose the calendars checked for
+conflicts and the one that receives bookings, and busy time from every connected calendar.
 
-Google Calendar and Outlook Calendar (Microsoft 365, ``app.integrations.microsoft``) connect through OAuth
-(authorization code + PKCE, ``app.integrations.google``); the TokenSet
-is stored encrypted like a CalDAV password. ``oauth_access_token`` renews the access token five minutes before
-it expires, one renewal at a time per connection (the integration row is locked); a refresh token that Google
-no longer accepts (access removed, grant expired) disconnects the account: credentials and calendars are
-deleted, the card says why, and the user gets an email.
+Google Calendar and Outlook Calendar connect through ``app.services.oauth_connections``; what all connections share
+(credentials, status, disconnecting) is in ``app.services.connections``.
 
 Busy time never makes the booking page wait on a slow provider. Intervals are cached per calendar in fixed
 28-day windows (``calendar_busy_cache``, plus an in-process copy of the parsed intervals). A window older than
@@ -15,7 +11,7 @@ background thread that the page waits for at most CALENDAR_BUSY_WAIT seconds (th
 the cache; the page shows a note that a calendar could not be read). At booking time (``fresh_busy``) the
 booking's own time range is read fresh from every checked calendar, waiting at most CALENDAR_BOOKING_WAIT;
 a calendar that does not answer in time is checked with its cached intervals, so a slow or failing
-provider never fails a booking.
+provider never fails a booking (and a read that differs from the cache has the cached window refreshed).
 """
 from __future__ import annotations
 
@@ -32,14 +28,9 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
-from app.db import db, is_postgres, transaction
-from app.integrations import caldav, ics_feed, oauth
-from app.integrations.errors import (
-    AuthorizationFailed,
-    GrantRevoked,
-    IntegrationError,
-    Unauthorized,
-)
+from app.db import db, transaction
+from app.integrations import caldav, ics_feed
+from app.integrations.errors import GrantRevoked, IntegrationError
 from app.integrations.ical import (
     LINKTIME_UID_SUFFIX,
     AuthError,
@@ -58,52 +49,35 @@ from app.models import (
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.services import audit
-from app.services.errors import NotFound, ValidationFailed
+from app.services.connections import (
+    SERVICES,
+    cfg,
+    credentials,
+    lock_user,
+    record_error,
+    record_ok,
+    sealed,
+    service_name,
+    sync_calendars,
+)
+from app.services.errors import ValidationFailed
+from app.services.oauth_connections import OAUTH_PROVIDERS, oauth_call, oauth_client
 from app.services.slots import busy_refresher, busy_source
 from app.services.timezones import zone
 
 log = logging.getLogger(__name__)
 
-SERVICES = {"caldav": "CalDAV", "icloud": "iCloud", "ics": "ICS feed", "google": "Google Calendar",
-            "microsoft": "Outlook Calendar", "zoom": "Zoom", "webex": "Webex", "teams": "Microsoft Teams"}
-# OAuth providers are named by key in the audit log
-AUDIT_SERVICES = {"google": "google_calendar", "microsoft": "outlook_calendar", "zoom": "zoom", "webex": "webex",
-                  "teams": "microsoft_teams"}
 WINDOW = timedelta(days=28)
 EPOCH = datetime(2000, 1, 3, tzinfo=UTC)       # a Monday: windows start on Mondays 00:00 UTC
 MAX_FIELD = 2000
 MARGIN = timedelta(minutes=240)               # the longest buffer an event type can have
 ENQUEUE_THROTTLE = 60                          # seconds between queued refreshes of one window
 
-
-# --- credentials -------------------------------------------------------------------------------------------
-def _encryptor():
-    return current_app.extensions["linktime_encryptor"]
-
-
-def credentials(integration: Integration) -> dict:
-    return json.loads(_encryptor().decrypt(integration.credentials)) if integration.credentials else {}
-
-
-def _sealed(data: dict) -> str:
-    return _encryptor().encrypt(json.dumps(data, separators=(",", ":")))
-
-
-def _cfg(name: str):
-    return current_app.config[name]
-
-
 def caldav_client(integration: Integration) -> caldav.CalDAVClient:
     secret = credentials(integration)
     return caldav.CalDAVClient(integration.server_url or "", secret.get("username", ""), secret.get("password", ""),
-                               timeout=float(_cfg("CALENDAR_TIMEOUT")), allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")))
+                               timeout=float(cfg("CALENDAR_TIMEOUT")), allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")))
 
-
-def service_name(integration: Integration) -> str:
-    if integration.provider == "caldav" and (urlsplit(integration.server_url or "").hostname or "").endswith(
-            "icloud.com"):
-        return SERVICES["icloud"]
-    return SERVICES.get(integration.provider, integration.provider)
 
 
 # --- connecting --------------------------------------------------------------------------------------------
@@ -125,7 +99,7 @@ def _clean_url(raw: str | None, field: str, errors: dict[str, str], example: str
         return url
     if parts.scheme not in ("http", "https") or not parts.hostname:
         errors[field] = f"Enter an http:// or https:// address, e.g. {example}."
-    elif parts.scheme == "http" and not _cfg("CALENDAR_ALLOW_PRIVATE"):
+    elif parts.scheme == "http" and not cfg("CALENDAR_ALLOW_PRIVATE"):
         errors[field] = "Use an https:// address: calendar passwords are not sent over plain http."
     return url
 
@@ -137,16 +111,6 @@ def _connect_error(exc: CalendarError, url_field: str) -> dict[str, str]:
     message = str(exc).split(": ", 1)[-1]
     return {url_field: f"We could not connect: {message}"}
 
-
-def _lock_user(user: User) -> None:
-    """Serialise a user's integration changes (the UPDATE locks the row on PostgreSQL) and retire their cached
-    public pages: connected calendars decide which times those pages offer."""
-    bump_pages_version(user.id)
-
-
-def _has_destination(user: User) -> bool:
-    return IntegrationCalendar.select().where((IntegrationCalendar.user == user)
-                                              & IntegrationCalendar.is_destination).exists()
 
 
 def connect_caldav(user: User, *, server_url: str, username: str, password: str, ip: str | None = None) -> Integration:
@@ -164,17 +128,17 @@ def connect_caldav(user: User, *, server_url: str, username: str, password: str,
         errors["password"] = "Use at most 1000 characters."
     if errors:
         raise ValidationFailed(errors)
-    client = caldav.CalDAVClient(url, username, password, timeout=float(_cfg("CALENDAR_TIMEOUT")),
-                                 allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")))
+    client = caldav.CalDAVClient(url, username, password, timeout=float(cfg("CALENDAR_TIMEOUT")),
+                                 allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")))
     try:
         account = client.discover()
     except CalendarError as exc:
         raise ValidationFailed(_connect_error(exc, "server_url")) from None
     if not account.calendars:
         raise ValidationFailed({"server_url": "This account has no calendars that hold events."})
-    secret = _sealed({"username": username, "password": password})
+    secret = sealed({"username": username, "password": password})
     with transaction(immediate=True):
-        _lock_user(user)
+        lock_user(user)
         integration = (Integration.select().where((Integration.user == user) & (Integration.provider == "caldav")
                                                   & (Integration.server_url == url)
                                                   & (Integration.account_email == username)).first())
@@ -185,7 +149,7 @@ def connect_caldav(user: User, *, server_url: str, username: str, password: str,
             integration.credentials, integration.status, integration.last_error = secret, "connected", None
             integration.updated_at = utcnow()
             integration.save()
-        _sync_calendars(user, integration, [(c.url, c.name, c.color, c.writable) for c in account.calendars])
+        sync_calendars(user, integration, [(c.url, c.name, c.color, c.writable) for c in account.calendars])
         audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
                      details={"service": service_name(integration), "account": username})
     return integration
@@ -203,239 +167,22 @@ def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None
         if credentials(existing).get("url") == url:
             raise ValidationFailed({"feed_url": f"This feed is connected already (“{existing.label}”)."})
     try:
-        feed = ics_feed.fetch(url, timeout=float(_cfg("CALENDAR_TIMEOUT")),
-                              allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")),
-                              max_bytes=int(_cfg("CALENDAR_FEED_MAX_BYTES")))
+        feed = ics_feed.fetch(url, timeout=float(cfg("CALENDAR_TIMEOUT")),
+                              allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")),
+                              max_bytes=int(cfg("CALENDAR_FEED_MAX_BYTES")))
     except CalendarError as exc:
         raise ValidationFailed({"feed_url": f"We could not read this feed: {str(exc).split(': ', 1)[-1]}"}) from None
     label = name or ics_feed.name_of(feed) or (urlsplit(url).hostname or "Calendar feed")
     with transaction(immediate=True):
-        _lock_user(user)
+        lock_user(user)
         integration = Integration.create(user=user, provider="ics", label=label[:200], server_url=ics_feed.display_url(url),
-                                         credentials=_sealed({"url": url}))
+                                         credentials=sealed({"url": url}))
         IntegrationCalendar.create(integration=integration, user=user, remote_id="feed", name=label[:200],
                                    writable=False, check_conflicts=True)
         audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
                      details={"service": SERVICES["ics"]})
     return integration
 
-
-# --- OAuth connections: Google Calendar, Outlook (Microsoft 365), and the video providers ---------------------
-# provider -> (service name, company, settings prefix). One set of functions serves them all; the google_*
-# names below are kept for callers and tests. Zoom, Webex and Microsoft Teams connections have no calendars:
-# they create the meetings of bookings (app.services.meetings).
-OAUTH_PROVIDERS = {"google": ("Google Calendar", "Google", "GOOGLE"),
-                   "microsoft": ("Outlook Calendar", "Microsoft", "MICROSOFT"),
-                   "zoom": ("Zoom", "Zoom", "ZOOM"),
-                   "webex": ("Webex", "Webex", "WEBEX"),
-                   "teams": ("Microsoft Teams", "Microsoft", "MICROSOFT")}
-VIDEO_PROVIDERS = ("zoom", "teams", "webex")
-GOOGLE_REVOKED_MESSAGE = ("Google no longer accepts LinkTime's access to this calendar (access was removed in your "
-                          "Google account, or it expired). It is no longer checked for conflicts and new bookings "
-                          "are not added to it. Connect Google Calendar again to restore it.")
-REVOKED_MESSAGES = {
-    "google": GOOGLE_REVOKED_MESSAGE,
-    "microsoft": ("Microsoft no longer accepts LinkTime's access to this calendar (access was removed in your "
-                  "Microsoft account, or it expired). It is no longer checked for conflicts and new bookings are not "
-                  "added to it. Connect Outlook Calendar again to restore it."),
-    **{provider: (f"{company} no longer accepts LinkTime's access to your {name} account (access was removed at "
-                  f"{company}, or it expired). New bookings get no {name} link until you connect {name} again; "
-                  "existing bookings keep their links.")
-       for provider, (name, company, _prefix) in OAUTH_PROVIDERS.items() if provider in VIDEO_PROVIDERS},
-}
-EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
-
-
-def oauth_configured(provider: str) -> bool:
-    prefix = OAUTH_PROVIDERS[provider][2]
-    return bool(_cfg(f"{prefix}_CLIENT_ID") and _cfg(f"{prefix}_CLIENT_SECRET"))
-
-
-def oauth_client(provider: str):
-    """The provider's OAuth + calendar client configured from its GOOGLE_* / MICROSOFT_* settings."""
-    return oauth.client_for(provider, oauth.config_from_settings(current_app.config, provider))
-
-
-def oauth_authorization(provider: str, redirect_uri: str) -> oauth.AuthorizationRequest:
-    """Where to send the browser (state and PKCE verifier are for the caller to keep in the session)."""
-    name, _, prefix = OAUTH_PROVIDERS[provider]
-    if not oauth_configured(provider):
-        raise ValidationFailed({provider: f"{name} is not set up on this server ({prefix}_CLIENT_ID and "
-                                          f"{prefix}_CLIENT_SECRET)."})
-    return oauth_client(provider).authorization_request(redirect_uri)
-
-
-def _callback_error(exc: AuthorizationFailed, provider: str = "google") -> str:
-    name, company, _ = OAUTH_PROVIDERS[provider]
-    if exc.code == "access_denied":
-        return f"You did not allow LinkTime to use your {name} account, so nothing was connected."
-    if exc.code == "state_mismatch":
-        return (f"That answer from {company} does not belong to a connection attempt started here (or it expired). "
-                "Nothing was connected; please try again.")
-    return f"{company} did not grant access ({exc.code or 'no reason given'}). Nothing was connected."
-
-
-def _can_write(provider: str, scope: str | None) -> bool:
-    if scope is None:
-        return True
-    scopes = scope.split()
-    if provider == "microsoft":     # Graph may answer the scopes as full URLs
-        return any(s.rsplit("/", 1)[-1].lower() == "calendars.readwrite" for s in scopes)
-    return EVENTS_SCOPE in scopes or "https://www.googleapis.com/auth/calendar" in scopes
-
-
-def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_verifier: str, redirect_uri: str,
-                  ip: str | None = None) -> Integration:
-    """Finish the OAuth redirect: check state, exchange the code, read the account and its calendars, store.
-
-    Any failure raises ValidationFailed({provider: message}) and stores nothing."""
-    name, company, _ = OAUTH_PROVIDERS[provider]
-    if not oauth_configured(provider):
-        raise ValidationFailed({provider: f"{name} is not set up on this server."})
-    client = oauth_client(provider)
-    try:
-        code = client.parse_callback(args, expected_state=expected_state)
-        token = client.exchange_code(code, redirect_uri=redirect_uri, code_verifier=code_verifier)
-        email = client.get_email(token.access_token)
-        found = [] if provider in VIDEO_PROVIDERS else client.list_calendars(token.access_token)
-    except AuthorizationFailed as exc:
-        raise ValidationFailed({provider: _callback_error(exc, provider)}) from None
-    except IntegrationError as exc:
-        raise ValidationFailed({provider: f"We could not connect {name}: {exc.message}"}) from None
-    if not token.refresh_token:
-        raise ValidationFailed({provider: f"{company} did not grant lasting (offline) access, so LinkTime could not "
-                                          f"keep your {name} connected. Nothing was connected; please try again."})
-    if not found and provider not in VIDEO_PROVIDERS:
-        raise ValidationFailed({provider: f"This {company} account has no calendars."})
-    can_write = _can_write(provider, token.scope)
-    found = sorted(found, key=lambda c: not c.primary)        # the primary calendar first: the default destination
-    secret = _sealed({"token": token.to_dict()})
-    email = email[:254]
-    with transaction(immediate=True):
-        _lock_user(user)
-        integration = (Integration.select().where((Integration.user == user) & (Integration.provider == provider)
-                                                  & (Integration.account_email == email)).first())
-        if integration is None:
-            integration = Integration.create(user=user, provider=provider, label=email, account_email=email,
-                                             credentials=secret, category=oauth.PROVIDERS[provider].category)
-        else:   # connecting the same account again (e.g. after access was revoked): new token, calendars updated
-            integration.credentials, integration.status, integration.last_error = secret, "connected", None
-            integration.last_error_at, integration.updated_at = None, utcnow()
-            integration.save()
-        _sync_calendars(user, integration, [(c.id, c.name[:200], (c.color or None) and c.color[:16],
-                                             c.writable and can_write) for c in found])
-        audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
-                     details={"service": AUDIT_SERVICES[provider], "account": email})
-    return integration
-
-
-def _locked_integration(integration_id: str) -> Integration | None:
-    """The integration row, locked until the transaction ends (SQLite: the IMMEDIATE transaction holds the
-    database's write lock already)."""
-    query = Integration.select().where(Integration.id == integration_id)
-    if is_postgres():
-        query = query.for_update()
-    return query.first()
-
-
-def oauth_access_token(integration: Integration | str, *, stale: str | None = None) -> str:
-    """A valid access token of an OAuth connection, renewed (and saved) from 5 minutes before it expires.
-
-    ``stale``: a token the API refused (401): renew it even if it has not expired. Renewals of one connection
-    run one at a time; a caller that waited for another's renewal uses its result. GrantRevoked (the refresh
-    token is dead) disconnects the account (``revoke_oauth``) before it is raised."""
-    integration_id = integration if isinstance(integration, str) else integration.id
-    row = Integration.get_or_none(Integration.id == integration_id)
-    if row is None or not row.credentials or row.status == "revoked":
-        provider = row.provider if row is not None else ""
-        raise GrantRevoked(f"The {SERVICES.get(provider, 'calendar')} connection was removed.", provider=provider,
-                           code="disconnected")
-    provider = row.provider
-    token = oauth.TokenSet.from_dict(credentials(row)["token"])
-    if stale is None and not oauth.needs_refresh(token, datetime.now(UTC)):
-        return token.access_token
-    failure: GrantRevoked | None = None
-    with transaction(immediate=True):
-        row = _locked_integration(integration_id)
-        if row is None or not row.credentials or row.status == "revoked":
-            raise GrantRevoked(f"The {SERVICES[provider]} connection was removed.", provider=provider,
-                               code="disconnected")
-        current = oauth.TokenSet.from_dict(credentials(row)["token"])    # read again inside the lock
-        renewed_meanwhile = current.access_token not in (token.access_token, stale)
-        if not oauth.needs_refresh(current, datetime.now(UTC)) and (stale is None or renewed_meanwhile):
-            return current.access_token
-        try:
-            new = oauth_client(provider).refresh(current)
-        except GrantRevoked as exc:
-            failure = exc
-        else:
-            Integration.update(credentials=_sealed({"token": new.to_dict()}), updated_at=utcnow()).where(
-                Integration.id == integration_id).execute()
-            return new.access_token
-    revoke_oauth(integration_id)
-    raise failure
-
-
-def oauth_call(integration: Integration | str, call):
-    """``call(access_token)`` with a valid token; a 401 renews the token once and tries again."""
-    token = oauth_access_token(integration)
-    try:
-        return call(token)
-    except Unauthorized:
-        return call(oauth_access_token(integration, stale=token))
-
-
-def revoke_oauth(integration_id: str) -> None:
-    """The provider refused the refresh token: delete the credentials and calendars, keep the card with the
-    reason, audit it and tell the user by email. Runs once per revocation."""
-    from app.services import mailer
-
-    first = Integration.get_or_none(Integration.id == integration_id)
-    if first is None:
-        return
-    user = User.get_by_id(first.user_id)
-    provider = first.provider
-    name, company, _ = OAUTH_PROVIDERS[provider]
-    with transaction(immediate=True):
-        _lock_user(user)                      # the user row first, as connecting and disconnecting do
-        row = _locked_integration(integration_id)
-        if row is None or row.status == "revoked":
-            return
-        Integration.update(credentials=None, status="revoked", last_error=REVOKED_MESSAGES[provider],
-                           last_error_at=utcnow(), updated_at=utcnow()).where(Integration.id == row.id).execute()
-        IntegrationCalendar.delete().where(IntegrationCalendar.integration == row.id).execute()
-        audit.record("integration.disconnected", resource="integration", resource_id=row.id, user=user,
-                     details={"service": AUDIT_SERVICES[provider], "account": row.account_email,
-                              "reason": f"access revoked at {company}"})
-        mailer.queue_email(user.email, f"{name} was disconnected from LinkTime", "integration_revoked",
-                           user_id=user.id, user=user, service=SERVICES[provider], account=row.account_email,
-                           link=f"{_cfg('BASE_URL')}/settings/integrations")
-    log.info("%s integration %s disconnected: the refresh token was refused", name, integration_id)
-
-
-def google_configured() -> bool:
-    return oauth_configured("google")
-
-
-def google_client():
-    return oauth_client("google")
-
-
-def google_authorization(redirect_uri: str) -> oauth.AuthorizationRequest:
-    return oauth_authorization("google", redirect_uri)
-
-
-def connect_google(user: User, args, **kwargs) -> Integration:
-    return connect_oauth("google", user, args, **kwargs)
-
-
-def connect_microsoft(user: User, args, **kwargs) -> Integration:
-    return connect_oauth("microsoft", user, args, **kwargs)
-
-
-google_access_token = microsoft_access_token = oauth_access_token
-google_call = oauth_call
-revoke_google = revoke_oauth
 
 
 def _oauth_busy(integration: Integration, remote_ids: dict[str, str], lo: datetime, hi: datetime,
@@ -457,9 +204,6 @@ def _oauth_busy(integration: Integration, remote_ids: dict[str, str], lo: dateti
             own = _own_event_times(integration.id, remote_id, lo, hi)
             out[cal_id] = _subtract([(int(a), int(b)) for a, b in busy.intervals], own)
     return out
-
-
-_google_busy = _oauth_busy
 
 
 def _own_event_times(integration_id: str, remote_id: str, lo: datetime, hi: datetime) -> list[Interval]:
@@ -484,65 +228,6 @@ def _subtract(intervals: list[Interval], holes: list[Interval]) -> list[Interval
     return sorted(out)
 
 
-def _sync_calendars(user: User, integration: Integration, found: list[tuple[str, str, str | None, bool]]) -> None:
-    existing = {c.remote_id: c for c in integration.calendars}
-    seen = set()
-    for position, (url, name, color, writable) in enumerate(found):
-        seen.add(url)
-        cal = existing.get(url)
-        if cal is None:
-            IntegrationCalendar.create(integration=integration, user=user, remote_id=url, name=name, color=color,
-                                       writable=writable, check_conflicts=True, position=position)
-        else:
-            cal.name, cal.color, cal.writable, cal.position = name, color, writable, position
-            cal.is_destination = cal.is_destination and writable
-            cal.save()
-    for url, cal in existing.items():
-        if url not in seen:
-            cal.delete_instance()
-    if not _has_destination(user):
-        first = (IntegrationCalendar.select().where((IntegrationCalendar.integration == integration)
-                                                    & IntegrationCalendar.writable)
-                 .order_by(IntegrationCalendar.position).first())
-        if first is not None:
-            first.is_destination = True
-            first.save()
-
-
-def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> None:
-    """Delete the connection and its stored credentials at once (events already created stay in the calendar).
-
-    A Google or Zoom connection's refresh token is also revoked there (best effort, after the row is gone)."""
-    integration = get_integration(user, integration_id)
-    with transaction(immediate=True):
-        _lock_user(user)
-        row = Integration.get_or_none(Integration.id == integration.id)
-        secret = credentials(row) if row is not None else {}
-        service = AUDIT_SERVICES.get(integration.provider) or service_name(integration)
-        Integration.delete().where(Integration.id == integration.id).execute()
-        audit.record("integration.disconnected", resource="integration", resource_id=integration.id, user=user, ip=ip,
-                     details={"service": service})
-    if integration.provider in OAUTH_PROVIDERS and secret.get("token") and oauth_configured(integration.provider):
-        token = oauth.TokenSet.from_dict(secret["token"])
-        try:      # where the provider offers revocation (Google, Zoom); Microsoft and Webex have none
-            oauth_client(integration.provider).revoke(token.refresh_token or token.access_token)
-        except (IntegrationError, ValueError) as exc:
-            log.info("revoking the %s token of integration %s failed: %s", integration.provider, integration.id, exc)
-
-
-def get_integration(user: User, integration_id: str) -> Integration:
-    integration = Integration.get_or_none((Integration.id == integration_id) & (Integration.user == user))
-    if integration is None:
-        raise NotFound("Integration not found")
-    return integration
-
-
-def list_integrations(user: User, category: str | None = None) -> list[Integration]:
-    query = Integration.select().where(Integration.user == user)
-    if category:
-        query = query.where(Integration.category == category)
-    return list(query.order_by(Integration.created_at))
-
 
 def calendars_of(user: User) -> dict[str, list[IntegrationCalendar]]:
     out: dict[str, list[IntegrationCalendar]] = {}
@@ -565,22 +250,13 @@ def save_selection(user: User, *, conflict_ids: list[str], destination_id: str |
                                                    "add events to."})
     wanted = set(conflict_ids)
     with transaction(immediate=True):
-        _lock_user(user)
+        lock_user(user)
         for cal in calendars.values():
             check, dest = cal.id in wanted, cal.id == destination_id
             if (cal.check_conflicts, cal.is_destination) != (check, dest):
                 IntegrationCalendar.update(check_conflicts=check, is_destination=dest).where(
                     IntegrationCalendar.id == cal.id).execute()
 
-
-def record_error(integration_id: str, message: str) -> None:
-    Integration.update(status="error", last_error=message[:2000], last_error_at=utcnow(), updated_at=utcnow()).where(
-        (Integration.id == integration_id) & (Integration.status != "revoked")).execute()
-
-
-def record_ok(integration_id: str) -> None:
-    Integration.update(status="connected", last_error=None, updated_at=utcnow()).where(
-        (Integration.id == integration_id) & (Integration.status.not_in(["connected", "revoked"]))).execute()
 
 
 # --- busy time: windows and the cache ------------------------------------------------------------------------
@@ -649,9 +325,9 @@ def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar]
     errors: dict[str, str] = {}
     try:
         if integration.provider == "ics":
-            feed = ics_feed.fetch(credentials(integration)["url"], timeout=float(_cfg("CALENDAR_TIMEOUT")),
-                                  allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")),
-                                  max_bytes=int(_cfg("CALENDAR_FEED_MAX_BYTES")))
+            feed = ics_feed.fetch(credentials(integration)["url"], timeout=float(cfg("CALENDAR_TIMEOUT")),
+                                  allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")),
+                                  max_bytes=int(cfg("CALENDAR_FEED_MAX_BYTES")))
             busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id))
             results = {cal.id: busy for cal in calendars}
         elif integration.provider == "caldav":
@@ -670,7 +346,7 @@ def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar]
     except CalendarError as exc:
         errors = {cal.id: str(exc) for cal in calendars}
     except GrantRevoked:
-        return      # the connection is gone (revoke_google deleted its calendars and told the user)
+        return      # the connection is gone (revoke_oauth deleted its calendars and told the user)
     except IntegrationError as exc:
         errors = {cal.id: f"{service_name(integration)}: {exc.message}" for cal in calendars}
     now = utcnow()
@@ -807,7 +483,7 @@ def _calendar_busy(event_type: EventType, start: datetime, end: datetime, _exclu
     rows = _cache_rows(ids, starts)
     fresh = _fresh.get()
     if fresh is None:
-        ttl = timedelta(seconds=int(_cfg("CALENDAR_BUSY_TTL")))
+        ttl = timedelta(seconds=int(cfg("CALENDAR_BUSY_TTL")))
         now = utcnow()
         cold: dict[str, list[datetime]] = {}
         stale: dict[str, list[datetime]] = {}
@@ -820,7 +496,7 @@ def _calendar_busy(event_type: EventType, start: datetime, end: datetime, _exclu
                     # failed before (the provider may be down: do not make every page wait) or old
                     stale.setdefault(cal.integration, []).append(w)
         if cold:
-            _wait(_start_fetches({k: sorted(set(v)) for k, v in cold.items()}), float(_cfg("CALENDAR_BUSY_WAIT")))
+            _wait(_start_fetches({k: sorted(set(v)) for k, v in cold.items()}), float(cfg("CALENDAR_BUSY_WAIT")))
             rows = _cache_rows(ids, starts)
         for integration_id, ws in stale.items():
             if integration_id not in cold:
@@ -868,9 +544,9 @@ def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterato
                     return
                 lo, hi = start - timedelta(days=1), end + timedelta(days=1)
                 if integration.provider == "ics":
-                    feed = ics_feed.fetch(credentials(integration)["url"], timeout=float(_cfg("CALENDAR_TIMEOUT")),
-                                          allow_private=bool(_cfg("CALENDAR_ALLOW_PRIVATE")),
-                                          max_bytes=int(_cfg("CALENDAR_FEED_MAX_BYTES")))
+                    feed = ics_feed.fetch(credentials(integration)["url"], timeout=float(cfg("CALENDAR_TIMEOUT")),
+                                          allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")),
+                                          max_bytes=int(cfg("CALENDAR_FEED_MAX_BYTES")))
                     busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id))
                     found = dict.fromkeys(calendar_ids, busy)
                 elif integration.provider in OAUTH_PROVIDERS:
@@ -893,7 +569,7 @@ def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterato
     threads = [threading.Thread(target=read, args=item, daemon=True) for item in by_integration.items()]
     for thread in threads:
         thread.start()
-    _wait(threads, float(_cfg("CALENDAR_BOOKING_WAIT")))
+    _wait(threads, float(cfg("CALENDAR_BOOKING_WAIT")))
     with lock:
         snapshot = dict(fresh)
     token = _fresh.set(snapshot)

@@ -30,8 +30,9 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
-from app.services import calendars, events, outbox
+from app.services import connections, events, outbox
 from app.services.bookings import add_activity
+from app.services.oauth_connections import oauth_call, oauth_client
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +133,11 @@ def _name(meeting: BookingMeeting) -> str:
 
 
 def _call(integration: Integration, fn):
-    return calendars.oauth_call(integration, fn)
+    return oauth_call(integration, fn)
 
 
 def _client(provider: str):
-    return calendars.oauth_client(provider)
+    return oauth_client(provider)
 
 
 def _topic(booking: Booking) -> str:
@@ -209,7 +210,7 @@ def _saved(booking: Booking, meeting: BookingMeeting, integration: Integration, 
         BookingMeeting.update(status="created", error=None, integration=integration, remote_id=str(remote_id)[:255],
                               updated_at=utcnow()).where(BookingMeeting.id == meeting.id).execute()
         add_activity(booking.id, "meeting", f"{_name(meeting)} meeting created: {link[:500]}")
-    calendars.record_ok(integration.id)
+    connections.record_ok(integration.id)
 
 
 def _meeting_integration(meeting: BookingMeeting) -> Integration:
@@ -273,7 +274,7 @@ def _release(booking_id: str, payload: dict, failure: Exception | None, *, creat
                                   updated_at=utcnow()).where(BookingMeeting.id == meeting.id).execute()
             add_activity(booking_id, "meeting", f"{_name(meeting)} link: {reason}")
             if meeting.integration_id and not isinstance(failure, NotConnected):
-                calendars.record_error(meeting.integration_id, f"{_name(meeting)}: {reason}")
+                connections.record_error(meeting.integration_id, f"{_name(meeting)}: {reason}")
         if meeting.confirmation_sent:
             if created and booking.status == "CONFIRMED":
                 notifications.send_link_added(booking)          # created by a retry: tell both sides

@@ -26,7 +26,8 @@ from flask import (
 from app.integrations.caldav import ICLOUD_URL
 from app.models import Integration
 from app.security import DecryptionError
-from app.services import calendars as service
+from app.services import calendars, connections
+from app.services import oauth_connections as oauth_service
 from app.services.errors import NotFound, ValidationFailed
 from app.web import render
 from app.web.session import login_required
@@ -49,7 +50,7 @@ def is_htmx() -> bool:
 
 def _own(integration_id: str) -> Integration:
     try:
-        return service.get_integration(g.user, integration_id)
+        return connections.get_integration(g.user, integration_id)
     except NotFound:
         abort(404)
 
@@ -57,21 +58,21 @@ def _own(integration_id: str) -> Integration:
 def _panel(status: int = 200, *, errors: dict | None = None, form: str | None = None, values: dict | None = None,
            notice: str | None = None):
     user = g.user
-    integrations = service.list_integrations(user)
+    integrations = connections.list_integrations(user)
     forms = {k: dict(v) for k, v in EMPTY_FORMS.items()}
     if form and values:
         forms[form].update(values)
     groups = [(key, title, [i for i in integrations if i.category == key]) for key, title, _p in CATEGORIES]
-    calendars = service.calendars_of(user)
+    user_calendars = calendars.calendars_of(user)
     connected = {i.provider for i in integrations if i.status != "revoked"}
-    has_destination = any(c.is_destination for cals in calendars.values() for c in cals)
+    has_destination = any(c.is_destination for cals in user_calendars.values() for c in cals)
     response = render("integrations/index.html", block="panel", status=status, groups=groups,
-                      calendars=calendars, has_destination=has_destination, cache=service.cache_state(user),
-                      service_name=service.service_name, errors=errors or {}, form=form, forms=forms,
-                      notice=notice, icloud_url=ICLOUD_URL, google_enabled=service.google_configured(),
-                      microsoft_enabled=service.oauth_configured("microsoft"),
-                      video_connect=[(p, service.SERVICES[p]) for p in service.VIDEO_PROVIDERS
-                                     if service.oauth_configured(p) and p not in connected],
+                      calendars=user_calendars, has_destination=has_destination, cache=calendars.cache_state(user),
+                      service_name=connections.service_name, errors=errors or {}, form=form, forms=forms,
+                      notice=notice, icloud_url=ICLOUD_URL, google_enabled=oauth_service.oauth_configured("google"),
+                      microsoft_enabled=oauth_service.oauth_configured("microsoft"),
+                      video_connect=[(p, connections.SERVICES[p]) for p in oauth_service.VIDEO_PROVIDERS
+                                     if oauth_service.oauth_configured(p) and p not in connected],
                       google_connected="google" in connected)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -95,7 +96,7 @@ def index():
 def connect_icloud():
     username = request.form.get("username", "").strip()
     try:
-        service.connect_caldav(g.user, server_url=ICLOUD_URL, username=username,
+        calendars.connect_caldav(g.user, server_url=ICLOUD_URL, username=username,
                                password=request.form.get("password", ""), ip=g.client_ip)
     except ValidationFailed as exc:
         return _panel(422, errors=exc.errors, form="icloud", values={"username": username})
@@ -108,7 +109,7 @@ def connect_caldav():
     values = {"server_url": request.form.get("server_url", "").strip(),
               "username": request.form.get("username", "").strip()}
     try:
-        service.connect_caldav(g.user, server_url=values["server_url"], username=values["username"],
+        calendars.connect_caldav(g.user, server_url=values["server_url"], username=values["username"],
                                password=request.form.get("password", ""), ip=g.client_ip)
     except ValidationFailed as exc:
         return _panel(422, errors=exc.errors, form="caldav", values=values)
@@ -121,7 +122,7 @@ def connect_ics():
     values = {"feed_url": request.form.get("feed_url", "").strip(),
               "feed_name": request.form.get("feed_name", "").strip()}
     try:
-        integration = service.connect_ics(g.user, url=values["feed_url"], name=values["feed_name"], ip=g.client_ip)
+        integration = calendars.connect_ics(g.user, url=values["feed_url"], name=values["feed_name"], ip=g.client_ip)
     except ValidationFailed as exc:
         return _panel(422, errors=exc.errors, form="ics", values=values)
     return _done(f"Connected the calendar feed “{integration.label}”. It is checked for conflicts.")
@@ -144,7 +145,7 @@ def _start_oauth(provider: str):
     """Start the OAuth flow: state and PKCE verifier stay in the (signed) session, the browser goes to the
     provider."""
     try:
-        auth = service.oauth_authorization(provider, _redirect_uri(provider))
+        auth = oauth_service.oauth_authorization(provider, _redirect_uri(provider))
     except ValidationFailed as exc:
         return _oauth_failed(exc.errors[provider])
     # The session is a signed cookie: the verifier goes in encrypted, so it never reaches the browser readable.
@@ -162,13 +163,13 @@ def _finish_oauth(provider: str):
     except DecryptionError:   # a session from before a key change: start again
         verifier, pending = "", {}
     try:
-        integration = service.connect_oauth(
+        integration = oauth_service.connect_oauth(
             provider, g.user, request.args, expected_state=str(pending.get("state") or ""),
             code_verifier=verifier, redirect_uri=_redirect_uri(provider), ip=g.client_ip)
     except ValidationFailed as exc:
         return _oauth_failed(exc.errors[provider])
-    name = service.service_name(integration)
-    if provider in service.VIDEO_PROVIDERS:
+    name = connections.service_name(integration)
+    if provider in oauth_service.VIDEO_PROVIDERS:
         flash(f"Connected {name} “{integration.label}”. You can now choose {name} as the location of an event "
               "type.", "success")
     else:
@@ -240,7 +241,7 @@ def webex_callback():
 @login_required
 def choose():
     try:
-        service.save_selection(g.user, conflict_ids=request.form.getlist("conflict"),
+        calendars.save_selection(g.user, conflict_ids=request.form.getlist("conflict"),
                                destination_id=request.form.get("destination") or None)
     except ValidationFailed as exc:
         return _panel(422, errors=exc.errors)
@@ -253,13 +254,13 @@ def disconnect(integration_id: str):
     integration = _own(integration_id)
     if request.method == "GET":
         return render("integrations/disconnect.html", block="confirm", integration=integration,
-                      service_name=service.service_name)
-    name = service.service_name(integration)
+                      service_name=connections.service_name)
+    name = connections.service_name(integration)
     try:
-        service.disconnect(g.user, integration.id, ip=g.client_ip)
+        connections.disconnect(g.user, integration.id, ip=g.client_ip)
     except NotFound:
         abort(404)
-    if integration.provider in service.VIDEO_PROVIDERS:
+    if integration.provider in oauth_service.VIDEO_PROVIDERS:
         return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted; existing bookings "
                      f"keep their {name} links, new bookings get none.")
     if integration.provider == "google":
@@ -280,4 +281,4 @@ def card(integration_id: str):
     if not is_htmx():
         return redirect(url_for("integrations.index"))
     return render("integrations/index.html", block="card", integration=integration,
-                  calendars=service.calendars_of(g.user), service_name=service.service_name)
+                  calendars=calendars.calendars_of(g.user), service_name=connections.service_name)

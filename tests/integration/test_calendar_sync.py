@@ -23,7 +23,7 @@ from app.models import (
     OutboxMessage,
 )
 from app.services import bookings as svc
-from app.services import calendars
+from app.services import calendars, connections
 from tests.conftest import BACKEND, DATABASE_URL, login
 from tests.fakes.radicale_server import vevent
 
@@ -141,7 +141,7 @@ def test_failing_destination_records_the_error_and_never_fails_the_booking(host,
 
 
 def test_refused_credentials_fail_the_sync_permanently_but_not_the_booking(host, event_type, radicale, work, connected):
-    Integration.update(credentials=calendars._sealed({"username": "alice", "password": "revoked"})).execute()
+    Integration.update(credentials=connections.sealed({"username": "alice", "password": "revoked"})).execute()
     booking = svc.create_booking(event_type, request(), now=NOW).booking
     assert Booking.get_by_id(booking.id).status == "CONFIRMED"
     row = OutboxMessage.get(OutboxMessage.kind == "calendar_sync")
@@ -222,7 +222,7 @@ def test_no_app_password_in_plain_text_in_the_database(app, client, web_host, ra
 def _integration_at(host, url: str, *, destination: bool, check: bool) -> Integration:
     """A CalDAV connection to ``url`` stored directly (the misbehaving server could not pass discovery)."""
     integration = Integration.create(user=host, provider="caldav", label="Flaky", account_email="alice",
-                                     server_url=url, credentials=calendars._sealed({"username": "a", "password": "b"}))
+                                     server_url=url, credentials=connections.sealed({"username": "a", "password": "b"}))
     IntegrationCalendar.create(integration=integration, user=host, remote_id=url + "cal/", name="Flaky calendar",
                                writable=True, check_conflicts=check, is_destination=destination)
     return integration

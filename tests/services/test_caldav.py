@@ -13,7 +13,7 @@ from app.models import (
     Integration,
     IntegrationCalendar,
 )
-from app.services import calendars
+from app.services import calendars, connections
 from app.services.errors import NotFound, ValidationFailed
 from app.services.slots import available_slots
 from tests.fakes.radicale_server import vevent
@@ -162,12 +162,12 @@ def test_destination_must_be_the_users_own_writable_calendar(host, make_user, co
         calendars.save_selection(host, conflict_ids=[], destination_id="nope")
     other = make_user("otto")
     with pytest.raises(NotFound):
-        calendars.disconnect(other, connected.id)
+        connections.disconnect(other, connected.id)
 
 
 def test_disconnect_deletes_credentials_calendars_and_cache(host, event_type, radicale, work, connected):
     day_slots(event_type)
-    calendars.disconnect(host, connected.id)
+    connections.disconnect(host, connected.id)
     assert Integration.select().count() == 0
     assert IntegrationCalendar.select().count() == 0 and CalendarBusyCache.select().count() == 0
     assert AuditLog.select().where(AuditLog.action == "integration.disconnected").count() == 1

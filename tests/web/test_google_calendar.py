@@ -22,7 +22,7 @@ from app.models import (
     OutboxMessage,
 )
 from app.services import bookings as svc
-from app.services import calendars, mailer
+from app.services import calendars, connections, mailer, oauth_connections
 from app.services.slots import available_slots
 from tests.conftest import login
 from tests.fakes.google import GoogleFake
@@ -76,20 +76,20 @@ def connect_web(client):
 
 def connect_service(host) -> Integration:
     """The same flow without the browser session (inside an app context)."""
-    auth = calendars.google_authorization(CALLBACK)
+    auth = oauth_connections.oauth_authorization("google", CALLBACK)
     args = dict(parse_qsl(authorize(auth.url)))
-    return calendars.connect_google(host, args, expected_state=auth.state, code_verifier=auth.code_verifier,
+    return oauth_connections.connect_oauth("google", host, args, expected_state=auth.state, code_verifier=auth.code_verifier,
                                     redirect_uri=CALLBACK)
 
 
 def stored_token(integration_id: str) -> TokenSet:
-    return TokenSet.from_dict(calendars.credentials(Integration.get_by_id(integration_id))["token"])
+    return TokenSet.from_dict(connections.credentials(Integration.get_by_id(integration_id))["token"])
 
 
 def set_expiry(integration_id: str, expires_at: datetime) -> TokenSet:
     token = stored_token(integration_id)
     data = {**token.to_dict(), "expires_at": expires_at.isoformat()}
-    Integration.update(credentials=calendars._sealed({"token": data})).where(Integration.id == integration_id).execute()
+    Integration.update(credentials=connections.sealed({"token": data})).where(Integration.id == integration_id).execute()
     return token
 
 
@@ -262,7 +262,7 @@ def test_token_near_expiry_is_renewed_and_saved_before_use(app, host, google):
     with data(app):
         integration = connect_service(host)
         first = stored_token(integration.id)
-        assert calendars.google_access_token(integration) == first.access_token     # valid: no renewal
+        assert oauth_connections.oauth_access_token(integration) == first.access_token     # valid: no renewal
         assert len(google.calls("POST", "/token")) == 1
         old = set_expiry(integration.id, datetime.now(UTC) + timedelta(minutes=4))
         refresh_busy(integration.id)
@@ -285,7 +285,7 @@ def test_concurrent_uses_renew_the_token_once(app, host, google):
 
     def use():
         with data(app):
-            results.append(calendars.google_access_token(integration.id))
+            results.append(oauth_connections.oauth_access_token(integration.id))
 
     threads = [threading.Thread(target=use) for _ in range(3)]
     for thread in threads:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 
 from app.models import AuditLog, Integration, IntegrationCalendar
+from app.services import connections
+from app.services.errors import ValidationFailed
 from tests.conftest import login
 from tests.web.conftest import data
 
@@ -87,7 +89,7 @@ def test_icloud_form_uses_the_icloud_server(signed_in, monkeypatch):
 
     def fake_connect(user, *, server_url, username, password, ip=None):
         seen.update(server_url=server_url, username=username)
-        raise calendars.ValidationFailed({"password": "refused"})
+        raise ValidationFailed({"password": "refused"})
 
     monkeypatch.setattr(calendars, "connect_caldav", fake_connect)
     response = signed_in.post("/settings/integrations/icloud", data={"username": "me@icloud.com", "password": "x"},
@@ -176,8 +178,7 @@ def test_last_error_is_shown_on_the_card(app, signed_in, radicale):
     radicale.make_calendar("Work")
     connect(signed_in, radicale)
     with data(app):
-        from app.services import calendars
-        calendars.record_error(Integration.get().id, "Saving the event: the server answered 500; will try again.")
+        connections.record_error(Integration.get().id, "Saving the event: the server answered 500; will try again.")
     html = signed_in.get("/settings/integrations").get_data(as_text=True)
     assert "Needs attention" in html and "the server answered 500" in html
 

@@ -23,7 +23,13 @@ from app.models import (
     Webhook,
 )
 from app.services import bookings as svc
-from app.services import calendars, mailer, meetings, outbox
+from app.services import (
+    connections,
+    mailer,
+    meetings,
+    oauth_connections,
+    outbox,
+)
 from tests.conftest import login
 from tests.fakes.microsoft import MicrosoftFake
 from tests.fakes.webex import WebexFake
@@ -77,9 +83,9 @@ def authorize(url: str, name: str) -> str:
 
 
 def connect_service(host, name: str) -> Integration:
-    auth = calendars.oauth_authorization(name, callback(name))
+    auth = oauth_connections.oauth_authorization(name, callback(name))
     args = dict(parse_qsl(authorize(auth.url, name)))
-    return calendars.connect_oauth(name, host, args, expected_state=auth.state, code_verifier=auth.code_verifier,
+    return oauth_connections.connect_oauth(name, host, args, expected_state=auth.state, code_verifier=auth.code_verifier,
                                    redirect_uri=callback(name))
 
 
@@ -112,13 +118,13 @@ def emails() -> list[dict]:
 
 
 def stored_token(integration_id: str) -> TokenSet:
-    return TokenSet.from_dict(calendars.credentials(Integration.get_by_id(integration_id))["token"])
+    return TokenSet.from_dict(connections.credentials(Integration.get_by_id(integration_id))["token"])
 
 
 def set_expiry(integration_id: str, expires_at: datetime) -> None:
     token = stored_token(integration_id)
     values = {**token.to_dict(), "expires_at": expires_at.isoformat()}
-    Integration.update(credentials=calendars._sealed({"token": values})).where(Integration.id == integration_id).execute()
+    Integration.update(credentials=connections.sealed({"token": values})).where(Integration.id == integration_id).execute()
 
 
 def meeting_rows() -> list[OutboxMessage]:
@@ -404,10 +410,10 @@ def test_calendar_event_waits_for_the_link_and_carries_it(app_factory, make_user
         app = app_factory(BASE_URL=BASE, **settings_for("zoom", zoom), **google_settings)
         host = make_user("hana", timezone="Europe/Berlin")
         with data(app):
-            auth = calendars.oauth_authorization("google", google_callback)
+            auth = oauth_connections.oauth_authorization("google", google_callback)
             response = requests.get(auth.url, allow_redirects=False, timeout=5)
             args = dict(parse_qsl(urlsplit(response.headers["Location"]).query))
-            calendars.connect_oauth("google", host, args, expected_state=auth.state, code_verifier=auth.code_verifier,
+            oauth_connections.connect_oauth("google", host, args, expected_state=auth.state, code_verifier=auth.code_verifier,
                                     redirect_uri=google_callback)
             connect_service(host, "zoom")
             assert meetings.available_locations(host) == {"google_meet", "zoom"}

@@ -1,0 +1,149 @@
+"""Connections to other services (calendars, video conferencing), whatever the provider: their names, the
+encrypted credentials, listing, status, the calendars a connection brings, and disconnecting.
+
+``app.services.calendars`` connects CalDAV / iCloud accounts and ICS feeds and owns busy time;
+``app.services.oauth_connections`` connects the OAuth providers (Google, Microsoft, Zoom, Webex, Teams) and keeps
+their tokens fresh; ``app.services.meetings`` makes the video meetings of bookings.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from app.db import transaction
+from app.integrations import oauth
+from app.integrations.errors import IntegrationError
+from app.models import Integration, IntegrationCalendar, User
+from app.models.accounts import bump_pages_version
+from app.models.base import utcnow
+from app.services import audit
+from app.services.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+SERVICES = {"caldav": "CalDAV", "icloud": "iCloud", "ics": "ICS feed", "google": "Google Calendar",
+            "microsoft": "Outlook Calendar", "zoom": "Zoom", "webex": "Webex", "teams": "Microsoft Teams"}
+# OAuth providers are named by key in the audit log
+AUDIT_SERVICES = {"google": "google_calendar", "microsoft": "outlook_calendar", "zoom": "zoom", "webex": "webex",
+                  "teams": "microsoft_teams"}
+
+
+# --- credentials -------------------------------------------------------------------------------------------
+# --- credentials -------------------------------------------------------------------------------------------
+def _encryptor():
+    return current_app.extensions["linktime_encryptor"]
+
+
+def credentials(integration: Integration) -> dict:
+    return json.loads(_encryptor().decrypt(integration.credentials)) if integration.credentials else {}
+
+
+def sealed(data: dict) -> str:
+    return _encryptor().encrypt(json.dumps(data, separators=(",", ":")))
+
+
+def cfg(name: str):
+    return current_app.config[name]
+
+
+
+def service_name(integration: Integration) -> str:
+    if integration.provider == "caldav" and (urlsplit(integration.server_url or "").hostname or "").endswith(
+            "icloud.com"):
+        return SERVICES["icloud"]
+    return SERVICES.get(integration.provider, integration.provider)
+
+
+
+def lock_user(user: User) -> None:
+    """Serialise a user's integration changes (the UPDATE locks the row on PostgreSQL) and retire their cached
+    public pages: connected calendars decide which times those pages offer."""
+    bump_pages_version(user.id)
+
+
+def has_destination(user: User) -> bool:
+    return IntegrationCalendar.select().where((IntegrationCalendar.user == user)
+                                              & IntegrationCalendar.is_destination).exists()
+
+
+
+def sync_calendars(user: User, integration: Integration, found: list[tuple[str, str, str | None, bool]]) -> None:
+    existing = {c.remote_id: c for c in integration.calendars}
+    seen = set()
+    for position, (url, name, color, writable) in enumerate(found):
+        seen.add(url)
+        cal = existing.get(url)
+        if cal is None:
+            IntegrationCalendar.create(integration=integration, user=user, remote_id=url, name=name, color=color,
+                                       writable=writable, check_conflicts=True, position=position)
+        else:
+            cal.name, cal.color, cal.writable, cal.position = name, color, writable, position
+            cal.is_destination = cal.is_destination and writable
+            cal.save()
+    for url, cal in existing.items():
+        if url not in seen:
+            cal.delete_instance()
+    if not has_destination(user):
+        first = (IntegrationCalendar.select().where((IntegrationCalendar.integration == integration)
+                                                    & IntegrationCalendar.writable)
+                 .order_by(IntegrationCalendar.position).first())
+        if first is not None:
+            first.is_destination = True
+            first.save()
+
+
+
+def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> None:
+    """Delete the connection and its stored credentials at once (events already created stay in the calendar).
+
+    A Google or Zoom connection's refresh token is also revoked there (best effort, after the row is gone)."""
+    integration = get_integration(user, integration_id)
+    with transaction(immediate=True):
+        lock_user(user)
+        row = Integration.get_or_none(Integration.id == integration.id)
+        secret = credentials(row) if row is not None else {}
+        service = AUDIT_SERVICES.get(integration.provider) or service_name(integration)
+        Integration.delete().where(Integration.id == integration.id).execute()
+        audit.record("integration.disconnected", resource="integration", resource_id=integration.id, user=user, ip=ip,
+                     details={"service": service})
+    from app.services.oauth_connections import (
+        OAUTH_PROVIDERS,
+        oauth_client,
+        oauth_configured,
+    )
+
+    if integration.provider in OAUTH_PROVIDERS and secret.get("token") and oauth_configured(integration.provider):
+        token = oauth.TokenSet.from_dict(secret["token"])
+        try:      # where the provider offers revocation (Google, Zoom); Microsoft and Webex have none
+            oauth_client(integration.provider).revoke(token.refresh_token or token.access_token)
+        except (IntegrationError, ValueError) as exc:
+            log.info("revoking the %s token of integration %s failed: %s", integration.provider, integration.id, exc)
+
+
+def get_integration(user: User, integration_id: str) -> Integration:
+    integration = Integration.get_or_none((Integration.id == integration_id) & (Integration.user == user))
+    if integration is None:
+        raise NotFound("Integration not found")
+    return integration
+
+
+def list_integrations(user: User, category: str | None = None) -> list[Integration]:
+    query = Integration.select().where(Integration.user == user)
+    if category:
+        query = query.where(Integration.category == category)
+    return list(query.order_by(Integration.created_at))
+
+
+
+def record_error(integration_id: str, message: str) -> None:
+    Integration.update(status="error", last_error=message[:2000], last_error_at=utcnow(), updated_at=utcnow()).where(
+        (Integration.id == integration_id) & (Integration.status != "revoked")).execute()
+
+
+def record_ok(integration_id: str) -> None:
+    Integration.update(status="connected", last_error=None, updated_at=utcnow()).where(
+        (Integration.id == integration_id) & (Integration.status.not_in(["connected", "revoked"]))).execute()
+

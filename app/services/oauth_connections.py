@@ -1,0 +1,229 @@
+"""OAuth connections: Google Calendar, Outlook (Microsoft 365), Zoom, Webex and Microsoft Teams.
+
+One implementation for every provider: the redirect flow with state and PKCE (``oauth_authorization``, then
+``connect_oauth`` at the callback), the token set stored encrypted, ``oauth_access_token`` renewing it five minutes
+before it expires one renewal at a time per connection (the integration row is locked), ``oauth_call`` retrying a
+401 once with a renewed token, and ``revoke_oauth`` disconnecting an account whose refresh token the provider no
+longer accepts (credentials and calendars deleted, the card says why, audit entry, email).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from flask import current_app
+
+from app.db import is_postgres, transaction
+from app.integrations import oauth
+from app.integrations.errors import (
+    AuthorizationFailed,
+    GrantRevoked,
+    IntegrationError,
+    Unauthorized,
+)
+from app.models import Integration, IntegrationCalendar, User
+from app.models.base import utcnow
+from app.services import audit
+from app.services.connections import (
+    AUDIT_SERVICES,
+    SERVICES,
+    cfg,
+    credentials,
+    lock_user,
+    sealed,
+    sync_calendars,
+)
+from app.services.errors import ValidationFailed
+
+log = logging.getLogger(__name__)
+
+# provider -> (service name, company, settings prefix). Zoom, Webex and Microsoft Teams connections have no
+# calendars: they create the meetings of bookings (app.services.meetings).
+OAUTH_PROVIDERS = {"google": ("Google Calendar", "Google", "GOOGLE"),
+                   "microsoft": ("Outlook Calendar", "Microsoft", "MICROSOFT"),
+                   "zoom": ("Zoom", "Zoom", "ZOOM"),
+                   "webex": ("Webex", "Webex", "WEBEX"),
+                   "teams": ("Microsoft Teams", "Microsoft", "MICROSOFT")}
+VIDEO_PROVIDERS = ("zoom", "teams", "webex")
+GOOGLE_REVOKED_MESSAGE = ("Google no longer accepts LinkTime's access to this calendar (access was removed in your "
+                          "Google account, or it expired). It is no longer checked for conflicts and new bookings "
+                          "are not added to it. Connect Google Calendar again to restore it.")
+REVOKED_MESSAGES = {
+    "google": GOOGLE_REVOKED_MESSAGE,
+    "microsoft": ("Microsoft no longer accepts LinkTime's access to this calendar (access was removed in your "
+                  "Microsoft account, or it expired). It is no longer checked for conflicts and new bookings are not "
+                  "added to it. Connect Outlook Calendar again to restore it."),
+    **{provider: (f"{company} no longer accepts LinkTime's access to your {name} account (access was removed at "
+                  f"{company}, or it expired). New bookings get no {name} link until you connect {name} again; "
+                  "existing bookings keep their links.")
+       for provider, (name, company, _prefix) in OAUTH_PROVIDERS.items() if provider in VIDEO_PROVIDERS},
+}
+EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
+
+
+def oauth_configured(provider: str) -> bool:
+    prefix = OAUTH_PROVIDERS[provider][2]
+    return bool(cfg(f"{prefix}_CLIENT_ID") and cfg(f"{prefix}_CLIENT_SECRET"))
+
+
+def oauth_client(provider: str):
+    """The provider's OAuth + calendar client configured from its GOOGLE_* / MICROSOFT_* settings."""
+    return oauth.client_for(provider, oauth.config_from_settings(current_app.config, provider))
+
+
+def oauth_authorization(provider: str, redirect_uri: str) -> oauth.AuthorizationRequest:
+    """Where to send the browser (state and PKCE verifier are for the caller to keep in the session)."""
+    name, _, prefix = OAUTH_PROVIDERS[provider]
+    if not oauth_configured(provider):
+        raise ValidationFailed({provider: f"{name} is not set up on this server ({prefix}_CLIENT_ID and "
+                                          f"{prefix}_CLIENT_SECRET)."})
+    return oauth_client(provider).authorization_request(redirect_uri)
+
+
+def _callback_error(exc: AuthorizationFailed, provider: str = "google") -> str:
+    name, company, _ = OAUTH_PROVIDERS[provider]
+    if exc.code == "access_denied":
+        return f"You did not allow LinkTime to use your {name} account, so nothing was connected."
+    if exc.code == "state_mismatch":
+        return (f"That answer from {company} does not belong to a connection attempt started here (or it expired). "
+                "Nothing was connected; please try again.")
+    return f"{company} did not grant access ({exc.code or 'no reason given'}). Nothing was connected."
+
+
+def _can_write(provider: str, scope: str | None) -> bool:
+    if scope is None:
+        return True
+    scopes = scope.split()
+    if provider == "microsoft":     # Graph may answer the scopes as full URLs
+        return any(s.rsplit("/", 1)[-1].lower() == "calendars.readwrite" for s in scopes)
+    return EVENTS_SCOPE in scopes or "https://www.googleapis.com/auth/calendar" in scopes
+
+
+def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_verifier: str, redirect_uri: str,
+                  ip: str | None = None) -> Integration:
+    """Finish the OAuth redirect: check state, exchange the code, read the account and its calendars, store.
+
+    Any failure raises ValidationFailed({provider: message}) and stores nothing."""
+    name, company, _ = OAUTH_PROVIDERS[provider]
+    if not oauth_configured(provider):
+        raise ValidationFailed({provider: f"{name} is not set up on this server."})
+    client = oauth_client(provider)
+    try:
+        code = client.parse_callback(args, expected_state=expected_state)
+        token = client.exchange_code(code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+        email = client.get_email(token.access_token)
+        found = [] if provider in VIDEO_PROVIDERS else client.list_calendars(token.access_token)
+    except AuthorizationFailed as exc:
+        raise ValidationFailed({provider: _callback_error(exc, provider)}) from None
+    except IntegrationError as exc:
+        raise ValidationFailed({provider: f"We could not connect {name}: {exc.message}"}) from None
+    if not token.refresh_token:
+        raise ValidationFailed({provider: f"{company} did not grant lasting (offline) access, so LinkTime could not "
+                                          f"keep your {name} connected. Nothing was connected; please try again."})
+    if not found and provider not in VIDEO_PROVIDERS:
+        raise ValidationFailed({provider: f"This {company} account has no calendars."})
+    can_write = _can_write(provider, token.scope)
+    found = sorted(found, key=lambda c: not c.primary)        # the primary calendar first: the default destination
+    secret = sealed({"token": token.to_dict()})
+    email = email[:254]
+    with transaction(immediate=True):
+        lock_user(user)
+        integration = (Integration.select().where((Integration.user == user) & (Integration.provider == provider)
+                                                  & (Integration.account_email == email)).first())
+        if integration is None:
+            integration = Integration.create(user=user, provider=provider, label=email, account_email=email,
+                                             credentials=secret, category=oauth.PROVIDERS[provider].category)
+        else:   # connecting the same account again (e.g. after access was revoked): new token, calendars updated
+            integration.credentials, integration.status, integration.last_error = secret, "connected", None
+            integration.last_error_at, integration.updated_at = None, utcnow()
+            integration.save()
+        sync_calendars(user, integration, [(c.id, c.name[:200], (c.color or None) and c.color[:16],
+                                             c.writable and can_write) for c in found])
+        audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
+                     details={"service": AUDIT_SERVICES[provider], "account": email})
+    return integration
+
+
+def _locked_integration(integration_id: str) -> Integration | None:
+    """The integration row, locked until the transaction ends (SQLite: the IMMEDIATE transaction holds the
+    database's write lock already)."""
+    query = Integration.select().where(Integration.id == integration_id)
+    if is_postgres():
+        query = query.for_update()
+    return query.first()
+
+
+def oauth_access_token(integration: Integration | str, *, stale: str | None = None) -> str:
+    """A valid access token of an OAuth connection, renewed (and saved) from 5 minutes before it expires.
+
+    ``stale``: a token the API refused (401): renew it even if it has not expired. Renewals of one connection
+    run one at a time; a caller that waited for another's renewal uses its result. GrantRevoked (the refresh
+    token is dead) disconnects the account (``revoke_oauth``) before it is raised."""
+    integration_id = integration if isinstance(integration, str) else integration.id
+    row = Integration.get_or_none(Integration.id == integration_id)
+    if row is None or not row.credentials or row.status == "revoked":
+        provider = row.provider if row is not None else ""
+        raise GrantRevoked(f"The {SERVICES.get(provider, 'calendar')} connection was removed.", provider=provider,
+                           code="disconnected")
+    provider = row.provider
+    token = oauth.TokenSet.from_dict(credentials(row)["token"])
+    if stale is None and not oauth.needs_refresh(token, datetime.now(UTC)):
+        return token.access_token
+    failure: GrantRevoked | None = None
+    with transaction(immediate=True):
+        row = _locked_integration(integration_id)
+        if row is None or not row.credentials or row.status == "revoked":
+            raise GrantRevoked(f"The {SERVICES[provider]} connection was removed.", provider=provider,
+                               code="disconnected")
+        current = oauth.TokenSet.from_dict(credentials(row)["token"])    # read again inside the lock
+        renewed_meanwhile = current.access_token not in (token.access_token, stale)
+        if not oauth.needs_refresh(current, datetime.now(UTC)) and (stale is None or renewed_meanwhile):
+            return current.access_token
+        try:
+            new = oauth_client(provider).refresh(current)
+        except GrantRevoked as exc:
+            failure = exc
+        else:
+            Integration.update(credentials=sealed({"token": new.to_dict()}), updated_at=utcnow()).where(
+                Integration.id == integration_id).execute()
+            return new.access_token
+    revoke_oauth(integration_id)
+    raise failure
+
+
+def oauth_call(integration: Integration | str, call):
+    """``call(access_token)`` with a valid token; a 401 renews the token once and tries again."""
+    token = oauth_access_token(integration)
+    try:
+        return call(token)
+    except Unauthorized:
+        return call(oauth_access_token(integration, stale=token))
+
+
+def revoke_oauth(integration_id: str) -> None:
+    """The provider refused the refresh token: delete the credentials and calendars, keep the card with the
+    reason, audit it and tell the user by email. Runs once per revocation."""
+    from app.services import mailer
+
+    first = Integration.get_or_none(Integration.id == integration_id)
+    if first is None:
+        return
+    user = User.get_by_id(first.user_id)
+    provider = first.provider
+    name, company, _ = OAUTH_PROVIDERS[provider]
+    with transaction(immediate=True):
+        lock_user(user)                      # the user row first, as connecting and disconnecting do
+        row = _locked_integration(integration_id)
+        if row is None or row.status == "revoked":
+            return
+        Integration.update(credentials=None, status="revoked", last_error=REVOKED_MESSAGES[provider],
+                           last_error_at=utcnow(), updated_at=utcnow()).where(Integration.id == row.id).execute()
+        IntegrationCalendar.delete().where(IntegrationCalendar.integration == row.id).execute()
+        audit.record("integration.disconnected", resource="integration", resource_id=row.id, user=user,
+                     details={"service": AUDIT_SERVICES[provider], "account": row.account_email,
+                              "reason": f"access revoked at {company}"})
+        mailer.queue_email(user.email, f"{name} was disconnected from LinkTime", "integration_revoked",
+                           user_id=user.id, user=user, service=SERVICES[provider], account=row.account_email,
+                           link=f"{cfg('BASE_URL')}/settings/integrations")
+    log.info("%s integration %s disconnected: the refresh token was refused", name, integration_id)
+
