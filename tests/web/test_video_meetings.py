@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -27,6 +28,7 @@ from app.services import (
     connections,
     mailer,
     meetings,
+    notifications,
     oauth_connections,
     outbox,
 )
@@ -216,10 +218,15 @@ def test_booking_gets_a_meeting_whose_link_goes_everywhere_reschedule_moves_it_c
         [delivery] = [json.loads(m.payload) for m in OutboxMessage.select().where(OutboxMessage.kind == "webhook")]
         assert delivery["envelope"]["event"] == "booking.created"
         assert delivery["envelope"]["data"]["meetingLink"] == link
-        token = __import__("app.services.notifications", fromlist=["link_token"]).link_token(booking)
+        token = notifications.link_token(booking)
 
     page = client.get(f"/booking/{token}").get_data(as_text=True)
     assert link.replace("&", "&amp;") in page
+
+    with data(app):                                       # the reminder a day before carries it too
+        assert notifications.send_due_reminders(now=SLOT - timedelta(hours=23)) == 1
+        [reminder] = [m for m in emails() if m["subject"].startswith("Reminder:")]
+        assert link in reminder["text"] and link in reminder["html"]
 
     with data(app):
         booking = Booking.get_by_id(booking.id)
@@ -424,3 +431,25 @@ def test_calendar_event_waits_for_the_link_and_carries_it(app_factory, make_user
             assert "conferenceData" not in event
             assert len([c for c in google.calls("POST") if c.path.endswith("/events")]) == 1
             assert not google.calls("PATCH")
+
+
+def test_no_token_or_secret_reaches_the_logs(app, client, host, name, fake, caplog):
+    caplog.set_level(logging.DEBUG)
+    login(client, host)
+    url = client.get(f"/settings/integrations/{name}").headers["Location"]
+    client.get(f"/settings/integrations/{name}/callback?" + authorize(url, name))
+    with data(app):
+        integration = Integration.get(Integration.provider == name)
+        first = stored_token(integration.id)
+        set_expiry(integration.id, datetime.now(UTC) + timedelta(minutes=1))      # renewed on the next call
+        event_type = video_event_type(host, name)
+        svc.create_booking(event_type, request(), now=NOW)
+        second = stored_token(integration.id)
+        fake.revoke_grants()
+        set_expiry(integration.id, datetime.now(UTC) + timedelta(minutes=1))
+        svc.create_booking(event_type, request(start=SLOT + timedelta(hours=2)), now=NOW)   # refused: disconnects
+        assert Integration.get_by_id(integration.id).status == "revoked"
+    logged = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert caplog.records                                                    # the flows did log
+    secrets = [first.access_token, first.refresh_token, second.access_token, second.refresh_token, fake.client_secret]
+    assert not [s for s in secrets if s and s in logged]
