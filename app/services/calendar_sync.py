@@ -7,9 +7,9 @@ changes nothing. A failure is recorded on the connection (the integrations page 
 booking's activity, retried when transient, and never touches the booking itself.
 
 The event carries the invitee as ATTENDEE with ``SCHEDULE-AGENT=CLIENT``: LinkTime sends the invitation
-email itself, so a scheduling server (iCloud) must not send a second one. Google Calendar events are written
-through the Calendar API instead (``_sync_google``: the remote event id is kept in ``href``, invitations off),
-and Outlook Calendar events through Microsoft Graph (``_sync_microsoft``: the Graph event id is kept in ``href``).
+email itself, so a scheduling server (iCloud) must not send a second one. Google Calendar and Outlook Calendar
+events are written through their APIs instead (``_sync_oauth`` with ``_GoogleEvents`` / ``_OutlookEvents``; the
+remote event id is kept in ``href``).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from icalendar import Calendar, Event, vCalAddress, vText
 
 from app.integrations.caldav import CalDAVClient
 from app.integrations.errors import GrantRevoked, IntegrationError
-from app.integrations.errors import NotFound as GoogleNotFound
+from app.integrations.errors import NotFound as RemoteNotFound
 from app.integrations.ical import CalendarError, NotFoundError, PreconditionFailed
 from app.integrations.oauth import Attendee
 from app.models import Booking, BookingCalendarEvent, Integration, IntegrationCalendar
@@ -144,11 +144,8 @@ def sync_booking(payload: dict) -> None:
         integration = destination.integration
     if integration is None:
         return
-    if integration.provider == "google":
-        _sync_google(booking, mapping, integration, destination)
-        return
-    if integration.provider == "microsoft":
-        _sync_microsoft(booking, mapping, integration, destination)
+    if integration.provider in EVENT_APIS:
+        _sync_oauth(booking, mapping, integration, destination)
         return
     if integration.provider != "caldav":
         return
@@ -183,54 +180,100 @@ def sync_booking(payload: dict) -> None:
     connections.record_ok(integration.id)
 
 
-# --- Google Calendar -----------------------------------------------------------------------------------------
+# --- Google Calendar and Outlook Calendar (Microsoft Graph) ------------------------------------------------------
 def google_event_id(booking: Booking) -> str:
     """The event's id in Google (base32hex of the booking id: Google allows a-v and 0-9), so a retried insert
     finds the event it created before instead of adding a second one."""
     return base64.b32hexencode(booking.id.encode()).decode().rstrip("=").lower()
 
 
-def _google_fields(booking: Booking) -> dict:
-    return {"summary": _summary(booking), "start": booking.start_at, "end": booking.end_at,
-            "description": _description(booking), "location": _where(booking) or "",
-            "attendees": [Attendee(booking.invitee_email, booking.invitee_name or None)],
-            "timezone": booking.user.timezone}
+def _attendees(booking: Booking) -> list[Attendee]:
+    return [Attendee(booking.invitee_email, booking.invitee_name or None)]
 
 
-def _sync_google(booking: Booking, mapping: BookingCalendarEvent | None, integration: Integration,
-                 destination: IntegrationCalendar | None) -> None:
-    """The booking's event in Google Calendar, through the Calendar API. LinkTime emails the invitee itself,
-    so Google is told not to send invitations or updates (``sendUpdates=none``)."""
+class _GoogleEvents:
+    """Events through the Google Calendar API. LinkTime emails the invitee itself, so Google is told not to send
+    invitations or updates (``sendUpdates=none``); a first insert carries an id derived from the booking."""
+
+    def __init__(self, integration: Integration) -> None:
+        self.integration, self.client = integration, oauth_client("google")
+
+    def _fields(self, booking: Booking) -> dict:
+        return {"summary": _summary(booking), "start": booking.start_at, "end": booking.end_at,
+                "description": _description(booking), "location": _where(booking) or "",
+                "attendees": _attendees(booking), "timezone": booking.user.timezone, "send_updates": "none"}
+
+    def create(self, booking: Booking, calendar_id: str, *, first: bool = True, with_meet: bool = False):
+        ids = {"event_id": google_event_id(booking), "request_id": f"linktime-{booking.id}"} if first else {}
+        return oauth_call(self.integration, lambda t: self.client.create_event(
+            t, calendar_id, with_meet=with_meet, **ids, **self._fields(booking)))
+
+    def update(self, booking: Booking, mapping: BookingCalendarEvent):
+        return oauth_call(self.integration, lambda t: self.client.update_event(
+            t, mapping.calendar_remote_id, mapping.href, **self._fields(booking)))
+
+    def delete(self, mapping: BookingCalendarEvent) -> None:
+        oauth_call(self.integration, lambda t: self.client.delete_event(
+            t, mapping.calendar_remote_id, mapping.href, send_updates="none"))
+
+
+class _OutlookEvents:
+    """Events through Microsoft Graph; a first create carries the booking id as ``transactionId``, so a retried
+    POST finds the event it created before instead of adding a second one."""
+
+    def __init__(self, integration: Integration) -> None:
+        self.integration, self.client = integration, oauth_client("microsoft")
+
+    def _fields(self, booking: Booking) -> dict:
+        return {"subject": _summary(booking), "start": booking.start_at, "end": booking.end_at,
+                "body": _description(booking), "location": _where(booking) or "", "attendees": _attendees(booking)}
+
+    def create(self, booking: Booking, calendar_id: str, *, first: bool = True, with_meet: bool = False):
+        ids = {"transaction_id": booking.id} if first else {}
+        return oauth_call(self.integration, lambda t: self.client.create_event(
+            t, calendar_id, **ids, **self._fields(booking)))
+
+    def update(self, booking: Booking, mapping: BookingCalendarEvent):
+        return oauth_call(self.integration, lambda t: self.client.update_event(t, mapping.href,
+                                                                               **self._fields(booking)))
+
+    def delete(self, mapping: BookingCalendarEvent) -> None:
+        oauth_call(self.integration, lambda t: self.client.delete_event(t, mapping.href))
+
+
+EVENT_APIS = {"google": _GoogleEvents, "microsoft": _OutlookEvents}
+
+
+def _sync_oauth(booking: Booking, mapping: BookingCalendarEvent | None, integration: Integration,
+                destination: IntegrationCalendar | None) -> None:
+    """The booking's event in Google Calendar or Outlook Calendar: created, replaced (added again when it was
+    deleted there meanwhile) or deleted; the remote event id is kept in ``href``."""
     if integration.status == "revoked" or not integration.credentials:
         return     # access was revoked: nothing can be changed there any more
     service = connections.service_name(integration)
-    client = oauth_client("google")
+    api = EVENT_APIS[integration.provider](integration)
     try:
         if booking.status == "CANCELLED":
             if mapping is not None:
-                oauth_call(integration, lambda t: client.delete_event(
-                    t, mapping.calendar_remote_id, mapping.href, send_updates="none"))
+                api.delete(mapping)
                 mapping.delete_instance()
                 add_activity(booking.id, "calendar", f"Removed from the calendar ({service})")
         elif mapping is not None:
-            fields = _google_fields(booking)
             try:
-                event = oauth_call(integration, lambda t: client.update_event(
-                    t, mapping.calendar_remote_id, mapping.href, send_updates="none", **fields))
-            except GoogleNotFound:      # deleted in Google meanwhile: add it again
-                event = oauth_call(integration, lambda t: client.create_event(
-                    t, mapping.calendar_remote_id, send_updates="none", **fields))
+                event = api.update(booking, mapping)
+            except RemoteNotFound:      # deleted in the calendar meanwhile: add it again
+                event = api.create(booking, mapping.calendar_remote_id, first=False)
             BookingCalendarEvent.update(href=event.id, updated_at=utcnow()).where(
                 BookingCalendarEvent.id == mapping.id).execute()
             if booking.previous_start_at is not None:
                 add_activity(booking.id, "calendar", f"Moved in the calendar ({service})")
         else:
-            create_google_event(booking, integration, destination)
+            create_remote_event(booking, integration, destination)
     except GrantRevoked as exc:
-        add_activity(booking.id, "calendar", "Could not update the calendar: Google Calendar access was revoked")
+        add_activity(booking.id, "calendar", f"Could not update the calendar: {service} access was revoked")
         raise outbox.PermanentFailure(str(exc)) from exc
     except IntegrationError as exc:
-        connections.record_error(integration.id, f"Google Calendar: {exc.message}")
+        connections.record_error(integration.id, f"{service}: {exc.message}")
         if exc.transient:
             raise   # the outbox retries
         add_activity(booking.id, "calendar", f"Could not update the calendar: {exc.message}")
@@ -238,71 +281,16 @@ def _sync_google(booking: Booking, mapping: BookingCalendarEvent | None, integra
     connections.record_ok(integration.id)
 
 
-def create_google_event(booking: Booking, integration: Integration, calendar: IntegrationCalendar, *,
+def create_remote_event(booking: Booking, integration: Integration, calendar: IntegrationCalendar, *,
                         with_meet: bool = False):
-    """Insert the booking's event (idempotent through its id) and remember it; ``with_meet`` asks Google for a
-    Meet conference (app.services.meetings reads the link from the answer). Raises IntegrationError."""
+    """Create the booking's event in a Google or Outlook calendar (idempotent) and remember it; ``with_meet``
+    asks Google for a Meet conference (app.services.meetings reads the link from the answer). Raises
+    IntegrationError."""
     from app.services.notifications import ics_uid
 
-    client = oauth_client("google")
-    event = oauth_call(integration, lambda t: client.create_event(
-        t, calendar.remote_id, event_id=google_event_id(booking), send_updates="none", with_meet=with_meet,
-        request_id=f"linktime-{booking.id}", **_google_fields(booking)))
+    event = EVENT_APIS[integration.provider](integration).create(booking, calendar.remote_id, with_meet=with_meet)
     BookingCalendarEvent.create(booking=booking, integration=integration, calendar_remote_id=calendar.remote_id,
                                 href=event.id, uid=ics_uid(booking), etag=None)
     add_activity(booking.id, "calendar", f"Added to the calendar “{calendar.name}” "
                                          f"({connections.service_name(integration)})")
     return event
-
-
-# --- Outlook Calendar (Microsoft Graph) ----------------------------------------------------------------------
-def _microsoft_fields(booking: Booking) -> dict:
-    return {"subject": _summary(booking), "start": booking.start_at, "end": booking.end_at,
-            "body": _description(booking), "location": _where(booking) or "",
-            "attendees": [Attendee(booking.invitee_email, booking.invitee_name or None)]}
-
-
-def _sync_microsoft(booking: Booking, mapping: BookingCalendarEvent | None, integration: Integration,
-                    destination: IntegrationCalendar | None) -> None:
-    """The booking's event in Outlook Calendar, through Microsoft Graph. A create carries the booking id as
-    ``transactionId``, so a retried POST finds the event it created before instead of adding a second one."""
-    from app.services.notifications import ics_uid
-
-    if integration.status == "revoked" or not integration.credentials:
-        return     # access was revoked: nothing can be changed there any more
-    service = connections.service_name(integration)
-    client = oauth_client("microsoft")
-    try:
-        if booking.status == "CANCELLED":
-            if mapping is not None:
-                oauth_call(integration, lambda t: client.delete_event(t, mapping.href))
-                mapping.delete_instance()
-                add_activity(booking.id, "calendar", f"Removed from the calendar ({service})")
-        elif mapping is not None:
-            fields = _microsoft_fields(booking)
-            try:
-                event = oauth_call(integration, lambda t: client.update_event(t, mapping.href, **fields))
-            except GoogleNotFound:      # deleted in Outlook meanwhile: add it again
-                event = oauth_call(integration, lambda t: client.create_event(
-                    t, mapping.calendar_remote_id, **fields))
-            BookingCalendarEvent.update(href=event.id, updated_at=utcnow()).where(
-                BookingCalendarEvent.id == mapping.id).execute()
-            if booking.previous_start_at is not None:
-                add_activity(booking.id, "calendar", f"Moved in the calendar ({service})")
-        else:
-            event = oauth_call(integration, lambda t: client.create_event(
-                t, destination.remote_id, transaction_id=booking.id, **_microsoft_fields(booking)))
-            BookingCalendarEvent.create(booking=booking, integration=integration,
-                                        calendar_remote_id=destination.remote_id, href=event.id,
-                                        uid=ics_uid(booking), etag=None)
-            add_activity(booking.id, "calendar", f"Added to the calendar “{destination.name}” ({service})")
-    except GrantRevoked as exc:
-        add_activity(booking.id, "calendar", "Could not update the calendar: Outlook Calendar access was revoked")
-        raise outbox.PermanentFailure(str(exc)) from exc
-    except IntegrationError as exc:
-        connections.record_error(integration.id, f"Outlook Calendar: {exc.message}")
-        if exc.transient:
-            raise   # the outbox retries
-        add_activity(booking.id, "calendar", f"Could not update the calendar: {exc.message}")
-        raise outbox.PermanentFailure(str(exc)) from exc
-    connections.record_ok(integration.id)

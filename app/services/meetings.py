@@ -197,7 +197,7 @@ def _create_meet(booking: Booking, meeting: BookingMeeting) -> None:
             raise NotConnected("Google Calendar is not connected (Settings → Integrations), so this booking has "
                                "no Google Meet link.")
         integration, calendar = place
-        event = calendar_sync.create_google_event(booking, integration, calendar, with_meet=True)
+        event = calendar_sync.create_remote_event(booking, integration, calendar, with_meet=True)
     if not event.meeting_url:
         raise IntegrationError("Google created the calendar event without a Meet link (Meet may be turned off "
                                "for this Google account).", provider="google")
