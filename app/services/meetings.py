@@ -118,6 +118,9 @@ def sync_meeting(payload: dict, message, now: datetime) -> None:
             _create(booking, meeting)
     except (IntegrationError, NotConnected) as exc:
         failure = exc
+    except Exception as exc:   # a bug or a malformed answer must not hold the confirmation back
+        log.exception("meeting of booking %s failed", booking.id)
+        failure = IntegrationError(f"unexpected error ({type(exc).__name__})", provider=meeting.provider)
     attempt = int(message.attempts or 1)
     retry_at = None
     if (failure is not None and getattr(failure, "transient", False) and attempt <= len(RETRY_DELAYS)

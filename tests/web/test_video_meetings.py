@@ -453,3 +453,23 @@ def test_no_token_or_secret_reaches_the_logs(app, client, host, name, fake, capl
     assert caplog.records                                                    # the flows did log
     secrets = [first.access_token, first.refresh_token, second.access_token, second.refresh_token, fake.client_secret]
     assert not [s for s in secrets if s and s in logged]
+
+
+@pytest.mark.parametrize("name", ["zoom"])
+def test_an_unexpected_error_while_making_the_meeting_still_sends_the_confirmation(app, host, name, fake,
+                                                                                  monkeypatch):
+    from app.integrations.zoom import ZoomClient
+
+    def broken(*_args, **_kwargs):
+        raise KeyError("join_url")
+
+    with data(app):
+        connect_service(host, name)
+        event_type = video_event_type(host, name)
+        monkeypatch.setattr(ZoomClient, "create_meeting", broken)
+        booking = svc.create_booking(event_type, request(), now=NOW).booking
+        meeting = BookingMeeting.get(BookingMeeting.booking == booking)
+        assert meeting.status == "failed" and "unexpected error (KeyError)" in meeting.error
+        assert any(m["subject"].startswith("Confirmed:") for m in emails())
+        [message] = meeting_rows()
+        assert message.done_at is not None       # not retried on its own (a bug repeats); the host has the button
