@@ -149,6 +149,20 @@ class GoogleClient(OAuthClient):
                           json=body, params={"conferenceDataVersion": 1, "sendUpdates": _send_updates(send_updates)})
         return _to_event(event, calendar_id)
 
+    def add_meet(self, access_token: str, calendar_id: str, event_id: str, *, request_id: str | None = None,
+                 send_updates: str = "none") -> CalendarEvent:
+        """Ask for a Meet conference on an existing event (PATCH with a new ``createRequest``); the link is read
+        back as on insert. Google ignores a ``requestId`` it has seen for the event, so each call sends a new
+        one unless ``request_id`` is given."""
+        body = {"conferenceData": {"createRequest": {"requestId": request_id or uuid.uuid4().hex,
+                                                     "conferenceSolutionKey": {"type": "hangoutsMeet"}}}}
+        path = f"/calendars/{_seg(calendar_id)}/events/{_seg(event_id)}"
+        event = self._api("PATCH", path, access_token, json=body,
+                          params={"conferenceDataVersion": 1, "sendUpdates": _send_updates(send_updates)})
+        if _conference_status(event) == "pending":
+            event = self._api("GET", path, access_token)
+        return _to_event(event, calendar_id)
+
     def delete_event(self, access_token: str, calendar_id: str, event_id: str, *,
                      send_updates: str = "all") -> bool:
         """True if deleted now, False if it was gone already (404/410), so a retried task is harmless."""

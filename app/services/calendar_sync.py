@@ -78,7 +78,9 @@ def _summary(booking: Booking) -> str:
 
 
 def _description(booking: Booking) -> str:
-    from app.services.notifications import invitee_links
+    """The event's text. It links to the host's booking page in the dashboard, never to the invitee's own
+    manage page: people who can see the host's calendar must not be able to cancel or move the booking."""
+    from flask import current_app
 
     lines = [f"Invitee: {booking.invitee_name} <{booking.invitee_email}>"]
     if booking.invitee_phone:
@@ -87,7 +89,7 @@ def _description(booking: Booking) -> str:
         lines.append(f"Join: {booking.meeting_link}")
     if booking.notes:
         lines.append(f"Notes: {booking.notes}")
-    lines.append(f"Booking: {invitee_links(booking)['view']}")
+    lines.append(f"Booking: {current_app.config['BASE_URL']}/dashboard/bookings/{booking.id}")
     return "\n".join(lines)
 
 
@@ -259,12 +261,19 @@ def _sync_oauth(booking: Booking, mapping: BookingCalendarEvent | None, integrat
                 mapping.delete_instance()
                 add_activity(booking.id, "calendar", f"Removed from the calendar ({service})")
         elif mapping is not None:
+            relinked = False
             try:
                 event = api.update(booking, mapping)
-            except RemoteNotFound:      # deleted in the calendar meanwhile: add it again
-                event = api.create(booking, mapping.calendar_remote_id, first=False)
+            except RemoteNotFound:      # deleted in the calendar meanwhile: add it again (a Meet with a new link)
+                meet = integration.provider == "google" and booking.location_type == "google_meet"
+                event = api.create(booking, mapping.calendar_remote_id, first=False, with_meet=meet)
+                if meet:
+                    from app.services import meetings
+                    relinked = meetings.meet_recreated(booking, integration, event)
             BookingCalendarEvent.update(href=event.id, updated_at=utcnow()).where(
                 BookingCalendarEvent.id == mapping.id).execute()
+            if relinked:
+                queue(booking)          # the event's description and location get the new link
             if booking.previous_start_at is not None:
                 add_activity(booking.id, "calendar", f"Moved in the calendar ({service})")
         else:

@@ -95,9 +95,10 @@ def _queue(event_id: str, envelope: dict) -> None:
 def retry(booking: Booking) -> None:
     """The host asks for the link again (the booking page's button)."""
     with transaction():
-        BookingMeeting.update(status="pending", error=None, updated_at=utcnow()).where(
+        changed = BookingMeeting.update(status="pending", error=None, updated_at=utcnow()).where(
             (BookingMeeting.booking == booking) & (BookingMeeting.status == "failed")).execute()
-        outbox.add(KIND, {"booking_id": booking.id}, user_id=booking.user_id)
+        if changed:     # a second click (or a retry that got there first) finds it pending: nothing more to queue
+            outbox.add(KIND, {"booking_id": booking.id}, user_id=booking.user_id)
 
 
 # --- the handler ---------------------------------------------------------------------------------------------
@@ -188,11 +189,18 @@ def _create_meet(booking: Booking, meeting: BookingMeeting) -> None:
     from app.services import calendar_sync
 
     mapping = BookingCalendarEvent.get_or_none(BookingCalendarEvent.booking == booking)
+    event = None
     if mapping is not None and mapping.integration.provider == "google":    # an earlier attempt made the event
         integration = mapping.integration
         client = _client("google")
-        event = _call(integration, lambda t: client.get_event(t, mapping.calendar_remote_id, mapping.href))
-    else:
+        try:
+            event = _call(integration, lambda t: client.get_event(t, mapping.calendar_remote_id, mapping.href))
+        except RemoteNotFound:          # deleted in Google meanwhile: make it again below
+            mapping.delete_instance()
+            mapping = None
+        if event is not None and not event.meeting_url:   # written without a conference: ask for one now
+            event = _call(integration, lambda t: client.add_meet(t, mapping.calendar_remote_id, mapping.href))
+    if event is None:
         if mapping is not None:
             raise NotConnected("The booking's calendar event is not in Google Calendar, so it has no Meet link.")
         place = _meet_calendar(booking.user_id)
@@ -207,7 +215,30 @@ def _create_meet(booking: Booking, meeting: BookingMeeting) -> None:
     _saved(booking, meeting, integration, event.id, event.meeting_url)
 
 
+def meet_recreated(booking: Booking, integration: Integration, event) -> bool:
+    """The Google event of a Meet booking was made again (it had been deleted in Google): its conference is new,
+    so the new link replaces the old one and both sides are told. True when the link changed."""
+    from app.services import notifications
+
+    meeting = BookingMeeting.get_or_none(BookingMeeting.booking == booking)
+    if meeting is None or meeting.provider != "google_meet" or not event.meeting_url:
+        return False
+    if event.meeting_url == booking.meeting_link:
+        return False
+    _saved(booking, meeting, integration, event.id, event.meeting_url)
+    if booking.status == "CONFIRMED" and meeting.confirmation_sent:
+        notifications.send_link_added(Booking.get_by_id(booking.id))
+    return True
+
+
+def _web_link(link: str) -> str:
+    if not link.lower().startswith(("https://", "http://")):
+        raise IntegrationError("the provider answered a meeting link that is not a web address", provider="")
+    return link
+
+
 def _saved(booking: Booking, meeting: BookingMeeting, integration: Integration, remote_id: str, link: str) -> None:
+    link = _web_link(link)
     with transaction():
         Booking.update(meeting_link=link[:500], updated_at=utcnow()).where(Booking.id == booking.id).execute()
         BookingMeeting.update(status="created", error=None, integration=integration, remote_id=str(remote_id)[:255],
@@ -240,6 +271,7 @@ def _move(booking: Booking, meeting: BookingMeeting) -> None:
     else:
         link = _call(integration, lambda t: client.update_online_meeting(
             t, meeting.remote_id, start=booking.start_at, end=booking.end_at)).join_url
+    link = _web_link(link) if link else None
     with transaction():
         if link and link != booking.meeting_link:
             Booking.update(meeting_link=link[:500], updated_at=utcnow()).where(Booking.id == booking.id).execute()

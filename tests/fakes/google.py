@@ -6,7 +6,9 @@ A refresh token is issued only for ``access_type=offline``. Calendar reads need 
 ``calendar``), event writes ``calendar.events`` (or ``calendar``). Event bodies are checked field by field
 (unknown fields, wrong types, start not before end, bad ``sendUpdates`` / ``conferenceDataVersion`` -> 400).
 A conference is created only with ``conferenceDataVersion=1``; ``meet_pending`` makes Google report it as
-``pending`` on insert (it is ``success`` when read again). Errors use Google's ``{"error": {"code", "message",
+``pending`` on insert (it is ``success`` when read again); ``meet_disabled`` makes every conference request end in
+``failure`` without a link (Meet turned off for the account). A PATCH with ``conferenceDataVersion=1`` and a
+``createRequest`` whose ``requestId`` is new for the event adds a conference, as Google does. Errors use Google's ``{"error": {"code", "message",
 "errors": [{"domain", "reason"}], "status"}}`` shape.
 """
 from __future__ import annotations
@@ -46,6 +48,7 @@ class GoogleFake(FakeOAuthServer):
     def __init__(self, *, email: str = "ada@example.com", **kwargs) -> None:
         self.email = email
         self.meet_pending = False
+        self.meet_disabled = False
         self.max_page_size = 250          # Google may answer fewer items than maxResults, with a next page
         self.calendars: dict[str, dict[str, Any]] = {
             email: {"summary": email, "primary": True, "accessRole": "owner", "timeZone": "Europe/Berlin"},
@@ -183,14 +186,21 @@ class GoogleFake(FakeOAuthServer):
                      "htmlLink": f"https://www.google.com/calendar/event?eid={event_id}",
                      "created": _z(datetime.now(UTC)), "organizer": {"email": calendar_id, "self": True}}
             create = (body.get("conferenceData") or {}).get("createRequest")
+            event.pop("conferenceData", None)
             if version == 1 and create:
-                event["conferenceData"] = self._conference(create, pending=self.meet_pending)
-                if not self.meet_pending:
-                    event["hangoutLink"] = event["conferenceData"]["entryPoints"][0]["uri"]
-            else:
-                event.pop("conferenceData", None)
+                self._provision(event, create)
             events[event_id] = event
         return jsonify(event)
+
+    def _provision(self, event: dict[str, Any], create: dict[str, Any]) -> None:
+        """Give ``event`` the conference ``create`` asks for (or a failed request when Meet is off)."""
+        if self.meet_disabled:
+            event["conferenceData"] = {"createRequest": {**create, "status": {"statusCode": "failure"}}}
+            event.pop("hangoutLink", None)
+            return
+        event["conferenceData"] = self._conference(create, pending=self.meet_pending)
+        if not self.meet_pending:
+            event["hangoutLink"] = event["conferenceData"]["entryPoints"][0]["uri"]
 
     @staticmethod
     def _conference(create: dict[str, Any], *, pending: bool) -> dict[str, Any]:
@@ -233,8 +243,14 @@ class GoogleFake(FakeOAuthServer):
             merged = {**event, **body}
             if _when(merged["end"]) <= _when(merged["start"]):
                 raise ApiError(400, "The specified time range is empty.", code="timeRangeEmpty")
-            if version == 0 and "conferenceData" in body:
+            if "conferenceData" in body:
                 merged["conferenceData"] = event.get("conferenceData")
+                if merged["conferenceData"] is None:
+                    merged.pop("conferenceData")
+                create = body["conferenceData"]["createRequest"]
+                known = ((event.get("conferenceData") or {}).get("createRequest") or {}).get("requestId")
+                if version == 1 and create["requestId"] != known:     # a request id seen before is ignored
+                    self._provision(merged, create)
             events[event_id] = merged
         return jsonify(merged)
 

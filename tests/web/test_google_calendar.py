@@ -224,6 +224,10 @@ def test_booking_creates_the_event_reschedule_moves_it_and_cancel_deletes_it(app
         assert event["attendees"] == [{"email": "ivan@example.com", "displayName": "Ivan Invitee"}]
         assert event["location"] == "https://meet.example.com/hana"
         assert "Ivan Invitee <ivan@example.com>" in event["description"] and "Bring the plan" in event["description"]
+        # the host's dashboard page, not the invitee's manage link (whoever sees the calendar could cancel)
+        assert f"{BASE}/dashboard/bookings/{booking.id}" in event["description"]
+        from app.services.notifications import invitee_links
+        assert invitee_links(booking)["view"] not in event["description"]
         assert event["summary"].endswith("with Ivan Invitee")
         assert all(c.args.get("sendUpdates") == "none" for c in google.calls("POST") if "/events" in c.path)
         mapping = BookingCalendarEvent.get(BookingCalendarEvent.booking == booking)
@@ -434,6 +438,61 @@ def test_google_meet_goes_ahead_without_a_link_when_google_fails(app, host, goog
         assert outbox_process(message) == "done"
         [event] = google.events[EMAIL].values()
         assert Booking.get_by_id(booking.id).meeting_link == event["hangoutLink"]
+
+
+def meet_event_type(host) -> EventType:
+    event_type = EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
+    event_type.location_type, event_type.location_detail = "google_meet", ""
+    event_type.save()
+    return event_type
+
+
+def test_meet_turned_off_then_on_the_hosts_retry_adds_the_meet_to_the_existing_event(app, client, host, google):
+    from app.models import BookingMeeting
+
+    with data(app):
+        connect_service(host)
+        google.meet_disabled = True
+        booking = svc.create_booking(meet_event_type(host), request(), now=NOW).booking
+        meeting = BookingMeeting.get(BookingMeeting.booking == booking)
+        assert meeting.status == "failed" and "Meet" in meeting.error
+        [event] = google.events[EMAIL].values()           # the booking's event, written without a conference
+        assert "hangoutLink" not in event and Booking.get_by_id(booking.id).meeting_link is None
+        google.meet_disabled = False
+    login(client, host)
+    response = client.post(f"/dashboard/bookings/{booking.id}/meeting", data={"csrf_token": "x"},
+                           follow_redirects=True)
+    assert response.status_code == 200
+    with data(app):
+        [event] = google.events[EMAIL].values()           # still one event: the conference was added to it
+        link = Booking.get_by_id(booking.id).meeting_link
+        assert link and link == event["hangoutLink"]
+        [patch] = [c for c in google.calls("PATCH") if "conferenceData" in (c.json or {})]
+        assert patch.args["conferenceDataVersion"] == "1" and patch.args["sendUpdates"] == "none"
+        assert BookingMeeting.get(BookingMeeting.booking == booking).status == "created"
+        assert link in event["description"] and event["location"] == link   # the event was updated with it
+        assert any(link in m["text"] and "link" in m["subject"].lower()
+                   for m in (mailer.unseal(json.loads(o.payload)) for o in OutboxMessage.select().where(
+                       OutboxMessage.kind == "email")))
+
+
+def test_meet_event_deleted_in_google_is_made_again_with_a_new_link_on_reschedule(app, host, google):
+    with data(app):
+        connect_service(host)
+        booking = svc.create_booking(meet_event_type(host), request(), now=NOW).booking
+        old_link = Booking.get_by_id(booking.id).meeting_link
+        assert old_link
+        google.events[EMAIL].clear()                      # the host deleted it in Google Calendar
+        svc.reschedule_booking(Booking.get_by_id(booking.id), SLOT + timedelta(hours=2), reason=None, by="host",
+                               now=NOW)
+        [event] = google.events[EMAIL].values()
+        new_link = Booking.get_by_id(booking.id).meeting_link
+        assert event["start"]["dateTime"] == "2030-01-07T11:00:00Z"
+        assert new_link == event["hangoutLink"] and new_link != old_link
+        assert new_link in event["description"]
+        mails = [mailer.unseal(json.loads(o.payload)) for o in OutboxMessage.select().where(
+            OutboxMessage.kind == "email").order_by(OutboxMessage.created_at)]
+        assert len([m for m in mails if new_link in m["text"] and "link" in m["subject"].lower()]) == 2
 
 
 def outbox_process(message) -> str:
