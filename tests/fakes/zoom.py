@@ -36,6 +36,7 @@ class ZoomFake(FakeOAuthServer):
     def __init__(self, *, email: str = "lin@example.com", **kwargs) -> None:
         self.email = email
         self.meetings: dict[int, dict[str, Any]] = {}
+        self.join_url_base = "https://us05web.zoom.us/j/"     # tests may make it answer a bad link
         kwargs.setdefault("granted_scopes", {"meeting:write", "user:read"})
         super().__init__(**kwargs)
 
@@ -85,7 +86,7 @@ class ZoomFake(FakeOAuthServer):
         meeting = {**body, "id": meeting_id, "uuid": secrets.token_urlsafe(16), "host_id": "KDcuGIm1QgePTO8WbOqwIQ",
                    "host_email": self.email, "type": body.get("type", 2), "status": "waiting",
                    "password": body.get("password", password), "created_at": datetime.now().isoformat(),
-                   "join_url": f"https://us05web.zoom.us/j/{meeting_id}?pwd={secrets.token_urlsafe(12)}",
+                   "join_url": f"{self.join_url_base}{meeting_id}?pwd={secrets.token_urlsafe(12)}",
                    "start_url": f"https://us05web.zoom.us/s/{meeting_id}?zak={secrets.token_urlsafe(16)}",
                    "settings": {"host_video": False, "participant_video": False, "waiting_room": True,
                                 **body.get("settings", {})}}

@@ -373,6 +373,32 @@ def test_host_can_ask_for_the_link_again_from_the_booking(app, client, host, nam
         assert Booking.get_by_id(booking.id).meeting_link
 
 
+def test_asking_twice_for_the_link_makes_one_meeting(app, host, name, fake):
+    with data(app):
+        connect_service(host, name)
+        event_type = video_event_type(host, name)
+        fake.fail(400, path=CREATE_PATH[name])
+        booking = svc.create_booking(event_type, request(), now=NOW).booking
+        meetings.retry(booking)
+        meetings.retry(booking)          # a double click, or a retry that the first one already served
+        assert len(remote_meetings(name, fake)) == 1 and Booking.get_by_id(booking.id).meeting_link
+        assert len(meeting_rows()) == 2  # the booking's own attempt and one retry
+        activity = [a.message for a in BookingActivity.select().where(BookingActivity.booking == booking)]
+        assert not [m for m in activity if "moved" in m]
+
+
+@pytest.mark.parametrize("name", ["zoom"])
+def test_a_meeting_link_that_is_not_a_web_address_is_refused(app, host, name, fake):
+    fake.join_url_base = "javascript:alert(document.cookie)//"
+    with data(app):
+        connect_service(host, name)
+        booking = svc.create_booking(video_event_type(host, name), request(), now=NOW).booking
+        assert Booking.get_by_id(booking.id).status == "CONFIRMED"
+        assert Booking.get_by_id(booking.id).meeting_link is None
+        meeting = BookingMeeting.get(BookingMeeting.booking == booking)
+        assert meeting.status == "failed" and "not a web address" in meeting.error
+
+
 def test_another_users_booking_cannot_be_retried(app, client, host, make_user, name, fake):
     with data(app):
         connect_service(host, name)
