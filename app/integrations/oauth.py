@@ -118,14 +118,21 @@ class TokenSet:
             raise PermanentError("The token endpoint answered without an access token.")
         expires_at = None
         if body.get("expires_in") not in (None, ""):
+            lifetime = body["expires_in"]
             try:
-                expires_at = now.astimezone(UTC) + timedelta(seconds=int(body["expires_in"]))
-            except (TypeError, ValueError) as exc:
+                if isinstance(lifetime, bool):
+                    raise TypeError("expires_in is a boolean")
+                expires_at = now.astimezone(UTC) + timedelta(seconds=int(lifetime))
+            except (TypeError, ValueError, OverflowError) as exc:    # also inf, NaN and beyond year 9999
                 raise PermanentError("The token endpoint answered a malformed expires_in.") from exc
-        return cls(access_token=access_token,
-                   refresh_token=body.get("refresh_token") or previous_refresh_token,
-                   expires_at=expires_at, scope=body.get("scope"),
-                   token_type=str(body.get("token_type") or "Bearer"))
+        refresh_token = body.get("refresh_token")
+        if refresh_token is not None and not isinstance(refresh_token, str):
+            raise PermanentError("The token endpoint answered a malformed refresh_token.")
+        scope = body.get("scope")
+        if scope is not None and not isinstance(scope, str):     # RFC 6749: a space-separated string
+            raise PermanentError("The token endpoint answered a malformed scope.")
+        return cls(access_token=access_token, refresh_token=refresh_token or previous_refresh_token,
+                   expires_at=expires_at, scope=scope, token_type=str(body.get("token_type") or "Bearer"))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -128,6 +128,34 @@ def test_refresh_without_a_new_refresh_token_keeps_the_old_one(google_fake):
     assert renewed.expires_at == NOW + timedelta(minutes=56, seconds=3600)
 
 
+@pytest.mark.parametrize("field, value", [
+    ("expires_in", 10 ** 30), ("expires_in", -10 ** 30), ("expires_in", 10 ** 12),   # timedelta / year 9999
+    ("expires_in", float("inf")), ("expires_in", float("nan")), ("expires_in", True), ("expires_in", "soon"),
+    ("expires_in", [3600]), ("scope", ["calendar"]), ("scope", 42), ("scope", {"a": 1}),
+    ("refresh_token", 12345), ("refresh_token", {"value": "r"}),
+])
+def test_malformed_token_answers_are_permanent_errors(field, value):
+    with pytest.raises(PermanentError, match=f"malformed {field}"):
+        TokenSet.from_response({"access_token": "a", "expires_in": 3600, field: value}, NOW)
+
+
+def test_well_formed_token_answers_still_read():
+    token = TokenSet.from_response({"access_token": "a", "expires_in": "3600", "scope": "x y"}, NOW, "old")
+    assert token.expires_at == NOW + timedelta(hours=1) and token.scope == "x y" and token.refresh_token == "old"
+    assert TokenSet.from_response({"access_token": "a", "expires_in": 60.5}, NOW).expires_at == NOW + timedelta(
+        seconds=60)
+    assert TokenSet.from_response({"access_token": "a", "expires_in": None, "scope": None}, NOW).expires_at is None
+
+
+def test_refresh_answering_an_overflowing_expires_in_is_a_permanent_error(google_fake):
+    client = GoogleClient(google_fake.client_config())
+    token = connect(client, now=NOW)
+    google_fake.token_extra = lambda: {"expires_in": 10 ** 40}
+    with pytest.raises(PermanentError, match="malformed expires_in") as caught:
+        client.refresh(token)
+    assert not isinstance(caught.value, GrantRevoked)
+
+
 def test_revoked_grant_message_does_not_contain_the_token(google_fake):
     client = GoogleClient(google_fake.client_config())
     token = connect(client)
