@@ -11,6 +11,7 @@ import json
 import logging
 from urllib.parse import urlsplit
 
+import peewee
 from flask import current_app
 
 from app.db import transaction
@@ -31,14 +32,52 @@ AUDIT_SERVICES = {"google": "google_calendar", "microsoft": "outlook_calendar", 
                   "teams": "microsoft_teams"}
 
 
-# --- credentials -------------------------------------------------------------------------------------------
+# What a connection's card says when its stored secrets cannot be decrypted any more.
+UNREADABLE_MESSAGE = ("LinkTime can no longer read the stored access of this connection (the server's encryption "
+                      "key was changed without keeping the old one). Disconnect it and connect it again.")
+
+
 # --- credentials -------------------------------------------------------------------------------------------
 def _encryptor():
     return current_app.extensions["linktime_encryptor"]
 
 
+def read_credentials(integration: Integration) -> dict | None:
+    """The decrypted secrets of a connection: {} when it has none, None when they cannot be read (a key
+    rotated away, a damaged value). Logs a warning for the latter, never with the stored value."""
+    if not integration.credentials:
+        return {}
+    try:
+        data = json.loads(_encryptor().decrypt(integration.credentials))
+    except ValueError as exc:          # DecryptionError, or not JSON once decrypted
+        reason = type(exc).__name__
+    else:
+        if isinstance(data, dict):
+            return data
+        reason = "not a JSON object"
+    log.warning("the stored credentials of integration %s (%s) cannot be read (%s); treated as none",
+                integration.id, integration.provider, reason)
+    return None
+
+
 def credentials(integration: Integration) -> dict:
-    return json.loads(_encryptor().decrypt(integration.credentials)) if integration.credentials else {}
+    """The decrypted secrets of a connection, {} when there are none or they cannot be read. Unreadable ones
+    also mark the connection as needing attention (the card says to connect it again)."""
+    data = read_credentials(integration)
+    if data is None:
+        _mark_unreadable(integration)
+        return {}
+    return data
+
+
+def _mark_unreadable(integration: Integration) -> None:
+    if integration.status == "error" and integration.last_error == UNREADABLE_MESSAGE:
+        return
+    try:
+        with transaction():            # a savepoint inside a caller's transaction: a failure here stays here
+            record_error(integration.id, UNREADABLE_MESSAGE)
+    except peewee.DatabaseError:
+        log.warning("integration %s could not be marked as unreadable", integration.id, exc_info=True)
 
 
 def sealed(data: dict) -> str:
@@ -104,7 +143,7 @@ def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> Non
     with transaction(immediate=True):
         lock_user(user)
         row = Integration.get_or_none(Integration.id == integration.id)
-        secret = credentials(row) if row is not None else {}
+        secret = (read_credentials(row) if row is not None else None) or {}   # unreadable: nothing to revoke
         service = AUDIT_SERVICES.get(integration.provider) or service_name(integration)
         Integration.delete().where(Integration.id == integration.id).execute()
         audit.record("integration.disconnected", resource="integration", resource_id=integration.id, user=user, ip=ip,
@@ -116,10 +155,10 @@ def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> Non
     )
 
     if integration.provider in OAUTH_PROVIDERS and secret.get("token") and oauth_configured(integration.provider):
-        token = oauth.TokenSet.from_dict(secret["token"])
         try:      # where the provider offers revocation (Google, Zoom); Microsoft and Webex have none
+            token = oauth.TokenSet.from_dict(secret["token"])
             oauth_client(integration.provider).revoke(token.refresh_token or token.access_token)
-        except (IntegrationError, ValueError) as exc:
+        except (IntegrationError, ValueError, KeyError, TypeError) as exc:
             log.info("revoking the %s token of integration %s failed: %s", integration.provider, integration.id, exc)
 
 
