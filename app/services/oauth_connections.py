@@ -2,23 +2,30 @@
 
 One implementation for every provider: the redirect flow with state and PKCE (``oauth_authorization``, then
 ``connect_oauth`` at the callback), the token set stored encrypted, ``oauth_access_token`` renewing it five minutes
-before it expires one renewal at a time per connection (the integration row is locked), ``oauth_call`` retrying a
-401 once with a renewed token, and ``revoke_oauth`` disconnecting an account whose refresh token the provider no
-longer accepts (credentials and calendars deleted, the card says why, audit entry, email).
+before it expires one renewal at a time per connection (``_renewal_lock``; no database transaction is open while the
+provider answers), ``oauth_call`` retrying a 401 once with a renewed token, and ``revoke_oauth`` disconnecting an
+account whose refresh token the provider no longer accepts (credentials and calendars deleted, the card says why,
+audit entry, email).
 """
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import peewee
 from flask import current_app
 
-from app.db import is_postgres, transaction
+from app.db import db, is_postgres, transaction
 from app.integrations import oauth
 from app.integrations.errors import (
     AuthorizationFailed,
     GrantRevoked,
     IntegrationError,
+    PermanentError,
     Unauthorized,
 )
 from app.models import Integration, IntegrationCalendar, User
@@ -27,6 +34,7 @@ from app.services import audit
 from app.services.connections import (
     AUDIT_SERVICES,
     SERVICES,
+    UNREADABLE_MESSAGE,
     cfg,
     credentials,
     lock_user,
@@ -91,7 +99,7 @@ def _callback_error(exc: AuthorizationFailed, provider: str = "google") -> str:
 
 
 def _can_write(provider: str, scope: str | None) -> bool:
-    if scope is None:
+    if not isinstance(scope, str):      # TokenSet refuses other types; None: the provider did not say
         return True
     scopes = scope.split()
     if provider == "microsoft":     # Graph may answer the scopes as full URLs
@@ -112,7 +120,12 @@ def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_
         code = client.parse_callback(args, expected_state=expected_state)
         token = client.exchange_code(code, redirect_uri=redirect_uri, code_verifier=code_verifier)
         email = client.get_email(token.access_token)
+        if not isinstance(email, str) or not email.strip():
+            raise PermanentError(f"{company} answered an account email address that is not text.",
+                                 provider=provider)
+        email = email.strip()[:254]
         found = [] if provider in VIDEO_PROVIDERS else client.list_calendars(token.access_token)
+        rows = _calendar_rows(found, company)
     except AuthorizationFailed as exc:
         raise ValidationFailed({provider: _callback_error(exc, provider)}) from None
     except IntegrationError as exc:
@@ -123,9 +136,7 @@ def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_
     if not found and provider not in VIDEO_PROVIDERS:
         raise ValidationFailed({provider: f"This {company} account has no calendars."})
     can_write = _can_write(provider, token.scope)
-    found = sorted(found, key=lambda c: not c.primary)        # the primary calendar first: the default destination
     secret = sealed({"token": token.to_dict()})
-    email = email[:254]
     with transaction(immediate=True):
         lock_user(user)
         integration = (Integration.select().where((Integration.user == user) & (Integration.provider == provider)
@@ -137,11 +148,24 @@ def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_
             integration.credentials, integration.status, integration.last_error = secret, "connected", None
             integration.last_error_at, integration.updated_at = None, utcnow()
             integration.save()
-        sync_calendars(user, integration, [(c.id, c.name[:200], (c.color or None) and c.color[:16],
-                                             c.writable and can_write) for c in found])
+        sync_calendars(user, integration, [(cid, name, color, writable and can_write)
+                                           for cid, name, color, writable in rows])
         audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
                      details={"service": AUDIT_SERVICES[provider], "account": email})
     return integration
+
+
+def _calendar_rows(found: list[oauth.CalendarInfo], company: str) -> list[tuple[str, str, str | None, bool]]:
+    """(remote id, name, colour, writable) of the calendars the provider listed, the primary one first (the
+    default destination); an answer LinkTime cannot store is a PermanentError, not a crash."""
+    rows = []
+    for cal in sorted(found, key=lambda c: not c.primary):
+        if not isinstance(cal.id, str) or not cal.id or len(cal.id) > 2000:
+            raise PermanentError(f"{company} answered a calendar without a usable id.")
+        name = cal.name if isinstance(cal.name, str) and cal.name.strip() else cal.id
+        color = cal.color[:16] if isinstance(cal.color, str) and cal.color else None
+        rows.append((cal.id, name[:200], color, bool(cal.writable)))
+    return rows
 
 
 def _locked_integration(integration_id: str) -> Integration | None:
@@ -153,42 +177,94 @@ def _locked_integration(integration_id: str) -> Integration | None:
     return query.first()
 
 
-def oauth_access_token(integration: Integration | str, *, stale: str | None = None) -> str:
-    """A valid access token of an OAuth connection, renewed (and saved) from 5 minutes before it expires.
+# One renewal per connection at a time. In this process: a lock per connection (the single-box SQLite mode
+# runs the web server and the queue consumer in one process, so this is every renewal there). On PostgreSQL,
+# where several web and consumer processes run, also a session-level advisory lock on the connection's id.
+# Neither holds a database transaction or row lock while the provider answers (up to INTEGRATION_HTTP_TIMEOUT
+# to connect and again to read): on SQLite that would be the database's one write lock, and bookings would
+# fail with "database is locked" behind a slow token endpoint.
+_renewal_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
+_renewal_locks_guard = threading.Lock()
+_ADVISORY_NAMESPACE = 0x4C54    # the first key of pg_advisory_lock(int, int): LinkTime's token renewals
 
-    ``stale``: a token the API refused (401): renew it even if it has not expired. Renewals of one connection
-    run one at a time; a caller that waited for another's renewal uses its result. GrantRevoked (the refresh
-    token is dead) disconnects the account (``revoke_oauth``) before it is raised."""
-    integration_id = integration if isinstance(integration, str) else integration.id
+
+def _process_lock(integration_id: str) -> threading.Lock:
+    with _renewal_locks_guard:
+        lock = _renewal_locks.get(integration_id)
+        if lock is None:
+            lock = _renewal_locks[integration_id] = threading.Lock()
+        return lock
+
+
+@contextmanager
+def _renewal_lock(integration_id: str) -> Iterator[None]:
+    with _process_lock(integration_id):
+        if not is_postgres():
+            yield
+            return
+        args = (_ADVISORY_NAMESPACE, integration_id)
+        db.execute_sql("SELECT pg_advisory_lock(%s, hashtext(%s))", args)
+        try:
+            yield
+        finally:
+            try:
+                db.execute_sql("SELECT pg_advisory_unlock(%s, hashtext(%s))", args)
+            except peewee.DatabaseError:    # never hand a connection that still holds the lock back to the pool
+                log.warning("releasing the renewal lock of integration %s failed; closing the connection",
+                            integration_id, exc_info=True)
+                db.manual_close()
+
+
+def _stored_token(integration_id: str) -> tuple[Integration, oauth.TokenSet]:
+    """The connection's row and its token as stored now. GrantRevoked when it was removed or revoked;
+    PermanentError when the stored token cannot be read (the card says to connect again)."""
     row = Integration.get_or_none(Integration.id == integration_id)
     if row is None or not row.credentials or row.status == "revoked":
         provider = row.provider if row is not None else ""
         raise GrantRevoked(f"The {SERVICES.get(provider, 'calendar')} connection was removed.", provider=provider,
                            code="disconnected")
-    provider = row.provider
-    token = oauth.TokenSet.from_dict(credentials(row)["token"])
+    try:
+        return row, oauth.TokenSet.from_dict(credentials(row)["token"])
+    except (KeyError, TypeError, ValueError):
+        raise PermanentError(UNREADABLE_MESSAGE, provider=row.provider, code="unreadable") from None
+
+
+def oauth_access_token(integration: Integration | str, *, stale: str | None = None) -> str:
+    """A valid access token of an OAuth connection, renewed (and saved) from 5 minutes before it expires.
+
+    ``stale``: a token the API refused (401): renew it even if it has not expired. Renewals of one connection
+    run one at a time (``_renewal_lock``); a caller that waited for another's renewal uses its result. The
+    provider is asked outside any database transaction; the new token is saved only over the credentials the
+    renewal started from, so a disconnect or a reconnect meanwhile wins. GrantRevoked (the refresh token is
+    dead) disconnects the account (``revoke_oauth``) before it is raised, unless it was connected again
+    meanwhile."""
+    integration_id = integration if isinstance(integration, str) else integration.id
+    _row, token = _stored_token(integration_id)
     if stale is None and not oauth.needs_refresh(token, datetime.now(UTC)):
         return token.access_token
-    failure: GrantRevoked | None = None
-    with transaction(immediate=True):
-        row = _locked_integration(integration_id)
-        if row is None or not row.credentials or row.status == "revoked":
-            raise GrantRevoked(f"The {SERVICES[provider]} connection was removed.", provider=provider,
-                               code="disconnected")
-        current = oauth.TokenSet.from_dict(credentials(row)["token"])    # read again inside the lock
+    with _renewal_lock(integration_id):
+        row, current = _stored_token(integration_id)        # read again: another renewal may have finished
         renewed_meanwhile = current.access_token not in (token.access_token, stale)
         if not oauth.needs_refresh(current, datetime.now(UTC)) and (stale is None or renewed_meanwhile):
             return current.access_token
         try:
-            new = oauth_client(provider).refresh(current)
+            new = oauth_client(row.provider).refresh(current)
         except GrantRevoked as exc:
-            failure = exc
+            failure, refused = exc, row.credentials
         else:
-            Integration.update(credentials=sealed({"token": new.to_dict()}), updated_at=utcnow()).where(
-                Integration.id == integration_id).execute()
-            return new.access_token
-    revoke_oauth(integration_id)
-    raise failure
+            with transaction(immediate=True):
+                saved = Integration.update(credentials=sealed({"token": new.to_dict()}), updated_at=utcnow()).where(
+                    (Integration.id == integration_id) & (Integration.credentials == row.credentials)).execute()
+            if saved:
+                return new.access_token
+            log.info("integration %s changed while its token was renewed; using what is stored now", integration_id)
+            return _stored_token(integration_id)[1].access_token
+    if revoke_oauth(integration_id, refused=refused):
+        raise failure
+    _row, latest = _stored_token(integration_id)          # connected again meanwhile: its token is the one to use
+    if oauth.needs_refresh(latest, datetime.now(UTC)):
+        raise failure
+    return latest.access_token
 
 
 def oauth_call(integration: Integration | str, call):
@@ -200,14 +276,17 @@ def oauth_call(integration: Integration | str, call):
         return call(oauth_access_token(integration, stale=token))
 
 
-def revoke_oauth(integration_id: str) -> None:
+def revoke_oauth(integration_id: str, *, refused: str | None = None) -> bool:
     """The provider refused the refresh token: delete the credentials and calendars, keep the card with the
-    reason, audit it and tell the user by email. Runs once per revocation."""
+    reason, audit it and tell the user by email. Runs once per revocation; True when it did.
+
+    ``refused``: the stored (encrypted) credentials whose refresh was refused. When the row holds others by now
+    (the user connected the account again, or another renewal saved a new token), nothing is revoked."""
     from app.services import mailer
 
     first = Integration.get_or_none(Integration.id == integration_id)
     if first is None:
-        return
+        return False
     user = User.get_by_id(first.user_id)
     provider = first.provider
     name, company, _ = OAUTH_PROVIDERS[provider]
@@ -215,7 +294,10 @@ def revoke_oauth(integration_id: str) -> None:
         lock_user(user)                      # the user row first, as connecting and disconnecting do
         row = _locked_integration(integration_id)
         if row is None or row.status == "revoked":
-            return
+            return False
+        if refused is not None and row.credentials != refused:
+            log.info("%s integration %s was connected again meanwhile: not disconnected", name, integration_id)
+            return False
         Integration.update(credentials=None, status="revoked", last_error=REVOKED_MESSAGES[provider],
                            last_error_at=utcnow(), updated_at=utcnow()).where(Integration.id == row.id).execute()
         IntegrationCalendar.delete().where(IntegrationCalendar.integration == row.id).execute()
@@ -224,6 +306,7 @@ def revoke_oauth(integration_id: str) -> None:
                               "reason": f"access revoked at {company}"})
         mailer.queue_email(user.email, f"{name} was disconnected from LinkTime", "integration_revoked",
                            user_id=user.id, user=user, service=SERVICES[provider], account=row.account_email,
-                           link=f"{cfg('BASE_URL')}/settings/integrations")
+                           kind=oauth.PROVIDERS[provider].category, link=f"{cfg('BASE_URL')}/settings/integrations")
     log.info("%s integration %s disconnected: the refresh token was refused", name, integration_id)
+    return True
 
