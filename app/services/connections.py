@@ -135,10 +135,11 @@ def sync_calendars(user: User, integration: Integration, found: list[tuple[str, 
 
 
 
-def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> None:
+def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> bool:
     """Delete the connection and its stored credentials at once (events already created stay in the calendar).
 
-    A Google or Zoom connection's refresh token is also revoked there (best effort, after the row is gone)."""
+    A Google or Zoom connection's refresh token is also revoked there (best effort, after the row is gone);
+    True when the provider confirmed that."""
     integration = get_integration(user, integration_id)
     with transaction(immediate=True):
         lock_user(user)
@@ -157,9 +158,10 @@ def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> Non
     if integration.provider in OAUTH_PROVIDERS and secret.get("token") and oauth_configured(integration.provider):
         try:      # where the provider offers revocation (Google, Zoom); Microsoft and Webex have none
             token = oauth.TokenSet.from_dict(secret["token"])
-            oauth_client(integration.provider).revoke(token.refresh_token or token.access_token)
+            return oauth_client(integration.provider).revoke(token.refresh_token or token.access_token)
         except (IntegrationError, ValueError, KeyError, TypeError) as exc:
             log.info("revoking the %s token of integration %s failed: %s", integration.provider, integration.id, exc)
+    return False
 
 
 def get_integration(user: User, integration_id: str) -> Integration:

@@ -257,15 +257,16 @@ def disconnect(integration_id: str):
                       service_name=connections.service_name)
     name = connections.service_name(integration)
     try:
-        connections.disconnect(g.user, integration.id, ip=g.client_ip)
+        revoked = connections.disconnect(g.user, integration.id, ip=g.client_ip)
     except NotFound:
         abort(404)
     if integration.provider in oauth_service.VIDEO_PROVIDERS:
         return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted; existing bookings "
                      f"keep their {name} links, new bookings get none.")
     if integration.provider == "google":
-        return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted and revoked at "
-                     "Google; events already in the calendar stay there.")
+        revoked_text = " and revoked at Google" if revoked else ""
+        return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted{revoked_text}; "
+                     "events already in the calendar stay there.")
     if integration.provider == "microsoft":
         return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted; events already in "
                      "the calendar stay there.")

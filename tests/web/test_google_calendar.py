@@ -383,6 +383,19 @@ def test_disconnect_deletes_the_credentials_and_revokes_the_token(app, client, h
         assert refresh_token.encode() not in _database_bytes()
 
 
+def test_disconnect_says_so_when_google_could_not_revoke_the_token(app, client, host, google):
+    login(client, host)
+    connect_web(client)
+    with data(app):
+        integration = Integration.get(Integration.provider == "google")
+    google.fail(503, path="/revoke")
+    response = client.post(f"/settings/integrations/{integration.id}/disconnect", headers={"HX-Request": "true"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Disconnected" in page and "revoked at Google" not in page
+    with data(app):
+        assert Integration.select().count() == 0
+
+
 # --- Google Meet -------------------------------------------------------------------------------------------------
 def test_google_meet_location_creates_the_event_with_a_meet_link_moves_and_deletes_it(app, client, host, google):
     from app.models import BookingMeeting
