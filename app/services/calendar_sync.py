@@ -130,8 +130,14 @@ def _save(client: CalDAVClient, url: str, ics: bytes, etag: str | None, *, creat
         return client.put_event(url, ics, create=True)
 
 
-@outbox.handler(KIND)
-def sync_booking(payload: dict) -> None:
+def _retrying(booking: Booking, message, error: str) -> None:
+    """A temporary failure: the outbox tries again; the booking's activity says so once (first attempt)."""
+    if int(getattr(message, "attempts", 1) or 1) <= 1:
+        add_activity(booking.id, "calendar", f"Could not update the calendar yet: {error}; LinkTime will try again.")
+
+
+@outbox.handler(KIND, pass_message=True)
+def sync_booking(payload: dict, message=None, now=None) -> None:
     booking = Booking.get_or_none(Booking.id == payload["booking_id"])
     if booking is None:
         return
@@ -147,7 +153,7 @@ def sync_booking(payload: dict) -> None:
     if integration is None:
         return
     if integration.provider in EVENT_APIS:
-        _sync_oauth(booking, mapping, integration, destination)
+        _sync_oauth(booking, mapping, integration, destination, message)
         return
     if integration.provider != "caldav":
         return
@@ -176,6 +182,7 @@ def sync_booking(payload: dict) -> None:
     except CalendarError as exc:
         connections.record_error(integration.id, str(exc))
         if exc.transient:
+            _retrying(booking, message, str(exc))
             raise   # the outbox retries
         add_activity(booking.id, "calendar", f"Could not update the calendar: {exc}")
         raise outbox.PermanentFailure(str(exc)) from exc
@@ -247,7 +254,7 @@ EVENT_APIS = {"google": _GoogleEvents, "microsoft": _OutlookEvents}
 
 
 def _sync_oauth(booking: Booking, mapping: BookingCalendarEvent | None, integration: Integration,
-                destination: IntegrationCalendar | None) -> None:
+                destination: IntegrationCalendar | None, message=None) -> None:
     """The booking's event in Google Calendar or Outlook Calendar: created, replaced (added again when it was
     deleted there meanwhile) or deleted; the remote event id is kept in ``href``."""
     if integration.status == "revoked" or not integration.credentials:
@@ -284,6 +291,7 @@ def _sync_oauth(booking: Booking, mapping: BookingCalendarEvent | None, integrat
     except IntegrationError as exc:
         connections.record_error(integration.id, f"{service}: {exc.message}")
         if exc.transient:
+            _retrying(booking, message, f"{service}: {exc.message}")
             raise   # the outbox retries
         add_activity(booking.id, "calendar", f"Could not update the calendar: {exc.message}")
         raise outbox.PermanentFailure(str(exc)) from exc

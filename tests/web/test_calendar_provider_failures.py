@@ -256,9 +256,6 @@ def test_timed_out_insert_that_landed_is_found_by_the_retry_not_duplicated(app, 
         assert Integration.get_by_id(integration.id).status == "connected"
 
 
-@pytest.mark.xfail(strict=True, reason="calendar_sync._sync_oauth (and the CalDAV branch of sync_booking) add a "
-                                       "booking activity only for permanent failures; INTEGRATIONS.md says every "
-                                       "failure is shown in the booking's activity")
 def test_failed_event_insert_is_shown_in_the_bookings_activity(app, host, provider, spec, fake):
     with data(app):
         spec.connect(host)
