@@ -9,9 +9,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import requests
 
-from app.integrations.oauth import TokenSet
 from app.models import (
     AuditLog,
     Booking,
@@ -22,18 +20,26 @@ from app.models import (
     OutboxMessage,
 )
 from app.services import bookings as svc
-from app.services import calendars, connections, mailer, oauth_connections
+from app.services import calendars, mailer, oauth_connections
 from app.services.slots import available_slots
 from tests.conftest import login
 from tests.fakes.google import GoogleFake
 from tests.test_security import _database_bytes
+from tests.web import oauth_flow as flow
 from tests.web.conftest import data
+from tests.web.oauth_flow import (
+    BASE,
+    NOW,
+    SLOT,
+    callback,
+    refresh_busy,
+    request,
+    set_expiry,
+    stored_token,
+)
 
-BASE = "http://linktime.test"
-CALLBACK = BASE + "/settings/integrations/google/callback"
+CALLBACK = callback("google")
 EMAIL = "ada@example.com"                               # the fake account; also its primary calendar id
-NOW = datetime(2030, 1, 4, 8, 0, tzinfo=UTC)            # Friday
-SLOT = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)           # Monday 10:00 Berlin
 
 
 @pytest.fixture
@@ -55,52 +61,19 @@ def app(app_factory, google):
 
 
 def start(client) -> str:
-    """Click "Connect Google Calendar": the URL the browser is sent to."""
-    response = client.get("/settings/integrations/google")
-    assert response.status_code == 302, response.data[:300]
-    return response.headers["Location"]
+    return flow.start(client, "google")
 
 
 def authorize(url: str) -> str:
-    """What the browser does at Google: approve; the query of the redirect back to LinkTime is returned."""
-    response = requests.get(url, allow_redirects=False, timeout=5)
-    assert response.status_code == 302, response.text
-    location = response.headers["Location"]
-    assert location.startswith(CALLBACK + "?")
-    return urlsplit(location).query
+    return flow.authorize(url, "google")
 
 
 def connect_web(client):
-    return client.get("/settings/integrations/google/callback?" + authorize(start(client)))
+    return flow.connect_web(client, "google")
 
 
 def connect_service(host) -> Integration:
-    """The same flow without the browser session (inside an app context)."""
-    auth = oauth_connections.oauth_authorization("google", CALLBACK)
-    args = dict(parse_qsl(authorize(auth.url)))
-    return oauth_connections.connect_oauth("google", host, args, expected_state=auth.state, code_verifier=auth.code_verifier,
-                                    redirect_uri=CALLBACK)
-
-
-def stored_token(integration_id: str) -> TokenSet:
-    return TokenSet.from_dict(connections.credentials(Integration.get_by_id(integration_id))["token"])
-
-
-def set_expiry(integration_id: str, expires_at: datetime) -> TokenSet:
-    token = stored_token(integration_id)
-    data = {**token.to_dict(), "expires_at": expires_at.isoformat()}
-    Integration.update(credentials=connections.sealed({"token": data})).where(Integration.id == integration_id).execute()
-    return token
-
-
-def refresh_busy(integration_id: str) -> None:
-    calendars.refresh_integration(integration_id, [w.isoformat() for w in calendars.windows(SLOT, SLOT)])
-
-
-def request(start=SLOT, **kw):
-    data = {"invitee_name": "Ivan Invitee", "invitee_email": "ivan@example.com", "invitee_timezone": "Europe/Berlin"}
-    data.update(kw)
-    return svc.BookingRequest(start=start, **data)
+    return flow.connect_service("google", host)
 
 
 # --- connecting ------------------------------------------------------------------------------------------------

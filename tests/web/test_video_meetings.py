@@ -12,7 +12,6 @@ import pytest
 import requests
 from icalendar import Calendar
 
-from app.integrations.oauth import TokenSet
 from app.models import (
     AuditLog,
     Booking,
@@ -25,7 +24,6 @@ from app.models import (
 )
 from app.services import bookings as svc
 from app.services import (
-    connections,
     mailer,
     meetings,
     notifications,
@@ -37,21 +35,25 @@ from tests.fakes.microsoft import MicrosoftFake
 from tests.fakes.webex import WebexFake
 from tests.fakes.zoom import ZoomFake
 from tests.test_security import _database_bytes
+from tests.web import oauth_flow as flow
 from tests.web.conftest import data
+from tests.web.oauth_flow import (
+    BASE,
+    NOW,
+    SLOT,
+    authorize,
+    callback,
+    request,
+    set_expiry,
+    stored_token,
+)
 from tests.web.test_event_types import form as event_type_form
 
-BASE = "http://linktime.test"
-NOW = datetime(2030, 1, 4, 8, 0, tzinfo=UTC)            # Friday
-SLOT = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)           # Monday 10:00 Berlin
 FAKES = {"zoom": ZoomFake, "webex": WebexFake, "teams": MicrosoftFake}
 PREFIX = {"zoom": "ZOOM", "webex": "WEBEX", "teams": "MICROSOFT"}
 NAMES = {"zoom": "Zoom", "webex": "Webex", "teams": "Microsoft Teams"}
 AUDIT_NAMES = {"zoom": "zoom", "webex": "webex", "teams": "microsoft_teams"}
 CREATE_PATH = {"zoom": "/v2/users/me/meetings", "webex": "/v1/meetings", "teams": "/v1.0/me/onlineMeetings/createOrGet"}
-
-
-def callback(name: str) -> str:
-    return f"{BASE}/settings/integrations/{name}/callback"
 
 
 @pytest.fixture(params=["zoom", "webex", "teams"])
@@ -77,18 +79,8 @@ def app(app_factory, name, fake):
     return app_factory(BASE_URL=BASE, **settings_for(name, fake))
 
 
-def authorize(url: str, name: str) -> str:
-    response = requests.get(url, allow_redirects=False, timeout=5)
-    assert response.status_code == 302, response.text
-    assert response.headers["Location"].startswith(callback(name) + "?")
-    return urlsplit(response.headers["Location"]).query
-
-
 def connect_service(host, name: str) -> Integration:
-    auth = oauth_connections.oauth_authorization(name, callback(name))
-    args = dict(parse_qsl(authorize(auth.url, name)))
-    return oauth_connections.connect_oauth(name, host, args, expected_state=auth.state, code_verifier=auth.code_verifier,
-                                   redirect_uri=callback(name))
+    return flow.connect_service(name, host)
 
 
 def video_event_type(host, location: str) -> EventType:
@@ -96,12 +88,6 @@ def video_event_type(host, location: str) -> EventType:
     event_type.location_type, event_type.location_detail = location, ""
     event_type.save()
     return event_type
-
-
-def request(start=SLOT, **kw):
-    values = {"invitee_name": "Ivan Invitee", "invitee_email": "ivan@example.com", "invitee_timezone": "Europe/Berlin"}
-    values.update(kw)
-    return svc.BookingRequest(start=start, **values)
 
 
 def remote_meetings(name: str, fake) -> dict[str, dict]:
@@ -117,16 +103,6 @@ def remote_start(name: str, meeting: dict) -> datetime:
 def emails() -> list[dict]:
     return [mailer.unseal(json.loads(m.payload))
             for m in OutboxMessage.select().where(OutboxMessage.kind == "email").order_by(OutboxMessage.created_at)]
-
-
-def stored_token(integration_id: str) -> TokenSet:
-    return TokenSet.from_dict(connections.credentials(Integration.get_by_id(integration_id))["token"])
-
-
-def set_expiry(integration_id: str, expires_at: datetime) -> None:
-    token = stored_token(integration_id)
-    values = {**token.to_dict(), "expires_at": expires_at.isoformat()}
-    Integration.update(credentials=connections.sealed({"token": values})).where(Integration.id == integration_id).execute()
 
 
 def meeting_rows() -> list[OutboxMessage]:
