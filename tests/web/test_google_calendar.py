@@ -111,6 +111,16 @@ def test_oauth_flow_connects_the_account_with_an_encrypted_token(app, client, ho
     assert [c.form["grant_type"] for c in google.calls("POST", "/token")] == ["authorization_code"]
 
 
+def test_google_meet_card_asks_for_google_calendar_then_says_ready(app, client, host, google):
+    login(client, host)
+    html = client.get("/settings/integrations").get_data(as_text=True)
+    assert 'id="integration-google-meet"' in html and "connect Google Calendar above" in html
+    assert 'id="status-google-meet">Not connected' in html
+    connect_web(client)
+    html = client.get("/settings/integrations").get_data(as_text=True)
+    assert "Ready: choose “Google Meet”" in html and "connect Google Calendar above" not in html
+
+
 def test_denied_consent_is_a_clear_message_and_stores_nothing(app, client, host, google):
     login(client, host)
     google.deny = True

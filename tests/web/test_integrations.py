@@ -28,8 +28,10 @@ def test_page_lists_calendar_connect_forms_and_the_video_group(signed_in):
     html = signed_in.get("/settings/integrations").get_data(as_text=True)
     assert "Calendars" in html and 'id="connect-caldav"' in html and 'id="connect-icloud"' in html
     assert 'id="connect-ics"' in html and "caldav.icloud.com" in html
-    assert "Video Conferencing" in html and "connect Google Calendar above" in html
-    # no Zoom / Teams / Webex app is configured on this server: nothing to connect, no dead button
+    assert "Video Conferencing" in html
+    # no Google / Zoom / Teams / Webex app is configured on this server: nothing to connect, no dead button, and no
+    # Google Meet card asking to connect a Google Calendar that cannot be connected here
+    assert 'id="integration-google-meet"' not in html and "connect Google Calendar above" not in html
     assert 'id="connect-zoom"' not in html and 'id="connect-teams"' not in html and 'id="connect-webex"' not in html
     assert 'href="/settings/integrations"' in html    # the settings tab
 
