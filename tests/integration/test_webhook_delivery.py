@@ -429,6 +429,30 @@ def test_production_refuses_plain_http_even_to_a_public_address(production_app, 
         assert "https://" in info.value.errors["url"]
 
 
+@pytest.mark.parametrize("bad_host", ["a..example.com", "x" * 64 + ".example.com"])
+def test_a_host_name_that_cannot_exist_is_refused_at_save_in_production(production_app, host, bad_host):
+    with production_app.app_context():
+        with pytest.raises(webhooks.ValidationFailed) as info:
+            webhooks.create_webhook(host, f"https://{bad_host}/hook", ["booking.created"])
+        assert "could not find the host" in info.value.errors["url"]
+        assert Webhook.select().count() == 0
+
+
+@pytest.mark.parametrize("bad_host", ["a..example.com", "x" * 64 + ".example.com"])
+def test_a_stored_webhook_to_a_host_name_that_cannot_exist_fails_permanently_without_crashing(host, event_type,
+                                                                                             queue, bad_host):
+    # Development accepts any address at save time; the delivery is where such a name must not blow up.
+    webhook, _ = webhooks.create_webhook(host, f"http://{bad_host}/hook", ["booking.created"])
+    book(event_type)
+    message = one_webhook_message(queue)
+    assert queue.process(message.id, message.next_attempt_at) == "failed"
+    for offset in OFFSETS[1:]:
+        assert queue.process(message.id, message.created_at + timedelta(seconds=offset)) == "skipped"
+    [row] = attempts_of(webhook)
+    assert (row.status_code, row.success, row.next_retry_at) == (None, False, None)
+    assert row.error.startswith("Refused") and "not a valid host name" in row.error
+
+
 def test_the_connection_goes_to_the_address_that_was_resolved_and_checked(host, event_type, receiver, monkeypatch):
     calls = []
 
