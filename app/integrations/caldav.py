@@ -4,8 +4,10 @@ Discovery: PROPFIND ``current-user-principal`` on the server URL (falling back t
 PROPFIND ``calendar-home-set`` on the principal, PROPFIND Depth 1 on the home for the calendars (those that
 hold VEVENTs). Busy time: REPORT ``calendar-query`` with a ``time-range`` filter, expanded client-side
 (``app.integrations.ical``). Events: PUT with ``If-None-Match: *`` to create, ``If-Match`` to replace, DELETE.
-Every request has a timeout and goes through the outbound address guard; errors are classified transient
-(timeouts, 5xx, 429) or permanent (401/403/404 ...).
+Every request has a timeout (per read and for the whole exchange) and goes through the outbound address guard;
+errors are classified transient (timeouts, 5xx, 429) or permanent (401/403/404 ...). The user name and password
+go only to the server's own host and hosts under the same parent domain (``ical.credentials_allowed``): an
+address the server hands out (a principal, a calendar home, a calendar) on another site gets no credentials.
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ class CalDAVClient:
     def _request(self, method: str, url: str, what: str, *, body: bytes | None = None, headers: dict | None = None,
                  max_bytes: int = MAX_XML_BYTES, ok=(200, 201, 204, 207)):
         return ical.http(method, url, timeout=self.timeout, allow_private=self.allow_private, max_bytes=max_bytes,
-                         what=what, auth=self.auth, headers=headers, data=body, ok=ok)
+                         what=what, auth=self.auth, headers=headers, data=body, ok=ok, credentials_for=self.base_url)
 
     def _propfind(self, url: str, body: bytes, depth: str, what: str) -> tuple[str, list[tuple[str, dict]]]:
         response, data = self._request("PROPFIND", url, what, body=body,

@@ -7,6 +7,7 @@ recurring events are expanded (RRULE, RDATE, EXDATE, moved and cancelled occurre
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -72,66 +73,134 @@ def classify_status(status: int, what: str) -> CalendarError:
     return PermanentError(f"{what}: the server answered {status}.", status=status)
 
 
+# Second-level labels under which registrations are made (example.co.uk): the "site" is then three labels.
+_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "go", "gob", "gov", "mil", "ne", "net", "or", "org"})
+
+
+def _site(host: str) -> str:
+    """What a host name shares with its sibling hosts: the last two labels (``icloud.com`` for
+    ``p42-caldav.icloud.com``), three under a country's second level (``example.co.uk``); an IP address or a
+    one-label name is only itself."""
+    host = host.lower().rstrip(".")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    labels = host.split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+    return ".".join(labels[-keep:])
+
+
+def credentials_allowed(owner_url: str, url: str) -> bool:
+    """Whether the user name and password given for ``owner_url`` may be sent with a request to ``url``: the same
+    host or one under the same parent domain (iCloud sends ``caldav.icloud.com`` on to ``pNN-caldav.icloud.com``),
+    and over https unless it is the very same origin."""
+    try:
+        owner, target = _origin(owner_url), _origin(url)
+    except ValueError:
+        return False
+    if not owner[1] or not target[1]:
+        return False
+    if owner == target:
+        return True
+    return target[0] == "https" and _site(owner[1]) == _site(target[1])
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").rstrip("."), parts.port or (443 if scheme == "https" else 80)
+
+
 def http(method: str, url: str, *, timeout: float, allow_private: bool, max_bytes: int, what: str,
          auth: tuple[str, str] | None = None, headers: dict | None = None, data: bytes | None = None,
-         ok: tuple[int, ...] = (200, 201, 204, 207)) -> tuple[requests.Response, bytes]:
+         ok: tuple[int, ...] = (200, 201, 204, 207), credentials_for: str | None = None) -> tuple[requests.Response, bytes]:
     """One request through the webhook address guard (https and public addresses only unless allowed).
 
     Returns the response and its body (at most ``max_bytes``); other statuses raise a classified error.
-    Redirects keep the method and body (PROPFIND must stay PROPFIND); the guard checks every hop, and the
-    credentials follow only to the same origin or to https.
+    ``timeout`` bounds each connect and read and also the whole exchange (every redirect hop, the headers and the
+    body), so a server trickling its answer fails as a transient error once it is used up.
+    Redirects keep the method and body (PROPFIND must stay PROPFIND); the guard checks every hop. ``auth`` is sent
+    only where ``credentials_allowed`` for ``credentials_for`` (default: ``url``, the first hop): a redirect or a
+    server-supplied address on another site gets the request without them.
     """
-    for _hop in range(MAX_REDIRECTS + 1):
-        response = _send(method, url, timeout=timeout, allow_private=allow_private, what=what, auth=auth,
-                         headers=headers, data=data)
-        try:
-            location = response.headers.get("Location")
-            if response.status_code in (301, 302, 303, 307, 308) and location:
-                target = urljoin(url, location)
-                old, new = urlsplit(url), urlsplit(target)
-                if (old.scheme, old.netloc) != (new.scheme, new.netloc) and new.scheme != "https":
-                    auth = None
-                url = target
-                continue
-            if response.status_code not in ok:
-                raise classify_status(response.status_code, what)
-            chunks, size = [], 0
+    owner = credentials_for or url
+    with guard.deadline(timeout):
+        for _hop in range(MAX_REDIRECTS + 1):
+            hop_auth = auth if auth is not None and credentials_allowed(owner, url) else None
+            response = _send(method, url, timeout=timeout, allow_private=allow_private, what=what, auth=hop_auth,
+                             headers=headers, data=data)
             try:
-                for chunk in response.iter_content(65536):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise PermanentError(f"{what}: the answer is larger than {max_bytes // 1_000_000} MB.")
-                    chunks.append(chunk)
-            except requests.RequestException as exc:
-                raise TransientError(f"{what}: the connection broke while reading the answer.") from exc
-            response.url = url
-            return response, b"".join(chunks)
-        finally:
-            response.close()
+                location = response.headers.get("Location")
+                if response.status_code in (301, 302, 303, 307, 308) and location:
+                    url = urljoin(url, location)
+                    continue
+                if response.status_code in (401, 403) and auth is not None and hop_auth is None:
+                    raise PermanentError(f"{what}: the server sent us on to {urlsplit(url).hostname}, which asks "
+                                         f"for the password; it is only sent to {urlsplit(owner).hostname} and "
+                                         "hosts of the same domain.", status=response.status_code)
+                if response.status_code not in ok:
+                    raise classify_status(response.status_code, what)
+                body = _read_body(response, max_bytes=max_bytes, timeout=timeout, what=what)
+                response.url = url
+                return response, body
+            finally:
+                response.close()
     raise PermanentError(f"{what}: too many redirects.")
+
+
+def _read_body(response: requests.Response, *, max_bytes: int, timeout: float, what: str) -> bytes:
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > max_bytes:
+                raise PermanentError(f"{what}: the answer is larger than {max_bytes // 1_000_000} MB.")
+            chunks.append(chunk)
+    except requests.RequestException as exc:
+        if guard.expired():
+            raise TransientError(f"{what}: the server did not send its answer within {timeout:g} seconds.") from exc
+        raise TransientError(f"{what}: the connection broke while reading the answer.") from exc
+    if guard.expired():   # an answer without a length ends where the time ran out: not the whole answer
+        raise TransientError(f"{what}: the server did not send its answer within {timeout:g} seconds.")
+    return b"".join(chunks)
 
 
 def _send(method: str, url: str, *, timeout: float, allow_private: bool, what: str, auth, headers, data):
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        raise PermanentError(f"{what}: not a valid URL.") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise PermanentError(f"{what}: not an http(s) URL.")
     if parts.scheme != "https" and not allow_private:
         raise PermanentError(f"{what}: only https:// servers can be used on this instance.")
+    if not guard.host_name_ok(host):
+        raise PermanentError(f"{what}: {host} is not a valid host name.")
     session = guard.session(allow_private)
     try:
         return session.request(method, url, auth=auth, headers=headers, data=data, timeout=timeout,
                                stream=True, allow_redirects=False)
     except guard.AddressNotAllowed as exc:
-        raise PermanentError(f"{what}: {parts.hostname} is a private or local network address.") from exc
+        raise PermanentError(f"{what}: {host} is a private or local network address.") from exc
     except requests.Timeout as exc:
         raise TransientError(f"{what}: the server did not answer within {timeout:g} seconds.") from exc
+    except ValueError as exc:   # requests' InvalidURL, an IDNA UnicodeError: no request can be made to it
+        raise PermanentError(f"{what}: not a valid URL.") from exc
     except requests.RequestException as exc:
         cause: BaseException | None = exc
         while cause is not None:
             if isinstance(cause, guard.AddressNotAllowed):
-                raise PermanentError(f"{what}: {parts.hostname} is a private or local network address.") from exc
+                raise PermanentError(f"{what}: {host} is a private or local network address.") from exc
+            if isinstance(cause, guard.InvalidHostName):
+                raise PermanentError(f"{what}: {host} is not a valid host name.") from exc
             cause = cause.__cause__ or cause.__context__
-        raise TransientError(f"{what}: could not connect to {parts.hostname}.") from exc
+        if guard.expired():
+            raise TransientError(f"{what}: the server did not answer within {timeout:g} seconds.") from exc
+        raise TransientError(f"{what}: could not connect to {host}.") from exc
 
 
 # --- busy time ---------------------------------------------------------------------------------------------

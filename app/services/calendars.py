@@ -64,6 +64,7 @@ from app.services.errors import ValidationFailed
 from app.services.oauth_connections import OAUTH_PROVIDERS, oauth_call, oauth_client
 from app.services.slots import busy_refresher, busy_source
 from app.services.timezones import zone
+from app.services.webhook_delivery import host_name_ok
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,10 @@ def caldav_client(integration: Integration) -> caldav.CalDAVClient:
 
 
 # --- connecting --------------------------------------------------------------------------------------------
-def _clean_url(raw: str | None, field: str, errors: dict[str, str], example: str) -> str:
+def _clean_url(raw: str | None, field: str, errors: dict[str, str], example: str, *, credentials_hint: str) -> str:
+    """The address as it will be stored, or an inline message in ``errors[field]``.
+
+    ``credentials_hint``: what to tell someone who wrote a user name or password into the address."""
     url = (raw or "").strip()
     if not url:
         errors[field] = "Enter the address."
@@ -99,6 +103,10 @@ def _clean_url(raw: str | None, field: str, errors: dict[str, str], example: str
         return url
     if parts.scheme not in ("http", "https") or not parts.hostname:
         errors[field] = f"Enter an http:// or https:// address, e.g. {example}."
+    elif parts.username is not None or parts.password is not None:
+        errors[field] = f"Leave the user name and password out of the address (no “name:password@”). {credentials_hint}"
+    elif not host_name_ok(parts.hostname):
+        errors[field] = f"“{parts.hostname}” is not a valid server name. Check the address, e.g. {example}."
     elif parts.scheme == "http" and not cfg("CALENDAR_ALLOW_PRIVATE"):
         errors[field] = "Use an https:// address: calendar passwords are not sent over plain http."
     return url
@@ -116,7 +124,8 @@ def _connect_error(exc: CalendarError, url_field: str) -> dict[str, str]:
 def connect_caldav(user: User, *, server_url: str, username: str, password: str, ip: str | None = None) -> Integration:
     """Discover the account's calendars and store the connection; a failure stores nothing."""
     errors: dict[str, str] = {}
-    url = _clean_url(server_url, "server_url", errors, "https://caldav.example.com/")
+    url = _clean_url(server_url, "server_url", errors, "https://caldav.example.com/",
+                     credentials_hint="Enter them in the User name and Password fields.")
     username = (username or "").strip()
     if not username:
         errors["username"] = "Enter the user name (for iCloud: your Apple ID email)."
@@ -157,7 +166,9 @@ def connect_caldav(user: User, *, server_url: str, username: str, password: str,
 
 def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None = None) -> Integration:
     errors: dict[str, str] = {}
-    url = _clean_url(ics_feed.normalize_url(url or ""), "feed_url", errors, "https://example.com/calendar.ics")
+    url = _clean_url(ics_feed.normalize_url(url or ""), "feed_url", errors, "https://example.com/calendar.ics",
+                     credentials_hint="Use the feed's secret address; a calendar that needs a password can be "
+                                      "connected as a CalDAV account, with the password in its own field.")
     name = (name or "").strip()
     if len(name) > 200:
         errors["feed_name"] = "Use at most 200 characters."

@@ -1,12 +1,13 @@
 """The outbound HTTP seam that CalDAV, ICS feeds and webhooks share, against real servers on loopback.
 
 Cookies never outlive a request, host names that cannot be looked up are refused (never a crash), a server that
-trickles its answer is cut off at the request's time limit, and the address guard judges a NAT64 address by the
-IPv4 address inside it.
+trickles its answer is cut off at the request's time limit, credentials go only to the server's own site, and the
+address guard judges a NAT64 address by the IPv4 address inside it.
 """
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import socket
 import ssl
 import threading
@@ -17,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from app.integrations import ical, ics_feed
+from app.integrations import caldav, ical, ics_feed
 from app.services import webhook_delivery as delivery
 
 FEED = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:one\r\nDTSTAMP:20300101T000000Z\r\n"
@@ -148,6 +149,15 @@ def test_ordinary_host_names_are_valid(host):
 
 
 @pytest.mark.parametrize("host", BAD_HOSTS)
+def test_a_calendar_request_to_such_a_host_is_a_permanent_calendar_error(host):
+    with pytest.raises(ical.PermanentError) as caught:
+        ics_feed.fetch(f"https://{host}/x.ics", timeout=5, allow_private=True, max_bytes=1000)
+    assert "not a valid host name" in str(caught.value)
+    with pytest.raises(ical.PermanentError):
+        caldav.CalDAVClient(f"https://{host}/", "alice", "pw", timeout=5, allow_private=False).discover()
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS)
 def test_a_webhook_to_such_a_host_fails_permanently_without_raising(host):
     for policy in (DEV, delivery.Policy(allow_private=False, timeout=5)):
         outcome = delivery.post(f"https://{host}/hook", b"{}", {}, policy, dt.datetime.now(dt.UTC))
@@ -156,6 +166,21 @@ def test_a_webhook_to_such_a_host_fails_permanently_without_raising(host):
 
 
 # --- 5. the time limit of a whole answer ------------------------------------------------------------------
+def trickle_body(handler) -> None:
+    """Headers at once, then one byte of a 1000-byte body every 0.2 s."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/calendar")
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    handler.wfile.flush()
+    for _ in range(1000):
+        if handler.server.stopping.is_set():
+            return
+        handler.wfile.write(b" ")
+        handler.wfile.flush()
+        time.sleep(0.2)
+
+
 def trickle_headers(handler) -> None:
     """The status line, then a header one byte every 0.2 s (never finished)."""
     handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
@@ -166,6 +191,38 @@ def trickle_headers(handler) -> None:
         handler.wfile.write(b"z")
         handler.wfile.flush()
         time.sleep(0.2)
+
+
+def trickle_without_length(handler) -> None:
+    """An answer whose end is the end of the connection, trickled."""
+    handler.close_connection = True
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/calendar\r\nConnection: close\r\n\r\n")
+    handler.wfile.flush()
+    for _ in range(1000):
+        if handler.server.stopping.is_set():
+            return
+        handler.wfile.write(b" ")
+        handler.wfile.flush()
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("answer", [trickle_body, trickle_headers, trickle_without_length])
+def test_a_feed_that_trickles_its_answer_fails_as_transient_at_the_time_limit(serve, answer):
+    server = serve(answer)
+    started = time.monotonic()
+    with pytest.raises(ical.TransientError) as caught:
+        ics_feed.fetch(server.url("/slow.ics"), timeout=1, allow_private=True, max_bytes=100_000)
+    assert time.monotonic() - started < 10
+    assert "within 1 seconds" in str(caught.value)
+
+
+def test_a_caldav_server_that_trickles_its_answer_fails_as_transient(serve):
+    server = serve(trickle_body)
+    client = caldav.CalDAVClient(server.url("/"), "alice", "pw", timeout=1, allow_private=True)
+    started = time.monotonic()
+    with pytest.raises(ical.TransientError):
+        client.discover()
+    assert time.monotonic() - started < 10
 
 
 def test_a_webhook_receiver_that_trickles_its_headers_times_out_and_is_retried(serve):
@@ -182,6 +239,121 @@ def test_a_prompt_answer_inside_the_time_limit_is_read_whole(serve):
     calendar = ics_feed.fetch(server.url("/ok.ics"), timeout=1, allow_private=True, max_bytes=100_000)
     assert [str(e["UID"]) for e in calendar.walk("VEVENT")] == ["one"]
     assert delivery.remaining() is None          # the limit ends with the request
+
+
+# --- 7. credentials stay on the server's own site ---------------------------------------------------------
+@pytest.mark.parametrize("owner, target, allowed", [
+    ("https://caldav.icloud.com/", "https://p42-caldav.icloud.com/123/principal/", True),
+    ("https://caldav.example.com/", "https://caldav.example.com:8443/dav/", True),
+    ("https://dav.example.co.uk/", "https://cal.example.co.uk/", True),
+    ("https://dav.example.co.uk/", "https://evil.co.uk/", False),
+    ("https://caldav.icloud.com/", "https://attacker.example/", False),
+    ("https://caldav.icloud.com/", "http://p42-caldav.icloud.com/", False),       # never over plain http
+    ("http://127.0.0.1:5232/", "http://127.0.0.1:5232/alice/", True),               # the same origin
+    ("http://127.0.0.1:5232/", "http://localhost:5232/alice/", False),
+    ("https://10.0.0.1/", "https://10.0.0.2/", False),
+])
+def test_credentials_are_allowed_only_for_the_same_site(owner, target, allowed):
+    assert ical.credentials_allowed(owner, target) is allowed
+
+
+def multistatus(principal: str) -> bytes:
+    return ('<?xml version="1.0" encoding="utf-8"?><d:multistatus xmlns:d="DAV:"><d:response><d:href>/</d:href>'
+            '<d:propstat><d:prop><d:current-user-principal><d:href>' + principal + '</d:href>'
+            '</d:current-user-principal></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>'
+            '</d:multistatus>').encode()
+
+
+def test_a_principal_on_another_host_gets_no_password(serve):
+    elsewhere = serve(lambda h: reply(h, 401, headers=[("WWW-Authenticate", 'Basic realm="x"')]))
+    server = serve(lambda h: reply(h, 207, multistatus(elsewhere.url("/principal/", host="localhost")),
+                                   headers=[("Content-Type", "application/xml")]))
+    client = caldav.CalDAVClient(server.url("/"), "alice", "app-pass-1234", timeout=5, allow_private=True)
+    with pytest.raises(ical.PermanentError) as caught:
+        client.discover()
+    assert "Authorization" in server.seen[0].headers                # the server the user named gets it
+    assert elsewhere.seen and all("Authorization" not in s.headers for s in elsewhere.seen)
+    assert "only sent to 127.0.0.1" in str(caught.value)
+
+
+# TLS for the redirect cases: a certificate for the loopback names, trusted by this thread's session only.
+NAMES = ["localhost", "caldav.cloud.test", "p42-caldav.cloud.test", "attacker.test"]
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "LinkTime test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([*(x509.DNSName(n) for n in NAMES),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context, str(folder / "cert.pem")
+
+
+@pytest.fixture
+def trusted(tls, monkeypatch):
+    """The session of this thread trusts the test certificate; the test names resolve to loopback."""
+    session = delivery.session(True)
+    monkeypatch.setattr(session, "verify", tls[1])
+    real = delivery._getaddrinfo
+
+    def loopback_names(host, port, *args):
+        if host.endswith(".test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))]
+        return real(host, port, *args)
+
+    monkeypatch.setattr(delivery, "_getaddrinfo", loopback_names)
+    return tls[0]
+
+
+def redirecting_to(target: Loopback, host: str):
+    return lambda h: reply(h, 307, headers=[("Location", target.url("/dav/", host=host))])
+
+
+def answers_if_authorized(h) -> None:
+    if "Authorization" in h.headers:
+        reply(h, 207, multistatus("/principal/"), headers=[("Content-Type", "application/xml")])
+    else:
+        reply(h, 401, headers=[("WWW-Authenticate", 'Basic realm="x"')])
+
+
+@pytest.mark.parametrize("to_host", ["localhost", "attacker.test"])
+def test_an_https_redirect_to_another_site_does_not_carry_the_password(serve, trusted, to_host):
+    elsewhere = serve(answers_if_authorized, trusted)
+    server = serve(redirecting_to(elsewhere, to_host), trusted)
+    with pytest.raises(ical.PermanentError) as caught:
+        ical.http("PROPFIND", server.url("/", host="caldav.cloud.test"), timeout=5, allow_private=True,
+                  max_bytes=100_000, what="Connecting", auth=("alice", "app-pass-1234"))
+    assert "Authorization" in server.seen[0].headers
+    assert [("Authorization" in s.headers) for s in elsewhere.seen] == [False]
+    assert "asks for the password" in str(caught.value)
+
+
+def test_an_https_redirect_within_the_same_parent_domain_keeps_the_password(serve, trusted):
+    sibling = serve(answers_if_authorized, trusted)
+    server = serve(redirecting_to(sibling, "p42-caldav.cloud.test"), trusted)
+    response, _body = ical.http("PROPFIND", server.url("/", host="caldav.cloud.test"), timeout=5, allow_private=True,
+                                max_bytes=100_000, what="Connecting", auth=("alice", "app-pass-1234"))
+    assert response.status_code == 207
+    assert [("Authorization" in s.headers) for s in sibling.seen] == [True]
 
 
 # --- 8. NAT64 ---------------------------------------------------------------------------------------------
