@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urljoin, urlsplit
 
 from app.integrations import ical
-from app.integrations.ical import Interval, OwnUids, PermanentError, PreconditionFailed
+from app.integrations.ical import (
+    Budget,
+    Interval,
+    OwnUids,
+    PermanentError,
+    PreconditionFailed,
+)
 
 ICLOUD_URL = "https://caldav.icloud.com/"
 DAV, CALDAV, APPLE = "DAV:", "urn:ietf:params:xml:ns:caldav", "http://apple.com/ns/ical/"
@@ -117,8 +123,9 @@ class CalDAVClient:
 
     # -- busy time -------------------------------------------------------------------------------------------
     def busy(self, calendar_url: str, start: datetime, end: datetime, tz,
-             own_uids: OwnUids | None = None) -> list[Interval]:
-        """Busy intervals of one calendar; ``own_uids`` names LinkTime's own booking events to leave out."""
+             own_uids: OwnUids | None = None, budget: Budget | None = None) -> list[Interval]:
+        """Busy intervals of one calendar; ``own_uids`` names LinkTime's own booking events to leave out.
+        ``budget`` bounds the expansion of the calendar's events (``budget.partial``: something was left out)."""
         what = "Reading busy times"
         body = REPORT_BUSY.format(start=_utc(start), end=_utc(end)).encode()
         response, data = self._request("REPORT", calendar_url, what, body=body,
@@ -134,9 +141,10 @@ class CalDAVClient:
                 continue   # one broken event must not hide every other one
         candidates = ical.linktime_uids(objects)
         skip = own_uids(candidates) if own_uids and candidates else set()
+        budget = budget if budget is not None else Budget()
         intervals: list[Interval] = []
         for calendar in objects:
-            intervals.extend(ical.busy_intervals(calendar, start, end, tz, skip))
+            intervals.extend(ical.busy_intervals(calendar, start, end, tz, skip, budget))
         intervals.sort()
         return intervals
 

@@ -1,8 +1,8 @@
 """Read-only ICS feeds (a calendar's "secret address in iCal format", webcal:// links): fetch, parse, busy time.
 
-The feed is fetched with a timeout and a size cap through the outbound address guard (https and public
-addresses only, unless private addresses are allowed); busy rules and RRULE expansion as in
-``app.integrations.ical``.
+The feed is fetched with a timeout (per read and for the whole answer) and a size cap through the outbound address
+guard (https and public addresses only, unless private addresses are allowed); busy rules and RRULE expansion,
+bounded, as in ``app.integrations.ical``.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from icalendar import Calendar
 
 from app.integrations import ical
-from app.integrations.ical import Interval, OwnUids
+from app.integrations.ical import Budget, Interval, OwnUids
 
 
 def normalize_url(raw: str) -> str:
@@ -45,7 +45,9 @@ def name_of(calendar: Calendar) -> str | None:
     return str(name).strip()[:200] or None if name else None
 
 
-def busy(calendar: Calendar, start: datetime, end: datetime, tz, own_uids: OwnUids | None = None) -> list[Interval]:
+def busy(calendar: Calendar, start: datetime, end: datetime, tz, own_uids: OwnUids | None = None,
+         budget: Budget | None = None) -> list[Interval]:
+    """Busy intervals of the feed in [start, end); ``budget`` bounds the expansion (``budget.partial``)."""
     candidates = ical.linktime_uids([calendar])
     skip = own_uids(candidates) if own_uids and candidates else set()
-    return ical.busy_intervals(calendar, start, end, tz, skip)
+    return ical.busy_intervals(calendar, start, end, tz, skip, budget)

@@ -33,7 +33,9 @@ from app.integrations import caldav, ics_feed
 from app.integrations.errors import GrantRevoked, IntegrationError
 from app.integrations.ical import (
     LINKTIME_UID_SUFFIX,
+    MAX_OCCURRENCES,
     AuthError,
+    Budget,
     CalendarError,
     Interval,
 )
@@ -334,18 +336,25 @@ def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar]
     tz = _host_tz(integration.user_id)
     results: dict[str, list[Interval]] = {}
     errors: dict[str, str] = {}
+    partial: list[str] = []     # names of calendars with more events than are read (ical.Budget)
     try:
         if integration.provider == "ics":
             feed = ics_feed.fetch(credentials(integration)["url"], timeout=float(cfg("CALENDAR_TIMEOUT")),
                                   allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")),
                                   max_bytes=int(cfg("CALENDAR_FEED_MAX_BYTES")))
-            busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id))
+            budget = Budget(windows=len(starts))
+            busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id), budget)
             results = {cal.id: busy for cal in calendars}
+            if budget.partial:
+                partial.append(integration.label)
         elif integration.provider == "caldav":
             client = caldav_client(integration)
             for cal in calendars:
                 try:
-                    results[cal.id] = client.busy(cal.remote_id, lo, hi, tz, _own_uids(integration.user_id))
+                    budget = Budget(windows=len(starts))
+                    results[cal.id] = client.busy(cal.remote_id, lo, hi, tz, _own_uids(integration.user_id), budget)
+                    if budget.partial:
+                        partial.append(cal.name)
                 except CalendarError as exc:
                     if isinstance(exc, AuthError):
                         raise
@@ -375,8 +384,19 @@ def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar]
         first = next(iter(errors.values()))
         record_error(integration.id, first)
         log.info("calendar %s (%s) could not be read: %s", integration.id, integration.provider, first)
+    elif partial:
+        message = partial_message(partial)
+        record_error(integration.id, message)
+        log.info("calendar %s (%s) was read in part: %s", integration.id, integration.provider, message)
     else:
         record_ok(integration.id)
+
+
+def partial_message(names: list[str]) -> str:
+    """What the host is told about calendars whose events were not all read (see ``ical.Budget``)."""
+    which = ", ".join(f"“{name}”" for name in names)
+    return (f"Only part of {which} is checked for conflicts: it has more events than LinkTime reads "
+            f"(over {MAX_OCCURRENCES:,} in four weeks) or a repeating event too costly to work out.")
 
 
 def _store(calendar_id: str, window: datetime, values: dict) -> None:

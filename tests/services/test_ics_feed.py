@@ -132,3 +132,103 @@ def test_windows_that_are_over_are_pruned_from_the_busy_cache(host, event_type, 
     task = maintenance.prune_calendar_busy_cache.task_class()          # runs once a day
     runs = [datetime(2026, 6, 1) + timedelta(minutes=m) for m in range(2 * 24 * 60)]
     assert [t for t in runs if task.validate_datetime(t)] == [datetime(2026, 6, 1, 3, 27), datetime(2026, 6, 2, 3, 27)]
+
+
+# --- bounded expansion of repeating events --------------------------------------------------------------------
+def feed_of(*events: str) -> bytes:
+    body = "".join(f"BEGIN:VEVENT\r\nDTSTAMP:20260101T000000Z\r\n{e}END:VEVENT\r\n" for e in events)
+    return (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Feed//EN\r\n{body}END:VCALENDAR\r\n").encode()
+
+
+MEETING = "UID:meeting\r\nDTSTART:20300107T090000Z\r\nDTEND:20300107T100000Z\r\n"       # Monday 10:00 Berlin
+EVERY_SECOND = "UID:every-second\r\nDTSTART:{start}\r\nDURATION:PT1S\r\nRRULE:FREQ=SECONDLY{rest}\r\n"
+
+
+def expand(data: bytes, budget=None, start=MONDAY, days=28):
+    from zoneinfo import ZoneInfo
+
+    from app.integrations.ical import busy_intervals, parse
+    return busy_intervals(parse(data, "test"), start, start + timedelta(days=days), ZoneInfo("Europe/Berlin"),
+                          budget=budget)
+
+
+@pytest.mark.parametrize("start", ["20300107T000000Z", "20200101T000000Z", "20291201T000000"])
+def test_a_secondly_rule_stops_at_the_cap_and_the_other_events_still_count(start):
+    from app.integrations.ical import MAX_OCCURRENCES, Budget
+
+    budget = Budget()
+    intervals = expand(feed_of(EVERY_SECOND.format(start=start, rest=""), MEETING), budget)
+    assert len(intervals) == MAX_OCCURRENCES and budget.partial
+    assert (int(SLOT.timestamp()), int(SLOT.timestamp()) + 3600) in intervals
+
+
+def test_a_secondly_rule_with_a_huge_count_is_capped_the_same_way():
+    from app.integrations.ical import MAX_OCCURRENCES, Budget
+
+    budget = Budget()
+    intervals = expand(feed_of(EVERY_SECOND.format(start="20200101T000000Z", rest=";COUNT=900000000")), budget)
+    assert len(intervals) == MAX_OCCURRENCES and budget.partial
+
+
+def test_a_rule_too_costly_to_reach_the_window_is_left_out_and_the_read_is_partial():
+    from app.integrations.ical import Budget
+
+    budget = Budget()
+    # a count with a filter: the start cannot be moved forward, and stepping from 2020 takes hundreds of millions
+    costly = EVERY_SECOND.format(start="20200101T000000Z", rest=";BYHOUR=3;COUNT=900000000")
+    intervals = expand(feed_of(costly, MEETING), budget)
+    assert intervals == [(int(SLOT.timestamp()), int(SLOT.timestamp()) + 3600)] and budget.partial
+
+
+def test_a_dense_rule_with_few_occurrences_in_the_window_is_read_whole():
+    from app.integrations.ical import Budget
+
+    budget = Budget()
+    # 09:00:00-09:00:59 Berlin, every second, every day since 2020: 60 a day, within the cap
+    rule = "UID:minute\r\nDTSTART;TZID=Europe/Berlin:20200101T090000\r\nDURATION:PT1S\r\n" \
+           "RRULE:FREQ=SECONDLY;BYHOUR=9;BYMINUTE=0\r\n"
+    intervals = expand(feed_of(rule), budget)
+    assert len(intervals) == 28 * 60 and not budget.partial
+    nine = int((MONDAY + timedelta(hours=8)).timestamp())                  # 09:00 Berlin is 08:00 UTC
+    assert intervals[0] == (nine, nine + 1) and intervals[59] == (nine + 59, nine + 60)
+
+
+@pytest.mark.parametrize("event", [
+    ("DTSTART;TZID=Europe/Berlin:20150105T100000\r\nDTEND;TZID=Europe/Berlin:20150105T110000\r\n"
+     "RRULE:FREQ=WEEKLY;BYDAY=MO,WE\r\n"),
+    "DTSTART:20190101T233000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY;INTERVAL=3\r\n",
+    "DTSTART;TZID=Europe/Berlin:20290601T101500\r\nDURATION:PT20M\r\nRRULE:FREQ=HOURLY;INTERVAL=5\r\n",
+    "DTSTART:20291201T000000Z\r\nDURATION:PT10M\r\nRRULE:FREQ=MINUTELY;INTERVAL=90;COUNT=700\r\n",
+    "DTSTART:20291201T081500\r\nDURATION:PT30M\r\nRRULE:FREQ=DAILY;BYDAY=MO,FR\r\nEXDATE:20300111T081500\r\n",
+    "DTSTART;VALUE=DATE:20100104\r\nRRULE:FREQ=WEEKLY;INTERVAL=2\r\n",
+    "DTSTART;TZID=Europe/Berlin:19990315T090000\r\nDURATION:PT1H\r\nRRULE:FREQ=MONTHLY;BYDAY=2MO\r\n",
+])
+def test_moving_a_rules_start_forward_gives_the_same_busy_times_as_expanding_it_from_the_start(event):
+    """The bounded expansion against recurring-ical-events stepping through every repetition from DTSTART."""
+    from zoneinfo import ZoneInfo
+
+    import recurring_ical_events
+
+    from app.integrations.ical import Budget, event_busy, parse
+
+    data = feed_of("UID:series\r\n" + event)
+    tz = ZoneInfo("Europe/Berlin")
+    lo, hi = int(MONDAY.timestamp()), int((MONDAY + timedelta(days=28)).timestamp())
+    everything = recurring_ical_events.of(parse(data, "test")).between(MONDAY - timedelta(days=1),
+                                                                       MONDAY + timedelta(days=29))
+    expected = sorted(i for i in (event_busy(e, tz) for e in everything) if i and i[0] < hi and i[1] > lo)
+    budget = Budget()
+    assert expand(data, budget) == expected and expected and not budget.partial
+
+
+def test_a_feed_with_a_secondly_rule_connects_blocks_its_events_and_tells_the_host_it_was_read_in_part(
+        host, event_type, feed_server):
+    feed_server.body = feed_of(EVERY_SECOND.format(start="20200101T000000Z", rest=""), MEETING)
+    integration = calendars.connect_ics(host, url=feed_server.url + "busy.ics", name="Noisy")
+    slots = slots_on(event_type, MONDAY)
+    assert SLOT not in slots and SLOT + timedelta(minutes=60) in slots
+    stored = Integration.get_by_id(integration.id)
+    assert stored.status == "error" and "Only part of “Noisy”" in stored.last_error
+    feed_server.body = feed_of(MEETING)                                    # the rule is removed from the feed
+    calendars.refresh_integration(integration.id, [calendars.windows(MONDAY, MONDAY)[0].isoformat()])
+    assert Integration.get_by_id(integration.id).status == "connected"
