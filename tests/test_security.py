@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -312,3 +315,62 @@ def test_client_ip_recorded_in_audit_is_the_socket_address_without_trusted_proxi
                            headers={"X-Forwarded-For": "203.0.113.5"})
     with app.app_context(), db.connection_context():
         assert AuditLog.get(AuditLog.action == "auth.signup").ip_address == "127.0.0.1"
+
+
+# --- secrets in the logs ------------------------------------------------------------------------------------
+FEED_SECRET, FEED_TOKEN, OTHER_SECRET, OTHER_TOKEN = "s3cret-feed-path", "tok-4711", "hidden-feed-path", "tok-0815"
+CALDAV_PASSWORD = "app-pass-1234"     # the radicale fixture's password
+ICS = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nX-WR-CALNAME:Rota\r\nBEGIN:VEVENT\r\nUID:e1\r\n"
+       b"DTSTAMP:20300101T000000Z\r\nDTSTART:20300107T090000Z\r\nDTEND:20300107T100000Z\r\nEND:VEVENT\r\n"
+       b"END:VCALENDAR\r\n")
+
+
+def _server_with_a_malformed_header() -> tuple[int, threading.Thread]:
+    """Answers one request with the feed and a header line urllib3 warns about (with the request's URL)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer():
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/calendar\r\nContent-Length: %d\r\n"
+                             b": no-name\r\nConnection: close\r\n\r\n%s" % (len(ICS), ICS))
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return listener.getsockname()[1], thread
+
+
+def test_no_feed_address_token_or_calendar_password_reaches_the_logs_at_debug(app_factory, make_user, feed_server,
+                                                                               radicale, caplog):
+    from datetime import UTC, datetime, timedelta
+
+    from app.db import db
+    from app.models import EventType
+    from app.services import calendars
+    from app.services.slots import available_slots
+
+    debug_app = app_factory(LOG_LEVEL="DEBUG")
+    caplog.set_level(logging.DEBUG)
+    feed_server.body = ICS
+    radicale.make_calendar("Work")
+    host = make_user("hana")
+    port, answered = _server_with_a_malformed_header()
+    with debug_app.app_context(), db.connection_context():
+        calendars.connect_ics(host, url=f"{feed_server.url}{FEED_SECRET}/basic.ics?token={FEED_TOKEN}")
+        calendars.connect_ics(host, url=f"http://127.0.0.1:{port}/{OTHER_SECRET}/x.ics?token={OTHER_TOKEN}")
+        calendars.connect_caldav(host, server_url=radicale.url, username="alice", password=CALDAV_PASSWORD)
+        event_type = EventType.get(EventType.user == host)
+        now = datetime.now(UTC)
+        available_slots(event_type, now, now + timedelta(days=7), now=now)      # reads every calendar
+        calendars.wait_for_background()
+    answered.join(5)
+    assert len(feed_server.requests) >= 2 and any(r.name.startswith("urllib3") for r in caplog.records)
+    warned = [r.getMessage() for r in caplog.records if "Failed to parse headers" in r.getMessage()]
+    assert warned and f"127.0.0.1:{port}/" in warned[0]       # urllib3's warning names the host, not the path
+    logged = caplog.text + "".join(str(r.args) for r in caplog.records) + "".join(
+        str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+    assert [s for s in (FEED_SECRET, FEED_TOKEN, OTHER_SECRET, OTHER_TOKEN, CALDAV_PASSWORD) if s in logged] == []
