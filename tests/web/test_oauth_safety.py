@@ -8,10 +8,8 @@ import json
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import requests
 from flask import request as fake_request
 
 from app.integrations.errors import GrantRevoked, PermanentError
@@ -30,17 +28,12 @@ from app.services import calendars, connections, mailer, oauth_connections
 from tests.conftest import login
 from tests.fakes.google import GoogleFake
 from tests.fakes.zoom import ZoomFake
+from tests.web import oauth_flow as flow
 from tests.web.conftest import data
+from tests.web.oauth_flow import BASE, NOW, SLOT, authorize, callback, stored_token
 
-BASE = "http://linktime.test"
 EMAIL = "ada@example.com"
-NOW = datetime(2030, 1, 4, 8, 0, tzinfo=UTC)            # Friday
-SLOT = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)           # Monday 10:00 Berlin
 HOLD = 30          # seconds a held renewal waits at most (longer than SQLite's 10 s busy timeout)
-
-
-def callback(provider: str) -> str:
-    return f"{BASE}/settings/integrations/{provider}/callback"
 
 
 class RefreshGate:
@@ -96,18 +89,8 @@ def app(app_factory, google, zoom):
     return app_factory(BASE_URL=BASE, CALENDAR_BUSY_WAIT=5, **settings)
 
 
-def authorize(url: str, provider: str) -> str:
-    response = requests.get(url, allow_redirects=False, timeout=5)
-    assert response.status_code == 302, response.text
-    assert response.headers["Location"].startswith(callback(provider) + "?")
-    return urlsplit(response.headers["Location"]).query
-
-
 def connect_service(host, provider: str = "google") -> Integration:
-    auth = oauth_connections.oauth_authorization(provider, callback(provider))
-    args = dict(parse_qsl(authorize(auth.url, provider)))
-    return oauth_connections.connect_oauth(provider, host, args, expected_state=auth.state,
-                                           code_verifier=auth.code_verifier, redirect_uri=callback(provider))
+    return flow.connect_service(provider, host)
 
 
 def connect_web(client, provider: str = "google"):
@@ -117,10 +100,6 @@ def connect_web(client, provider: str = "google"):
     response = client.get(f"/settings/integrations/{provider}/callback?" + authorize(start.headers["Location"], provider))
     assert response.status_code == 302 and response.headers["Location"].endswith("/settings/integrations")
     return client.get("/settings/integrations").get_data(as_text=True)
-
-
-def stored_token(integration_id: str) -> TokenSet:
-    return TokenSet.from_dict(connections.credentials(Integration.get_by_id(integration_id))["token"])
 
 
 def expire_soon(integration_id: str) -> TokenSet:
