@@ -53,6 +53,7 @@ from app.models.base import utcnow
 from app.services import audit
 from app.services.connections import (
     SERVICES,
+    UNREADABLE_MESSAGE,
     cfg,
     credentials,
     lock_user,
@@ -76,8 +77,21 @@ MAX_FIELD = 2000
 MARGIN = timedelta(minutes=240)               # the longest buffer an event type can have
 ENQUEUE_THROTTLE = 60                          # seconds between queued refreshes of one window
 
-def caldav_client(integration: Integration) -> caldav.CalDAVClient:
+def _secret(integration: Integration, *keys: str) -> dict:
+    """The stored secret of a CalDAV account or ICS feed; a permanent CalendarError when it cannot be read (the
+    encryption key changed): the card asks to connect again, instead of an empty login or a crash."""
     secret = credentials(integration)
+    if not all(secret.get(key) for key in keys):
+        raise CalendarError(UNREADABLE_MESSAGE)
+    return secret
+
+
+def feed_url(integration: Integration) -> str:
+    return _secret(integration, "url")["url"]
+
+
+def caldav_client(integration: Integration) -> caldav.CalDAVClient:
+    secret = _secret(integration, "username", "password")
     return caldav.CalDAVClient(integration.server_url or "", secret.get("username", ""), secret.get("password", ""),
                                timeout=float(cfg("CALENDAR_TIMEOUT")), allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")))
 
@@ -339,7 +353,7 @@ def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar]
     partial: list[str] = []     # names of calendars with more events than are read (ical.Budget)
     try:
         if integration.provider == "ics":
-            feed = ics_feed.fetch(credentials(integration)["url"], timeout=float(cfg("CALENDAR_TIMEOUT")),
+            feed = ics_feed.fetch(feed_url(integration), timeout=float(cfg("CALENDAR_TIMEOUT")),
                                   allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")),
                                   max_bytes=int(cfg("CALENDAR_FEED_MAX_BYTES")))
             budget = Budget(windows=len(starts))
@@ -575,7 +589,7 @@ def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterato
                     return
                 lo, hi = start - timedelta(days=1), end + timedelta(days=1)
                 if integration.provider == "ics":
-                    feed = ics_feed.fetch(credentials(integration)["url"], timeout=float(cfg("CALENDAR_TIMEOUT")),
+                    feed = ics_feed.fetch(feed_url(integration), timeout=float(cfg("CALENDAR_TIMEOUT")),
                                           allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")),
                                           max_bytes=int(cfg("CALENDAR_FEED_MAX_BYTES")))
                     busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id))

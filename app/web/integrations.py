@@ -11,6 +11,8 @@ Another user's connection is a 404. Passwords are never echoed back into a form.
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from flask import (
     Blueprint,
     abort,
@@ -103,6 +105,14 @@ def connect_icloud():
     return _done("Connected iCloud Calendar. Your calendars are listed below.")
 
 
+def _without_userinfo(url: str) -> str:
+    """The address as typed, less a ``user:password@`` part: a refused form never shows a password again."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 @bp.post("/caldav")
 @login_required
 def connect_caldav():
@@ -112,7 +122,8 @@ def connect_caldav():
         calendars.connect_caldav(g.user, server_url=values["server_url"], username=values["username"],
                                password=request.form.get("password", ""), ip=g.client_ip)
     except ValidationFailed as exc:
-        return _panel(422, errors=exc.errors, form="caldav", values=values)
+        return _panel(422, errors=exc.errors, form="caldav",
+                      values={**values, "server_url": _without_userinfo(values["server_url"])})
     return _done("Connected the CalDAV account. Your calendars are listed below.")
 
 
@@ -124,7 +135,8 @@ def connect_ics():
     try:
         integration = calendars.connect_ics(g.user, url=values["feed_url"], name=values["feed_name"], ip=g.client_ip)
     except ValidationFailed as exc:
-        return _panel(422, errors=exc.errors, form="ics", values=values)
+        return _panel(422, errors=exc.errors, form="ics",
+                      values={**values, "feed_url": _without_userinfo(values["feed_url"])})
     return _done(f"Connected the calendar feed “{integration.label}”. It is checked for conflicts.")
 
 

@@ -56,3 +56,25 @@ def test_a_revoked_connection_is_not_marked(app, make_user):
         Integration.update(status="revoked").where(Integration.id == row.id).execute()
         assert connections.credentials(Integration.get_by_id(row.id)) == {}
         assert Integration.get_by_id(row.id).status == "revoked"
+
+
+@pytest.mark.parametrize("provider", ["ics", "caldav"])
+def test_busy_read_with_unreadable_credentials_says_so_and_asks_nothing(app, make_user, feed_server, provider):
+    from datetime import UTC, datetime
+
+    from app.models import CalendarBusyCache, IntegrationCalendar
+    from app.services import calendars
+
+    user = make_user()
+    with data(app):
+        row = Integration.create(user=user, provider=provider, label="Cal", server_url=feed_server.url,
+                                 credentials="v1:nokey:AAAA")
+        cal = IntegrationCalendar.create(user=user, integration=row, remote_id="/alice/cal/", name="Cal",
+                                         check_conflicts=True)
+        window = calendars.windows(datetime(2030, 1, 7, tzinfo=UTC), datetime(2030, 1, 7, tzinfo=UTC))
+        calendars.fetch_windows(row, [cal], window)
+        [cached] = CalendarBusyCache.select().where(CalendarBusyCache.calendar == cal)
+        assert cached.error == connections.UNREADABLE_MESSAGE and cached.fetched_at is None
+        stored = Integration.get_by_id(row.id)
+        assert stored.status == "error" and stored.last_error == connections.UNREADABLE_MESSAGE
+    assert feed_server.requests == []          # no empty login, no feed read

@@ -58,6 +58,7 @@ def test_a_caldav_address_with_the_user_name_and_password_in_it_is_refused(app, 
     assert response.status_code == 422
     assert 'id="caldav-e-server_url"' in html
     assert "Leave the user name and password out of the address" in html and "Password fields" in html
+    assert "app-pass-1234" not in html and f'value="{radicale.url}' in html   # the address comes back without it
     assert stored(app) == (0, 0)
 
 
@@ -68,6 +69,7 @@ def test_a_feed_address_with_a_user_name_is_refused(app, signed_in, feed_server)
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert 'id="ics-e-feed_url"' in html and "Leave the user name and password out of the address" in html
+    assert "feed-secret" not in html
     assert stored(app) == (0, 0)
     assert feed_server.requests == []                 # refused before anything was fetched
 
