@@ -374,3 +374,19 @@ def test_no_feed_address_token_or_calendar_password_reaches_the_logs_at_debug(ap
     logged = caplog.text + "".join(str(r.args) for r in caplog.records) + "".join(
         str(r.exc_info[1]) for r in caplog.records if r.exc_info)
     assert [s for s in (FEED_SECRET, FEED_TOKEN, OTHER_SECRET, OTHER_TOKEN, CALDAV_PASSWORD) if s in logged] == []
+
+
+def test_log_redaction_cuts_urls_to_their_host():
+    import logging
+
+    from app.log_redaction import RedactURLs
+
+    record = logging.LogRecord("urllib3.connectionpool", logging.WARNING, __file__, 1,
+                               'Failed to parse headers (url=%s): %s', ("https://cal.example.com/private-abc/basic.ics?token=s3cret", "x"), None)
+    RedactURLs().filter(record)
+    message = record.getMessage()
+    assert "https://cal.example.com/…" in message and "s3cret" not in message and "private-abc" not in message
+    bare = logging.LogRecord("urllib3.connectionpool", logging.DEBUG, __file__, 1,
+                             '"GET /calendar/ical/x/private-SECRET/basic.ics?token=abc HTTP/1.1" 200', None, None)
+    RedactURLs().filter(bare)
+    assert "SECRET" not in bare.getMessage() and "abc" not in bare.getMessage() and "200" in bare.getMessage()
