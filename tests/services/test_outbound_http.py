@@ -166,6 +166,16 @@ def test_a_webhook_to_such_a_host_fails_permanently_without_raising(host):
 
 
 # --- 5. the time limit of a whole answer ------------------------------------------------------------------
+def _drip(handler, byte: bytes) -> None:
+    """Send ``byte`` every 0.2 s, 1000 times, unless the server is stopping."""
+    for _ in range(1000):
+        if handler.server.stopping.is_set():
+            return
+        handler.wfile.write(byte)
+        handler.wfile.flush()
+        time.sleep(0.2)
+
+
 def trickle_body(handler) -> None:
     """Headers at once, then one byte of a 1000-byte body every 0.2 s."""
     handler.send_response(200)
@@ -173,24 +183,14 @@ def trickle_body(handler) -> None:
     handler.send_header("Content-Length", "1000")
     handler.end_headers()
     handler.wfile.flush()
-    for _ in range(1000):
-        if handler.server.stopping.is_set():
-            return
-        handler.wfile.write(b" ")
-        handler.wfile.flush()
-        time.sleep(0.2)
+    _drip(handler, b" ")
 
 
 def trickle_headers(handler) -> None:
     """The status line, then a header one byte every 0.2 s (never finished)."""
     handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
     handler.wfile.flush()
-    for _ in range(1000):
-        if handler.server.stopping.is_set():
-            return
-        handler.wfile.write(b"z")
-        handler.wfile.flush()
-        time.sleep(0.2)
+    _drip(handler, b"z")
 
 
 def trickle_without_length(handler) -> None:
@@ -198,12 +198,7 @@ def trickle_without_length(handler) -> None:
     handler.close_connection = True
     handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/calendar\r\nConnection: close\r\n\r\n")
     handler.wfile.flush()
-    for _ in range(1000):
-        if handler.server.stopping.is_set():
-            return
-        handler.wfile.write(b" ")
-        handler.wfile.flush()
-        time.sleep(0.2)
+    _drip(handler, b" ")
 
 
 @pytest.mark.parametrize("answer", [trickle_body, trickle_headers, trickle_without_length])

@@ -58,6 +58,14 @@ class RefreshGate:
         self.released.set()
 
 
+def hold_a_renewal(app, gate: RefreshGate, integration_id: str):
+    """Start renewing the connection's token in another thread; return once the fake holds its request."""
+    gate.arm()
+    renewal = Renewal(app, integration_id)
+    assert gate.entered.wait(10)
+    return renewal
+
+
 @pytest.fixture
 def gate():
     return RefreshGate()
@@ -150,10 +158,8 @@ def test_a_slow_token_renewal_does_not_hold_other_writes_back(app, host, make_us
     with data(app):
         integration = connect_service(host)
         old = expire_soon(integration.id)
-    gate.arm()
-    renewal = Renewal(app, integration.id)
+    renewal = hold_a_renewal(app, gate, integration.id)   # the renewal is waiting for Google's answer
     try:
-        assert gate.entered.wait(10)                        # the renewal is waiting for Google's answer
         with data(app):                                    # meanwhile another host is booked
             event_type = EventType.get((EventType.user == other) & (EventType.slug == "30-min"))
             booking = svc.create_booking(event_type, booking_request(), now=NOW).booking
@@ -189,10 +195,8 @@ def test_disconnecting_during_a_renewal_is_not_undone_by_it(app, client, host, g
     with data(app):
         integration = connect_service(host)
         expire_soon(integration.id)
-    gate.arm()
-    renewal = Renewal(app, integration.id)
+    renewal = hold_a_renewal(app, gate, integration.id)
     try:
-        assert gate.entered.wait(10)
         response = client.post(f"/settings/integrations/{integration.id}/disconnect", headers={"HX-Request": "true"})
         assert response.status_code == 200 and "Disconnected Google Calendar" in response.get_data(as_text=True)
     finally:
@@ -207,10 +211,8 @@ def test_reconnecting_during_a_renewal_keeps_the_new_connection(app, host, googl
     with data(app):
         integration = connect_service(host)
         expire_soon(integration.id)
-    gate.arm()
-    renewal = Renewal(app, integration.id)
+    renewal = hold_a_renewal(app, gate, integration.id)
     try:
-        assert gate.entered.wait(10)
         with data(app):
             again = connect_service(host)
             assert again.id == integration.id
@@ -230,10 +232,8 @@ def test_a_late_refused_renewal_does_not_disconnect_a_fresh_reconnect(app, host,
         integration = connect_service(host)
         expire_soon(integration.id)
     google.revoke_grants()                        # the user removed LinkTime at Google ...
-    gate.arm()
-    renewal = Renewal(app, integration.id)        # ... a renewal asks with the dead refresh token ...
+    renewal = hold_a_renewal(app, gate, integration.id)   # ... a renewal asks with the dead refresh token ...
     try:
-        assert gate.entered.wait(10)
         with data(app):
             connect_service(host)                 # ... and the user connects again before Google answers
             reconnected = Integration.get_by_id(integration.id).credentials
