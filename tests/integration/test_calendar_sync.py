@@ -167,8 +167,9 @@ def test_slow_calendar_neither_blocks_the_booking_page_beyond_the_wait_nor_fails
                                                                                           monkeypatch):
     import tasks
     monkeypatch.setattr(tasks.huey, "immediate", False)    # a queued refresh stays queued, as with a real consumer
-    app.config.update(CALENDAR_BUSY_WAIT=1.0, CALENDAR_BOOKING_WAIT=1.0, CALENDAR_TIMEOUT=2)
-    feed_server.delay = 2.5
+    # the wait (3 s) far from the provider's timeout (8 s), so a busy CPU cannot blur "waited" and "gave up"
+    app.config.update(CALENDAR_BUSY_WAIT=3.0, CALENDAR_BOOKING_WAIT=3.0, CALENDAR_TIMEOUT=8)
+    feed_server.delay = 9
     with data(app):
         _integration_at(web_host, feed_server.url, destination=False, check=True)
     day = _next_monday()
@@ -176,14 +177,14 @@ def test_slow_calendar_neither_blocks_the_booking_page_beyond_the_wait_nor_fails
     started = time.monotonic()
     page = client.get(url, headers={"HX-Request": "true"})
     elapsed = time.monotonic() - started
-    assert page.status_code == 200 and 1.0 <= elapsed < 1.9, elapsed      # waited, but only CALENDAR_BUSY_WAIT
+    assert page.status_code == 200 and 3.0 <= elapsed < 7.5, elapsed      # waited, but only CALENDAR_BUSY_WAIT
     html = page.get_data(as_text=True)
     assert 'class="slot"' in html and "could not be checked" in html
 
-    calendars.wait_for_background(10)       # the read gave up after CALENDAR_TIMEOUT and recorded the failure
+    calendars.wait_for_background(30)       # the read gave up after CALENDAR_TIMEOUT and recorded the failure
     started = time.monotonic()
     again = client.get(url, headers={"HX-Request": "true"})
-    assert time.monotonic() - started < 0.9                               # a known failure: no wait at all
+    assert time.monotonic() - started < 2.5                               # a known failure: no wait at all
     assert "could not be checked" in again.get_data(as_text=True)
 
     start = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=9)   # 10:00 Berlin
@@ -191,9 +192,9 @@ def test_slow_calendar_neither_blocks_the_booking_page_beyond_the_wait_nor_fails
         event_type = EventType.get((EventType.user == web_host) & (EventType.slug == "30-min"))
         started = time.monotonic()
         booking = svc.create_booking(event_type, request(start=start)).booking
-        assert time.monotonic() - started < 1.9 and booking.status == "CONFIRMED"
+        assert time.monotonic() - started < 7.5 and booking.status == "CONFIRMED"
         assert "did not answer" in Integration.get().last_error
-    calendars.wait_for_background(10)
+    calendars.wait_for_background(30)
 
 
 def test_failing_calendar_shows_a_note_and_still_offers_times(app, web_host, feed_server, client):

@@ -32,9 +32,9 @@ from tests.web.conftest import data
 
 NOW, SLOT = g.NOW, g.SLOT                    # Friday 2030-01-04 08:00 UTC; Monday 2030-01-07 10:00 Berlin
 BUSY_WAIT = 0.5                              # CALENDAR_BUSY_WAIT and CALENDAR_BOOKING_WAIT here
-HTTP_TIMEOUT = 4                             # INTEGRATION_HTTP_TIMEOUT: what an unbounded wait would take at least
+HTTP_TIMEOUT = 8                             # INTEGRATION_HTTP_TIMEOUT: what an unbounded wait would take at least
 SLOW = HTTP_TIMEOUT + 1                      # the fake holds a slow request this long
-BOUND = BUSY_WAIT + 3                        # generous: far above the wait, below the provider's timeout
+BOUND = BUSY_WAIT + 6                        # generous (a saturated CPU slows a page by seconds), below the timeout
 
 
 @dataclass(frozen=True)
