@@ -80,8 +80,9 @@ SETTINGS: tuple[Setting, ...] = (
             "for visitors without a session (per process). Any change to the host's bookings, hours, event types, "
             "profile or calendars retires it at once; this bounds only how long \"now\" may lag (minimum notice). "
             "0 turns the cache off.", int),
-    Setting("PUBLIC_PAGE_CACHE_ENTRIES", 5000, "Most rendered public pages kept per process (least recently "
-            "used go first).", int),
+    Setting("PUBLIC_PAGE_CACHE_BYTES", 16 * 1024 * 1024, "Bytes of rendered public pages kept per process "
+            "(least recently used go first; a page larger than an eighth of this is not kept). Only the query "
+            "parameters a page reads make separate entries.", int),
     Setting("TRUSTED_PROXIES", 0, "Number of reverse proxies in front of the app whose `X-Forwarded-For` is "
             "trusted (0 = use the socket address).", int),
     Setting("SESSION_COOKIE_SECURE", None, "Send the session cookie over HTTPS only. Default: on in production.",
