@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.instance import private_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -185,7 +187,7 @@ def _generated_secret(instance_dir: Path, filename: str, make: Callable[[], str]
     path = instance_dir / filename
     if path.exists():
         return path.read_text().strip()
-    instance_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(instance_dir)
     value = make()
     tmp = instance_dir / f".{filename}.{os.getpid()}.{secrets.token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
