@@ -6,7 +6,8 @@ Seeds ``--hosts`` hosts with 5 event types each (fresh temporary instance folder
 ``python -m app.serve`` (web server and queue consumer in one process, default settings: page cache on), and
 drives public traffic at about ``--rps`` requests per second from ``--clients`` threads for ``--minutes``:
 profiles, booking pages, month and day partials, with random months, days, time zones, htmx or not, random
-unknown query parameters (``?utm_source=...&x=...``) and now and then a personal prefill (``?name=``).
+unknown query parameters (``?utm_source=...&x=...``) and now and then a personal prefill (``?name=``), as a
+browser (User-Agent, some Referers: page loads are recorded as page views, so analytics writes go on too).
 Every ``--sample-seconds`` it reads the server's resident memory (VmRSS in /proc/PID/status) and prints a row;
 at the end a verdict: the RSS is "level" when the peak of the last third of the run is at most
 ``--tolerance-mib`` above the peak of the middle third. The exit status is 0 when level, 1 when still growing,
@@ -37,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC", "Australia/Sydney", "America/Sao_Paulo",
          "Asia/Kolkata", "Europe/London", "Africa/Lagos", "Pacific/Auckland", "Nowhere/Invalid", ""]
+BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
+REFERRERS = ["www.google.com", "www.linkedin.com", "mail.example.org", "news.ycombinator.com", "t.co"]
 
 
 def free_port() -> int:
@@ -103,6 +106,9 @@ def request_of(rng: random.Random, pages: list[tuple[str, list[str]]]) -> tuple[
         params.append(f"name={junk(rng)}")  # a personal prefill: never stored
     kind = rng.random()
     headers = {"HX-Request": "true"} if rng.random() < 0.5 else {}
+    headers = {**headers, **BROWSER}  # a browser: page loads are counted as views (analytics writes them)
+    if rng.random() < 0.3:
+        headers["Referer"] = f"https://{rng.choice(REFERRERS)}/{junk(rng)}"
     if kind < 0.15:
         path = f"/{username}"
     elif kind < 0.55:
@@ -114,11 +120,11 @@ def request_of(rng: random.Random, pages: list[tuple[str, list[str]]]) -> tuple[
         month = today.replace(day=1) + timedelta(days=31 * rng.randint(0, 12))
         path = f"/{username}/{slug}/calendar"
         params.append(f"month={month:%Y-%m}")
-        headers = {"HX-Request": "true"}
+        headers = {**BROWSER, "HX-Request": "true"}
     else:
         path = f"/{username}/{slug}/slots"
         params.append(f"date={today + timedelta(days=rng.randint(0, 90))}")
-        headers = {"HX-Request": "true"}
+        headers = {**BROWSER, "HX-Request": "true"}
     rng.shuffle(params)
     return path + "?" + "&".join(params), headers
 
@@ -172,6 +178,7 @@ def main() -> int:
                         help="extra setting for the server, e.g. --env PUBLIC_PAGE_CACHE_BYTES=8388608")
     args = parser.parse_args()
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))  # `kill` stops the server too (finally below)
     tmp = Path(tempfile.mkdtemp(prefix="linktime-soak-"))
     port = free_port()
     env = {"INSTANCE_DIR": str(tmp), "PORT": str(port), "HOST": "127.0.0.1", "LINKTIME_ENV": "development",
