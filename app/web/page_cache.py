@@ -95,7 +95,10 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "public.calendar": (*_VIEW, "duration", "month"),
     "public.slots": (*_VIEW, "duration", "date"),
 }
-PERSONAL = ("name", "email", "time")  # a page made for one visitor is never shared
+# A page made for one visitor is never shared: prefilled name/email ride along in every link, and the booking
+# page's form step (time) carries one-time tokens.
+PERSONAL: dict[str, tuple[str, ...]] = {endpoint: ("name", "email") for endpoint in PARAMS}
+PERSONAL["public.booking_page"] = ("name", "email", "time")
 INVALID = "\x00"  # a parameter that is given but unusable (which some pages treat unlike an absent one)
 _TRUE = ("true", "1", "yes", "on")
 
@@ -132,8 +135,9 @@ def _canonical(name: str, value: str) -> str | None:
 def canonical_params(endpoint: str | None = None) -> tuple[tuple[str, str], ...] | None:
     """The query parameters of this request that its page reads, canonical and in a fixed order; None when the
     page is personal (or the endpoint is not a cached one)."""
-    names = PARAMS.get(endpoint or request.endpoint or "")
-    if names is None or any(request.args.get(name) for name in PERSONAL):
+    endpoint = endpoint or request.endpoint or ""
+    names = PARAMS.get(endpoint)
+    if names is None or any(request.args.get(name) for name in PERSONAL[endpoint]):
         return None
     out = []
     for name in names:

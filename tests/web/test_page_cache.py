@@ -249,3 +249,10 @@ def test_a_page_larger_than_an_eighth_of_the_budget_is_not_kept(app, client, hos
     app.config["PUBLIC_PAGE_CACHE_BYTES"] = one * 8
     client.get(url, headers=HTMX)
     assert page_cache.stats() == (1, one)
+
+
+def test_a_time_parameter_does_not_bypass_the_cache_of_the_partials(client, host, renders):
+    url = slots_url(next_week())
+    client.get(url, headers=HTMX)
+    client.get(url + "&time=10:00", headers=HTMX)  # only the booking page's form step reads it
+    assert len(renders) == 1
