@@ -29,6 +29,7 @@ browser:
 	@scripts/ensure-chromium.sh
 
 test: install-dev browser
+	@$(MAKE) --no-print-directory lint  # findings fail `make test` before any test runs
 	@status=0; \
 	$(MAKE) --no-print-directory test-sqlite || status=1; \
 	$(MAKE) --no-print-directory test-postgres || status=1; \
@@ -41,7 +42,13 @@ test-postgres: install-dev
 	LINKTIME_TEST_BACKEND=postgres TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install-dev
-	$(VENV)/bin/ruff check app tasks tests bench
+	$(VENV)/bin/ruff check .
+
+# The quick benchmarks, each bounded in time (about two minutes in all); bench/README.md has the full runs.
+bench: install-dev
+	$(PY) bench/booking_pages.py --seconds 3 --clients 1,8 --bookings-seconds 3
+	$(PY) bench/calendar_slots.py --events 500 --requests 100
+	$(PY) bench/soak.py --minutes 1 --sample-seconds 15
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import ROOT, load_config
 from app.db import db, init_database, release_connection
+from app.instance import tighten as tighten_instance
 from app.log_redaction import quiet_http_client_logs
 from app.ratelimit import RateLimiter
 from app.security import Encryptor
@@ -21,6 +22,7 @@ htmx = HTMX()
 
 def create_app(overrides: dict | None = None) -> Flask:
     cfg = load_config(overrides=overrides)
+    tighten_instance(cfg["INSTANCE_DIR"])  # 0700 folder, 0600 files, also for an older install
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=cfg["INSTANCE_DIR"], instance_relative_config=False)
     app.config.update(cfg)

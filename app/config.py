@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.instance import private_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -80,8 +82,9 @@ SETTINGS: tuple[Setting, ...] = (
             "for visitors without a session (per process). Any change to the host's bookings, hours, event types, "
             "profile or calendars retires it at once; this bounds only how long \"now\" may lag (minimum notice). "
             "0 turns the cache off.", int),
-    Setting("PUBLIC_PAGE_CACHE_ENTRIES", 5000, "Most rendered public pages kept per process (least recently "
-            "used go first).", int),
+    Setting("PUBLIC_PAGE_CACHE_BYTES", 16 * 1024 * 1024, "Bytes of rendered public pages kept per process "
+            "(least recently used go first; a page larger than an eighth of this is not kept). Only the query "
+            "parameters a page reads make separate entries.", int),
     Setting("TRUSTED_PROXIES", 0, "Number of reverse proxies in front of the app whose `X-Forwarded-For` is "
             "trusted (0 = use the socket address).", int),
     Setting("SESSION_COOKIE_SECURE", None, "Send the session cookie over HTTPS only. Default: on in production.",
@@ -184,7 +187,7 @@ def _generated_secret(instance_dir: Path, filename: str, make: Callable[[], str]
     path = instance_dir / filename
     if path.exists():
         return path.read_text().strip()
-    instance_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(instance_dir)
     value = make()
     tmp = instance_dir / f".{filename}.{os.getpid()}.{secrets.token_hex(4)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -16,6 +16,8 @@ from urllib.parse import unquote, urlparse
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase
 
+from app.instance import private_dir, private_file
+
 db = peewee.DatabaseProxy()
 
 SQLITE_PRAGMAS = (
@@ -46,7 +48,8 @@ def database_from_url(url: str) -> peewee.Database:
         if parsed.scheme == "sqlite":
             path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ":memory:"
             if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                private_dir(Path(path).parent)  # created 0700, the file 0600 (app/instance.py)
+                private_file(path)
             database = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
         elif parsed.scheme in ("postgres", "postgresql"):
             database = PooledPostgresqlDatabase(

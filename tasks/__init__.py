@@ -6,6 +6,7 @@ the queue between processes. Tests set HUEY_IMMEDIATE=1 to run tasks inline.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from urllib.parse import urlparse
 
 from flask import has_app_context
@@ -13,6 +14,7 @@ from huey import RedisHuey, SqliteHuey
 from huey.contrib.sql_huey import SqlHuey
 
 from app.config import load_config
+from app.instance import private_dir, private_file
 
 _app = None
 
@@ -22,7 +24,10 @@ def make_huey(cfg: dict):
     scheme = urlparse(url).scheme
     common = {"name": "linktime", "immediate": bool(cfg["HUEY_IMMEDIATE"]), "utc": True}
     if scheme == "sqlite":
-        return SqliteHuey(filename=url[len("sqlite:///"):], **common)
+        filename = url[len("sqlite:///"):]
+        private_dir(Path(filename).parent)  # the queue holds mail payloads: 0700 folder, 0600 file
+        private_file(filename)
+        return SqliteHuey(filename=filename, **common)
     if scheme in ("redis", "rediss"):
         return RedisHuey(url=url, **common)
     if scheme in ("postgres", "postgresql"):

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 
 from flask import current_app, render_template
 
+from app.instance import private_dir, write_private
 from app.services import outbox
 from app.services.outbox import PermanentFailure
 
@@ -90,12 +91,10 @@ def _smtp_settings(cfg) -> dict | None:
 
 
 def _write_eml(msg: EmailMessage, instance_dir: str) -> Path:
-    folder = Path(instance_dir) / "mail"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(private_dir(instance_dir) / "mail")  # reset links inside: 0700 folders, 0600 files
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     path = folder / f"{stamp}-{msg['Message-ID'].strip('<>').split('@')[0]}.eml"
-    path.write_bytes(bytes(msg))
-    return path
+    return write_private(path, bytes(msg))
 
 
 @outbox.handler("email")

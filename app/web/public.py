@@ -425,7 +425,10 @@ def _page(event_type: EventType, state: ViewState, picker: Picker, *, status: in
     context.update(event_type=event_type, picker=picker, form=form, location=location_text(event_type),
                    description=render_description(event_type.description), durations=durations_of(event_type),
                    recurrence=recurrence_text(event_type), timezones=all_timezones(), tz_label=tz_label,
-                   fmt_day=fmt_day, shared_page=form is None)
+                   fmt_day=fmt_day, shared_page=form is None,
+                   # the page may be shared by the page cache: its own address, not the visitor's query string
+                   detect_url=url_for("public.booking_page", username=event_type.user.username,
+                                      slug=event_type.slug) + page_cache.own_query("public.booking_page"))
     return render("public/booking.html", block="step", status=status, **context)
 
 

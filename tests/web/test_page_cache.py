@@ -162,3 +162,97 @@ def test_pages_version_survives_a_stale_save(host, db_conn):
     stale.save()
     fresh = User.get_by_id(host.id)
     assert (fresh.name, fresh.pages_version) == ("Renamed", stale.pages_version + 1)
+
+
+# --- the key holds only what a page reads; the cache is bounded in bytes ----------------------------------
+def test_unknown_query_parameters_share_one_entry(client, host, renders):
+    url = slots_url(next_week())
+    first = client.get(url + "&x=1", headers=HTMX)
+    second = client.get(url + "&x=2&utm_source=mail", headers=HTMX)
+    third = client.get(url, headers=HTMX)
+    assert first.status_code == second.status_code == third.status_code == 200
+    assert first.get_data() == second.get_data() == third.get_data() and len(renders) == 1
+    assert page_cache.stats()[0] == 1
+
+
+def test_spellings_of_one_value_share_one_entry(client, host, renders):
+    day = next_week().astimezone(BERLIN).date()
+    client.get(f"/hana/30-min/slots?tz=Europe/Berlin&date={day.isoformat()}", headers=HTMX)
+    client.get(f"/hana/30-min/slots?date={day:%Y%m%d}&tz=%20Europe/Berlin&embed=no&x=1", headers=HTMX)
+    assert len(renders) == 1
+    client.get(f"/hana/30-min/slots?tz=Europe/Berlin&date={day.isoformat()}&embed=true", headers=HTMX)
+    assert len(renders) == 2  # embed changes the links: another entry
+
+
+def test_a_shared_page_holds_no_other_visitors_query_string(client, host):
+    first = client.get("/hana/30-min?utm_source=alpha-campaign&x=1").get_data(as_text=True)
+    second = client.get("/hana/30-min?utm_source=beta-campaign").get_data(as_text=True)
+    assert 'data-detect-url="/hana/30-min"' in first
+    assert "alpha-campaign" not in first and "alpha-campaign" not in second
+    assert 'data-detect-url="/hana/30-min?month=' in client.get("/hana/30-min?month=2031-01&q=z").get_data(
+        as_text=True)
+
+
+def test_pages_that_differ_are_never_merged(app, client, host):
+    """Each query string gets the page it would get with the cache off, whichever request filled the entry."""
+    day = next_week().astimezone(BERLIN).date()
+    queries = ["", "?hour=x", "?hour=12", "?tz=Nowhere/Land", "?tz=Asia/Tokyo", "?tz=", "?month=2031-02",
+               "?month=bogus", f"?date={day.isoformat()}", "?date=bogus", "?duration=999", "?embed=1",
+               "?hideHeader=yes", "?x=1"]
+    pages = {}
+    for path in ("/hana", "/hana/30-min"):
+        fresh = pages[path] = {}
+        for query in queries:
+            page_cache.clear()
+            fresh[query] = client.get(path + query).get_data()
+        page_cache.clear()
+        for query in queries:  # every request after the first of its kind is a cache hit
+            assert client.get(path + query).get_data() == fresh[query], path + query
+        for query in reversed(queries):
+            assert client.get(path + query).get_data() == fresh[query], path + query
+    assert pages["/hana"]["?hour=x"] != pages["/hana"][""]  # on the profile a bad value is not the same as none
+
+
+def test_personal_pages_are_not_stored(client, host, renders):
+    client.get("/hana/30-min?name=Ann&email=ann@example.com")
+    client.get("/hana/30-min?name=Ann&email=ann@example.com")
+    assert len(renders) == 2 and page_cache.stats() == (0, 0)
+
+
+def test_the_cache_stays_within_its_byte_budget(app, client, host, renders):
+    first = next_week()
+    urls = [slots_url(first + timedelta(days=n)) for n in range(14)]
+    client.get(urls[0], headers=HTMX)
+    one = page_cache.stats()[1]
+    page_cache.clear()
+    app.config["PUBLIC_PAGE_CACHE_BYTES"] = budget = one * 10  # ten entries of about this size
+    for url in urls:
+        client.get(url, headers=HTMX)
+        assert page_cache.stats()[1] <= budget
+    entries, size = page_cache.stats()
+    assert entries < len(urls) and size > budget // 2  # some went (weekend days without slots are smaller)
+    renders.clear()
+    client.get(urls[-1], headers=HTMX)  # the newest is kept ...
+    assert len(renders) == 0
+    client.get(urls[0], headers=HTMX)   # ... the least recently used went first
+    assert len(renders) == 1
+
+
+def test_a_page_larger_than_an_eighth_of_the_budget_is_not_kept(app, client, host):
+    url = slots_url(next_week())
+    client.get(url, headers=HTMX)
+    one = page_cache.stats()[1]
+    page_cache.clear()
+    app.config["PUBLIC_PAGE_CACHE_BYTES"] = one * 8 - 1
+    client.get(url, headers=HTMX)
+    assert page_cache.stats() == (0, 0)
+    app.config["PUBLIC_PAGE_CACHE_BYTES"] = one * 8
+    client.get(url, headers=HTMX)
+    assert page_cache.stats() == (1, one)
+
+
+def test_a_time_parameter_does_not_bypass_the_cache_of_the_partials(client, host, renders):
+    url = slots_url(next_week())
+    client.get(url, headers=HTMX)
+    client.get(url + "&time=10:00", headers=HTMX)  # only the booking page's form step reads it
+    assert len(renders) == 1
