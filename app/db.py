@@ -308,20 +308,37 @@ def _load(path: Path):
     return module
 
 
+MIGRATION_LOCK = 7_140_512   # PostgreSQL advisory lock key: one migrating process at a time
+
+
+def _migration_lock() -> None:
+    """Inside a transaction: wait until no other process migrates (SQLite: the transaction's write lock
+    already does; PostgreSQL: a transaction-scoped advisory lock)."""
+    if is_postgres():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+
+
 def migration_status() -> list[tuple[str, bool]]:
-    db.create_tables([SchemaMigration], safe=True)
+    with db.atomic():
+        _migration_lock()
+        db.create_tables([SchemaMigration], safe=True)
     applied = {m.name for m in SchemaMigration.select()}
     return [(p.stem, p.stem in applied) for p in migration_files()]
 
 
 def upgrade(log: Callable[[str], None] = lambda _m: None) -> list[str]:
-    """Apply every pending migration in order, each in its own transaction."""
+    """Apply every pending migration in order, each in its own transaction. Several processes may start at
+    once (web workers, ``flask db upgrade``): each migration is checked again under the migration lock, so
+    one of them applies it and the others skip it."""
     done = []
     for name, applied in migration_status():
         if applied:
             continue
         module = _load(MIGRATIONS_DIR / f"{name}.py")
         with db.atomic():
+            _migration_lock()
+            if SchemaMigration.select().where(SchemaMigration.name == name).exists():
+                continue    # applied by another process since the status was read
             module.upgrade(db.obj)
             SchemaMigration.create(name=name, applied_at=datetime.now(UTC))
         log(f"applied {name}")

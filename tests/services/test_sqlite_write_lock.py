@@ -240,3 +240,42 @@ def test_writers_in_threads_and_a_second_process_never_see_database_is_locked(ap
     with db.connection_context():
         assert User.select().count() == 1 + counts["signups"] + 15 + 2
         assert PageView.select().count() == counts["views"]
+
+
+MIGRATOR = textwrap.dedent("""
+    import pathlib, sys, time
+    sys.path.insert(0, sys.argv[1])
+    from app.db import db, init_database, upgrade
+    init_database(sys.argv[2])
+    go = pathlib.Path(sys.argv[3])
+    end = time.monotonic() + 120
+    while not go.exists() and time.monotonic() < end:   # start together with the other process
+        time.sleep(0.001)
+    with db.connection_context():
+        print(len(upgrade()))
+""")
+
+
+def test_two_processes_migrating_one_database_at_once_both_succeed(tmp_path):
+    """Two processes start on a new database together (web workers, ``flask db upgrade``): one applies each
+    migration, the other finds it applied, and neither fails."""
+    from app.db import database_from_url, migration_files
+    from tests.test_migrations import fresh_database
+
+    script = tmp_path / "migrate.py"
+    script.write_text(MIGRATOR)
+    go = tmp_path / "go"
+    with fresh_database("race", tmp_path) as url:
+        runs = [subprocess.Popen([sys.executable, str(script), str(ROOT), url, str(go)], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        go.write_text("go")
+        outputs = [run.communicate(timeout=DEADLINE) for run in runs]
+        for run, (out, err) in zip(runs, outputs, strict=True):
+            assert run.returncode == 0, err[-3000:]
+        applied = sorted(int(out.strip().splitlines()[-1]) for out, _ in outputs)
+        total = len(migration_files())
+        assert sum(applied) == total, applied          # every migration applied once, by one of them
+        database = database_from_url(url)
+        with database.connection_context():
+            names = [n for (n,) in database.execute_sql("SELECT name FROM schema_migrations").fetchall()]
+        assert sorted(names) == sorted(p.stem for p in migration_files())
