@@ -24,6 +24,8 @@ connection each) ``POST /api/bookings`` (the public endpoint of spec page 23) on
 one event type for ``--seconds``, and it prints bookings per second, the status codes and p50/p95/p99 of
 the request latency. The public booking limit (RATELIMIT_PUBLIC_BOOKING, 10/minute per IP) is raised by
 configuration to 1000000/second for the run; ``--no-queue`` serves without the in-process queue consumer.
+``--page-clients N`` adds N clients that load the host's public booking page meanwhile (each view is
+recorded for the page analytics, as a browser's would be) and reports their latency and the views stored.
 Everything runs on 127.0.0.1 and every loop is bounded in time.
 """
 from __future__ import annotations
@@ -153,6 +155,40 @@ def drive(base: str, key: str, pages: int, rate: float, seconds: float, threads:
 
 
 SLOT_NUMBERS = itertools.count()
+
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"   # counted as a page view
+
+
+def view_pages(base: str, path: str, stop: threading.Event, clients: int) -> tuple[list, list[float]]:
+    """``clients`` threads GET ``path`` until ``stop``; returns the threads and the shared latency list."""
+    latencies: list[float] = []
+
+    def worker():
+        parts = urlsplit(base)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        while not stop.is_set():
+            sent = time.perf_counter()
+            conn.request("GET", path, headers={"User-Agent": BROWSER})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, response.status
+            latencies.append((time.perf_counter() - sent) * 1000)
+        conn.close()
+
+    pool = [threading.Thread(target=worker) for _ in range(clients)]
+    for thread in pool:
+        thread.start()
+    return pool, latencies
+
+
+def stored_views(env: dict) -> int:
+    import sqlite3
+    conn = sqlite3.connect(Path(env["INSTANCE_DIR"]) / "linktime.db")
+    try:
+        return conn.execute("SELECT COUNT(*) FROM page_views").fetchone()[0]
+    finally:
+        conn.close()
 
 
 def create_many(base: str, event_type_id: str, seconds: float, clients: int) -> dict:
@@ -290,6 +326,8 @@ def main() -> int:
     parser.add_argument("--create", action="store_true", help="measure booking creation (POST /api/bookings)")
     parser.add_argument("--clients", type=int, default=8, help="booking clients with --create")
     parser.add_argument("--no-queue", action="store_true", help="serve without the in-process queue consumer")
+    parser.add_argument("--page-clients", type=int, default=0,
+                        help="with --create: clients loading the public booking page meanwhile")
     parser.add_argument("--profile", action="store_true", help="run the server under pyinstrument")
     parser.add_argument("--gunicorn", type=int, default=0, metavar="WORKERS",
                         help="serve with gunicorn and this many worker processes (the scale-out mode) instead")
@@ -327,9 +365,22 @@ def main() -> int:
                 time.sleep(0.1)
         if args.create:
             create_many(base, info["quick_id"], 1.0, 2)   # warm up
+            stop_pages = threading.Event()
+            viewers, page_latencies = view_pages(base, "/bench/30-min", stop_pages, args.page_clients)
             cpu_before = cpu_seconds(server.pid)
             result = create_many(base, info["quick_id"], args.seconds, args.clients)
             server_cpu = cpu_seconds(server.pid) - cpu_before
+            stop_pages.set()
+            for thread in viewers:
+                thread.join()
+            if args.page_clients:
+                result["page_clients"] = args.page_clients
+                result["page_requests"] = len(page_latencies)
+                result["page_latency_ms"] = percentiles(page_latencies)
+                deadline = time.monotonic() + 30   # the views are written in batches about once a second
+                while stored_views(env) < len(page_latencies) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                result["page_views_stored"] = stored_views(env)
             result["server_cpu_ms_per_booking"] = round(server_cpu * 1000 / max(1, result["created"]), 2)
             result["server_cpu_utilization"] = round(server_cpu / result["seconds"], 2)
             result["load_average_1min"] = round(os.getloadavg()[0], 1)
