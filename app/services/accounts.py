@@ -117,12 +117,13 @@ def signup(data: SignupData, *, default_plan: str, ip: str | None = None,
             errors["password"] = problem
     if errors:
         raise ValidationFailed(errors)
+    password_hash = hash_password(data.password) if data.password else None   # slow: before the write lock
     try:
         with transaction():
             first = not User.select().exists()
             user = User.create(
                 name=data.name.strip(), email=email, username=username,
-                password_hash=hash_password(data.password) if data.password else None,
+                password_hash=password_hash,
                 timezone=data.timezone, plan=normalize_plan(default_plan), is_admin=first)
             create_defaults(user)
             if identity:
