@@ -125,9 +125,11 @@ def process(message_id: str, *, max_attempts: int, retry_delay: int, now: dateti
     if message.kind in TRANSACTIONAL:   # database work only: done well within the lease
         return _run(message, now, max_attempts=max_attempts, retry_delay=retry_delay)
     _heartbeat.hold(message_id, message.attempts)
+    _current.message_id = message_id
     try:
         return _run(message, now, max_attempts=max_attempts, retry_delay=retry_delay)
     finally:
+        _current.message_id = None
         _heartbeat.release(message_id)
 
 
@@ -200,19 +202,28 @@ def sweep(grace_seconds: int) -> int:
 
 
 class _Heartbeat:
-    """Renews the leases of the rows this process is running, from one background thread."""
+    """Renews the leases of the rows this process is running, from one background thread.
+
+    It wakes at least every second and renews a row's lease once a third of it has passed, then calls what the
+    handler asked to keep alive with it (``keep_alive``)."""
 
     def __init__(self) -> None:
-        self._held: dict[str, tuple[int, float]] = {}
+        self._held: dict[str, dict] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def hold(self, message_id: str, attempts: int) -> None:
+        now = time.monotonic()
         with self._lock:
-            self._held[message_id] = (attempts, time.monotonic())
+            self._held[message_id] = {"attempts": attempts, "since": now, "renewed": now, "extra": []}
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="outbox-lease-heartbeat", daemon=True)
                 self._thread.start()
+
+    def add(self, message_id: str, fn: Callable[[], None]) -> None:
+        with self._lock:
+            if message_id in self._held:
+                self._held[message_id]["extra"].append(fn)
 
     def release(self, message_id: str) -> None:
         with self._lock:
@@ -220,27 +231,41 @@ class _Heartbeat:
 
     def _run(self) -> None:
         while True:
-            time.sleep(LEASE_SECONDS / 3)
+            time.sleep(min(1.0, LEASE_SECONDS / 3))
+            now = time.monotonic()
             with self._lock:
-                held = list(self._held.items())
-            if held:
+                due = [(mid, dict(h)) for mid, h in self._held.items()
+                       if now - h["renewed"] >= LEASE_SECONDS / 3 and now - h["since"] <= MAX_HOLD_SECONDS]
+                for mid, _ in due:
+                    self._held[mid]["renewed"] = now
+            if due:
                 try:
-                    self.renew(held)
+                    self.renew(due)
                 except Exception:  # the next beat tries again; a lost lease only means the row may run twice
                     log.warning("could not renew outbox leases", exc_info=True)
 
     @staticmethod
-    def renew(held: list[tuple[str, tuple[int, float]]]) -> None:
+    def renew(due: list[tuple[str, dict]]) -> None:
         with connection():
-            for message_id, (attempts, since) in held:
-                if time.monotonic() - since > MAX_HOLD_SECONDS:
-                    continue
+            for message_id, held in due:
                 lease_end = utcnow() + timedelta(seconds=LEASE_SECONDS)
                 (OutboxMessage.update(next_attempt_at=lease_end, leased_until=lease_end)
-                 .where((OutboxMessage.id == message_id) & (OutboxMessage.attempts == attempts)
+                 .where((OutboxMessage.id == message_id) & (OutboxMessage.attempts == held["attempts"])
                         & OutboxMessage.leased_until.is_null(False) & OutboxMessage.done_at.is_null()
                         & OutboxMessage.failed_at.is_null())
                  .execute())
+                for fn in held["extra"]:
+                    fn()
 
 
 _heartbeat = _Heartbeat()
+_current = threading.local()
+
+
+def keep_alive(fn: Callable[[], None]) -> None:
+    """Call ``fn()`` (in the heartbeat thread, with a database connection) each time the lease of the row this
+    thread is running is renewed, until its handler returns: for a claim of the handler's own that must outlive
+    it only as long as the worker lives (e.g. ``webhook_delivery.claim_endpoint``)."""
+    message_id = getattr(_current, "message_id", None)
+    if message_id is not None:
+        _heartbeat.add(message_id, fn)

@@ -89,7 +89,7 @@ class InvalidHostName(socket.gaierror):
 BREAKER_THRESHOLD = 3                                     # timeouts in a row that pause an endpoint
 BREAKER_PAUSE = timedelta(minutes=1)                      # the first pause; each further timeout doubles it
 BREAKER_MAX_PAUSE = timedelta(hours=1)
-ENDPOINT_HOLD_MARGIN = 15                                 # seconds a dead worker's claim outlives the timeout
+ENDPOINT_LEASE = 30                                       # seconds a claim of an endpoint lasts unless renewed
 SHORT_POSTPONE = timedelta(seconds=1)                     # behind a delivery that started just now
 
 
@@ -540,26 +540,31 @@ def record(webhook: Webhook, event_id: str, event: str, attempt_no: int, outcome
 def claim_endpoint(webhook_id: str, policy: Policy) -> datetime | None:
     """Hold the endpoint for one delivery: None when claimed, else when to try again (not an attempt).
 
-    The claim lasts the timeout plus a margin, so a worker killed mid-delivery frees it by itself. Behind a delivery
-    that started a moment ago the next one waits a second; behind a slow one, until that one must have ended."""
+    The claim lasts ``ENDPOINT_LEASE`` seconds and is renewed with the outbox row's lease while the delivery runs
+    (``outbox.keep_alive``), so a worker killed mid-delivery frees the endpoint within that time. Behind a delivery
+    that started a moment ago the next one waits a second; behind a slow one, until that one must have ended (or
+    its claim ran out)."""
     now = utcnow()
-    hold = timedelta(seconds=policy.timeout + ENDPOINT_HOLD_MARGIN)
-    claimed = (Webhook.update(busy_until=now + hold)
+    claimed = (Webhook.update(busy_since=now, busy_until=now + timedelta(seconds=ENDPOINT_LEASE))
                .where((Webhook.id == webhook_id) & (Webhook.busy_until.is_null() | (Webhook.busy_until <= now)))
                .execute())
     if claimed:
         return None
-    row = Webhook.select(Webhook.busy_until).where(Webhook.id == webhook_id).first()
-    if row is None or row.busy_until is None:
+    row = Webhook.select(Webhook.busy_since, Webhook.busy_until).where(Webhook.id == webhook_id).first()
+    if row is None or row.busy_until is None or row.busy_since is None or now - row.busy_since < timedelta(seconds=2):
         return now + SHORT_POSTPONE
-    started = row.busy_until - hold
-    if now - started < timedelta(seconds=2):
-        return now + SHORT_POSTPONE
-    return max(row.busy_until, now + SHORT_POSTPONE)
+    expected_end = min(row.busy_since + timedelta(seconds=policy.timeout), row.busy_until)
+    return max(expected_end, now) + SHORT_POSTPONE
+
+
+def renew_endpoint(webhook_id: str) -> None:
+    now = utcnow()
+    Webhook.update(busy_until=now + timedelta(seconds=ENDPOINT_LEASE)).where(
+        (Webhook.id == webhook_id) & Webhook.busy_until.is_null(False)).execute()
 
 
 def release_endpoint(webhook_id: str) -> None:
-    Webhook.update(busy_until=None).where(Webhook.id == webhook_id).execute()
+    Webhook.update(busy_since=None, busy_until=None).where(Webhook.id == webhook_id).execute()
 
 
 def paused_until(webhook: Webhook, now: datetime) -> datetime | None:

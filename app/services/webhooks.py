@@ -163,9 +163,13 @@ def update_webhook(user: User, webhook_id: str, *, url: str, event_names: list[s
                                            ("eventTypeId", webhook.event_type_id, event_type.id if event_type else None),
                                            ("active", webhook.active, bool(active))) if old != new]
     with transaction():
+        fields = [Webhook.url, Webhook.events, Webhook.event_type, Webhook.active, Webhook.updated_at]
+        if "url" in changed:   # a new endpoint starts with a closed circuit breaker
+            webhook.timeout_streak, webhook.paused_until = 0, None
+            fields += [Webhook.timeout_streak, Webhook.paused_until]
         webhook.url, webhook.events, webhook.event_type, webhook.active = clean_url, chosen, event_type, bool(active)
         webhook.updated_at = utcnow()
-        webhook.save()
+        webhook.save(only=fields)   # never the endpoint's claim columns, which deliveries change meanwhile
         audit.record("webhook.updated", resource="webhook", resource_id=webhook.id, user=user, actor=user, ip=ip,
                      details={"url": _origin(clean_url), "events": chosen, "active": bool(active),
                               "changed": changed})
@@ -289,6 +293,7 @@ def _attempt_holding_endpoint(webhook: Webhook, event_id: str, envelope: dict, n
     wait = delivery.claim_endpoint(webhook.id, policy)
     if wait is not None:
         raise outbox.Postpone(wait, "the endpoint is busy with another delivery")
+    outbox.keep_alive(lambda: delivery.renew_endpoint(webhook.id))
     try:
         outcome = delivery.attempt(webhook, event_id, envelope, now, policy)
         delivery.note_outcome(webhook.id, outcome, now)
