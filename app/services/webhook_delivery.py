@@ -91,6 +91,7 @@ BREAKER_PAUSE = timedelta(minutes=1)                      # the first pause; eac
 BREAKER_MAX_PAUSE = timedelta(hours=1)
 ENDPOINT_LEASE = 30                                       # seconds a claim of an endpoint lasts unless renewed
 SHORT_POSTPONE = timedelta(seconds=1)                     # behind a delivery that started just now
+ENDPOINT_WAIT = 0.5                                       # seconds a delivery waits for one that just started
 
 
 @dataclass(frozen=True)
@@ -537,24 +538,34 @@ def record(webhook: Webhook, event_id: str, event: str, attempt_no: int, outcome
 
 
 # --- the endpoint's share of the webhook queue -------------------------------------------------------------
-def claim_endpoint(webhook_id: str, policy: Policy) -> datetime | None:
+def claim_endpoint(webhook_id: str, policy: Policy, wait: float | None = None) -> datetime | None:
     """Hold the endpoint for one delivery: None when claimed, else when to try again (not an attempt).
 
     The claim lasts ``ENDPOINT_LEASE`` seconds and is renewed with the outbox row's lease while the delivery runs
     (``outbox.keep_alive``), so a worker killed mid-delivery frees the endpoint within that time. Behind a delivery
-    that started a moment ago the next one waits a second; behind a slow one, until that one must have ended (or
-    its claim ran out)."""
-    now = utcnow()
-    claimed = (Webhook.update(busy_since=now, busy_until=now + timedelta(seconds=ENDPOINT_LEASE))
-               .where((Webhook.id == webhook_id) & (Webhook.busy_until.is_null() | (Webhook.busy_until <= now)))
-               .execute())
-    if claimed:
-        return None
-    row = Webhook.select(Webhook.busy_since, Webhook.busy_until).where(Webhook.id == webhook_id).first()
-    if row is None or row.busy_until is None or row.busy_since is None or now - row.busy_since < timedelta(seconds=2):
-        return now + SHORT_POSTPONE
-    expected_end = min(row.busy_since + timedelta(seconds=policy.timeout), row.busy_until)
-    return max(expected_end, now) + SHORT_POSTPONE
+    that started a moment ago this waits up to ``wait`` (``ENDPOINT_WAIT``) seconds for it (a fast endpoint's
+    bursts), then tries again a second later; behind a slow one, once that one must have ended (or its claim ran
+    out)."""
+    give_up = time.monotonic() + (ENDPOINT_WAIT if wait is None else wait)
+    while True:
+        now = utcnow()
+        claimed = (Webhook.update(busy_since=now, busy_until=now + timedelta(seconds=ENDPOINT_LEASE))
+                   .where((Webhook.id == webhook_id) & (Webhook.busy_until.is_null() | (Webhook.busy_until <= now)))
+                   .execute())
+        if claimed:
+            return None
+        row = Webhook.select(Webhook.busy_since, Webhook.busy_until).where(Webhook.id == webhook_id).first()
+        if row is None or row.busy_until is None or row.busy_since is None:
+            young = True
+        else:
+            young = now - row.busy_since < timedelta(seconds=2)
+        if young and time.monotonic() < give_up:
+            time.sleep(0.05)
+            continue
+        if young:
+            return now + SHORT_POSTPONE
+        expected_end = min(row.busy_since + timedelta(seconds=policy.timeout), row.busy_until)
+        return max(expected_end, now) + SHORT_POSTPONE
 
 
 def renew_endpoint(webhook_id: str) -> None:

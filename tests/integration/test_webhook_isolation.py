@@ -91,11 +91,12 @@ class InThread:
         return self.result
 
 
-def test_a_second_delivery_to_a_busy_endpoint_is_postponed_and_other_endpoints_go_on(app, host, event_type,
+def test_a_second_delivery_to_a_busy_endpoint_is_postponed_and_other_endpoints_go_on(app_factory, host, event_type,
                                                                                      receiver, queue):
+    app = app_factory(WEBHOOK_TIMEOUT=10)          # the first delivery is still waiting when the second comes
     gate = threading.Event()
     receiver.script(200, body=b"first", hold=gate)
-    with WebhookReceiver() as other:
+    with app.app_context(), WebhookReceiver() as other:
         busy, _ = webhooks.create_webhook(host, receiver.url("/busy"), ["booking.created"])
         free, _ = webhooks.create_webhook(host, other.url("/free"), ["booking.created"])
         book(event_type, 0)
@@ -110,7 +111,8 @@ def test_a_second_delivery_to_a_busy_endpoint_is_postponed_and_other_endpoints_g
             assert queue.process(second.id, utcnow()) == "postponed"     # the endpoint is held by the first
             postponed = OutboxMessage.get_by_id(second.id)
             assert postponed.attempts == 0 and postponed.leased_until is None      # not counted as an attempt
-            assert before < postponed.next_attempt_at <= utcnow() + timedelta(seconds=2)
+            assert before < postponed.next_attempt_at <= utcnow() + timedelta(seconds=11)   # at the latest
+            # when the first one must have ended (its 10 s timeout), or in a second if it has only just begun
             assert any(m == second.id and d for m, d in queue.enqueued)           # queued again, with a delay
             assert len(receiver.received) == 1
             assert [queue.process(m.id, utcnow()) for m in rows_of(free)] == ["done", "done"]   # not held up
@@ -118,11 +120,37 @@ def test_a_second_delivery_to_a_busy_endpoint_is_postponed_and_other_endpoints_g
         finally:
             gate.set()
         assert running.join() == "done"
-    assert queue.process(second.id, postponed.next_attempt_at) == "done"
+        assert queue.process(second.id, postponed.next_attempt_at) == "done"
     assert len(receiver.received) == 2
     assert [(d.attempt, d.success) for d in WebhookDelivery.select().where(WebhookDelivery.webhook == busy)] == \
         [(1, True), (1, True)]
     assert Webhook.get_by_id(busy.id).busy_until is None                      # released
+
+
+def test_a_delivery_behind_one_that_just_started_waits_for_it_instead_of_being_postponed(app_factory, host,
+                                                                                        event_type, receiver,
+                                                                                        queue, monkeypatch):
+    # A fast endpoint's burst: the second delivery waits the moment the first needs, then goes itself.
+    monkeypatch.setattr(delivery, "ENDPOINT_WAIT", 30.0)   # generous: the gate opens after 0.3 s
+    app = app_factory(WEBHOOK_TIMEOUT=10)
+    gate = threading.Event()
+    receiver.script(200, hold=gate)
+    with app.app_context():
+        webhook, _ = webhooks.create_webhook(host, receiver.url(), ["booking.created"])
+        book(event_type, 0)
+        book(event_type, 1)
+        queue.run_due(utcnow(), kinds=("event",))
+        first, second = rows_of(webhook)
+        running = InThread(app, first.id)
+        try:
+            receiver.wait_for(1)
+            threading.Timer(0.3, gate.set).start()
+            assert queue.process(second.id, utcnow()) == "done"
+        finally:
+            gate.set()
+        assert running.join() == "done"
+        assert len(receiver.received) == 2
+        assert OutboxMessage.get_by_id(second.id).attempts == 1
 
 
 def test_an_endpoint_that_timed_out_three_times_in_a_row_is_paused_and_resumes_with_the_schedule(
