@@ -174,9 +174,10 @@ def main() -> int:
                 "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"), "PYTHONUNBUFFERED": "1"})
     pg_admin = pg_name = None
     if args.postgres:
+        from urllib.parse import urlparse, urlunparse
+
         import psycopg2
         import redis
-        from urllib.parse import urlparse, urlunparse
 
         pg_name = f"linktime_bench_{secrets.token_hex(4)}"
         pg_admin = psycopg2.connect(args.postgres)
@@ -205,10 +206,10 @@ def main() -> int:
     logs = []
 
     def start(name: str, command: list[str]) -> subprocess.Popen:
-        log = open(tmp / f"{name}.log", "wb")
         logs.append(tmp / f"{name}.log")
-        proc = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(logs[-1], "wb") as log:
+            proc = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
         procs.append(proc)
         return proc
 

@@ -122,8 +122,6 @@ def process(message_id: str, *, max_attempts: int, retry_delay: int, now: dateti
     if not _claim(message_id, now):
         return "skipped"
     message = OutboxMessage.get_by_id(message_id)
-    if message.kind in TRANSACTIONAL:   # database work only: done well within the lease
-        return _run(message, now, max_attempts=max_attempts, retry_delay=retry_delay)
     _heartbeat.hold(message_id, message.attempts)
     _current.message_id = message_id
     try:

@@ -182,7 +182,7 @@ def test_send_test_is_queued_and_the_panel_polls_until_the_answer(app, signed_in
     page = text(response)
     assert response.status_code == 202 and "HX-Trigger" not in response.headers
     assert page.lstrip().startswith('<section class="card" id="test-panel"') and "Sending" in page
-    poll = re.search(r'hx-get="(/settings/webhooks/%s/tests/[^"]+)" hx-trigger="every 1s"' % webhook.id, page)
+    poll = re.search(rf'hx-get="(/settings/webhooks/{webhook.id}/tests/[^"]+)" hx-trigger="every 1s"', page)
     assert poll, page
     assert receiver.received == []                        # nothing was sent from the request
     still = signed_in.get(poll.group(1), headers=HTMX)
