@@ -158,3 +158,53 @@ def test_a_delivery_whose_worker_was_killed_is_finished_within_two_minutes_of_th
     finally:
         gate.set()
         box.processes.stop_all()
+
+
+def test_parallel_test_sends_to_a_hanging_endpoint_leave_the_server_responsive(tmp_path):
+    """Issue 12, point 12: 18 parallel "Send test" clicks against an endpoint that never answers used to hold 18 web
+    threads for 30 s each (/healthz took 27 s). Now each click is queued and answered at once, five per minute per
+    account are accepted, and /healthz stays fast."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from tests.integration.helpers import csrf_token, post_form
+
+    box = Box(tmp_path, WEBHOOK_TIMEOUT=30)
+    try:
+        with HangingReceiver() as hanging:
+            box.start()
+            browser = requests.Session()
+            signed_up = post_form(browser, box.base, "/signup", {
+                "name": "Grace Hopper", "email": "grace@example.com", "username": "grace",
+                "password": "isolated lanes 4 ever", "timezone": "UTC"})
+            assert signed_up.status_code == 302, signed_up.text[:500]
+            made = post_form(browser, box.base, "/settings/webhooks/new", {
+                "url": hanging.url(), "events": ["booking.created"], "active": "on"})
+            assert made.status_code == 201, made.text[:500]
+            [(webhook_id,)] = sqlite_rows(box.db_path, "SELECT id FROM webhooks")
+            page = f"{box.base}/settings/webhooks/{webhook_id}"
+            token = csrf_token(browser, page)
+
+            def click(_):
+                started = time.monotonic()
+                answer = browser.post(f"{page}/test", data={"event": "booking.created", "csrf_token": token},
+                                      headers={"HX-Request": "true"}, timeout=60)
+                return answer.status_code, time.monotonic() - started
+
+            with ThreadPoolExecutor(18) as pool:
+                clicks = pool.map(click, range(18))
+                healthz = []
+                for _ in range(5):
+                    started = time.monotonic()
+                    assert requests.get(box.base + "/healthz", timeout=30).status_code == 200
+                    healthz.append(time.monotonic() - started)
+                results = list(clicks)
+            statuses = sorted(status for status, _ in results)
+            assert statuses == [202] * 5 + [429] * 13, statuses
+            assert max(took for _, took in results) < 10, results
+            assert max(healthz) < 5, healthz
+            wait_until(lambda: hanging.accepted >= 1, 30, "no test send reached the endpoint")
+            assert hanging.accepted == 1            # the five queued tests take their turns at the endpoint
+    finally:
+        box.processes.stop_all()
