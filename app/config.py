@@ -69,6 +69,8 @@ SETTINGS: tuple[Setting, ...] = (
             "or `postgresql://...` for several processes."),
     Setting("HUEY_IMMEDIATE", False, "Run tasks inline instead of queueing (tests).", _bool),
     Setting("HUEY_WORKERS", 2, "Worker threads of the embedded queue consumer.", int),
+    Setting("WEBHOOK_WORKERS", 4, "Worker threads of the embedded consumer of the webhook queue (deliveries to "
+            "customers' endpoints, apart from email and calendar work).", int),
     Setting("RUN_QUEUE_IN_WEB", True, "`make run`/`python -m app.serve` also runs the queue consumer in the "
             "same process. Set 0 when separate `huey_consumer` processes run the queue.", _bool),
     Setting("RATELIMIT_STORAGE_URL", "memory://", "Rate-limit counters: `memory://` (one process) or "
@@ -78,6 +80,7 @@ SETTINGS: tuple[Setting, ...] = (
             "`POST /api/bookings` per client IP."),
     Setting("RATELIMIT_API_KEY", "60/minute", "REST API requests per API key."),
     Setting("RATELIMIT_API_PREAUTH", "5/minute", "Failed API authentications per client IP."),
+    Setting("RATELIMIT_WEBHOOK_TEST", "5/minute", "Webhook test sends (Settings → Webhooks) per account."),
     Setting("PUBLIC_PAGE_CACHE_SECONDS", 30, "How long a rendered public booking page or slots partial is reused "
             "for visitors without a session (per process). Any change to the host's bookings, hours, event types, "
             "profile or calendars retires it at once; this bounds only how long \"now\" may lag (minimum notice). "
@@ -104,6 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EMAIL_RETRIES", 8, "Retries of a failed email delivery.", int),
     Setting("EMAIL_RETRY_DELAY", 60, "Seconds between email delivery retries.", int),
     Setting("WEBHOOK_TIMEOUT", 30, "Seconds an outgoing webhook may take to connect and to answer.", float),
+    Setting("WEBHOOK_CONNECT_TIMEOUT", 5, "Seconds an outgoing webhook may take to connect (within "
+            "WEBHOOK_TIMEOUT).", float),
     Setting("WEBHOOK_ALLOW_PRIVATE", None, "Allow webhooks to private, loopback and link-local addresses (and "
             "plain http). Default: on in development, off in production.", _bool),
     Setting("OUTBOX_SWEEP_AFTER", 120, "Seconds after which an unprocessed outbox row is queued again by the "

@@ -30,14 +30,19 @@ def main() -> int:
         for name in upgrade():
             log.info("applied migration %s", name)
 
-    consumer = None
+    consumers = []
     if app.config["RUN_QUEUE_IN_WEB"]:
-        from tasks import huey
-        consumer = huey.create_consumer(workers=app.config["HUEY_WORKERS"], worker_type="thread",
-                                        periodic=True, check_worker_health=True,
-                                        max_delay=0.5)  # idle workers poll twice a second
-        consumer.start()
-        log.info("queue consumer started with %d worker thread(s)", app.config["HUEY_WORKERS"])
+        from tasks import huey, webhook_huey
+        # Two lanes with their own worker threads: deliveries to customers' webhook endpoints never hold the
+        # workers that send email, write calendars and create meetings (tasks/__init__.py).
+        for lane, workers, periodic in ((huey, app.config["HUEY_WORKERS"], True),
+                                        (webhook_huey, app.config["WEBHOOK_WORKERS"], False)):
+            consumer = lane.create_consumer(workers=workers, worker_type="thread", periodic=periodic,
+                                            check_worker_health=True,
+                                            max_delay=0.5)  # idle workers poll twice a second
+            consumer.start()
+            consumers.append(consumer)
+            log.info("queue consumer %s started with %d worker thread(s)", lane.name, workers)
 
     server = create_server(app, host=app.config["HOST"], port=app.config["PORT"], threads=16,
                            ident="LinkTime", channel_timeout=60, connection_limit=500)
@@ -60,9 +65,11 @@ def main() -> int:
         if not stopping.is_set():
             raise
     finally:
-        if consumer is not None:
+        for consumer in consumers:
+            consumer.stop_flag.set()        # both lanes stop taking tasks, then each finishes its running ones
+        for consumer in consumers:
             consumer.stop(graceful=True)
-            log.info("queue consumer stopped")
+            log.info("queue consumer %s stopped", consumer.huey.name)
     return 0
 
 

@@ -1,7 +1,14 @@
-"""The Huey instance and the decorator that runs tasks inside the Flask app context.
+"""The Huey instances (queue lanes) and the decorator that runs tasks inside the Flask app context.
 
 Storage follows HUEY_URL: a SQLite file in the instance folder by default, Redis or PostgreSQL to share
 the queue between processes. Tests set HUEY_IMMEDIATE=1 to run tasks inline.
+
+Two lanes share that storage under different queue names, each with its own workers:
+- ``huey`` ("linktime"): emails, calendar writes, meetings, the event fan-out, periodic tasks;
+- ``webhook_huey`` ("linktime-webhooks"): deliveries to customers' webhook endpoints (and test sends), whose
+  answer time LinkTime does not control. A slow or hanging endpoint can only hold webhook workers, never the
+  workers that send email. ``python -m app.serve`` runs both; scaled out, ``huey_consumer tasks.worker.huey``
+  and ``huey_consumer tasks.webhook_worker.huey`` run them as separate processes.
 """
 from __future__ import annotations
 
@@ -19,10 +26,14 @@ from app.instance import private_dir, private_file
 _app = None
 
 
-def make_huey(cfg: dict):
+DEFAULT_QUEUE = "linktime"
+WEBHOOK_QUEUE = "linktime-webhooks"
+
+
+def make_huey(cfg: dict, name: str = DEFAULT_QUEUE):
     url = cfg["HUEY_URL"]
     scheme = urlparse(url).scheme
-    common = {"name": "linktime", "immediate": bool(cfg["HUEY_IMMEDIATE"]), "utc": True}
+    common = {"name": name, "immediate": bool(cfg["HUEY_IMMEDIATE"]), "utc": True}
     if scheme == "sqlite":
         filename = url[len("sqlite:///"):]
         private_dir(Path(filename).parent)  # the queue holds mail payloads: 0700 folder, 0600 file
@@ -36,7 +47,10 @@ def make_huey(cfg: dict):
     raise ValueError(f"HUEY_URL: unsupported scheme {scheme!r} (use sqlite:///, redis:// or postgresql://)")
 
 
-huey = make_huey(load_config())
+_config = load_config()
+huey = make_huey(_config)
+webhook_huey = make_huey(_config, WEBHOOK_QUEUE)
+LANES = {"default": huey, "webhooks": webhook_huey}
 
 
 def bind_app(app) -> None:
@@ -52,8 +66,9 @@ def _get_app():
     return _app
 
 
-def app_task(**task_kwargs):
-    """A Huey task that runs inside an app context (and a database connection)."""
+def app_task(lane: str = "default", **task_kwargs):
+    """A Huey task of ``lane`` ("default" or "webhooks") that runs inside an app context (and a database
+    connection)."""
     def decorate(fn):
         @functools.wraps(fn)
         def run(*args, **kwargs):
@@ -64,7 +79,7 @@ def app_task(**task_kwargs):
                 from app.db import connection
                 with connection():
                     return fn(*args, **kwargs)
-        return huey.task(name=fn.__name__, **task_kwargs)(run)
+        return LANES[lane].task(name=fn.__name__, **task_kwargs)(run)
     return decorate
 
 

@@ -16,6 +16,7 @@ class OutboxMessage(BaseModel):
     next_attempt_at = UTCDateTimeField(default=utcnow)
     done_at = UTCDateTimeField(null=True)
     failed_at = UTCDateTimeField(null=True)         # gave up after the last retry
+    leased_until = UTCDateTimeField(null=True)      # a worker holds the row until then (renewed while it runs)
 
     class Meta:
         table_name = "outbox"

@@ -1,19 +1,27 @@
 """Transactional outbox: side effects are rows written with the state change, processed by the queue.
 
 ``add(kind, payload)`` inside a transaction writes the row and, once the transaction commits, enqueues
-``process_outbox``. A worker claims a row with a lease before working on it, so two workers never run
-the same row at once; a failure schedules a retry; ``sweep`` re-enqueues rows whose task was lost
+``process_outbox`` on the lane of its kind (``handler(kind, lane="webhooks")`` for customers' endpoints,
+see ``tasks/__init__.py``). A worker claims a row with a lease before working on it, so two workers never
+run the same row at once; a failure schedules a retry; ``sweep`` re-enqueues rows whose task was lost
 (a crash between commit and enqueue, or a killed worker). Handlers must tolerate running twice.
+
+Leases: a claim holds the row for ``LEASE_SECONDS`` (30 s) and marks it ``leased_until``; while the handler
+runs, a heartbeat thread of the process renews the lease every ``LEASE_SECONDS / 3``. A worker killed
+mid-handler stops renewing, so its lease runs out within 30 s and the next sweep (every minute) takes the row
+again at once (an expired lease needs no ``OUTBOX_SWEEP_AFTER`` grace): recovery within 90 s.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from app.db import after_commit, transaction
+from app.db import after_commit, connection, transaction
 from app.models import OutboxMessage
 from app.models.base import utcnow
 
@@ -22,11 +30,22 @@ log = logging.getLogger(__name__)
 HANDLERS: dict[str, Callable[..., None]] = {}
 TRANSACTIONAL: set[str] = set()
 PASS_MESSAGE: set[str] = set()
-LEASE_SECONDS = 300
+LANES: dict[str, str] = {}          # kind -> queue lane, when not "default"
+LEASE_SECONDS = 30
+MAX_HOLD_SECONDS = 900              # a handler running longer stops being renewed (its row runs again)
 
 
 class PermanentFailure(Exception):
     """The side effect can never succeed (e.g. a rejected address): do not retry."""
+
+
+class Postpone(Exception):
+    """Not now, and not an attempt: run the row again at ``when`` without counting this claim (e.g. the
+    webhook endpoint is busy with another delivery)."""
+
+    def __init__(self, when: datetime, message: str = "") -> None:
+        super().__init__(message or f"postponed to {when.isoformat()}")
+        self.when = when
 
 
 class RetryAt(Exception):
@@ -37,16 +56,19 @@ class RetryAt(Exception):
         self.when = when
 
 
-def handler(kind: str, *, transactional: bool = False, pass_message: bool = False):
+def handler(kind: str, *, transactional: bool = False, pass_message: bool = False, lane: str = "default"):
     """Register the function that carries out rows of ``kind``.
 
     A transactional handler is called as ``fn(payload, message_id)`` inside the transaction that marks the
     row done (for handlers that only write to the database, e.g. fanning an event out into more rows).
     With ``pass_message`` a handler is called as ``fn(payload, message, now)`` (it sees ``attempts`` and
-    ``created_at`` to keep its own retry schedule, and the clock the caller drives).
+    ``created_at`` to keep its own retry schedule, and the clock the caller drives). ``lane="webhooks"`` runs
+    the rows on the webhook queue (kinds whose handler waits on a customer's endpoint).
     """
     def register(fn: Callable[..., None]):
         HANDLERS[kind] = fn
+        if lane != "default":
+            LANES[kind] = lane
         if transactional:
             TRANSACTIONAL.add(kind)
         if pass_message:
@@ -61,19 +83,29 @@ def add(kind: str, payload: dict, *, user_id: str | None = None) -> OutboxMessag
     return message
 
 
+def lane_of(kind: str | None) -> str:
+    return LANES.get(kind or "", "default")
+
+
 def _enqueue(message_id: str, delay: int | None = None) -> None:
-    from tasks.outbox import process_outbox
+    from tasks.outbox import TASKS
     try:
+        kind = None
+        if LANES:
+            row = OutboxMessage.select(OutboxMessage.kind).where(OutboxMessage.id == message_id).first()
+            kind = row.kind if row is not None else None
+        task = TASKS[lane_of(kind)]
         if delay:
-            process_outbox.schedule((message_id,), delay=delay)
+            task.schedule((message_id,), delay=delay)
         else:
-            process_outbox(message_id)
+            task(message_id)
     except Exception:
         log.exception("could not enqueue outbox message %s; the sweep will retry", message_id)
 
 
 def _claim(message_id: str, now: datetime) -> bool:
-    claimed = (OutboxMessage.update(next_attempt_at=now + timedelta(seconds=LEASE_SECONDS),
+    lease_end = now + timedelta(seconds=LEASE_SECONDS)
+    claimed = (OutboxMessage.update(next_attempt_at=lease_end, leased_until=lease_end,
                                     attempts=OutboxMessage.attempts + 1)
                .where((OutboxMessage.id == message_id) & OutboxMessage.done_at.is_null()
                       & OutboxMessage.failed_at.is_null() & (OutboxMessage.next_attempt_at <= now))
@@ -90,6 +122,17 @@ def process(message_id: str, *, max_attempts: int, retry_delay: int, now: dateti
     if not _claim(message_id, now):
         return "skipped"
     message = OutboxMessage.get_by_id(message_id)
+    _heartbeat.hold(message_id, message.attempts)
+    _current.message_id = message_id
+    try:
+        return _run(message, now, max_attempts=max_attempts, retry_delay=retry_delay)
+    finally:
+        _current.message_id = None
+        _heartbeat.release(message_id)
+
+
+def _run(message: OutboxMessage, now: datetime, *, max_attempts: int, retry_delay: int) -> str:
+    message_id = message.id
     fn = HANDLERS.get(message.kind)
     try:
         if fn is None:
@@ -105,25 +148,30 @@ def process(message_id: str, *, max_attempts: int, retry_delay: int, now: dateti
         else:
             fn(json.loads(message.payload))
     except PermanentFailure as exc:
-        OutboxMessage.update(failed_at=utcnow(), last_error=str(exc)[:2000]).where(
+        OutboxMessage.update(failed_at=utcnow(), leased_until=None, last_error=str(exc)[:2000]).where(
             OutboxMessage.id == message_id).execute()
         log.warning("outbox %s (%s) failed permanently: %s", message_id, message.kind, exc)
         return "failed"
     except RetryAt as exc:
-        OutboxMessage.update(next_attempt_at=exc.when, last_error=str(exc)[:2000]).where(
+        OutboxMessage.update(next_attempt_at=exc.when, leased_until=None, last_error=str(exc)[:2000]).where(
             OutboxMessage.id == message_id).execute()
         _enqueue(message_id, delay=max(1, math.ceil((exc.when - now).total_seconds())))
         return "retry"
+    except Postpone as exc:
+        OutboxMessage.update(next_attempt_at=exc.when, leased_until=None, attempts=OutboxMessage.attempts - 1).where(
+            OutboxMessage.id == message_id).execute()
+        _enqueue(message_id, delay=max(1, math.ceil((exc.when - now).total_seconds())))
+        return "postponed"
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if message.attempts >= max_attempts:
-            OutboxMessage.update(failed_at=utcnow(), last_error=error).where(
+            OutboxMessage.update(failed_at=utcnow(), leased_until=None, last_error=error).where(
                 OutboxMessage.id == message_id).execute()
             log.warning("outbox %s (%s) gave up after %d attempts: %s", message_id, message.kind,
                         message.attempts, error)
             return "failed"
-        OutboxMessage.update(next_attempt_at=now + timedelta(seconds=retry_delay), last_error=error).where(
-            OutboxMessage.id == message_id).execute()
+        OutboxMessage.update(next_attempt_at=now + timedelta(seconds=retry_delay), leased_until=None,
+                             last_error=error).where(OutboxMessage.id == message_id).execute()
         log.info("outbox %s (%s) attempt %d failed, retrying in %ss: %s", message_id, message.kind,
                  message.attempts, retry_delay, error)
         _enqueue(message_id, delay=retry_delay)
@@ -133,15 +181,89 @@ def process(message_id: str, *, max_attempts: int, retry_delay: int, now: dateti
 
 
 def _mark_done(message_id: str) -> None:
-    OutboxMessage.update(done_at=utcnow(), last_error=None).where(OutboxMessage.id == message_id).execute()
+    OutboxMessage.update(done_at=utcnow(), leased_until=None, last_error=None).where(
+        OutboxMessage.id == message_id).execute()
 
 
 def sweep(grace_seconds: int) -> int:
-    """Enqueue rows that are due and have waited more than ``grace_seconds`` without being taken."""
-    cutoff = utcnow() - timedelta(seconds=grace_seconds)
-    ids = [m.id for m in OutboxMessage.select(OutboxMessage.id).where(
-        OutboxMessage.done_at.is_null() & OutboxMessage.failed_at.is_null()
-        & (OutboxMessage.next_attempt_at <= cutoff)).limit(500)]
+    """Enqueue rows that are due and have waited more than ``grace_seconds`` without being taken, and at once
+    the rows whose lease ran out (the worker that claimed them died: a lease is renewed while a handler runs)."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=grace_seconds)
+    pending = OutboxMessage.done_at.is_null() & OutboxMessage.failed_at.is_null()
+    lost = OutboxMessage.leased_until.is_null() & (OutboxMessage.next_attempt_at <= cutoff)
+    expired = OutboxMessage.leased_until.is_null(False) & (OutboxMessage.leased_until <= now)
+    ids = [m.id for m in OutboxMessage.select(OutboxMessage.id).where(pending & (lost | expired)).limit(500)]
     for message_id in ids:
         _enqueue(message_id)
     return len(ids)
+
+
+class _Heartbeat:
+    """Renews the leases of the rows this process is running, from one background thread.
+
+    It wakes at least every second and renews a row's lease once a third of it has passed, then calls what the
+    handler asked to keep alive with it (``keep_alive``)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, message_id: str, attempts: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._held[message_id] = {"attempts": attempts, "since": now, "renewed": now, "extra": []}
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="outbox-lease-heartbeat", daemon=True)
+                self._thread.start()
+
+    def add(self, message_id: str, fn: Callable[[], None]) -> None:
+        with self._lock:
+            if message_id in self._held:
+                self._held[message_id]["extra"].append(fn)
+
+    def release(self, message_id: str) -> None:
+        with self._lock:
+            self._held.pop(message_id, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(min(1.0, LEASE_SECONDS / 3))
+            now = time.monotonic()
+            with self._lock:
+                due = [(mid, dict(h)) for mid, h in self._held.items()
+                       if now - h["renewed"] >= LEASE_SECONDS / 3 and now - h["since"] <= MAX_HOLD_SECONDS]
+                for mid, _ in due:
+                    self._held[mid]["renewed"] = now
+            if due:
+                try:
+                    self.renew(due)
+                except Exception:  # the next beat tries again; a lost lease only means the row may run twice
+                    log.warning("could not renew outbox leases", exc_info=True)
+
+    @staticmethod
+    def renew(due: list[tuple[str, dict]]) -> None:
+        with connection():
+            for message_id, held in due:
+                lease_end = utcnow() + timedelta(seconds=LEASE_SECONDS)
+                (OutboxMessage.update(next_attempt_at=lease_end, leased_until=lease_end)
+                 .where((OutboxMessage.id == message_id) & (OutboxMessage.attempts == held["attempts"])
+                        & OutboxMessage.leased_until.is_null(False) & OutboxMessage.done_at.is_null()
+                        & OutboxMessage.failed_at.is_null())
+                 .execute())
+                for fn in held["extra"]:
+                    fn()
+
+
+_heartbeat = _Heartbeat()
+_current = threading.local()
+
+
+def keep_alive(fn: Callable[[], None]) -> None:
+    """Call ``fn()`` (in the heartbeat thread, with a database connection) each time the lease of the row this
+    thread is running is renewed, until its handler returns: for a claim of the handler's own that must outlive
+    it only as long as the worker lives (e.g. ``webhook_delivery.claim_endpoint``)."""
+    message_id = getattr(_current, "message_id", None)
+    if message_id is not None:
+        _heartbeat.add(message_id, fn)

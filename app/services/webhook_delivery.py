@@ -17,6 +17,13 @@ and the connect (DNS rebinding) cannot point a delivery at an internal service. 
 counts as the IPv4 address it embeds; the local-use NAT64 prefix 64:ff9b:1::/48 is never allowed. A host name that
 cannot be one (an empty label as in ``a..example.com``, a label over 63 characters) is refused, not retried.
 
+Sharing the webhook queue (``tasks.webhook_huey``): an endpoint gets one delivery at a time (``claim_endpoint``
+holds ``webhooks.busy_until`` for the attempt; another delivery to it is postponed, not counted as an attempt), a
+connection must be made within WEBHOOK_CONNECT_TIMEOUT, and a circuit breaker pauses an endpoint that timed out
+``BREAKER_THRESHOLD`` times in a row: while paused, a due attempt is recorded as not sent and the delivery's next
+attempt follows the retry schedule, no earlier than the pause's end (1 minute, doubling up to an hour). Any answer
+from the endpoint closes the breaker. So one hanging endpoint holds at most one webhook worker.
+
 The same seam carries the CalDAV and ICS feed requests (``app.integrations.ical``), so two more rules hold for
 every request: the session never keeps cookies (one server's cookie is never sent with another user's request),
 and ``deadline(seconds)`` bounds a whole exchange (connecting, the answer's headers and its body) however slowly a
@@ -79,15 +86,31 @@ class InvalidHostName(socket.gaierror):
     A ``gaierror``, so every caller that handles "could not resolve" handles it too."""
 
 
+BREAKER_THRESHOLD = 3                                     # timeouts in a row that pause an endpoint
+BREAKER_PAUSE = timedelta(minutes=1)                      # the first pause; each further timeout doubles it
+BREAKER_MAX_PAUSE = timedelta(hours=1)
+ENDPOINT_LEASE = 30                                       # seconds a claim of an endpoint lasts unless renewed
+SHORT_POSTPONE = timedelta(seconds=1)                     # behind a delivery that started just now
+ENDPOINT_WAIT = 0.5                                       # seconds a delivery waits for one that just started
+
+
 @dataclass(frozen=True)
 class Policy:
     allow_private: bool
     timeout: float
+    connect_timeout: float | None = None
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """(connect, read) for requests: the connect timeout is never longer than the whole timeout."""
+        connect = self.timeout if self.connect_timeout is None else min(self.connect_timeout, self.timeout)
+        return connect, self.timeout
 
 
 def policy_from_config(config=None) -> Policy:
     config = config if config is not None else current_app.config
-    return Policy(allow_private=bool(config["WEBHOOK_ALLOW_PRIVATE"]), timeout=float(config["WEBHOOK_TIMEOUT"]))
+    return Policy(allow_private=bool(config["WEBHOOK_ALLOW_PRIVATE"]), timeout=float(config["WEBHOOK_TIMEOUT"]),
+                  connect_timeout=float(config["WEBHOOK_CONNECT_TIMEOUT"]))
 
 
 # --- secrets and signatures ------------------------------------------------------------------------------
@@ -383,6 +406,7 @@ class Outcome:
     excerpt: str | None = None
     error: str | None = None
     retry_after: datetime | None = None
+    timed_out: bool = False
 
     def summary(self) -> str:
         if self.ok:
@@ -438,11 +462,14 @@ def post(url: str, body: bytes, headers: dict[str, str], policy: Policy, now: da
             if not host_name_ok(host):
                 raise AddressNotAllowed(f"{host or 'the URL'} is not a valid host name")
             response = session(policy.allow_private).post(url, data=body, headers=headers, allow_redirects=False,
-                                                           timeout=(policy.timeout, policy.timeout), stream=True)
+                                                           timeout=policy.timeouts, stream=True)
         except AddressNotAllowed as exc:
             return Outcome(ok=False, retryable=False, duration_ms=elapsed(), error=f"Refused: {exc}")
+        except requests.ConnectTimeout:
+            return Outcome(ok=False, retryable=True, duration_ms=elapsed(), timed_out=True,
+                           error=f"Timeout: no connection within {policy.timeouts[0]:g} s")
         except requests.Timeout:
-            return Outcome(ok=False, retryable=True, duration_ms=elapsed(),
+            return Outcome(ok=False, retryable=True, duration_ms=elapsed(), timed_out=True,
                            error=f"Timeout: no answer within {policy.timeout:g} s")
         except ValueError as exc:
             # requests' InvalidURL / InvalidSchema, an IDNA UnicodeError: a URL no request can be made to, which
@@ -451,7 +478,7 @@ def post(url: str, body: bytes, headers: dict[str, str], policy: Policy, now: da
                            error=f"Refused: not a valid URL ({type(exc).__name__})")
         except requests.RequestException as exc:
             if expired():
-                return Outcome(ok=False, retryable=True, duration_ms=elapsed(),
+                return Outcome(ok=False, retryable=True, duration_ms=elapsed(), timed_out=True,
                                error=f"Timeout: no answer within {policy.timeout:g} s")
             return Outcome(ok=False, retryable=True, duration_ms=elapsed(), error=_network_error(exc))
         try:
@@ -508,3 +535,67 @@ def record(webhook: Webhook, event_id: str, event: str, attempt_no: int, outcome
         webhook=webhook, event_id=event_id, event=event, attempt=attempt_no, status_code=outcome.status_code,
         duration_ms=outcome.duration_ms, response_excerpt=outcome.excerpt, error=outcome.error,
         next_retry_at=next_retry_at, success=outcome.ok, created_at=now or utcnow())
+
+
+# --- the endpoint's share of the webhook queue -------------------------------------------------------------
+def claim_endpoint(webhook_id: str, policy: Policy, wait: float | None = None) -> datetime | None:
+    """Hold the endpoint for one delivery: None when claimed, else when to try again (not an attempt).
+
+    The claim lasts ``ENDPOINT_LEASE`` seconds and is renewed with the outbox row's lease while the delivery runs
+    (``outbox.keep_alive``), so a worker killed mid-delivery frees the endpoint within that time. Behind a delivery
+    that started a moment ago this waits up to ``wait`` (``ENDPOINT_WAIT``) seconds for it (a fast endpoint's
+    bursts), then tries again a second later; behind a slow one, once that one must have ended (or its claim ran
+    out)."""
+    give_up = time.monotonic() + (ENDPOINT_WAIT if wait is None else wait)
+    while True:
+        now = utcnow()
+        claimed = (Webhook.update(busy_since=now, busy_until=now + timedelta(seconds=ENDPOINT_LEASE))
+                   .where((Webhook.id == webhook_id) & (Webhook.busy_until.is_null() | (Webhook.busy_until <= now)))
+                   .execute())
+        if claimed:
+            return None
+        row = Webhook.select(Webhook.busy_since, Webhook.busy_until).where(Webhook.id == webhook_id).first()
+        if row is None or row.busy_until is None or row.busy_since is None:
+            young = True
+        else:
+            young = now - row.busy_since < timedelta(seconds=2)
+        if young and time.monotonic() < give_up:
+            time.sleep(0.05)
+            continue
+        if young:
+            return now + SHORT_POSTPONE
+        expected_end = min(row.busy_since + timedelta(seconds=policy.timeout), row.busy_until)
+        return max(expected_end, now) + SHORT_POSTPONE
+
+
+def renew_endpoint(webhook_id: str) -> None:
+    now = utcnow()
+    Webhook.update(busy_until=now + timedelta(seconds=ENDPOINT_LEASE)).where(
+        (Webhook.id == webhook_id) & Webhook.busy_until.is_null(False)).execute()
+
+
+def release_endpoint(webhook_id: str) -> None:
+    Webhook.update(busy_since=None, busy_until=None).where(Webhook.id == webhook_id).execute()
+
+
+def paused_until(webhook: Webhook, now: datetime) -> datetime | None:
+    """The end of the endpoint's pause (circuit breaker open), or None when deliveries may go."""
+    return webhook.paused_until if webhook.paused_until is not None and webhook.paused_until > now else None
+
+
+def note_outcome(webhook_id: str, outcome: Outcome, now: datetime) -> None:
+    """Feed the circuit breaker: a timeout extends the streak (and from the threshold on pauses the endpoint,
+    for twice as long each time); any answer, or a fast failure, closes it."""
+    if not outcome.timed_out:
+        (Webhook.update(timeout_streak=0, paused_until=None)
+         .where((Webhook.id == webhook_id) & ((Webhook.timeout_streak != 0) | Webhook.paused_until.is_null(False)))
+         .execute())
+        return
+    Webhook.update(timeout_streak=Webhook.timeout_streak + 1).where(Webhook.id == webhook_id).execute()
+    row = Webhook.select(Webhook.timeout_streak).where(Webhook.id == webhook_id).first()
+    if row is None or row.timeout_streak < BREAKER_THRESHOLD:
+        return
+    pause = min(BREAKER_PAUSE * 2 ** min(row.timeout_streak - BREAKER_THRESHOLD, 6), BREAKER_MAX_PAUSE)
+    Webhook.update(paused_until=now + pause).where(Webhook.id == webhook_id).execute()
+    log.info("webhook %s paused until %s after %d timeouts in a row", webhook_id, (now + pause).isoformat(),
+             row.timeout_streak)

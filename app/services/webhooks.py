@@ -7,16 +7,23 @@
 - A subscriber of all five events writes one ``webhook`` outbox row per matching active webhook of the event's
   account, in the fan-out transaction; ``deliver_webhook`` (the outbox handler) makes one attempt, records it as
   a ``WebhookDelivery`` (and as a booking activity for booking events) and names its next attempt.
-- ``send_test`` posts a sample payload now; ``redeliver`` queues an event to a webhook again as a new series.
+- ``queue_test`` queues a sample payload (a ``webhook_test`` row on the webhook queue: the web request never waits
+  on the endpoint) and ``sent_test_status`` tells the polling page how it went; ``redeliver`` queues an event to a
+  webhook again as a new series.
+- Deliveries run on the webhook queue (``lane="webhooks"``); one endpoint gets one delivery at a time and a
+  circuit breaker pauses it after timeouts in a row (``webhook_delivery.claim_endpoint`` / ``note_outcome``).
+- A webhook deleted while one of its deliveries is in flight ends that delivery quietly (nothing to record).
 """
 from __future__ import annotations
 
 import json
 import logging
 import socket
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+import peewee
 from flask import current_app
 
 from app.db import is_postgres, transaction
@@ -156,9 +163,13 @@ def update_webhook(user: User, webhook_id: str, *, url: str, event_names: list[s
                                            ("eventTypeId", webhook.event_type_id, event_type.id if event_type else None),
                                            ("active", webhook.active, bool(active))) if old != new]
     with transaction():
+        fields = [Webhook.url, Webhook.events, Webhook.event_type, Webhook.active, Webhook.updated_at]
+        if "url" in changed:   # a new endpoint starts with a closed circuit breaker
+            webhook.timeout_streak, webhook.paused_until = 0, None
+            fields += [Webhook.timeout_streak, Webhook.paused_until]
         webhook.url, webhook.events, webhook.event_type, webhook.active = clean_url, chosen, event_type, bool(active)
         webhook.updated_at = utcnow()
-        webhook.save()
+        webhook.save(only=fields)   # never the endpoint's claim columns, which deliveries change meanwhile
         audit.record("webhook.updated", resource="webhook", resource_id=webhook.id, user=user, actor=user, ip=ip,
                      details={"url": _origin(clean_url), "events": chosen, "active": bool(active),
                               "changed": changed})
@@ -245,7 +256,7 @@ def _activity(envelope: dict, webhook: Webhook, attempt_no: int, outcome: delive
         log.info("no booking activity for webhook delivery of booking %s", booking_id, exc_info=True)
 
 
-@outbox.handler("webhook", pass_message=True)
+@outbox.handler("webhook", pass_message=True, lane="webhooks")
 def deliver_webhook(payload: dict, message: OutboxMessage, now: datetime) -> None:
     """One attempt of one event to one webhook; raises RetryAt with the next attempt or PermanentFailure."""
     webhook = Webhook.get_or_none(Webhook.id == payload["webhookId"])
@@ -255,13 +266,18 @@ def deliver_webhook(payload: dict, message: OutboxMessage, now: datetime) -> Non
     if attempt_no > delivery.MAX_ATTEMPTS:
         raise outbox.PermanentFailure(f"gave up after {delivery.MAX_ATTEMPTS} attempts")
     envelope, event_id = payload["envelope"], payload["eventId"]
-    outcome = delivery.attempt(webhook, event_id, envelope, now)
+    paused = delivery.paused_until(webhook, now)
+    if paused is not None:      # circuit breaker open: not sent, the schedule goes on from the pause's end
+        outcome = delivery.Outcome(ok=False, retryable=True, retry_after=paused, error=(
+            f"Not sent: the endpoint timed out {webhook.timeout_streak} times in a row; deliveries paused until "
+            f"{events.iso(paused)}"))
+    else:
+        outcome = _attempt_holding_endpoint(webhook, event_id, envelope, now)
     next_retry = None
     if not outcome.ok and outcome.retryable:
         next_retry = delivery.next_attempt_at(message.created_at, attempt_no, now, outcome.retry_after)
-    with transaction():
-        delivery.record(webhook, event_id, envelope["event"], attempt_no, outcome, next_retry, now)
-        _activity(envelope, webhook, attempt_no, outcome, next_retry)
+    if not _record(webhook, event_id, envelope, attempt_no, outcome, next_retry, now):
+        return   # the webhook was deleted while the request was in flight
     if outcome.ok:
         return
     if next_retry is not None:
@@ -269,6 +285,37 @@ def deliver_webhook(payload: dict, message: OutboxMessage, now: datetime) -> Non
     if outcome.status_code == 410 and webhook.label == ZAPIER_LABEL:
         _remove_gone_zapier_hook(webhook)
     raise outbox.PermanentFailure(f"attempt {attempt_no}: {outcome.summary()}")
+
+
+def _attempt_holding_endpoint(webhook: Webhook, event_id: str, envelope: dict, now: datetime) -> delivery.Outcome:
+    """One POST while holding the endpoint (another delivery to it is postponed); feeds the circuit breaker."""
+    policy = delivery.policy_from_config()
+    wait = delivery.claim_endpoint(webhook.id, policy)
+    if wait is not None:
+        raise outbox.Postpone(wait, "the endpoint is busy with another delivery")
+    outbox.keep_alive(lambda: delivery.renew_endpoint(webhook.id))
+    try:
+        outcome = delivery.attempt(webhook, event_id, envelope, now, policy)
+        delivery.note_outcome(webhook.id, outcome, now)
+    finally:
+        delivery.release_endpoint(webhook.id)
+    return outcome
+
+
+def _record(webhook: Webhook, event_id: str, envelope: dict, attempt_no: int, outcome: delivery.Outcome,
+            next_retry: datetime | None, now: datetime, *, activity: bool = True) -> WebhookDelivery | None:
+    """Record the attempt; None (quietly) when the webhook was deleted meanwhile."""
+    try:
+        with transaction():
+            row = delivery.record(webhook, event_id, envelope["event"], attempt_no, outcome, next_retry, now)
+            if activity:
+                _activity(envelope, webhook, attempt_no, outcome, next_retry)
+        return row
+    except peewee.IntegrityError:
+        if Webhook.get_or_none(Webhook.id == webhook.id) is not None:
+            raise
+        log.info("webhook %s was deleted while event %s was being delivered; nothing recorded", webhook.id, event_id)
+        return None
 
 
 def _remove_gone_zapier_hook(webhook: Webhook) -> None:
@@ -317,14 +364,54 @@ def sample_envelope(event: str, user: User) -> dict:
     return {"apiVersion": events.API_VERSION, "event": event, "timestamp": events.iso(now), "data": data}
 
 
-def send_test(user: User, webhook_id: str, event: str, *, now: datetime | None = None) -> WebhookDelivery:
-    """POST a sample ``event`` to the webhook now (one attempt, not retried) and record the result."""
+@dataclass
+class SentTestStatus:
+    """Where a queued test send is: ``pending`` (result None), ``done`` (the recorded result) or ``gone``."""
+    state: str
+    result: WebhookDelivery | None = None
+    event: str | None = None
+
+
+def queue_test(user: User, webhook_id: str, event: str) -> str:
+    """Queue a sample ``event`` to the webhook (one attempt, not retried); returns the id to poll with
+    ``sent_test_status``. The attempt runs on the webhook queue, never in the caller's request."""
     webhook = get_webhook(user, webhook_id)
     envelope = sample_envelope(event, user)
-    now = now or utcnow()
-    event_id = TEST_PREFIX + new_id()
-    outcome = delivery.attempt(webhook, event_id, envelope, now)
-    return delivery.record(webhook, event_id, event, 1, outcome, None, now)
+    with transaction():
+        message = outbox.add("webhook_test", {"webhookId": webhook.id, "eventId": TEST_PREFIX + new_id(),
+                                              "envelope": envelope}, user_id=user.id)
+    return message.id
+
+
+def sent_test_status(user: User, webhook_id: str, test_id: str) -> SentTestStatus:
+    webhook = get_webhook(user, webhook_id)
+    message = OutboxMessage.get_or_none((OutboxMessage.id == test_id) & (OutboxMessage.kind == "webhook_test")
+                                        & (OutboxMessage.user_id == user.id))
+    if message is None:
+        raise NotFound("Test not found")
+    payload = json.loads(message.payload)
+    if payload.get("webhookId") != webhook.id:
+        raise NotFound("Test not found")
+    event = payload["envelope"]["event"]
+    result = (WebhookDelivery.select().where((WebhookDelivery.webhook == webhook)
+                                             & (WebhookDelivery.event_id == payload["eventId"])).first())
+    if result is not None:
+        return SentTestStatus("done", result, event)
+    if message.done_at is not None or message.failed_at is not None:
+        return SentTestStatus("gone", None, event)
+    return SentTestStatus("pending", None, event)
+
+
+@outbox.handler("webhook_test", pass_message=True, lane="webhooks")
+def deliver_test(payload: dict, message: OutboxMessage, now: datetime) -> None:
+    """The one attempt of a test send. It waits its turn at the endpoint like any delivery but ignores a pause
+    (a test is how a host checks the endpoint is back), and its outcome feeds the circuit breaker."""
+    webhook = Webhook.get_or_none(Webhook.id == payload["webhookId"])
+    if webhook is None:
+        return
+    envelope = payload["envelope"]
+    outcome = _attempt_holding_endpoint(webhook, payload["eventId"], envelope, now)
+    _record(webhook, payload["eventId"], envelope, 1, outcome, None, now, activity=False)
 
 
 def is_test(delivery_row: WebhookDelivery) -> bool:

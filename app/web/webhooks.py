@@ -1,10 +1,22 @@
 """Settings → Webhooks: list, create (secret shown once), edit, delete, send a test, delivery history, redeliver."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, make_response, redirect, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    request,
+    url_for,
+)
 from jinja2_fragments.flask import render_block
 
 from app.models import EventType
+from app.ratelimit import RateLimited
+from app.ratelimit import check as rate_check
 from app.services import webhooks as service
 from app.services.errors import NotFound, ValidationFailed
 from app.services.plans import PlanLimitReached
@@ -79,7 +91,7 @@ def new():
 def detail(webhook_id: str):
     webhook = _own(webhook_id)
     return render("webhooks/detail.html", webhook=webhook, deliveries=service.deliveries(webhook, HISTORY_LIMIT),
-                  test_result=None, test_event=request.args.get("event") or "booking.created", errors={})
+                  test=None, test_event=request.args.get("event") or "booking.created", errors={})
 
 
 @bp.get("/<webhook_id>/deliveries")
@@ -125,23 +137,46 @@ def delete(webhook_id: str):
     return redirect(url_for("webhooks.index"))
 
 
+def _test_panel(webhook, *, test=None, test_id=None, event="booking.created", errors=None, status=200):
+    response = render("webhooks/detail.html", block="test_panel", webhook=webhook, test=test, test_id=test_id,
+                      test_event=event if event in service.EVENT_NAMES else "booking.created", errors=errors or {},
+                      deliveries=service.deliveries(webhook, HISTORY_LIMIT), status=status)
+    if test is not None and test.state == "done":
+        response.headers["HX-Trigger"] = "webhook-tested"   # the history block reloads at once
+    return response
+
+
 @bp.post("/<webhook_id>/test")
 @login_required
 def send_test(webhook_id: str):
+    """Queue a test send (the webhook queue makes the request, never this one) and answer with the panel that
+    polls for its result. Limited per account (RATELIMIT_WEBHOOK_TEST)."""
     webhook = _own(webhook_id)
     event = request.form.get("event", "")
-    errors: dict[str, str] = {}
-    result = None
+    if event not in service.EVENT_NAMES:
+        return _test_panel(webhook, errors={"event": "Choose one of the five events."}, status=422)
     try:
-        result = service.send_test(g.user, webhook.id, event)
-    except ValidationFailed as exc:
-        errors = exc.errors
-    response = render("webhooks/detail.html", block="test_panel", webhook=webhook, test_result=result,
-                      test_event=event if event in service.EVENT_NAMES else "booking.created", errors=errors,
-                      deliveries=service.deliveries(webhook, HISTORY_LIMIT), status=422 if errors else 200)
-    if result is not None:
-        response.headers["HX-Trigger"] = "webhook-tested"   # the history block reloads at once
-    return response
+        rate_check("webhook-test", g.user.id, current_app.config["RATELIMIT_WEBHOOK_TEST"])
+    except RateLimited as exc:
+        response = _test_panel(webhook, event=event, status=429, errors={
+            "event": f"Too many test sends. Wait {exc.retry_after} s and try again."})
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    test_id = service.queue_test(g.user, webhook.id, event)
+    test = service.sent_test_status(g.user, webhook.id, test_id)
+    return _test_panel(webhook, test=test, test_id=test_id, event=event, status=202 if test.state == "pending" else 200)
+
+
+@bp.get("/<webhook_id>/tests/<test_id>")
+@login_required
+def test_result(webhook_id: str, test_id: str):
+    """The test panel with the result of a queued test send, or still waiting (the panel polls every second)."""
+    webhook = _own(webhook_id)
+    try:
+        test = service.sent_test_status(g.user, webhook.id, test_id)
+    except NotFound:
+        abort(404)
+    return _test_panel(webhook, test=test, test_id=test_id, event=test.event or "booking.created")
 
 
 @bp.post("/<webhook_id>/deliveries/<delivery_id>/redeliver")

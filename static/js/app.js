@@ -8,10 +8,10 @@
     if (meta) { event.detail.headers["X-CSRFToken"] = meta.content; }
   });
 
-  // Forms answer 422 with inline errors: let htmx swap them in.
+  // Forms answer 422 (or 429, too many tries) with inline errors: let htmx swap them in.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var status = event.detail.xhr.status;
-    if (status === 422 || status === 409 || status === 400) {
+    if (status === 422 || status === 409 || status === 400 || status === 429) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }

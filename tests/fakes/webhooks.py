@@ -2,8 +2,9 @@
 
 The receiver records every request and answers as scripted.
 
-``receiver.script(status, headers=None, body=b"", delay=0)`` queues the answers of the next requests (then the
-default 200 "ok"); ``delay`` holds the answer back (a slow endpoint, for timeouts). ``received`` lists every
+``receiver.script(status, headers=None, body=b"", delay=0, hold=None)`` queues the answers of the next requests
+(then the default 200 "ok"); ``delay`` holds the answer back (a slow endpoint, for timeouts); ``hold`` (a
+``threading.Event``) holds it until the test sets the event (at most a minute). ``received`` lists every
 request as it arrived (the arrival is recorded before any delay).
 """
 from __future__ import annotations
@@ -43,11 +44,13 @@ class WebhookReceiver:
                 body = self.rfile.read(length)
                 with receiver._cond:
                     receiver.received.append(Received("POST", self.path, dict(self.headers.items()), body))
-                    answer = receiver._answers.popleft() if receiver._answers else (200, {}, b"ok", 0.0)
+                    answer = receiver._answers.popleft() if receiver._answers else (200, {}, b"ok", 0.0, None)
                     receiver._cond.notify_all()
-                status, headers, payload, delay = answer
+                status, headers, payload, delay, hold = answer
                 if delay:
                     time.sleep(delay)
+                if hold is not None:
+                    hold.wait(60)
                 try:
                     self.send_response(status)
                     for name, value in headers.items():
@@ -68,10 +71,10 @@ class WebhookReceiver:
         return f"http://{host}:{self.port}{path}"
 
     def script(self, status: int, headers: dict | None = None, body: bytes = b"", delay: float = 0.0,
-               times: int = 1) -> None:
+               times: int = 1, hold: threading.Event | None = None) -> None:
         with self._cond:
             for _ in range(times):
-                self._answers.append((status, headers or {}, body, delay))
+                self._answers.append((status, headers or {}, body, delay, hold))
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         with self._cond:
@@ -142,3 +145,48 @@ class ManualQueue:
             for message in self.pending(kind):
                 results.append(self.process(message.id, now))
         return results
+
+
+class HangingReceiver:
+    """A TCP server that accepts every connection, reads what is sent and never answers (until closed)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        import socket
+
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, 0))
+        self._sock.listen(256)
+        self.port = self._sock.getsockname()[1]
+        self.connections: list = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def url(self, path: str = "/hang") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections.append(conn)
+
+    @property
+    def accepted(self) -> int:
+        with self._lock:
+            return len(self.connections)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._closed.set()
+        self._sock.close()
+        with self._lock:
+            for conn in self.connections:
+                conn.close()

@@ -1,8 +1,8 @@
 """Scale-out: gunicorn web workers and a separate huey_consumer share PostgreSQL and Redis.
 
 The stack: a fresh PostgreSQL database, the queue and the rate-limit counters in Redis (their own db numbers,
-flushed before and after), ``flask db upgrade``, ``gunicorn -w 2 --threads 4`` with RUN_QUEUE_IN_WEB=0, and a
-separate ``huey_consumer tasks.worker.huey``. On CI an unreachable PostgreSQL or Redis fails the test;
+flushed before and after), ``flask db upgrade``, ``gunicorn -w 2 --threads 4`` with RUN_QUEUE_IN_WEB=0, and
+separate ``huey_consumer tasks.worker.huey`` and ``huey_consumer tasks.webhook_worker.huey`` processes. On CI an unreachable PostgreSQL or Redis fails the test;
 elsewhere it is skipped.
 """
 from __future__ import annotations
@@ -104,7 +104,8 @@ class Stack:
             BASE_URL=self.base, INSTANCE_DIR=tmp / "instance", DATABASE_URL=postgres_url,
             HUEY_URL=redis_urls[0], RATELIMIT_STORAGE_URL=redis_urls[1], RUN_QUEUE_IN_WEB=0,
             SESSION_COOKIE_SECURE=0,  # plain HTTP on loopback
-            SMTP_HOST="127.0.0.1", SMTP_PORT=self.smtp_port, SMTP_TIMEOUT=3, EMAIL_RETRY_DELAY=1)
+            SMTP_HOST="127.0.0.1", SMTP_PORT=self.smtp_port, SMTP_TIMEOUT=3, EMAIL_RETRY_DELAY=1,
+            WEBHOOK_ALLOW_PRIVATE=1)  # the test's webhook receivers listen on loopback
 
     def start(self) -> None:
         migrated = flask_cli("db", "upgrade", env=self.env)
@@ -115,6 +116,9 @@ class Stack:
             "--access-logfile", str(self.access_log), "--access-logformat", "%(p)s %(r)s %(s)s"], self.env)
         self.consumer = self.processes.start("huey", [
             str(VENV_BIN / "huey_consumer"), "tasks.worker.huey", "-w", "2", "-k", "thread"], self.env)
+        self.webhook_consumer = self.processes.start("huey-webhooks", [
+            str(VENV_BIN / "huey_consumer"), "tasks.webhook_worker.huey", "-w", "2", "-k", "thread", "-m", "0.5"],
+            self.env)
         wait_for_http(self.base, self.web, self.processes)
         wait_until(lambda: len(self.worker_pids()) == 2, 30, "gunicorn did not boot two workers")
 
@@ -186,3 +190,32 @@ def test_login_rate_limit_is_shared_by_the_gunicorn_workers(stack):
                 spread_round = round_no
                 break
     assert spread_round is not None, "every round was served by a single worker; sharing was not shown"
+
+
+def test_a_hanging_webhook_endpoint_does_not_delay_email_on_the_scaled_out_stack(stack):
+    """Issue 12, point 1, scaled out: 20 bookings whose webhook endpoint never answers are delivered by the webhook
+    consumer; another host's confirmation email, sent by the main consumer, leaves within 10 s of its booking."""
+    import json
+    import time
+
+    from tests.fakes.webhooks import HangingReceiver
+    from tests.integration.helpers import PYTHON, run
+    from tests.integration.test_queue_isolation import BOOK_OTHER, SETUP
+
+    def script(source: str, *args: str) -> dict:
+        done = run([PYTHON, "-c", source, *args], env=stack.env, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    with HangingReceiver() as hanging, SMTPSink(stack.smtp_port) as sink:
+        assert script(SETUP, hanging.url(), "20") == {"booked": 20}
+        wait_until(lambda: hanging.accepted >= 1, 60, "no webhook delivery reached the hanging receiver")
+        booked = script(BOOK_OTHER)
+
+        def olga_mail():
+            return next((m for m in list(sink.messages) if m["To"] == "olga@example.com"), None)
+        wait_until(olga_mail, 60, "the other host's confirmation email was never sent")
+        delay = time.time() - booked["committed_at"]
+        assert delay < 10, f"the confirmation email left {delay:.1f} s after the booking"
+        assert hanging.accepted <= 2
+    assert "process_webhook_outbox" in stack.processes.log_of(stack.webhook_consumer)

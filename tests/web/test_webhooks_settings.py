@@ -171,6 +171,86 @@ def test_send_test_without_htmx_renders_the_whole_page_with_a_failure(app, signe
     assert "Failed" in page and "HTTP 500" in page and "boom" in page
 
 
+def test_send_test_is_queued_and_the_panel_polls_until_the_answer(app, signed_in, host, receiver, monkeypatch):
+    from tests.fakes.webhooks import ManualQueue
+
+    queue = ManualQueue(monkeypatch)                      # no worker runs: the request must not wait for one
+    webhook, secret = make_webhook(app, host, receiver.url())
+    receiver.script(201, body=b"made it")
+    response = signed_in.post(f"/settings/webhooks/{webhook.id}/test", data={"event": "booking.created"},
+                              headers=HTMX)
+    page = text(response)
+    assert response.status_code == 202 and "HX-Trigger" not in response.headers
+    assert page.lstrip().startswith('<section class="card" id="test-panel"') and "Sending" in page
+    poll = re.search(rf'hx-get="(/settings/webhooks/{webhook.id}/tests/[^"]+)" hx-trigger="every 1s"', page)
+    assert poll, page
+    assert receiver.received == []                        # nothing was sent from the request
+    still = signed_in.get(poll.group(1), headers=HTMX)
+    assert still.status_code == 200 and "Sending" in text(still) and "every 1s" in text(still)
+
+    [row] = in_app(app, lambda: queue.pending("webhook_test"))
+    assert in_app(app, lambda: queue.process(row.id, datetime.now(UTC))) == "done"
+    answered = signed_in.get(poll.group(1), headers=HTMX)
+    body = text(answered)
+    assert answered.status_code == 200 and answered.headers["HX-Trigger"] == "webhook-tested"
+    assert "Delivered" in body and "HTTP 201" in body and "made it" in body and "every 1s" not in body
+    [request] = receiver.received
+    assert verify_both(request, secret)["event"] == "booking.created"
+
+
+def test_send_test_is_rate_limited_per_account(app_factory, make_user, receiver, monkeypatch):
+    from app.models import OutboxMessage
+    from tests.fakes.webhooks import ManualQueue
+
+    ManualQueue(monkeypatch)
+    app = app_factory(RATELIMIT_WEBHOOK_TEST="2/minute")
+    hana, otto = make_user("hana"), make_user("otto")
+    hooks = {}
+    clients = {}
+    for user in (hana, otto):
+        hooks[user.username], _ = make_webhook(app, user, receiver.url())
+        clients[user.username] = app.test_client()
+        login(clients[user.username], user)
+    url = f"/settings/webhooks/{hooks['hana'].id}/test"
+    sent = [clients["hana"].post(url, data={"event": "booking.created"}, headers=HTMX) for _ in range(3)]
+    assert [r.status_code for r in sent] == [202, 202, 429]
+    refused = text(sent[2])
+    assert refused.lstrip().startswith('<section class="card" id="test-panel"')
+    assert "Too many test sends" in refused and 1 <= int(sent[2].headers["Retry-After"]) <= 60
+    assert in_app(app, lambda: OutboxMessage.select().where(OutboxMessage.kind == "webhook_test").count()) == 2
+    other = clients["otto"].post(f"/settings/webhooks/{hooks['otto'].id}/test", data={"event": "booking.created"},
+                                 headers=HTMX)
+    assert other.status_code == 202                       # another account has its own allowance
+
+
+def test_the_result_of_a_test_is_only_shown_to_its_account_and_webhook(app, make_user, receiver, monkeypatch):
+    from tests.fakes.webhooks import ManualQueue
+
+    ManualQueue(monkeypatch)
+    hana, otto = make_user("hana"), make_user("otto")
+    mine, _ = make_webhook(app, hana, receiver.url("/a"))
+    second, _ = make_webhook(app, hana, receiver.url("/b"))
+    theirs, _ = make_webhook(app, otto, receiver.url("/c"))
+    client = app.test_client()
+    login(client, hana)
+    page = text(client.post(f"/settings/webhooks/{mine.id}/test", data={"event": "contact.created"}, headers=HTMX))
+    test_id = re.search(r"/tests/([^\"]+)\"", page).group(1)
+    assert client.get(f"/settings/webhooks/{mine.id}/tests/{test_id}").status_code == 200
+    assert client.get(f"/settings/webhooks/{second.id}/tests/{test_id}").status_code == 404
+    assert client.get(f"/settings/webhooks/{mine.id}/tests/nope").status_code == 404
+    other = app.test_client()
+    login(other, otto)
+    assert other.get(f"/settings/webhooks/{theirs.id}/tests/{test_id}").status_code == 404
+    assert other.get(f"/settings/webhooks/{mine.id}/tests/{test_id}").status_code == 404
+
+
+def test_send_test_with_an_unknown_event_is_an_inline_error(app, signed_in, host, receiver):
+    webhook, _ = make_webhook(app, host, receiver.url())
+    response = signed_in.post(f"/settings/webhooks/{webhook.id}/test", data={"event": "nope"}, headers=HTMX)
+    assert response.status_code == 422 and "Choose one of the five events." in text(response)
+    assert receiver.received == []
+
+
 def test_history_lists_every_attempt_and_polls_every_five_seconds(app, signed_in, host, receiver):
     webhook, _ = make_webhook(app, host, receiver.url())
     receiver.script(503, body=b"try later")
