@@ -356,8 +356,7 @@ IDEMPOTENCY_KEY = header("Idempotency-Key", {"type": "string", "maxLength": 200}
                          "instead of booking again; the same key with another body is a 422. On the public "
                          "endpoint a key belongs to its sender: another client's identical key is another key.")
 IDEMPOTENCY_REUSED = {
-    "error": "This Idempotency-Key was already used with a different request. Use a new key for a new booking.",
-    "details": {"Idempotency-Key": "Already used with a different request."}}
+    "error": "Invalid request data", "details": {"Idempotency-Key": "Already used with a different request: use a new key for a new booking."}}
 
 
 def operation(operation_id: str, tag: str, summary: str, description: str, *, responses: dict,

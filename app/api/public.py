@@ -173,8 +173,7 @@ def create():
     except ValidationFailed as exc:
         return invalid(api_details(exc.errors))
     except IdempotencyMismatch as exc:
-        return jsonify({"error": str(exc),
-                        "details": {"Idempotency-Key": "Already used with a different request."}}), 422
+        return jsonify({"error": "Invalid request data", "details": {"Idempotency-Key": str(exc)}}), 422
     except SlotUnavailable as exc:
         answer = {"error": str(exc)}
         if exc.conflicts:

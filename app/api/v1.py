@@ -358,7 +358,7 @@ def bookings_create():
         raise invalid({f"answers.{k[2:]}" if k.startswith("q_") else BOOKING_FIELDS.get(k, k): v
                        for k, v in exc.errors.items()}) from None
     except IdempotencyMismatch as exc:
-        raise ApiError(422, str(exc), {"Idempotency-Key": "Already used with a different request."}) from None
+        raise ApiError(422, "Invalid request data", {"Idempotency-Key": str(exc)}) from None
     except SlotUnavailable as exc:
         raise ApiError(409, str(exc)) from None
     except NotFound:

@@ -48,8 +48,7 @@ class IdempotencyMismatch(Conflict):
     """The Idempotency-Key was already used for a different request (another time, invitee or event)."""
 
     def __init__(self) -> None:
-        super().__init__("This Idempotency-Key was already used with a different request. Use a new key for a "
-                         "new booking.")
+        super().__init__("Already used with a different request: use a new key for a new booking.")
 
 
 class SlotUnavailable(Conflict):

@@ -206,7 +206,7 @@ def test_the_same_idempotency_key_with_another_body_is_422(app, api, thirty):
     first = api.post("/api/v1/bookings", json=booking_body(one), headers={"Idempotency-Key": "k-1"})
     again = api.post("/api/v1/bookings", json=booking_body(two), headers={"Idempotency-Key": "k-1"})
     assert (first.status_code, again.status_code) == (201, 422)
-    assert again.json["details"] == {"Idempotency-Key": "Already used with a different request."}
+    assert again.json["details"] == {"Idempotency-Key": "Already used with a different request: use a new key for a new booking."}
     assert in_db(app, Booking.select().count) == 1
 
 
