@@ -36,7 +36,13 @@ from app.services.slots import (
     fresh_busy,
 )
 from app.services.timezones import is_valid_timezone, zone
-from app.services.validation import NAME_CONTROL, has_control, is_email
+from app.services.validation import (
+    NAME_CONTROL,
+    TEXT_CONTROL,
+    has_control,
+    has_text_control,
+    is_email,
+)
 
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{6,25}$")
 MAX_NAME = 200
@@ -148,6 +154,8 @@ def _validate_answers(event_type: EventType, answers: dict, errors: dict[str, st
             continue
         if len(value) > MAX_ANSWER:
             errors[f"q_{key}"] = f"Use at most {MAX_ANSWER} characters."
+        elif has_text_control(value):
+            errors[f"q_{key}"] = TEXT_CONTROL
         elif kind == "select" and value not in q["options"]:
             errors[f"q_{key}"] = "Choose from the options given."
         elif kind == "email" and not is_email(value):
@@ -186,6 +194,8 @@ def validate_request(event_type: EventType, req: BookingRequest) -> tuple[int, d
         errors["phone"] = "Enter a valid phone number."
     if req.notes and len(req.notes) > MAX_NOTES:
         errors["notes"] = f"Use at most {MAX_NOTES} characters."
+    elif has_text_control(req.notes):
+        errors["notes"] = TEXT_CONTROL
     allowed = [event_type.duration, *(event_type.extra_durations or [])]
     length = req.duration or event_type.duration
     if length not in allowed:

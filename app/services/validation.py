@@ -16,9 +16,12 @@ EMAIL_RE = re.compile(r"^[\w.!#$%&'*+/=?^`{|}~-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^
 MAX_EMAIL = 254
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# in free text (notes, answers): the same, except tab, line feed and carriage return
+TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MIN_YEAR, MAX_YEAR = 1900, 2999
 
 NAME_CONTROL = "Must not contain line breaks, tabs or other control characters."
+TEXT_CONTROL = "Must not contain control characters (NUL, escape ...)."
 INSTANT_HELP = "Give the start time as an ISO 8601 instant, e.g. 2026-03-01T14:00:00Z."
 
 
@@ -29,6 +32,11 @@ def is_email(value: str | None) -> bool:
 
 def has_control(value: str | None) -> bool:
     return bool(value) and CONTROL_RE.search(value) is not None
+
+
+def has_text_control(value: str | None) -> bool:
+    """Control characters other than tab and line breaks (PostgreSQL cannot even store a NUL)."""
+    return bool(value) and TEXT_CONTROL_RE.search(value) is not None
 
 
 def single_line(value: str) -> str:

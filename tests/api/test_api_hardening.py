@@ -156,3 +156,19 @@ def test_the_key_is_stored_as_a_hash_of_sender_and_key(client, app, thirty):
     stored = in_db(app, lambda: Booking.get().idempotency_key)
     assert stored == scoped_key("order-1", "203.0.113.1") != scoped_key("order-1", "198.51.100.7")
     assert "order-1" not in stored and len(stored) <= 200
+
+
+@pytest.mark.parametrize("notes", ["a\x00b", "esc\x1b[2J"])
+def test_control_characters_in_notes_are_400_on_the_public_api(client, app, thirty, notes):
+    """PostgreSQL cannot store a NUL (it was a 500 there); line breaks and tabs in notes stay fine."""
+    start = future_slots(app, thirty, 1)[0]
+    response = post_public(client, public_body(thirty, start, notes=notes))
+    assert response.status_code == 400
+    assert response.get_json()["details"] == {"notes": "Must not contain control characters (NUL, escape ...)."}
+    fine = post_public(client, public_body(thirty, start, notes="line one\r\nline two\tend"))
+    assert fine.status_code == 201
+
+
+def test_control_characters_in_contact_notes_are_400_on_api_v1(api, app):
+    response = api.post("/api/v1/contacts", json={"name": "Jane", "email": "jane@example.com", "notes": "a\x00b"})
+    assert response.status_code == 400 and "notes" in response.get_json()["details"]
