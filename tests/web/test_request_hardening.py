@@ -291,3 +291,52 @@ def test_the_server_installs_the_summary_once():
         assert [f for f in logger.filters if isinstance(f, QueueDepthSummary)] == [first]
     finally:
         logger.removeFilter(first)
+
+
+def test_a_busy_waitress_server_logs_one_queue_warning(caplog):
+    """A real waitress server with one thread, held busy, while 20 more requests queue up."""
+    import socket
+    import threading
+    import time
+
+    from waitress.server import create_server
+
+    from app.log_throttle import summarize_waitress_queue_warnings
+
+    release = threading.Event()
+
+    def slow_app(environ, start_response):
+        release.wait(30)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    summary = summarize_waitress_queue_warnings()
+    server = create_server(slow_app, host="127.0.0.1", port=0, threads=1)
+    runner = threading.Thread(target=server.run, daemon=True)
+    sockets = []
+    try:
+        with caplog.at_level(logging.WARNING, logger="waitress.queue"):
+            runner.start()
+            for _ in range(21):
+                conn = socket.create_connection(("127.0.0.1", server.effective_port), timeout=10)
+                conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                sockets.append(conn)
+            deadline = time.monotonic() + 30
+            while summary._suppressed < 19 and time.monotonic() < deadline:  # waitress queued them all
+                time.sleep(0.02)
+            queued = [r for r in caplog.records if r.name == "waitress.queue"]
+    finally:
+        release.set()
+        for conn in sockets:
+            conn.close()
+        server.close()
+        runner.join(10)
+        logging.getLogger("waitress.queue").removeFilter(summary)
+    assert summary._suppressed >= 19
+    assert len(queued) == 1 and queued[0].getMessage().startswith("Task queue depth is ")
+
+
+def test_healthz_is_200_when_database_and_queue_answer(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "ok" and response.get_json()["checks"]["database"] == "ok"
