@@ -45,6 +45,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     init_database(cfg["DATABASE_URL"])
     app.extensions["linktime_encryptor"] = Encryptor(cfg["ENCRYPTION_KEY"])
     app.extensions["linktime_ratelimiter"] = RateLimiter(cfg["RATELIMIT_STORAGE_URL"])
+
     @app.before_request
     def _refuse_oversized_body():
         # 413 at once from the declared length, whichever view (or none: an unknown path) would have read it
