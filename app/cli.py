@@ -5,17 +5,32 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 
 from app.db import db, migration_status, upgrade
+from app.db_errors import DATABASE_ERRORS, unreachable_message
 from app.models import User
 from app.services import accounts
 from app.services.errors import ValidationFailed
 from app.services.plans import UnknownPlan, normalize_plan
 from app.services.timezones import is_valid_timezone
 
-db_cli = AppGroup("db", help="Database migrations.")
-users_cli = AppGroup("users", help="Manage accounts.")
+
+class DatabaseGroup(AppGroup):
+    """Commands that use the database: when it cannot be reached, one line on standard error and exit
+    status 1, not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DATABASE_ERRORS as exc:
+            url = ctx.ensure_object(ScriptInfo).load_app().config["DATABASE_URL"]
+            click.echo(unreachable_message(url, exc), err=True)
+            ctx.exit(1)
+
+
+db_cli = DatabaseGroup("db", help="Database migrations.")
+users_cli = DatabaseGroup("users", help="Manage accounts.")
 
 
 @db_cli.command("upgrade")

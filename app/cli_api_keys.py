@@ -8,15 +8,15 @@ from __future__ import annotations
 import sys
 
 import click
-from flask.cli import AppGroup
 
+from app.cli import DatabaseGroup
 from app.db import db
 from app.models import User
 from app.services import accounts, api_keys
 from app.services.errors import ValidationFailed
 from app.services.plans import PlanLimitReached
 
-api_keys_cli = AppGroup("api-keys", help="Manage API keys.")
+api_keys_cli = DatabaseGroup("api-keys", help="Manage API keys.")
 
 
 def _fail(message: str) -> None:

@@ -16,6 +16,8 @@ from waitress.server import create_server
 from app import create_app
 from app.config import ConfigError
 from app.db import db, upgrade
+from app.db_errors import DATABASE_ERRORS, unreachable_message
+from app.log_throttle import summarize_waitress_queue_warnings
 
 log = logging.getLogger("linktime.serve")
 
@@ -26,9 +28,13 @@ def main() -> int:
     except ConfigError as exc:  # a clear message, not a traceback
         print(exc, file=sys.stderr, flush=True)
         return 2
-    with db.connection_context():
-        for name in upgrade():
-            log.info("applied migration %s", name)
+    try:
+        with db.connection_context():
+            for name in upgrade():
+                log.info("applied migration %s", name)
+    except DATABASE_ERRORS as exc:  # one clear line, not a driver traceback
+        print(unreachable_message(app.config["DATABASE_URL"], exc), file=sys.stderr, flush=True)
+        return 2
 
     consumers = []
     if app.config["RUN_QUEUE_IN_WEB"]:
@@ -44,6 +50,7 @@ def main() -> int:
             consumers.append(consumer)
             log.info("queue consumer %s started with %d worker thread(s)", lane.name, workers)
 
+    summarize_waitress_queue_warnings()  # one "Task queue depth" warning a minute, not one per queued request
     server = create_server(app, host=app.config["HOST"], port=app.config["PORT"], threads=16,
                            ident="LinkTime", channel_timeout=60, connection_limit=500)
     stopping = threading.Event()

@@ -352,8 +352,11 @@ PAGING = [query("page", integer(minimum=1, maximum=MAX_PAGE, default=1), "Page n
           query("limit", integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
                 "Items per page, at most 100.")]
 IDEMPOTENCY_KEY = header("Idempotency-Key", {"type": "string", "maxLength": 200},
-                         "Repeating a request with the same key returns the first booking (200) instead of "
-                         "booking again.")
+                         "Repeating a request with the same key and the same body returns the first booking (200) "
+                         "instead of booking again; the same key with another body is a 422. On the public "
+                         "endpoint a key belongs to its sender: another client's identical key is another key.")
+IDEMPOTENCY_REUSED = {
+    "error": "Invalid request data", "details": {"Idempotency-Key": "Already used with a different request: use a new key for a new booking."}}
 
 
 def operation(operation_id: str, tag: str, summary: str, description: str, *, responses: dict,
@@ -402,7 +405,9 @@ def _booking_paths() -> dict:
                            "200": json_response("An identical earlier request's booking.",
                                                 ref("CreateBookingResponse")),
                            **errors("400", not_found="Event type not found"),
-                           "409": json_response("The time is not available.", ref("Error"), example=SLOT_TAKEN)}),
+                           "409": json_response("The time is not available.", ref("Error"), example=SLOT_TAKEN),
+                           "422": json_response("The Idempotency-Key was already used with another body.",
+                                                ref("ValidationError"), example=IDEMPOTENCY_REUSED)}),
         },
         "/api/v1/bookings/{bookingId}": {"get": operation(
             "getBooking", "Bookings", "Get a booking",
@@ -508,6 +513,8 @@ def _public_paths() -> dict:
                    "200": json_response("An identical earlier request's booking.", ref("PublicBookingResponse")),
                    **errors("400", "500", not_found="Event type not found"),
                    "409": json_response("The time is not available.", ref("SlotConflict"), example=SLOT_TAKEN),
+                   "422": json_response("The Idempotency-Key was already used with another body.",
+                                        ref("ValidationError"), example=IDEMPOTENCY_REUSED),
                    "429": json_response("More than 10 requests a minute from this address.", ref("Error"),
                                         headers=RETRY_AFTER)})}}
 

@@ -4,24 +4,32 @@ Body: ``{eventTypeId, inviteeName, inviteeEmail, inviteeTimezone, startTime, not
 duration?, occurrences?}``.  Answers: 201 ``{"bookingId", "booking"}`` for a new booking (``"bookings"`` lists
 every occurrence of a recurring series), 200 with the same shape when an identical earlier request's booking
 is returned (same ``Idempotency-Key``, or same event type, start and email), 400 ``{"error": "Invalid request
-data", "details": {field: message}}``, 404 for an unknown event type, 409 when the time is taken, 429 with
-``Retry-After`` beyond 10 requests a minute from one IP.
+data", "details": {field: message}}``, 404 for an unknown event type, 409 when the time is taken, 422 when the
+``Idempotency-Key`` was already used with a different body, 429 with ``Retry-After`` beyond 10 requests a minute
+from one IP.
+
+An ``Idempotency-Key`` is scoped to its sender (the client address) and stands for one request body: the key is
+stored as a hash of address and key, so another sender's identical key is a different key, and the same sender
+reusing it for another invitee or time gets the 422 instead of the earlier booking.
 
 The endpoint is public, so its booking representation leaves out what only the host should see (notes,
 answers, meeting link, host email): a repeated request must not reveal more than its sender already knows.
 """
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, request
 
 from app import csrf
+from app.api.json_input import BadJson, request_json
 from app.models import Booking, EventType, User
 from app.ratelimit import check as rate_check
-from app.services import events
+from app.services import events, validation
 from app.services.bookings import (
     BookingRequest,
+    IdempotencyMismatch,
     SlotUnavailable,
     create_booking,
     location_label,
@@ -64,11 +72,13 @@ def public_booking(booking: Booking) -> dict:
 
 
 def _parse_start(value: str) -> datetime | None:
-    try:
-        start = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return start if start.tzinfo is not None else None
+    return validation.parse_instant(value)
+
+
+def scoped_key(key: str, client: str) -> str:
+    """The stored form of a public ``Idempotency-Key``: bound to the sender, so guessing or reusing another
+    client's key finds nothing of theirs (64 hex digits, within the column's 200)."""
+    return "pub:" + hashlib.sha256(f"{client}\0{key}".encode()).hexdigest()
 
 
 def parse_body(body) -> tuple[dict, dict[str, str]]:
@@ -125,13 +135,18 @@ def api_details(errors: dict[str, str]) -> dict[str, str]:
 @bp.post("/bookings")
 def create():
     rate_check("public-booking", g.client_ip or "unknown", current_app.config["RATELIMIT_PUBLIC_BOOKING"])
-    body = request.get_json(silent=True)
+    try:
+        body = request_json()
+    except BadJson as exc:
+        return invalid({"body": str(exc)})
     if body is None:
         return invalid({"body": "Send a JSON object with Content-Type: application/json."})
     values, errors = parse_body(body)
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
         errors["Idempotency-Key"] = f"Use at most {MAX_IDEMPOTENCY_KEY} characters."
+    elif key is not None:
+        key = scoped_key(key, g.client_ip or "unknown")
     if "body" in errors:
         return invalid(errors)
     event_type = None
@@ -157,6 +172,8 @@ def create():
         result = create_booking(event_type, req, ip=g.client_ip)
     except ValidationFailed as exc:
         return invalid(api_details(exc.errors))
+    except IdempotencyMismatch as exc:
+        return jsonify({"error": "Invalid request data", "details": {"Idempotency-Key": str(exc)}}), 422
     except SlotUnavailable as exc:
         answer = {"error": str(exc)}
         if exc.conflicts:

@@ -43,6 +43,7 @@ from app.services import contacts as contacts_service
 from app.services.availability import group_by_day
 from app.services.bookings import (
     BookingRequest,
+    IdempotencyMismatch,
     SlotUnavailable,
     booking_payload,
     cancel_booking,
@@ -356,6 +357,8 @@ def bookings_create():
     except ValidationFailed as exc:
         raise invalid({f"answers.{k[2:]}" if k.startswith("q_") else BOOKING_FIELDS.get(k, k): v
                        for k, v in exc.errors.items()}) from None
+    except IdempotencyMismatch as exc:
+        raise ApiError(422, "Invalid request data", {"Idempotency-Key": str(exc)}) from None
     except SlotUnavailable as exc:
         raise ApiError(409, str(exc)) from None
     except NotFound:

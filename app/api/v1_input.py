@@ -6,15 +6,17 @@ checked to be storable (no NUL, valid UTF-8) so bad input is a 400, never a data
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import UTC, date, datetime
 
 from flask import jsonify, request
 
+from app.api.json_input import BadJson, parse_json
+from app.services import validation
+
 DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE = 20, 100, 1_000_000
-MIN_YEAR, MAX_YEAR = 1900, 2999
+MIN_YEAR, MAX_YEAR = validation.MIN_YEAR, validation.MAX_YEAR
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")  # ids and slugs
 
 
@@ -62,9 +64,9 @@ def json_body(*, optional: bool = False) -> dict:
             return {}
         raise invalid({"body": "Send a JSON object with Content-Type: application/json."})
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise invalid({"body": "The body is not valid JSON."}) from None
+        body = parse_json(raw)
+    except BadJson as exc:
+        raise invalid({"body": str(exc)}) from None
     if not isinstance(body, dict):
         raise invalid({"body": "Send a JSON object."})
     errors: dict[str, str] = {}
@@ -139,14 +141,11 @@ def parse_instant(value: str | None, field: str, errors: dict[str, str]) -> date
     """An ISO 8601 instant with a UTC offset (``2026-03-01T14:00:00.000Z``)."""
     if value is None:
         return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None or len(value.strip()) <= 10:
-        errors[field] = "Give an ISO 8601 date-time with a time zone, e.g. 2026-03-01T14:00:00.000Z."
-        return None
-    return in_range(parsed.astimezone(UTC), field, errors)
+    parsed = validation.parse_instant(value)
+    if parsed is None:
+        errors[field] = ("Give an ISO 8601 date-time with a time zone, e.g. 2026-03-01T14:00:00.000Z, "
+                         f"between the years {MIN_YEAR} and {MAX_YEAR}.")
+    return parsed
 
 
 def parse_day_or_instant(value: str | None, field: str, errors: dict[str, str], *, tz) -> tuple:

@@ -21,6 +21,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from limits import parse as parse_rate
 
 from app import csrf
+from app.api.json_input import BadJson, request_json
 from app.models import EventType
 from app.ratelimit import RateLimited, limiter
 from app.services import api_keys
@@ -71,10 +72,16 @@ def api_key_required(view):
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True)
+    """The JSON (or form) body; raises BadJson for a JSON body that cannot be read (a 400, see below)."""
+    body = request_json()
     if body is None and request.form:
         body = request.form.to_dict()
     return body if isinstance(body, dict) else {}
+
+
+@bp.errorhandler(BadJson)
+def _bad_json(exc: BadJson):
+    return _error(400, "Invalid request data", details={"body": str(exc)})
 
 
 @bp.get("/me")

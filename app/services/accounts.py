@@ -20,9 +20,9 @@ from app.services.errors import ValidationFailed
 from app.services.event_types import create_defaults
 from app.services.plans import UnknownPlan, normalize_plan
 from app.services.timezones import is_valid_timezone
+from app.services.validation import NAME_CONTROL, has_control, is_email
 
 USERNAME_RE = re.compile(r"^[a-z0-9-]{3,30}$")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 RESERVED_USERNAMES = frozenset("""
     about account accounts admin administrator api app apps assets auth billing blog book booking bookings
@@ -91,7 +91,9 @@ def _validate_common(name: str, email: str, timezone: str, errors: dict[str, str
         errors["name"] = "Enter your name."
     elif len(name.strip()) > 100:
         errors["name"] = "Use at most 100 characters."
-    if not EMAIL_RE.match(email) or len(email) > 254:
+    elif has_control(name.strip()):
+        errors["name"] = NAME_CONTROL
+    if not is_email(email):
         errors["email"] = "Enter a valid email address."
     else:
         query = User.select().where(User.email == email)

@@ -36,12 +36,25 @@ from app.services.slots import (
     fresh_busy,
 )
 from app.services.timezones import is_valid_timezone, zone
+from app.services.validation import (
+    NAME_CONTROL,
+    TEXT_CONTROL,
+    has_control,
+    has_text_control,
+    is_email,
+)
 
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{6,25}$")
 MAX_NAME = 200
 MAX_NOTES = 5000
 MAX_ANSWER = 2000
+
+
+class IdempotencyMismatch(Conflict):
+    """The Idempotency-Key was already used for a different request (another time, invitee or event)."""
+
+    def __init__(self) -> None:
+        super().__init__("Already used with a different request: use a new key for a new booking.")
 
 
 class SlotUnavailable(Conflict):
@@ -141,9 +154,11 @@ def _validate_answers(event_type: EventType, answers: dict, errors: dict[str, st
             continue
         if len(value) > MAX_ANSWER:
             errors[f"q_{key}"] = f"Use at most {MAX_ANSWER} characters."
+        elif has_text_control(value):
+            errors[f"q_{key}"] = TEXT_CONTROL
         elif kind == "select" and value not in q["options"]:
             errors[f"q_{key}"] = "Choose from the options given."
-        elif kind == "email" and not EMAIL_RE.match(value):
+        elif kind == "email" and not is_email(value):
             errors[f"q_{key}"] = "Enter a valid email address."
         elif kind == "phone" and not PHONE_RE.match(value):
             errors[f"q_{key}"] = "Enter a valid phone number."
@@ -164,8 +179,9 @@ def validate_request(event_type: EventType, req: BookingRequest) -> tuple[int, d
         errors["name"] = "Enter your name."
     elif len(name) > MAX_NAME:
         errors["name"] = f"Use at most {MAX_NAME} characters."
-    email = (req.invitee_email or "").strip()
-    if not EMAIL_RE.match(email) or len(email) > 254:
+    elif has_control(name):
+        errors["name"] = NAME_CONTROL
+    if not is_email((req.invitee_email or "").strip()):
         errors["email"] = "Enter a valid email address."
     if not is_valid_timezone(req.invitee_timezone):
         errors["timezone"] = "Choose a valid time zone."
@@ -178,6 +194,8 @@ def validate_request(event_type: EventType, req: BookingRequest) -> tuple[int, d
         errors["phone"] = "Enter a valid phone number."
     if req.notes and len(req.notes) > MAX_NOTES:
         errors["notes"] = f"Use at most {MAX_NOTES} characters."
+    elif has_text_control(req.notes):
+        errors["notes"] = TEXT_CONTROL
     allowed = [event_type.duration, *(event_type.extra_durations or [])]
     length = req.duration or event_type.duration
     if length not in allowed:
@@ -293,12 +311,27 @@ def _upsert_contact(host: User, name: str, email: str, phone: str | None) -> tup
     return Contact.create(user=host, name=name, email=email_key, phone=phone or None, source="booking"), True
 
 
-def _existing(event_type: EventType, req: BookingRequest) -> list[Booking] | None:
+def _same_request(booking: Booking, event_type: EventType, req: BookingRequest, length: int) -> bool:
+    """Whether ``booking`` is what ``req`` would have made (the fields the request sets, as stored)."""
+    stored = (booking.event_type_id, booking.start_at, booking.invitee_email, booking.invitee_name,
+              booking.invitee_timezone, int((booking.end_at - booking.start_at).total_seconds() // 60),
+              booking.invitee_phone, booking.notes)
+    asked = (event_type.id, req.start, req.invitee_email.strip().lower(), req.invitee_name.strip(),
+             req.invitee_timezone, length, (req.invitee_phone or "").strip() or None, (req.notes or "").strip() or None)
+    return stored == asked
+
+
+def _existing(event_type: EventType, req: BookingRequest, length: int) -> list[Booking] | None:
     if req.idempotency_key:
         found = Booking.get_or_none((Booking.user == event_type.user_id)
                                     & (Booking.idempotency_key == req.idempotency_key))
         if found is not None:
-            return _with_series(found)
+            # A key stands for one request: reused with another body it must not hand out (or stand in for)
+            # a booking the sender did not make.
+            series = _with_series(found)
+            if not _same_request(found, event_type, req, length) or len(series) != max(req.occurrences, 1):
+                raise IdempotencyMismatch()
+            return series
     # user and start first: the (user_id, start_at) index finds the candidates at once
     found = (Booking.select().where((Booking.user == event_type.user_id) & (Booking.start_at == req.start)
                                     & (Booking.event_type == event_type.id)
@@ -347,7 +380,7 @@ def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None
     try:
         with fresh_busy(event_type, starts[0], starts[-1] + timedelta(minutes=length)), transaction(immediate=True):
             _lock_host(host.id)
-            existing = _existing(event_type, req)
+            existing = _existing(event_type, req, length)
             if existing:
                 return BookingResult(existing, created=False)
             _check_slots(event_type, starts, length, now, host_tz, schedule=schedule)
@@ -376,7 +409,7 @@ def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None
                 events.emit("contact.created", contact_payload(contact), user_id=host.id)
     except peewee.IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race: return its booking.
-        existing = _existing(event_type, req)
+        existing = _existing(event_type, req, length)
         if existing:
             return BookingResult(existing, created=False)
         raise

@@ -21,8 +21,15 @@ from app.db import transaction
 from app.models import Booking, Contact, User
 from app.models.base import utcnow
 from app.services import events
-from app.services.bookings import EMAIL_RE, PHONE_RE, contact_payload
+from app.services.bookings import PHONE_RE, contact_payload
 from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.validation import (
+    NAME_CONTROL,
+    TEXT_CONTROL,
+    has_control,
+    has_text_control,
+    is_email,
+)
 
 FIELDS = ("name", "email", "phone", "company", "notes")
 MAX_LENGTHS = {"name": 200, "email": 254, "phone": 40, "company": 200, "notes": 5000}
@@ -60,8 +67,12 @@ def _clean(changes: Mapping[str, Any], *, creating: bool) -> dict[str, str | Non
             errors[name] = f"Use at most {MAX_LENGTHS[name]} characters."
         elif name == "name" and not value:
             errors[name] = "Enter a name."
-        elif name == "email" and not EMAIL_RE.match(value):
+        elif name == "email" and not is_email(value):
             errors[name] = "Enter a valid email address."
+        elif name in ("name", "company") and has_control(value):
+            errors[name] = NAME_CONTROL
+        elif has_text_control(value):
+            errors[name] = TEXT_CONTROL
         elif name == "phone" and value and not PHONE_RE.match(value):
             errors[name] = "Enter a valid phone number."
         cleaned[name] = value or None

@@ -21,16 +21,19 @@ from flask import current_app, render_template
 from app.instance import private_dir, write_private
 from app.services import outbox
 from app.services.outbox import PermanentFailure
+from app.services.validation import single_line
 
 log = logging.getLogger(__name__)
 
 
 def queue_email(to: str | list[str], subject: str, template: str, *, user_id: str | None = None,
-                attachments: list[dict] | None = None, reply_to: str | None = None, **context) -> None:
+                attachments: list[dict] | None = None, reply_to: str | None = None,
+                booking_id: str | None = None, **context) -> None:
     """Render ``email/<template>.txt`` and ``.html`` and queue the message through the outbox.
 
     ``attachments``: dicts with ``filename``, ``content_type`` (e.g. ``text/calendar; method=REQUEST``) and
-    ``data`` (str or bytes).
+    ``data`` (str or bytes). With ``booking_id``, a message that is finally given up is noted in that
+    booking's activity log (which said "queued" when it was queued).
     """
     recipients = [to] if isinstance(to, str) else list(to)
     text = render_template(f"email/{template}.txt", **context)
@@ -46,7 +49,7 @@ def queue_email(to: str | list[str], subject: str, template: str, *, user_id: st
     # Sealed with the AES-256-GCM key: a queued message can hold a password-reset link or an invitee's
     # answers, and the outbox row stays in the database until (and after) it is delivered.
     sealed = current_app.extensions["linktime_encryptor"].encrypt(json.dumps(payload, separators=(",", ":")))
-    outbox.add("email", {"sealed": sealed}, user_id=user_id)
+    outbox.add("email", {"sealed": sealed, **({"booking_id": booking_id} if booking_id else {})}, user_id=user_id)
 
 
 def unseal(payload: dict) -> dict:
@@ -57,14 +60,16 @@ def unseal(payload: dict) -> dict:
 
 
 def build_message(payload: dict, sender: str) -> EmailMessage:
+    """The message; header values are made single-line first (a subject holds names typed by people, and
+    a line break in a header would make the message impossible to build, on every retry)."""
     msg = EmailMessage()
     msg["From"] = sender
-    msg["To"] = ", ".join(payload["to"])
-    msg["Subject"] = payload["subject"]
+    msg["To"] = ", ".join(single_line(to) for to in payload["to"])
+    msg["Subject"] = single_line(payload["subject"])
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = make_msgid(domain="linktime.local")
     if payload.get("reply_to"):
-        msg["Reply-To"] = payload["reply_to"]
+        msg["Reply-To"] = single_line(payload["reply_to"])
     msg.set_content(payload["text"])
     msg.add_alternative(payload["html"], subtype="html")
     for att in payload.get("attachments", []):
@@ -101,7 +106,10 @@ def _write_eml(msg: EmailMessage, instance_dir: str) -> Path:
 def deliver(payload: dict) -> None:
     cfg = current_app.config
     payload = unseal(payload)
-    msg = build_message(payload, cfg["MAIL_FROM"])
+    try:
+        msg = build_message(payload, cfg["MAIL_FROM"])
+    except (ValueError, TypeError) as exc:  # no retry can fix the message itself
+        raise PermanentFailure(f"the message cannot be built: {exc}") from exc
     settings = _smtp_settings(cfg)
     if settings is None:
         path = _write_eml(msg, cfg["INSTANCE_DIR"])
@@ -127,3 +135,16 @@ def deliver(payload: dict) -> None:
             client.quit()
         except smtplib.SMTPException:
             pass
+
+
+@outbox.on_failure("email")
+def _note_failure(payload: dict, error: str) -> None:
+    """An email about a booking was given up: say so in the booking's activity log."""
+    booking_id = payload.get("booking_id")
+    if not booking_id:
+        return
+    from app.models import BookingActivity
+
+    to = ", ".join(unseal(payload).get("to") or [])
+    BookingActivity.create(booking=booking_id, kind="email",
+                           message=f"Email to {to} could not be delivered: {error}"[:1000])

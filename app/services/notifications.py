@@ -116,9 +116,10 @@ def _send_pair(booking: Booking, kind: str, method: str, invitee_subject: str, h
     attachment = [{"filename": "invite.ics" if method == "REQUEST" else "cancel.ics",
                    "content_type": f"text/calendar; method={method}", "data": ics}]
     queue_email(booking.invitee_email, invitee_subject, f"booking_{kind}_invitee", user_id=host.id,
-                attachments=attachment, reply_to=host.email, **_context(booking, host, booking.invitee_timezone))
+                attachments=attachment, reply_to=host.email, booking_id=booking.id,
+                **_context(booking, host, booking.invitee_timezone))
     queue_email(host.email, host_subject, f"booking_{kind}_host", user_id=host.id, attachments=attachment,
-                reply_to=booking.invitee_email, **_context(booking, host, host.timezone))
+                reply_to=booking.invitee_email, booking_id=booking.id, **_context(booking, host, host.timezone))
     what = "Meeting link" if kind == "link_added" else kind.title()
     add_activity(booking.id, "email", f"{what} emails queued to {booking.invitee_email} and {host.email}")
 
@@ -182,8 +183,8 @@ def send_due_reminders(now: datetime | None = None, limit: int = 500) -> int:
                 continue
             host = booking.user
             queue_email(booking.invitee_email, f"Reminder: {booking.event_name} with {host.name}",
-                        "booking_reminder", user_id=host.id, **_context(booking, booking.user,
-                                                                        booking.invitee_timezone))
+                        "booking_reminder", user_id=host.id, booking_id=booking.id,
+                        **_context(booking, booking.user, booking.invitee_timezone))
             add_activity(booking.id, "email", f"Reminder queued to {booking.invitee_email}")
             sent += 1
     return sent

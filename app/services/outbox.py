@@ -31,6 +31,7 @@ HANDLERS: dict[str, Callable[..., None]] = {}
 TRANSACTIONAL: set[str] = set()
 PASS_MESSAGE: set[str] = set()
 LANES: dict[str, str] = {}          # kind -> queue lane, when not "default"
+FAILURE_HOOKS: dict[str, Callable[[dict, str], None]] = {}
 LEASE_SECONDS = 30
 MAX_HOLD_SECONDS = 900              # a handler running longer stops being renewed (its row runs again)
 
@@ -75,6 +76,25 @@ def handler(kind: str, *, transactional: bool = False, pass_message: bool = Fals
             PASS_MESSAGE.add(kind)
         return fn
     return register
+
+
+def on_failure(kind: str):
+    """Register ``fn(payload, error)``, called once when a row of ``kind`` is given up (so whoever said
+    "queued" can also say "failed")."""
+    def register(fn: Callable[[dict, str], None]):
+        FAILURE_HOOKS[kind] = fn
+        return fn
+    return register
+
+
+def _report_failure(message: OutboxMessage, error: str) -> None:
+    hook = FAILURE_HOOKS.get(message.kind)
+    if hook is None:
+        return
+    try:
+        hook(json.loads(message.payload), error)
+    except Exception:
+        log.exception("outbox %s (%s): the failure hook failed", message.id, message.kind)
 
 
 def add(kind: str, payload: dict, *, user_id: str | None = None) -> OutboxMessage:
@@ -151,6 +171,7 @@ def _run(message: OutboxMessage, now: datetime, *, max_attempts: int, retry_dela
         OutboxMessage.update(failed_at=utcnow(), leased_until=None, last_error=str(exc)[:2000]).where(
             OutboxMessage.id == message_id).execute()
         log.warning("outbox %s (%s) failed permanently: %s", message_id, message.kind, exc)
+        _report_failure(message, str(exc))
         return "failed"
     except RetryAt as exc:
         OutboxMessage.update(next_attempt_at=exc.when, leased_until=None, last_error=str(exc)[:2000]).where(
@@ -169,6 +190,7 @@ def _run(message: OutboxMessage, now: datetime, *, max_attempts: int, retry_dela
                 OutboxMessage.id == message_id).execute()
             log.warning("outbox %s (%s) gave up after %d attempts: %s", message_id, message.kind,
                         message.attempts, error)
+            _report_failure(message, error)
             return "failed"
         OutboxMessage.update(next_attempt_at=now + timedelta(seconds=retry_delay), leased_until=None,
                              last_error=error).where(OutboxMessage.id == message_id).execute()

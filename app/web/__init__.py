@@ -1,11 +1,14 @@
 """HTML blueprints, shared page helpers, error pages and security headers."""
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError, generate_csrf
 from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
+from app.db_errors import DATABASE_ERRORS, first_line
 from app.ratelimit import RateLimited
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -48,7 +51,10 @@ MESSAGES = {
     405: "That method is not allowed here.",
     413: "The upload is too large.",
     500: "Something went wrong on our side. Nothing you saved was lost; please try again.",
+    503: "The service is temporarily unavailable: its database cannot be reached. Please try again in a minute.",
 }
+DATABASE_RETRY_AFTER = 30  # seconds, the Retry-After of a 503 for an unreachable database
+log = logging.getLogger(__name__)
 
 
 def register_web(app: Flask) -> None:
@@ -104,6 +110,14 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         return _error_response(exc.code or 500, MESSAGES.get(exc.code or 500, exc.description or "Error"))
+
+    @app.errorhandler(DATABASE_ERRORS[0])
+    @app.errorhandler(DATABASE_ERRORS[1])
+    def _database_unavailable(exc: Exception):
+        # the database is down, unreachable, or locked past the busy timeout: one line in the log, and a
+        # 503 with Retry-After (JSON error shape on the API), not a 500 with a traceback per request
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, first_line(exc))
+        return _error_response(503, MESSAGES[503], retry_after=DATABASE_RETRY_AFTER)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -15,6 +15,7 @@ from app.services import bookings as service
 from app.services.errors import NotFound, ValidationFailed
 from app.services.slots import available_slots
 from app.services.timezones import is_valid_timezone, zone
+from app.services.validation import parse_instant
 from app.web import render
 from app.web.session import login_required
 
@@ -284,12 +285,8 @@ def reschedule_post(booking_id: str):
     errors: dict[str, str] = {}
     if problem:
         errors["date"] = problem
-    new_start = None
-    try:
-        new_start = datetime.fromisoformat(raw_start) if raw_start else None
-    except ValueError:
-        pass
-    if new_start is None or new_start.tzinfo is None:
+    new_start = parse_instant(raw_start)
+    if new_start is None:
         errors["start"] = "Choose one of the offered times."
     elif new_start == booking.start_at:
         errors["start"] = "That is the booking's current time; choose another."

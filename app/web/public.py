@@ -36,13 +36,19 @@ from flask import (
     url_for,
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
 
 from app import csrf
 from app.models import EventType, User, UserLogo
 from app.ratelimit import check as rate_check
-from app.services import calendars
+from app.services import calendars, validation
 from app.services.availability import group_by_day
-from app.services.bookings import BookingRequest, SlotUnavailable, create_booking
+from app.services.bookings import (
+    BookingRequest,
+    IdempotencyMismatch,
+    SlotUnavailable,
+    create_booking,
+)
 from app.services.errors import NotFound, ValidationFailed
 from app.services.event_types import (
     LOCATION_TYPES,
@@ -198,12 +204,9 @@ def parse_month(value: str | None) -> date | None:
 
 
 def parse_instant(value: str | None) -> datetime | None:
-    """An ISO 8601 instant with a zone or offset, as UTC; None for anything else (a naive time is ambiguous)."""
-    try:
-        moment = datetime.fromisoformat((value or "").strip())
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo is not None else None
+    """An ISO 8601 instant with a zone or offset, as UTC; None for anything else (a naive time is ambiguous,
+    ``0001-01-01T00:00:00+14:00`` is before the first representable instant)."""
+    return validation.parse_instant(value)
 
 
 def parse_date(value: str | None) -> date | None:
@@ -381,10 +384,23 @@ def _embed_framing(response: Response) -> Response:
     # blueprint, before app.web defines its security-header hook (CSP frame-ancestors 'none', X-Frame-Options:
     # DENY), so it runs after that hook and has the last word.  Error pages of these views (404, 409 ...)
     # are framed too, so an embed shows them instead of a blank frame.
-    if request.endpoint in FRAMEABLE and request.values.get("embed", "").lower() in TRUE:
+    if request.endpoint in FRAMEABLE and _embed_requested():
         response.headers["Content-Security-Policy"] = EMBED_CSP
         response.headers.pop("X-Frame-Options", None)
     return response
+
+
+def _embed_requested() -> bool:
+    """``embed=true`` in the query or the form. A body the request refused (over MAX_CONTENT_LENGTH: the
+    413 being answered) is not read again here: that would raise once more, after the error was handled."""
+    if request.args.get("embed", "").lower() in TRUE:
+        return True
+    if request.method != "POST":
+        return False
+    try:
+        return request.form.get("embed", "").lower() in TRUE
+    except HTTPException:  # RequestEntityTooLarge, or a body that cannot be parsed
+        return False
 
 
 def _embedded() -> bool:
@@ -577,6 +593,11 @@ def book(username: str, slug: str):
         if "timezone" in errors or "startTime" in errors:
             errors["form"] = errors.pop("timezone", None) or errors.pop("startTime")
         return _page(event_type, state, picker, status=422,
+                     form=_form_context(event_type, state, picker, start, values, errors, idem))
+    except IdempotencyMismatch:
+        errors = {"form": "This form already booked this time with other details. Reload the page to make "
+                          "another booking."}
+        return _page(event_type, state, picker, status=409,
                      form=_form_context(event_type, state, picker, start, values, errors, idem))
     except SlotUnavailable as exc:
         picker.message = str(exc)

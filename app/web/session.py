@@ -6,6 +6,7 @@ import functools
 from flask import abort, g, redirect, request, session, url_for
 
 from app.models import User
+from app.web.redirects import safe_next  # noqa: F401  (app.web.auth follows ``next`` through it)
 
 
 def load_current_user() -> None:
@@ -52,13 +53,6 @@ def admin_required(view):
             abort(404)
         return view(*args, **kwargs)
     return wrapped
-
-
-def safe_next(target: str | None, default: str) -> str:
-    """Only local paths are followed after sign-in (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
 
 
 def session_json_required(view):

@@ -194,11 +194,20 @@ def test_create_booking_repeated_identically_answers_200_with_the_same_booking(a
 
 
 def test_create_booking_with_the_same_idempotency_key_returns_the_first_booking(app, api, thirty):
+    one = future_slots(app, thirty, 1)[0]
+    first = api.post("/api/v1/bookings", json=booking_body(one), headers={"Idempotency-Key": "k-1"})
+    again = api.post("/api/v1/bookings", json=booking_body(one), headers={"Idempotency-Key": "k-1"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["bookingId"] == first.json["bookingId"]
+
+
+def test_the_same_idempotency_key_with_another_body_is_422(app, api, thirty):
     one, two = future_slots(app, thirty, 2)
     first = api.post("/api/v1/bookings", json=booking_body(one), headers={"Idempotency-Key": "k-1"})
     again = api.post("/api/v1/bookings", json=booking_body(two), headers={"Idempotency-Key": "k-1"})
-    assert (first.status_code, again.status_code) == (201, 200)
-    assert again.json["bookingId"] == first.json["bookingId"]
+    assert (first.status_code, again.status_code) == (201, 422)
+    assert again.json["details"] == {"Idempotency-Key": "Already used with a different request: use a new key for a new booking."}
+    assert in_db(app, Booking.select().count) == 1
 
 
 def test_create_booking_on_a_taken_time_is_409(app, api, thirty):

@@ -193,7 +193,9 @@ def test_idempotency_key_returns_the_first_booking_with_200(client, body):
     assert first.status_code == 201 and again.status_code == 200
     assert first.get_json()["bookingId"] == again.get_json()["bookingId"]
     assert first.get_json()["booking"] == again.get_json()["booking"]
-    assert Booking.get().idempotency_key == "order-1"
+    # stored scoped to the sender (see tests/api/test_api_hardening.py), not as sent
+    from app.api.public import scoped_key
+    assert Booking.get().idempotency_key == scoped_key("order-1", "127.0.0.1")
     assert Booking.select().count() == 1
 
 

@@ -69,8 +69,17 @@ def test_same_email_start_and_event_type_returns_the_existing_booking(event_type
 
 def test_idempotency_key_returns_the_first_booking(event_type):
     first = svc.create_booking(event_type, request(idempotency_key="abc-1"), now=NOW)
-    again = svc.create_booking(event_type, request(idempotency_key="abc-1", start=SLOT + timedelta(hours=1)), now=NOW)
+    again = svc.create_booking(event_type, request(idempotency_key="abc-1"), now=NOW)
     assert not again.created and again.booking.id == first.booking.id
+
+
+@pytest.mark.parametrize("changes", [{"start": SLOT + timedelta(hours=1)}, {"invitee_email": "eve@example.com"},
+                                     {"invitee_name": "Eve"}, {"invitee_timezone": "UTC"}, {"notes": "other"}])
+def test_idempotency_key_reused_for_another_request_is_refused(event_type, changes):
+    svc.create_booking(event_type, request(idempotency_key="abc-1"), now=NOW)
+    with pytest.raises(svc.IdempotencyMismatch):
+        svc.create_booking(event_type, request(idempotency_key="abc-1", **changes), now=NOW)
+    assert Booking.select().count() == 1
 
 
 def test_booking_blocks_overlapping_slots_of_other_event_types_with_buffers(event_type, host):
