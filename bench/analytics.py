@@ -110,7 +110,8 @@ def main() -> None:
         print(f"seeded {args.views} page views, {args.bookings} bookings, {args.audit} audit entries in "
               f"{time.perf_counter() - started:.0f} s")
     client = app.test_client()
-    assert client.post("/login", data={"email": "bench@example.com", "password": "seeded host secret"}).status_code == 302
+    login = {"email": "bench@example.com", "password": "seeded host secret"}
+    assert client.post("/login", data=login).status_code == 302
     htmx = {"HX-Request": "true"}
     cases = [(f"GET /api/analytics/page-views?preset={p}", f"/api/analytics/page-views?preset={p}", {})
              for p in ("7d", "30d", "90d", "year")]

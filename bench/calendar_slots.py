@@ -33,7 +33,8 @@ def feed(events: int, seed: int) -> bytes:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Bench//EN"]
     for n in range(events):
-        start = today + timedelta(days=rng.randrange(-365, 730), hours=rng.randrange(6, 21), minutes=15 * rng.randrange(4))
+        start = today + timedelta(days=rng.randrange(-365, 730), hours=rng.randrange(6, 21),
+                                  minutes=15 * rng.randrange(4))
         end = start + timedelta(minutes=rng.choice((15, 30, 45, 60, 90)))
         lines += ["BEGIN:VEVENT", f"UID:bench-{seed}-{n}", "DTSTAMP:20260101T000000Z",
                   f"DTSTART:{start:%Y%m%dT%H%M%SZ}", f"DTEND:{end:%Y%m%dT%H%M%SZ}", "SUMMARY:Busy"]
@@ -119,7 +120,8 @@ def main() -> None:
             assert response.status_code == 200
             offered[name] += response.get_data(as_text=True).count('class="slot"')
     assert offered["busyhost"] < offered["freehost"], offered    # the calendars really take part
-    print(f"warm-up (fetch and parse {2 * args.events} events, both hosts): {warm:.1f} s; load {os.getloadavg()[0]:.1f}")
+    print(f"warm-up (fetch and parse {2 * args.events} events, both hosts): {warm:.1f} s; "
+          f"load {os.getloadavg()[0]:.1f}")
     for name, label in (("freehost", "no calendars"), ("busyhost", f"2 calendars x {args.events} events")):
         values = timings[name]
         print(f"{label:>28}: p50 {statistics.median(values):6.2f} ms   p95 {percentile(values, 95):6.2f} ms   "

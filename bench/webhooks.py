@@ -142,7 +142,8 @@ def main() -> int:
     env.update({"LINKTIME_ENV": "development", "INSTANCE_DIR": str(tmp / "instance"), "HOST": "127.0.0.1",
                 "PORT": str(port), "DATABASE_URL": f"sqlite:///{tmp / 'instance' / 'linktime.db'}",
                 "HUEY_URL": f"sqlite:///{tmp / 'instance' / 'queue.db'}", "RUN_QUEUE_IN_WEB": "1",
-                "HUEY_WORKERS": str(args.workers), "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"), "PYTHONUNBUFFERED": "1"})
+                "HUEY_WORKERS": str(args.workers), "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+                "PYTHONUNBUFFERED": "1"})
     os.environ.clear()
     os.environ.update(env)   # this process writes bookings to the same database and queue
 
@@ -211,7 +212,7 @@ def main() -> int:
 
         latencies, arrivals, bad_signatures, duplicates, unique = [], [], 0, 0, 0
         event_times = []
-        for receiver, secret in zip(receivers, secrets):
+        for receiver, secret in zip(receivers, secrets, strict=True):
             seen = set()
             for arrived, msg_id, ts, body, signature in receiver.rows:
                 if msg_id in seen:
