@@ -44,6 +44,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     init_database(cfg["DATABASE_URL"])
     app.extensions["linktime_encryptor"] = Encryptor(cfg["ENCRYPTION_KEY"])
     app.extensions["linktime_ratelimiter"] = RateLimiter(cfg["RATELIMIT_STORAGE_URL"])
+    from app.web.server_session import ServerSessionInterface
+    app.session_interface = ServerSessionInterface()  # the cookie names a server-side session row
     csrf.init_app(app)
     htmx.init_app(app)
 

@@ -15,7 +15,7 @@ from app.models import OAuthIdentity, User, UserLogo
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.security import hash_password, sha256_hex, verify_password
-from app.services import audit
+from app.services import audit, sessions
 from app.services.errors import ValidationFailed
 from app.services.event_types import create_defaults
 from app.services.plans import UnknownPlan, normalize_plan
@@ -219,11 +219,14 @@ def change_password(user: User, current: str, new: str, *, ip: str | None = None
                  details={"field": "password"})
 
 
-def _set_password(user: User, password: str) -> None:
+def _set_password(user: User, password: str | None) -> None:
+    """Set (or, with None, remove) the password: every session of the account and every reset link ends."""
     from app.models.accounts import _session_key
-    user.password_hash = hash_password(password)
-    user.session_key = _session_key()  # ends every other session and every reset link
-    user.save()
+    with transaction():
+        user.password_hash = hash_password(password) if password is not None else None
+        user.session_key = _session_key()  # every reset link issued before stops working
+        user.save()
+        sessions.end_all(user)
 
 
 # --- password reset: signed, expiring, single use -------------------------------------------------------
@@ -278,6 +281,8 @@ def set_disabled(user: User, disabled: bool, *, actor: User | None = None, ip: s
         raise ValidationFailed({"user": "You cannot disable your own account."})
     user.is_disabled = disabled
     user.save()
+    if disabled:
+        sessions.end_all(user)
     bump_pages_version(user.id)
     audit.record("admin.user_disabled" if disabled else "admin.user_enabled", resource="user", resource_id=user.id,
                  user=user, actor=actor, ip=ip)

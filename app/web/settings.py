@@ -8,7 +8,7 @@ from app.services import accounts
 from app.services.errors import ValidationFailed
 from app.services.timezones import all_timezones
 from app.web import render
-from app.web.session import login_required
+from app.web.session import login_required, login_user
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -69,8 +69,7 @@ def password():
             except ValidationFailed as exc:
                 errors = exc.errors
             else:
-                from app.web.session import login_user
-                login_user(g.user)  # keep this session; every other one ends
+                login_user(g.user)  # every session ended with the change: this browser gets a new one
                 flash("Password changed. Other devices were signed out.", "success")
                 return redirect(url_for("settings.password"))
     return render("settings/password.html", errors=errors, status=422 if errors else 200)
