@@ -104,8 +104,12 @@ def _validate_common(name: str, email: str, timezone: str, errors: dict[str, str
 
 
 def signup(data: SignupData, *, default_plan: str, ip: str | None = None,
-           password_required: bool = True, identity: tuple[str, str] | None = None) -> User:
-    """Create an account. The first account of the instance becomes its administrator."""
+           password_required: bool = True, identity: tuple[str, str] | None = None,
+           email_verified: bool = False) -> User:
+    """Create an account. The first account of the instance becomes its administrator.
+
+    The email counts as verified for the first account, for an account created from a provider identity
+    (whose email the provider vouched for) and when ``email_verified`` says so (the CLI)."""
     email = normalize_email(data.email)
     username = (data.username or "").strip().lower()
     errors: dict[str, str] = {}
@@ -123,7 +127,8 @@ def signup(data: SignupData, *, default_plan: str, ip: str | None = None,
             user = User.create(
                 name=data.name.strip(), email=email, username=username,
                 password_hash=hash_password(data.password) if data.password else None,
-                timezone=data.timezone, plan=normalize_plan(default_plan), is_admin=first)
+                timezone=data.timezone, plan=normalize_plan(default_plan), is_admin=first,
+                email_verified_at=utcnow() if (first or identity or email_verified) else None)
             create_defaults(user)
             if identity:
                 OAuthIdentity.create(user=user, provider=identity[0], subject=identity[1], email=email)
@@ -259,6 +264,60 @@ def reset_password(user: User, new: str, *, ip: str | None = None) -> None:
         raise ValidationFailed({"password": problem})
     _set_password(user, new)
     audit.record("auth.password_reset", resource="user", resource_id=user.id, user=user, actor=user, ip=ip)
+
+
+# --- email verification: a signed link proves the address --------------------------------------------------
+VERIFY_MAX_AGE = 7 * 24 * 60 * 60  # a week
+
+
+def _verify_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="linktime.email-verify")
+
+
+def make_verify_token(user: User, secret_key: str) -> str:
+    return _verify_serializer(secret_key).dumps({"u": user.id, "e": user.email})
+
+
+def user_for_verify_token(token: str, secret_key: str, max_age: int = VERIFY_MAX_AGE) -> User | None:
+    """The account the link was made for, while its email is still the one the link was sent to."""
+    try:
+        data = _verify_serializer(secret_key).loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    if not isinstance(data, dict):
+        return None
+    user = User.get_or_none(User.id == data.get("u"))
+    if user is None or user.is_disabled or data.get("e") != user.email:
+        return None
+    return user
+
+
+def verify_email(user: User, *, ip: str | None = None) -> bool:
+    """Mark the account's email as verified; False when it already was."""
+    if user.email_verified_at is not None:
+        return False
+    user.email_verified_at = utcnow()
+    User.update(email_verified_at=user.email_verified_at).where(User.id == user.id).execute()
+    audit.record("auth.email_verified", resource="user", resource_id=user.id, user=user, actor=user, ip=ip,
+                 details={"email": user.email})
+    return True
+
+
+def link_identity(user: User, provider: str, subject: str, email: str, *, ip: str | None = None) -> None:
+    """Link a provider identity whose (provider-verified) email is the account's.
+
+    An account whose own email was never verified may have been created by someone else with the owner's
+    address, waiting for the owner to arrive (pre-hijacking): its password and every session end before
+    the owner's identity is linked, and the email now counts as verified."""
+    with transaction():
+        takeover_guard = user.email_verified_at is None
+        if takeover_guard:
+            _set_password(user, None)
+            user.email_verified_at = utcnow()
+            User.update(email_verified_at=user.email_verified_at).where(User.id == user.id).execute()
+        OAuthIdentity.create(user=user, provider=provider, subject=subject, email=email)
+        audit.record("auth.identity_linked", resource="user", resource_id=user.id, user=user, actor=user, ip=ip,
+                     details={"provider": provider, "passwordRemoved": takeover_guard})
 
 
 # --- administration --------------------------------------------------------------------------------------

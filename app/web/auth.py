@@ -82,6 +82,8 @@ def signup():
             errors = exc.errors
         else:
             login_user(user)
+            if user.email_verified_at is None:
+                send_verification_email(user)
             flash(f"Welcome to LinkTime, {user.name}!", "success")
             return redirect(url_for("dashboard.home"))
     values["password"] = ""
@@ -151,6 +153,36 @@ def reset_password(token: str):
                 flash("Your password was changed. Sign in with the new password.", "success")
                 return redirect(url_for("auth.login"))
     return render("auth/reset.html", token=token, errors=errors, status=422 if errors else 200)
+
+
+# --- email verification ---------------------------------------------------------------------------------
+def send_verification_email(user: User) -> None:
+    token = accounts.make_verify_token(user, current_app.config["SECRET_KEY"])
+    link = current_app.config["BASE_URL"] + url_for("auth.verify_email", token=token)
+    with transaction():
+        queue_email(user.email, "Confirm your email address for LinkTime", "verify_email", user_id=user.id,
+                    user=user, link=link, days=accounts.VERIFY_MAX_AGE // 86400)
+
+
+@bp.get("/verify-email/<token>")
+def verify_email(token: str):
+    user = accounts.user_for_verify_token(token, current_app.config["SECRET_KEY"])
+    if user is None:
+        return render("auth/verify_invalid.html", status=400)
+    accounts.verify_email(user, ip=g.client_ip)
+    flash(f"Thank you: {user.email} is confirmed.", "success")
+    return redirect(url_for("dashboard.home") if g.user else url_for("auth.login"))
+
+
+@bp.post("/verify-email/resend")
+def resend_verification():
+    if g.user is None:
+        return redirect(url_for("auth.login"))
+    if g.user.email_verified_at is None:
+        rate_check("verify-email", g.user.id, "3/hour")
+        send_verification_email(g.user)
+        flash(f"We sent a new confirmation link to {g.user.email}.", "info")
+    return redirect(url_for("dashboard.home"))
 
 
 # --- OpenID Connect sign-in -------------------------------------------------------------------------------
@@ -257,7 +289,7 @@ def oidc_callback(provider: str):
             flash("This account is disabled.", "error")
             return redirect(url_for("auth.login"))
         if identity is None:  # an account with this verified email exists: link the identity to it
-            OAuthIdentity.create(user=user, provider=provider, subject=subject, email=email)
+            accounts.link_identity(user, provider, subject, email, ip=g.client_ip)
         login_user(user)
         accounts.record_login(user, ip=g.client_ip, method=provider)
         return redirect(url_for("dashboard.home"))
