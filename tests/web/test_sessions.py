@@ -250,12 +250,11 @@ def test_a_request_finishing_after_sign_out_does_not_revive_the_session(app, cli
     from app.db import db
     login(client, make_user("alice"))
     cookie = _cookie(client)
-    with db.connection_context():
-        with _open(app, cookie):
-            assert session.get("uid")
-            assert client.post("/logout").status_code == 302
-            session["late"] = 1
-            _save(app, app.test_client())
+    with db.connection_context(), _open(app, cookie):
+        assert session.get("uid")
+        assert client.post("/logout").status_code == 302
+        session["late"] = 1
+        _save(app, app.test_client())
     assert _browser(app, cookie).get("/dashboard").status_code == 302
 
 
