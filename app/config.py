@@ -76,7 +76,7 @@ SETTINGS: tuple[Setting, ...] = (
             "sign-in) per client IP."),
     Setting("RATELIMIT_LOGIN_ACCOUNT", "30/hour", "Failed sign-ins to one account (from anywhere) after which only "
             "browsers that signed in to it before may keep trying. Each client also waits longer after every "
-            "failure past the third (1 s, 2 s, 4 s ... up to 15 minutes) for that account."),
+            "failure past the fifth (1 s, 2 s, 4 s ... up to 15 minutes) for that account."),
     Setting("RATELIMIT_PUBLIC_BOOKING", "10/minute", "Bookings created through the public booking page and "
             "`POST /api/bookings` per client IP."),
     Setting("RATELIMIT_API_KEY", "60/minute", "REST API requests per API key."),

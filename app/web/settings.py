@@ -16,6 +16,7 @@ from flask import (
 )
 
 from app.models import UserLogo
+from app.ratelimit import backoff_check, backoff_failure, backoff_reset
 from app.services import accounts, audit, sessions
 from app.services.errors import ValidationFailed
 from app.services.timezones import all_timezones
@@ -72,6 +73,10 @@ def username_check():
 def password():
     errors: dict[str, str] = {}
     if request.method == "POST":
+        # Guessing the current password from a signed-in browser backs off exponentially for that session
+        # alone (app/ratelimit.py): the owner's other sessions are never slowed down.
+        scope = f"{g.user.id}/{session.row_id}"
+        backoff_check("password-change", scope)
         new = request.form.get("new_password", "")
         if new != request.form.get("new_password_confirm", ""):
             errors["new_password_confirm"] = "The two passwords do not match."
@@ -80,7 +85,10 @@ def password():
                 accounts.change_password(g.user, request.form.get("current_password", ""), new, ip=g.client_ip)
             except ValidationFailed as exc:
                 errors = exc.errors
+                if "current_password" in errors:
+                    backoff_failure("password-change", scope)
             else:
+                backoff_reset("password-change", scope)
                 login_user(g.user)  # every session ended with the change: this browser gets a new one
                 flash("Password changed. Other devices were signed out.", "success")
                 return redirect(url_for("settings.password"))
