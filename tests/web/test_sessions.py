@@ -223,34 +223,32 @@ def test_a_slow_request_does_not_wipe_what_a_concurrent_one_stored(app, client, 
     finished after it, must not take the state away."""
     from flask import flash, session
 
-    from app.db import db
     login(client, make_user("alice"))
     cookie = _cookie(client)
-    with db.connection_context():
-        slow = _open(app, cookie)
-        slow.push()
-        try:
-            assert session.get("oauth_zoom") is None  # loaded before the OAuth start
-            with _open(app, cookie):  # the OAuth start, finished meanwhile
-                session["oauth_zoom"] = {"state": "s-123"}
-                _save(app, client)
-            flash("Saved.", "success")  # the slow request writes something of its own
+    # (each request context opens the database itself and releases it when it ends, as a request does)
+    slow = _open(app, cookie)
+    slow.push()
+    try:
+        assert session.get("oauth_zoom") is None  # loaded before the OAuth start
+        with _open(app, cookie):  # the OAuth start, finished meanwhile
+            session["oauth_zoom"] = {"state": "s-123"}
             _save(app, client)
-        finally:
-            slow.pop()
-        with _open(app, _cookie(client)):
-            assert session.get("oauth_zoom") == {"state": "s-123"}
-            assert session.get("_flashes") == [("success", "Saved.")]
-            assert session.get("uid")
+        flash("Saved.", "success")  # the slow request writes something of its own
+        _save(app, client)
+    finally:
+        slow.pop()
+    with _open(app, _cookie(client)):
+        assert session.get("oauth_zoom") == {"state": "s-123"}
+        assert session.get("_flashes") == [("success", "Saved.")]
+        assert session.get("uid")
 
 
 def test_a_request_finishing_after_sign_out_does_not_revive_the_session(app, client, make_user):
     from flask import session
 
-    from app.db import db
     login(client, make_user("alice"))
     cookie = _cookie(client)
-    with db.connection_context(), _open(app, cookie):
+    with _open(app, cookie):
         assert session.get("uid")
         assert client.post("/logout").status_code == 302
         session["late"] = 1
