@@ -18,7 +18,7 @@ def upgrade(database: peewee.Database) -> None:
 
     class WebSession(Base):
         token_hash = peewee.CharField(max_length=64, unique=True)
-        user = peewee.ForeignKeyField(User, null=True, on_delete="CASCADE")
+        user = peewee.ForeignKeyField(User, on_delete="CASCADE")
         data = peewee.TextField()
         created_at = UTCDateTimeField()
         last_seen_at = UTCDateTimeField(index=True)

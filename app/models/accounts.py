@@ -66,12 +66,12 @@ class OAuthIdentity(BaseModel):
 
 
 class WebSession(BaseModel):
-    """A signed-in (or anonymous) browser session kept on the server (app/web/server_session.py).
+    """A signed-in browser session kept on the server (app/web/server_session.py).
 
     The cookie holds a random token; only its SHA-256 is stored, so a copy of this table opens no session.
     Deleting the row ends the session at once (sign-out, password change or reset, disabled account)."""
     token_hash = peewee.CharField(max_length=64, unique=True)
-    user = peewee.ForeignKeyField(User, backref="web_sessions", null=True, on_delete="CASCADE")
+    user = peewee.ForeignKeyField(User, backref="web_sessions", on_delete="CASCADE")
     data = peewee.TextField(default="")
     created_at = UTCDateTimeField(default=utcnow)
     last_seen_at = UTCDateTimeField(default=utcnow, index=True)

@@ -6,12 +6,9 @@ from datetime import datetime, timedelta
 from app.models import User, WebSession
 from app.models.base import utcnow
 
-ANONYMOUS_IDLE = timedelta(days=1)  # a session nobody signed in to (a sign-in form's CSRF token)
-
 
 def expired(row: WebSession, now: datetime, idle: timedelta, absolute: timedelta) -> bool:
-    idle_limit = idle if row.user_id else min(idle, ANONYMOUS_IDLE)
-    return now - row.last_seen_at > idle_limit or now - row.created_at > absolute
+    return now - row.last_seen_at > idle or now - row.created_at > absolute
 
 
 def end(session_id: str) -> None:
@@ -45,8 +42,7 @@ def remove_expired(idle: timedelta, absolute: timedelta) -> int:
     """Delete sessions past their idle or absolute lifetime (daily housekeeping)."""
     now = utcnow()
     return (WebSession.delete()
-            .where((WebSession.last_seen_at < now - idle) | (WebSession.created_at < now - absolute)
-                   | (WebSession.user.is_null() & (WebSession.last_seen_at < now - ANONYMOUS_IDLE)))
+            .where((WebSession.last_seen_at < now - idle) | (WebSession.created_at < now - absolute))
             .execute())
 
 

@@ -11,8 +11,8 @@ the session's data (CSRF token, OAuth state, flashes) and the account it is sign
   stored meanwhile.
 
 Rows are loaded lazily (a request that never touches ``session`` costs no query), ``last_seen_at`` is
-written at most once a minute. Anonymous sessions (a sign-in form's CSRF token) get a row only once
-something is stored in them and expire after a day without use.
+written at most once a minute. Until someone signs in, the session (a form's CSRF token, a sign-in's OAuth
+state, flashes) is a signed cookie as in Flask, written only when it changes: visitors cost no rows.
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from typing import Any
 
 from flask import Flask, Request, Response
 from flask.json.tag import TaggedJSONSerializer
-from flask.sessions import SessionInterface, SessionMixin
+from flask.sessions import SessionInterface, SessionMixin, session_json_serializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app.db import db, is_postgres, transaction
 from app.models import WebSession
@@ -59,12 +60,13 @@ class ServerSession(SessionMixin):
     """The session of one request. Reads load the row on first use; writes are recorded key by key."""
 
     def __init__(self, interface: ServerSessionInterface, app: Flask, token: str | None,
-                 request: Request | None) -> None:
+                 request: Request | None, anonymous: dict | None = None, had_cookie: bool = False) -> None:
         self._interface = interface
         self._app = app
         self._token = token
         self._request = request
-        self._data: dict | None = None if token else {}
+        self._data: dict | None = None if token else dict(anonymous or {})
+        self._had_cookie = had_cookie
         self._row_id: str | None = None
         self._user_id: str | None = None
         self._changes: dict[str, Any] = {}
@@ -163,11 +165,26 @@ class ServerSessionInterface(SessionInterface):
     def _lifetimes(self, app: Flask) -> tuple[timedelta, timedelta]:
         return (timedelta(days=app.config["SESSION_IDLE_DAYS"]), timedelta(days=app.config["SESSION_MAX_DAYS"]))
 
+    def _signer(self, app: Flask) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(app.secret_key, salt="linktime.anonymous-session",
+                                      serializer=session_json_serializer,
+                                      signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256})
+
     def open_session(self, app: Flask, request: Request) -> ServerSession:
-        token = request.cookies.get(self.get_cookie_name(app)) or None
-        if token is not None and not (20 <= len(token) <= 100 and token.isascii()):
-            token = None
-        return ServerSession(self, app, token, request)
+        raw = request.cookies.get(self.get_cookie_name(app)) or ""
+        if "." in raw:  # a visitor's signed data (no one is signed in)
+            try:
+                data = self._signer(app).loads(raw, max_age=app.config["SESSION_IDLE_DAYS"] * 86400)
+            except BadSignature:
+                data = None
+            session = ServerSession(self, app, None, request, anonymous=data if isinstance(data, dict) else {},
+                                    had_cookie=True)
+            session._ended = not isinstance(data, dict)
+            return session
+        token = raw if 20 <= len(raw) <= 100 and raw.isascii() else None
+        session = ServerSession(self, app, token, request, had_cookie=bool(raw))
+        session._ended = bool(raw) and token is None
+        return session
 
     def find(self, app: Flask, token: str | None, request: Request | None) -> WebSession | None:
         """The live row of ``token`` (touching ``last_seen_at`` once a minute), or None; expired rows go."""
@@ -200,13 +217,17 @@ class ServerSessionInterface(SessionInterface):
             if session._ended:
                 response.delete_cookie(name, **cookie)
             return
+        if session._start_for is None and session._token is None:
+            # Nobody is signed in: the little there is (a form's CSRF token, OAuth state of a sign-in, flashes)
+            # stays in a signed cookie, so visitors cost no database writes.
+            if session._data:
+                response.set_cookie(name, self._signer(app).dumps(session._data), **cookie)
+            elif session._had_cookie or session._ended:
+                response.delete_cookie(name, **cookie)
+            return
         db.connect(reuse_if_open=True)
-        if session._start_for is not None or session._token is None:
+        if session._start_for is not None:
             data = session._data or {}
-            if not data and session._start_for is None:  # nothing to keep: no row, no cookie
-                if session._ended:
-                    response.delete_cookie(name, **cookie)
-                return
             token = secrets.token_urlsafe(32)
             now = utcnow()
             request = session._request

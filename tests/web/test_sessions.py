@@ -263,20 +263,29 @@ def test_a_forged_or_unknown_cookie_is_dropped(app):
     assert f"{COOKIE}=;" in response.headers.get("Set-Cookie", "")
 
 
-def test_housekeeping_removes_expired_sessions(app, client, make_user):
+def test_visitors_cost_no_rows_and_their_signed_cookie_cannot_be_forged(app):
+    visitor = app.test_client()
+    form = visitor.get("/login")  # a sign-in form: its CSRF token is kept for the visitor
+    assert form.status_code == 200 and _cookie(visitor) and "." in _cookie(visitor)
+    assert _rows(app) == []
+    assert visitor.get("/login").headers.get("Set-Cookie") is None  # unchanged: not written again
+    value = _cookie(visitor)
+    tampered = _browser(app, value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
+    response = tampered.get("/login")
+    assert f"{COOKIE}=" in response.headers.get("Set-Cookie", "")  # replaced by a fresh one
+    assert response.headers.get("Set-Cookie", "").split(";")[0] != f"{COOKIE}={value}"
+
+
+def test_housekeeping_removes_expired_sessions(app, make_user):
     from app.db import db
     from app.services import sessions
-    alice = make_user("alice")
-    login(client, alice)
-    anonymous = app.test_client()
-    anonymous.get("/login")  # a sign-in form: an anonymous session holding the CSRF token
-    assert len(_rows(app)) == 2
+    alice, bob = make_user("alice"), make_user("bob")
+    login(app.test_client(), alice)
+    login(app.test_client(), bob)
     with app.app_context(), db.connection_context():
         assert sessions.remove_expired(timedelta(days=14), timedelta(days=30)) == 0
     _shift(app, alice, last_seen_at=timedelta(days=15))
-    from app.models import WebSession
-    from app.models.base import utcnow
+    _shift(app, bob, created_at=timedelta(days=31))
     with app.app_context(), db.connection_context():
-        WebSession.update(last_seen_at=utcnow() - timedelta(days=2)).where(WebSession.user.is_null()).execute()
         assert sessions.remove_expired(timedelta(days=14), timedelta(days=30)) == 2
     assert _rows(app) == []
