@@ -269,6 +269,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         problems.append("DEFAULT_PLAN: must be one of FREE, PRO, BUSINESS, ORGANIZATION")
     if cfg["SMTP_TLS"] not in ("none", "starttls", "ssl"):
         problems.append("SMTP_TLS: must be none, starttls or ssl")
+    if not 1 <= cfg["SESSION_IDLE_DAYS"] <= cfg["SESSION_MAX_DAYS"]:
+        problems.append("SESSION_IDLE_DAYS and SESSION_MAX_DAYS: need 1 <= SESSION_IDLE_DAYS <= SESSION_MAX_DAYS")
     if problems:
         raise ConfigError("LinkTime cannot start:\n  - " + "\n  - ".join(problems))
 
