@@ -54,6 +54,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         if request.content_length is not None and request.content_length > app.config["MAX_CONTENT_LENGTH"]:
             raise RequestEntityTooLarge()
 
+    from app.web.server_session import ServerSessionInterface
+    app.session_interface = ServerSessionInterface()  # the cookie names a server-side session row
     csrf.init_app(app)
     htmx.init_app(app)
 

@@ -76,6 +76,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_STORAGE_URL", "memory://", "Rate-limit counters: `memory://` (one process) or "
             "`redis://host:6379/1` (shared by several processes)."),
     Setting("RATELIMIT_LOGIN", "5/minute", "Log-in attempts per client IP."),
+    Setting("RATELIMIT_SIGNUP", "10/hour", "Sign-up form submissions (and sign-up completions after Google/Microsoft "
+            "sign-in) per client IP."),
+    Setting("RATELIMIT_LOGIN_ACCOUNT", "30/hour", "Failed sign-ins to one account (from anywhere) after which only "
+            "browsers that signed in to it before may keep trying. Each client also waits longer after every "
+            "failure past the fifth (1 s, 2 s, 4 s ... up to 15 minutes) for that account."),
     Setting("RATELIMIT_PUBLIC_BOOKING", "10/minute", "Bookings created through the public booking page and "
             "`POST /api/bookings` per client IP."),
     Setting("RATELIMIT_API_KEY", "60/minute", "REST API requests per API key."),
@@ -92,6 +97,8 @@ SETTINGS: tuple[Setting, ...] = (
             "trusted (0 = use the socket address).", int),
     Setting("SESSION_COOKIE_SECURE", None, "Send the session cookie over HTTPS only. Default: on in production.",
             _bool),
+    Setting("SESSION_IDLE_DAYS", 14, "A signed-in session ends after this many days without a request.", int),
+    Setting("SESSION_MAX_DAYS", 30, "A signed-in session ends this many days after sign-in at the latest.", int),
     Setting("DEFAULT_PLAN", "FREE", "Plan given to new accounts: FREE, PRO, BUSINESS or ORGANIZATION."),
     Setting("SIGNUP_OPEN", True, "Allow anyone to sign up (the first account becomes administrator).", _bool),
     Setting("SMTP_URL", "", "SMTP server as one URL: `smtp://user:pass@host:25`, `smtp+starttls://...:587`, "
@@ -270,6 +277,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         problems.append("DEFAULT_PLAN: must be one of FREE, PRO, BUSINESS, ORGANIZATION")
     if cfg["SMTP_TLS"] not in ("none", "starttls", "ssl"):
         problems.append("SMTP_TLS: must be none, starttls or ssl")
+    if not 1 <= cfg["SESSION_IDLE_DAYS"] <= cfg["SESSION_MAX_DAYS"]:
+        problems.append("SESSION_IDLE_DAYS and SESSION_MAX_DAYS: need 1 <= SESSION_IDLE_DAYS <= SESSION_MAX_DAYS")
     if problems:
         raise ConfigError("LinkTime cannot start:\n  - " + "\n  - ".join(problems))
 

@@ -49,3 +49,50 @@ def limiter() -> RateLimiter:
 
 def check(name: str, key: str, rate: str) -> None:
     limiter().hit(name, key, rate)
+
+
+# --- exponential back-off after failures -------------------------------------------------------------------
+# A guess that fails costs nothing the first BACKOFF_FREE times; after that, each failure makes the same scope
+# wait twice as long as the previous one (1 s, 2 s, 4 s ... at most BACKOFF_MAX). The failure count is
+# forgotten BACKOFF_WINDOW after the first failure, or at once on success. Callers choose the scope so that an
+# attacker slows down only themselves (e.g. account and client IP), never the account's owner.
+BACKOFF_FREE = 5
+BACKOFF_MAX = 15 * 60
+BACKOFF_WINDOW = 60 * 60
+BACKOFF_MESSAGE = "Too many failed attempts. Please wait a moment and try again."
+
+
+def backoff_check(name: str, scope: str) -> None:
+    """Raise RateLimited while ``scope`` has to wait after its last failure."""
+    storage = limiter().storage
+    key = f"backoff-wait/{name}/{scope}"
+    if storage.get(key) > 0:
+        raise RateLimited(math.ceil(storage.get_expiry(key) - time.time()), BACKOFF_MESSAGE)
+
+
+def backoff_failure(name: str, scope: str) -> int:
+    """Count a failure of ``scope``; returns the seconds it now has to wait (0 while failures are free)."""
+    storage = limiter().storage
+    failures = storage.incr(f"backoff-fail/{name}/{scope}", BACKOFF_WINDOW)
+    if failures <= BACKOFF_FREE:
+        return 0
+    delay = min(2 ** (failures - BACKOFF_FREE - 1), BACKOFF_MAX)
+    storage.clear(f"backoff-wait/{name}/{scope}")
+    storage.incr(f"backoff-wait/{name}/{scope}", delay)
+    return delay
+
+
+def backoff_reset(name: str, scope: str) -> None:
+    storage = limiter().storage
+    storage.clear(f"backoff-fail/{name}/{scope}")
+    storage.clear(f"backoff-wait/{name}/{scope}")
+
+
+def exceeded(name: str, key: str, rate: str) -> bool:
+    """True when ``rate`` is used up for ``key`` (nothing is counted)."""
+    return not limiter().test(name, key, rate)
+
+
+def count(name: str, key: str, rate: str) -> None:
+    """Count one hit without raising (the caller decides with ``exceeded`` what a full window means)."""
+    limiter().limiter.hit(parse(rate), name, key)

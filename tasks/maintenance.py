@@ -17,3 +17,15 @@ def remove_expired_audit_entries() -> int:
 def prune_calendar_busy_cache() -> int:
     """Cached busy times of windows that are over are of no use to any booking page."""
     return calendars.prune_busy_cache()
+
+
+@app_periodic_task(crontab(minute="37", hour="*"))
+def remove_expired_sessions() -> int:
+    """Sessions past their idle or absolute lifetime (and unused anonymous ones) are deleted every hour."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from app.services import sessions
+    cfg = current_app.config
+    return sessions.remove_expired(timedelta(days=cfg["SESSION_IDLE_DAYS"]), timedelta(days=cfg["SESSION_MAX_DAYS"]))

@@ -130,3 +130,10 @@ def test_users_list_shows_every_account_with_plan_and_flags(cli, app):
 def test_users_list_on_an_empty_instance_prints_nothing(cli):
     result = cli("users", "list")
     assert result.exit_code == 0 and result.output == ""
+
+
+def test_accounts_created_on_the_command_line_count_as_verified(cli, app, make_user):
+    make_user("someone-first")  # so the CLI account is not the instance's first (verified for that reason)
+    assert cli("users", "create", "ops@example.com", "--username", "ops", "--password", PASSWORD).exit_code == 0
+    assert _user(app, "ops@example.com").email_verified_at is not None
+    assert _user(app, "someone-first@example.com").email_verified_at is not None

@@ -177,3 +177,12 @@ def test_relative_instance_folder_is_taken_from_the_project_root():
                                                                        new_encryption_key()})
     assert Path(cfg["INSTANCE_DIR"]) == Path(__file__).resolve().parent.parent / "instance"
     assert os.path.isabs(cfg["INSTANCE_DIR"])
+
+
+def test_session_lifetimes_must_be_at_least_a_day_and_idle_within_the_absolute_one(tmp_path):
+    for idle, absolute in (("0", "30"), ("31", "30")):
+        with pytest.raises(ConfigError) as excinfo:
+            load_config(env={"INSTANCE_DIR": str(tmp_path), "SESSION_IDLE_DAYS": idle, "SESSION_MAX_DAYS": absolute})
+        assert "SESSION_IDLE_DAYS" in str(excinfo.value)
+    cfg = load_config(env={"INSTANCE_DIR": str(tmp_path), "SESSION_IDLE_DAYS": "7", "SESSION_MAX_DAYS": "7"})
+    assert (cfg["SESSION_IDLE_DAYS"], cfg["SESSION_MAX_DAYS"]) == (7, 7)

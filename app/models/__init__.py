@@ -1,5 +1,5 @@
 """Peewee models by domain. ``ALL_MODELS`` lists them in dependency order."""
-from app.models.accounts import OAuthIdentity, User, UserLogo
+from app.models.accounts import OAuthIdentity, User, UserLogo, WebSession
 from app.models.analytics import PageView, PageViewDaily, PageViewReferrer, PageVisitor
 from app.models.audit import AuditLog
 from app.models.bookings import Booking, BookingActivity, Contact, Reminder
@@ -24,3 +24,6 @@ __all__ += ["BookingCalendarEvent", "BookingMeeting", "CalendarBusyCache", "Inte
 
 ALL_MODELS += [PageView, PageViewDaily, PageViewReferrer, PageVisitor]
 __all__ += ["PageView", "PageViewDaily", "PageViewReferrer", "PageVisitor"]
+
+ALL_MODELS += [WebSession]
+__all__ += ["WebSession"]

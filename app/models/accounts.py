@@ -26,6 +26,9 @@ class User(BaseModel):
     session_key = peewee.CharField(max_length=32, default=_session_key)
     created_at = UTCDateTimeField(default=utcnow)
     last_login_at = UTCDateTimeField(null=True)
+    # Set when the owner proved the address (signed link, a provider that vouches for it, the CLI, the first
+    # account of the instance). Null: the account works, but a banner asks to confirm it.
+    email_verified_at = UTCDateTimeField(null=True)
     # Raised in the same transaction as any change that alters the host's public pages (bookings, hours,
     # event types, profile, connected calendars): the public page cache keys on it (app/web/page_cache.py).
     pages_version = peewee.BigIntegerField(default=0)
@@ -60,6 +63,23 @@ class OAuthIdentity(BaseModel):
     class Meta:
         table_name = "oauth_identities"
         indexes = ((("provider", "subject"), True),)
+
+
+class WebSession(BaseModel):
+    """A signed-in browser session kept on the server (app/web/server_session.py).
+
+    The cookie holds a random token; only its SHA-256 is stored, so a copy of this table opens no session.
+    Deleting the row ends the session at once (sign-out, password change or reset, disabled account)."""
+    token_hash = peewee.CharField(max_length=64, unique=True)
+    user = peewee.ForeignKeyField(User, backref="web_sessions", on_delete="CASCADE")
+    data = peewee.TextField(default="")
+    created_at = UTCDateTimeField(default=utcnow)
+    last_seen_at = UTCDateTimeField(default=utcnow, index=True)
+    ip = peewee.CharField(max_length=45, null=True)
+    user_agent = peewee.CharField(max_length=255, null=True)
+
+    class Meta:
+        table_name = "web_sessions"
 
 
 def bump_pages_version(user_id: str) -> None:

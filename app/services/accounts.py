@@ -15,7 +15,7 @@ from app.models import OAuthIdentity, User, UserLogo
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.security import hash_password, sha256_hex, verify_password
-from app.services import audit
+from app.services import audit, sessions
 from app.services.errors import ValidationFailed
 from app.services.event_types import create_defaults
 from app.services.plans import UnknownPlan, normalize_plan
@@ -106,8 +106,12 @@ def _validate_common(name: str, email: str, timezone: str, errors: dict[str, str
 
 
 def signup(data: SignupData, *, default_plan: str, ip: str | None = None,
-           password_required: bool = True, identity: tuple[str, str] | None = None) -> User:
-    """Create an account. The first account of the instance becomes its administrator."""
+           password_required: bool = True, identity: tuple[str, str] | None = None,
+           email_verified: bool = False) -> User:
+    """Create an account. The first account of the instance becomes its administrator.
+
+    The email counts as verified for the first account, for an account created from a provider identity
+    (whose email the provider vouched for) and when ``email_verified`` says so (the CLI)."""
     email = normalize_email(data.email)
     username = (data.username or "").strip().lower()
     errors: dict[str, str] = {}
@@ -126,7 +130,8 @@ def signup(data: SignupData, *, default_plan: str, ip: str | None = None,
             user = User.create(
                 name=data.name.strip(), email=email, username=username,
                 password_hash=password_hash,
-                timezone=data.timezone, plan=normalize_plan(default_plan), is_admin=first)
+                timezone=data.timezone, plan=normalize_plan(default_plan), is_admin=first,
+                email_verified_at=utcnow() if (first or identity or email_verified) else None)
             create_defaults(user)
             if identity:
                 OAuthIdentity.create(user=user, provider=identity[0], subject=identity[1], email=email)
@@ -222,11 +227,14 @@ def change_password(user: User, current: str, new: str, *, ip: str | None = None
                  details={"field": "password"})
 
 
-def _set_password(user: User, password: str) -> None:
+def _set_password(user: User, password: str | None) -> None:
+    """Set (or, with None, remove) the password: every session of the account and every reset link ends."""
     from app.models.accounts import _session_key
-    user.password_hash = hash_password(password)
-    user.session_key = _session_key()  # ends every other session and every reset link
-    user.save()
+    with transaction():
+        user.password_hash = hash_password(password) if password is not None else None
+        user.session_key = _session_key()  # every reset link issued before stops working
+        user.save()
+        sessions.end_all(user)
 
 
 # --- password reset: signed, expiring, single use -------------------------------------------------------
@@ -261,6 +269,60 @@ def reset_password(user: User, new: str, *, ip: str | None = None) -> None:
     audit.record("auth.password_reset", resource="user", resource_id=user.id, user=user, actor=user, ip=ip)
 
 
+# --- email verification: a signed link proves the address --------------------------------------------------
+VERIFY_MAX_AGE = 7 * 24 * 60 * 60  # a week
+
+
+def _verify_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="linktime.email-verify")
+
+
+def make_verify_token(user: User, secret_key: str) -> str:
+    return _verify_serializer(secret_key).dumps({"u": user.id, "e": user.email})
+
+
+def user_for_verify_token(token: str, secret_key: str, max_age: int = VERIFY_MAX_AGE) -> User | None:
+    """The account the link was made for, while its email is still the one the link was sent to."""
+    try:
+        data = _verify_serializer(secret_key).loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    if not isinstance(data, dict):
+        return None
+    user = User.get_or_none(User.id == data.get("u"))
+    if user is None or user.is_disabled or data.get("e") != user.email:
+        return None
+    return user
+
+
+def verify_email(user: User, *, ip: str | None = None) -> bool:
+    """Mark the account's email as verified; False when it already was."""
+    if user.email_verified_at is not None:
+        return False
+    user.email_verified_at = utcnow()
+    User.update(email_verified_at=user.email_verified_at).where(User.id == user.id).execute()
+    audit.record("auth.email_verified", resource="user", resource_id=user.id, user=user, actor=user, ip=ip,
+                 details={"email": user.email})
+    return True
+
+
+def link_identity(user: User, provider: str, subject: str, email: str, *, ip: str | None = None) -> None:
+    """Link a provider identity whose (provider-verified) email is the account's.
+
+    An account whose own email was never verified may have been created by someone else with the owner's
+    address, waiting for the owner to arrive (pre-hijacking): its password and every session end before
+    the owner's identity is linked, and the email now counts as verified."""
+    with transaction():
+        takeover_guard = user.email_verified_at is None
+        if takeover_guard:
+            _set_password(user, None)
+            user.email_verified_at = utcnow()
+            User.update(email_verified_at=user.email_verified_at).where(User.id == user.id).execute()
+        OAuthIdentity.create(user=user, provider=provider, subject=subject, email=email)
+        audit.record("auth.identity_linked", resource="user", resource_id=user.id, user=user, actor=user, ip=ip,
+                     details={"provider": provider, "passwordRemoved": takeover_guard})
+
+
 # --- administration --------------------------------------------------------------------------------------
 def set_plan(user: User, plan: str, *, actor: User | None = None, ip: str | None = None) -> User:
     try:
@@ -281,6 +343,8 @@ def set_disabled(user: User, disabled: bool, *, actor: User | None = None, ip: s
         raise ValidationFailed({"user": "You cannot disable your own account."})
     user.is_disabled = disabled
     user.save()
+    if disabled:
+        sessions.end_all(user)
     bump_pages_version(user.id)
     audit.record("admin.user_disabled" if disabled else "admin.user_enabled", resource="user", resource_id=user.id,
                  user=user, actor=actor, ip=ip)

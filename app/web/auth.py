@@ -1,6 +1,8 @@
 """Sign up, sign in (password, Google, Microsoft), sign out, password reset."""
 from __future__ import annotations
 
+import secrets
+
 from authlib.integrations.flask_client import OAuth
 from flask import (
     Blueprint,
@@ -14,10 +16,20 @@ from flask import (
     session,
     url_for,
 )
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.db import transaction
 from app.models import OAuthIdentity, User
+from app.ratelimit import (
+    RateLimited,
+    backoff_check,
+    backoff_failure,
+    backoff_reset,
+    count,
+    exceeded,
+)
 from app.ratelimit import check as rate_check
+from app.security import sha256_hex
 from app.services import accounts
 from app.services.errors import ValidationFailed
 from app.services.mailer import queue_email
@@ -74,6 +86,7 @@ def signup():
     values = {"name": "", "email": "", "username": "", "timezone": "", "password": ""}
     errors: dict[str, str] = {}
     if request.method == "POST":
+        rate_check("signup", g.client_ip or "unknown", current_app.config["RATELIMIT_SIGNUP"])
         values = _form_values("name", "email", "username", "timezone", "password")
         try:
             user = accounts.signup(accounts.SignupData(**values), default_plan=current_app.config["DEFAULT_PLAN"],
@@ -82,11 +95,52 @@ def signup():
             errors = exc.errors
         else:
             login_user(user)
+            if user.email_verified_at is None:
+                send_verification_email(user)
             flash(f"Welcome to LinkTime, {user.name}!", "success")
             return redirect(url_for("dashboard.home"))
     values["password"] = ""
     return render("auth/signup.html", values=values, errors=errors, timezones=all_timezones(),
                   status=422 if errors else 200)
+
+
+# --- throttling of password guesses ------------------------------------------------------------------------
+# Per client IP (RATELIMIT_LOGIN), and per account: each client (IP, or a browser that signed in to the
+# account before) backs off exponentially after five failures for that account, and once the account
+# collected RATELIMIT_LOGIN_ACCOUNT failures from everywhere, only browsers that signed in to it before may
+# keep trying. An attacker thus slows down themselves; the owner's usual browser always gets its turn.
+DEVICE_COOKIE = "linktime_device"
+DEVICE_MAX_ACCOUNTS = 10
+DEVICE_MAX_AGE = 365 * 24 * 60 * 60
+
+
+def _device_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="linktime.device")
+
+
+def _device() -> dict:
+    """``{"d": device id, "a": [account keys this browser signed in to]}`` from the signed cookie."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if raw:
+        try:
+            value = _device_serializer().loads(raw)
+        except BadSignature:
+            value = None
+        if isinstance(value, dict) and isinstance(value.get("d"), str) and isinstance(value.get("a"), list):
+            return value
+    return {"d": None, "a": []}
+
+
+def _account_key(email: str) -> str:
+    return sha256_hex("login:" + accounts.normalize_email(email))[:32]
+
+
+def _remember_device(response, account_key: str) -> None:
+    device = _device()
+    known = [k for k in device["a"] if k != account_key][-(DEVICE_MAX_ACCOUNTS - 1):] + [account_key]
+    value = _device_serializer().dumps({"d": device["d"] or secrets.token_urlsafe(16), "a": known})
+    response.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_MAX_AGE, httponly=True, samesite="Lax",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -97,15 +151,30 @@ def login():
     error = None
     email = ""
     if request.method == "POST":
-        rate_check("login", g.client_ip or "unknown", current_app.config["RATELIMIT_LOGIN"])
+        cfg = current_app.config
+        rate_check("login", g.client_ip or "unknown", cfg["RATELIMIT_LOGIN"])
         email = request.form.get("email", "").strip()
+        account = _account_key(email)
+        device = _device()
+        known_device = account in device["a"] and device["d"]
+        scope = f"{account}/device:{device['d']}" if known_device else f"{account}/ip:{g.client_ip or 'unknown'}"
+        backoff_check("login", scope)
+        if not known_device and exceeded("login-account", account, cfg["RATELIMIT_LOGIN_ACCOUNT"]):
+            raise RateLimited(15 * 60, "Too many failed sign-ins to this account. Please try again later, sign in "
+                                       "from a browser you used before, or reset your password.")
         user = accounts.authenticate(email, request.form.get("password", ""))
         if user is None:
             error = "The email or password is not correct."
+            backoff_failure("login", scope)
+            if not known_device:
+                count("login-account", account, cfg["RATELIMIT_LOGIN_ACCOUNT"])
         else:
+            backoff_reset("login", scope)
             login_user(user)
             accounts.record_login(user, ip=g.client_ip, method="password")
-            return redirect(next_url)
+            response = redirect(next_url)
+            _remember_device(response, account)
+            return response
     return render("auth/login.html", email=email, error=error, next=next_url, status=401 if error else 200)
 
 
@@ -151,6 +220,36 @@ def reset_password(token: str):
                 flash("Your password was changed. Sign in with the new password.", "success")
                 return redirect(url_for("auth.login"))
     return render("auth/reset.html", token=token, errors=errors, status=422 if errors else 200)
+
+
+# --- email verification ---------------------------------------------------------------------------------
+def send_verification_email(user: User) -> None:
+    token = accounts.make_verify_token(user, current_app.config["SECRET_KEY"])
+    link = current_app.config["BASE_URL"] + url_for("auth.verify_email", token=token)
+    with transaction():
+        queue_email(user.email, "Confirm your email address for LinkTime", "verify_email", user_id=user.id,
+                    user=user, link=link, days=accounts.VERIFY_MAX_AGE // 86400)
+
+
+@bp.get("/verify-email/<token>")
+def verify_email(token: str):
+    user = accounts.user_for_verify_token(token, current_app.config["SECRET_KEY"])
+    if user is None:
+        return render("auth/verify_invalid.html", status=400)
+    accounts.verify_email(user, ip=g.client_ip)
+    flash(f"Thank you: {user.email} is confirmed.", "success")
+    return redirect(url_for("dashboard.home") if g.user else url_for("auth.login"))
+
+
+@bp.post("/verify-email/resend")
+def resend_verification():
+    if g.user is None:
+        return redirect(url_for("auth.login"))
+    if g.user.email_verified_at is None:
+        rate_check("verify-email", g.user.id, "3/hour")
+        send_verification_email(g.user)
+        flash(f"We sent a new confirmation link to {g.user.email}.", "info")
+    return redirect(url_for("dashboard.home"))
 
 
 # --- OpenID Connect sign-in -------------------------------------------------------------------------------
@@ -257,10 +356,12 @@ def oidc_callback(provider: str):
             flash("This account is disabled.", "error")
             return redirect(url_for("auth.login"))
         if identity is None:  # an account with this verified email exists: link the identity to it
-            OAuthIdentity.create(user=user, provider=provider, subject=subject, email=email)
+            accounts.link_identity(user, provider, subject, email, ip=g.client_ip)
         login_user(user)
         accounts.record_login(user, ip=g.client_ip, method=provider)
-        return redirect(url_for("dashboard.home"))
+        response = redirect(url_for("dashboard.home"))
+        _remember_device(response, _account_key(user.email))
+        return response
     if not _signup_allowed():
         return render("auth/signup_closed.html", status=403)
     session["oidc_pending"] = {"provider": provider, "subject": subject, "email": email,
@@ -282,6 +383,7 @@ def oidc_complete():
     values = {"name": pending["name"], "username": suggested, "timezone": ""}
     errors: dict[str, str] = {}
     if request.method == "POST":
+        rate_check("signup", g.client_ip or "unknown", current_app.config["RATELIMIT_SIGNUP"])
         values = _form_values("name", "username", "timezone")
         data = accounts.SignupData(name=values["name"], email=pending["email"], username=values["username"],
                                    password="", timezone=values["timezone"])

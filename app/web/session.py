@@ -1,4 +1,5 @@
-"""Who is signed in: the session cookie names a user and that user's session key."""
+"""Who is signed in: the session cookie names a server-side session row, which names the account
+(app/web/server_session.py)."""
 from __future__ import annotations
 
 import functools
@@ -11,27 +12,27 @@ from app.web.redirects import safe_next  # noqa: F401  (app.web.auth follows ``n
 
 def load_current_user() -> None:
     g.user = None
-    uid = session.get("uid")
+    uid = session.user_id
     if not uid:
         return
     user = User.get_or_none(User.id == uid)
-    if user is None or user.is_disabled or session.get("sk") != user.session_key:
-        session.clear()
+    if user is None or user.is_disabled:
+        session.end()
         return
     g.user = user
 
 
 def login_user(user: User) -> None:
-    """Start a fresh session: nothing from before sign-in survives (no session fixation)."""
-    session.clear()
-    session.permanent = True
+    """Start a fresh session (a new token, a new row): nothing from before sign-in survives (no session
+    fixation), and the session the browser had before ends."""
+    session.start(user.id)
     session["uid"] = user.id
-    session["sk"] = user.session_key
     g.user = user
 
 
 def logout_user() -> None:
-    session.clear()
+    """End this session on the server: a copy of the cookie opens nothing afterwards."""
+    session.end()
     g.user = None
 
 

@@ -1,14 +1,27 @@
-"""Settings: profile (name, username, time zone, brand colour, logo) and password."""
+"""Settings: profile (name, username, time zone, brand colour, logo), password and signed-in sessions."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, request, url_for
+from datetime import timedelta
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 
 from app.models import UserLogo
-from app.services import accounts
+from app.ratelimit import backoff_check, backoff_failure, backoff_reset
+from app.services import accounts, audit, sessions
 from app.services.errors import ValidationFailed
 from app.services.timezones import all_timezones
 from app.web import render
-from app.web.session import login_required
+from app.web.session import login_required, login_user, logout_user
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -60,6 +73,10 @@ def username_check():
 def password():
     errors: dict[str, str] = {}
     if request.method == "POST":
+        # Guessing the current password from a signed-in browser backs off exponentially for that session
+        # alone (app/ratelimit.py): the owner's other sessions are never slowed down.
+        scope = f"{g.user.id}/{session.row_id}"
+        backoff_check("password-change", scope)
         new = request.form.get("new_password", "")
         if new != request.form.get("new_password_confirm", ""):
             errors["new_password_confirm"] = "The two passwords do not match."
@@ -68,9 +85,72 @@ def password():
                 accounts.change_password(g.user, request.form.get("current_password", ""), new, ip=g.client_ip)
             except ValidationFailed as exc:
                 errors = exc.errors
+                if "current_password" in errors:
+                    backoff_failure("password-change", scope)
             else:
-                from app.web.session import login_user
-                login_user(g.user)  # keep this session; every other one ends
+                backoff_reset("password-change", scope)
+                login_user(g.user)  # every session ended with the change: this browser gets a new one
                 flash("Password changed. Other devices were signed out.", "success")
                 return redirect(url_for("settings.password"))
     return render("settings/password.html", errors=errors, status=422 if errors else 200)
+
+
+# --- signed-in sessions -----------------------------------------------------------------------------------
+def _lifetimes() -> tuple[timedelta, timedelta]:
+    cfg = current_app.config
+    return timedelta(days=cfg["SESSION_IDLE_DAYS"]), timedelta(days=cfg["SESSION_MAX_DAYS"])
+
+
+def _sessions_page(notice: str | None = None, status: int = 200):
+    rows = sessions.active(g.user, *_lifetimes())
+    return render("settings/sessions.html", block="sessions_panel", rows=rows, current_id=session.row_id,
+                  describe=sessions.describe_device, notice=notice, status=status)
+
+
+@bp.get("/sessions")
+@login_required
+def sessions_list():
+    return _sessions_page()
+
+
+@bp.post("/sessions/<session_id>/end")
+@login_required
+def session_end(session_id: str):
+    if session_id == session.row_id:  # this browser: the same as signing out
+        return _signed_out_everywhere("You are signed out.")
+    if not sessions.end_one(g.user, session_id):
+        return _sessions_page("That session had already ended.")
+    audit.record("auth.session_ended", resource="user", resource_id=g.user.id, user=g.user, actor=g.user,
+                 ip=g.client_ip, details={"sessions": 1})
+    return _sessions_page("The session was signed out.")
+
+
+@bp.post("/sessions/end-others")
+@login_required
+def sessions_end_others():
+    ended = sessions.end_all(g.user, keep=session.row_id)
+    audit.record("auth.session_ended", resource="user", resource_id=g.user.id, user=g.user, actor=g.user,
+                 ip=g.client_ip, details={"sessions": ended})
+    return _sessions_page(f"Signed out {ended} other session{'s' if ended != 1 else ''}." if ended
+                          else "There were no other sessions.")
+
+
+@bp.post("/sessions/end-all")
+@login_required
+def sessions_end_all():
+    return _signed_out_everywhere("You are signed out everywhere.")
+
+
+def _signed_out_everywhere(message: str):
+    user = g.user
+    ended = sessions.end_all(user)
+    audit.record("auth.session_ended", resource="user", resource_id=user.id, user=user, actor=user,
+                 ip=g.client_ip, details={"sessions": ended})
+    logout_user()
+    flash(message, "info")
+    target = url_for("auth.login")
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)

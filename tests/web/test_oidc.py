@@ -585,3 +585,42 @@ def test_fake_provider_userinfo_needs_a_bearer_token(fake):
     assert requests.get(fake.url + "/userinfo", timeout=5).status_code == 401
     bad = requests.get(fake.url + "/userinfo", headers={"Authorization": "Bearer nope"}, timeout=5)
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_token"
+
+
+def test_pre_hijacked_account_loses_the_squatters_password_and_sessions_when_the_owner_signs_in(
+        web, oidc_app, fake, make_user):
+    """Issue 12, 13: someone signs up first with the victim's address (never verified); the victim later
+    arrives with Google, which vouches for the address. The account becomes the victim's alone."""
+    make_user("first-account")  # the instance's first account counts as verified: the squatter's must not be
+    squatter = make_user("squatter", email="grace@example.com", password="hidden in plain sight 7")
+    assert squatter.email_verified_at is None
+    squatters_browser = oidc_app.test_client()
+    login(squatters_browser, squatter, password="hidden in plain sight 7")
+    fake.identity = GRACE
+    response = sign_in(web)
+    assert response.status_code == 302 and response.headers["Location"] == "/dashboard"
+    assert signed_in(web)
+    assert not signed_in(squatters_browser)
+    refused = squatters_browser.post("/login", data={"email": squatter.email, "password": "hidden in plain sight 7"})
+    assert refused.status_code == 401
+    from app.models import AuditLog, User
+    account = db_call(oidc_app, lambda: User.get_by_id(squatter.id))
+    assert account.password_hash is None and account.email_verified_at is not None
+    entry = db_call(oidc_app, lambda: AuditLog.get(AuditLog.action == "auth.identity_linked"))
+    assert json.loads(entry.details)["passwordRemoved"] is True
+
+
+def test_linking_to_a_verified_account_keeps_its_password(web, oidc_app, fake, make_user):
+    make_user("first-account")
+    ada = make_user("ada", email="grace@example.com")
+    from app.db import db
+    from app.services import accounts
+    with oidc_app.app_context(), db.connection_context():
+        accounts.verify_email(ada)
+    other_browser = oidc_app.test_client()
+    login(other_browser, ada)
+    fake.identity = GRACE
+    assert sign_in(web).headers["Location"] == "/dashboard"
+    assert signed_in(other_browser)  # the owner's other session goes on
+    web.post("/logout")
+    login(web, ada)
