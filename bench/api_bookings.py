@@ -17,7 +17,8 @@ The per-key limit (RATELIMIT_API_KEY, 60/minute) would answer 429 to nearly ever
 the server runs with RATELIMIT_API_KEY=1000000/second: the limiter is still consulted on every request.
 ``--profile`` runs the server under pyinstrument and writes a text profile into the instance folder (main
 thread only; with ``--create`` every request is profiled in its own thread instead, and the file holds
-all of them combined and the three slowest); ``--gunicorn N`` serves with N gunicorn worker processes (the scale-out mode) for comparison.
+all of them combined and the three slowest); ``--gunicorn N`` serves with N gunicorn worker processes
+(the scale-out mode) for comparison.
 
 ``--create`` measures booking creation instead: ``--clients`` threads (closed loop, one kept-alive
 connection each) ``POST /api/bookings`` (the public endpoint of spec page 23) on distinct 5-minute slots of

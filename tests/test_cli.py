@@ -67,7 +67,7 @@ def test_users_create_uses_the_configured_default_plan(app_factory):
 ])
 def test_users_create_with_bad_values_fails_with_a_clear_message(cli, app, args, message):
     options = {"--password": PASSWORD}
-    options.update(dict(zip(args[::2], args[1::2])))
+    options.update(dict(zip(args[::2], args[1::2], strict=True)))
     result = cli("users", "create", "ada@example.com", "--username", "ada",
                  *[x for pair in options.items() for x in pair])
     assert result.exit_code != 0

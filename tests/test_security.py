@@ -382,7 +382,8 @@ def test_log_redaction_cuts_urls_to_their_host():
     from app.log_redaction import RedactURLs
 
     record = logging.LogRecord("urllib3.connectionpool", logging.WARNING, __file__, 1,
-                               'Failed to parse headers (url=%s): %s', ("https://cal.example.com/private-abc/basic.ics?token=s3cret", "x"), None)
+                               'Failed to parse headers (url=%s): %s',
+                               ("https://cal.example.com/private-abc/basic.ics?token=s3cret", "x"), None)
     RedactURLs().filter(record)
     message = record.getMessage()
     assert "https://cal.example.com/…" in message and "s3cret" not in message and "private-abc" not in message

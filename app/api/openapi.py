@@ -321,7 +321,8 @@ STANDARD_ERRORS = {
                                  example={"error": "A contact with this email already exists."}),
     "429": lambda: json_response("Rate limit exceeded (60 requests a minute per key; after 5 failed "
                                  "authentications a minute, every request from the address).", ref("Error"),
-                                 headers=RETRY_AFTER, example={"error": "Too many requests. Please wait and try again."}),
+                                 headers=RETRY_AFTER,
+                                 example={"error": "Too many requests. Please wait and try again."}),
     "500": lambda: json_response("Unexpected server error.", ref("Error"), example={
         "error": "Something went wrong on our side. Nothing you saved was lost; please try again."}),
 }
@@ -356,7 +357,8 @@ IDEMPOTENCY_KEY = header("Idempotency-Key", {"type": "string", "maxLength": 200}
                          "instead of booking again; the same key with another body is a 422. On the public "
                          "endpoint a key belongs to its sender: another client's identical key is another key.")
 IDEMPOTENCY_REUSED = {
-    "error": "Invalid request data", "details": {"Idempotency-Key": "Already used with a different request: use a new key for a new booking."}}
+    "error": "Invalid request data",
+    "details": {"Idempotency-Key": "Already used with a different request: use a new key for a new booking."}}
 
 
 def operation(operation_id: str, tag: str, summary: str, description: str, *, responses: dict,

@@ -218,7 +218,7 @@ def _read(row, names: tuple[str, ...], converters: list) -> SimpleNamespace:
     values = list(row)
     for index, convert in converters:
         values[index] = convert(values[index])
-    return SimpleNamespace(**dict(zip(names, values)))
+    return SimpleNamespace(**dict(zip(names, values, strict=True)))
 
 
 def _booking_page(conditions: list[tuple], page: int, limit: int) -> tuple[int, list[tuple]]:

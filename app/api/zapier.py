@@ -9,7 +9,8 @@
 Every plan may use it. A subscription is a webhook labelled "Zapier" and counts against the plan's webhook
 limit (403 with a message). Rate limits, on the counters /api/v1 uses: failed authentications per client IP
 (RATELIMIT_API_PREAUTH, 5/min; a valid key is not blocked by failures from its address, because Zapier's many
-customers share its egress addresses) and requests per key (RATELIMIT_API_KEY, 60/min). Errors are JSON ``{"error": ...}`` with 401, 403, 404, 429 (``Retry-After``).
+customers share its egress addresses) and requests per key (RATELIMIT_API_KEY, 60/min). Errors are JSON
+``{"error": ...}`` with 401, 403, 404, 429 (``Retry-After``).
 """
 from __future__ import annotations
 

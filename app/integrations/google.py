@@ -50,7 +50,8 @@ class GoogleClient(OAuthClient):
     }
     client_auth = "client_secret_post"
     # offline access gives a refresh token; consent makes Google send one again on a reconnect
-    authorize_params: ClassVar[dict[str, str]] = {"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"}
+    authorize_params: ClassVar[dict[str, str]] = {"access_type": "offline", "prompt": "consent",
+                                                  "include_granted_scopes": "true"}
 
     def _is_rate_limited(self, response: requests.Response, code: str | None) -> bool:
         return response.status_code == 429 or (response.status_code == 403 and code in _RATE_LIMIT_REASONS)

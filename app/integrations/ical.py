@@ -124,7 +124,8 @@ def _origin(url: str) -> tuple[str, str, int]:
 
 def http(method: str, url: str, *, timeout: float, allow_private: bool, max_bytes: int, what: str,
          auth: tuple[str, str] | None = None, headers: dict | None = None, data: bytes | None = None,
-         ok: tuple[int, ...] = (200, 201, 204, 207), credentials_for: str | None = None) -> tuple[requests.Response, bytes]:
+         ok: tuple[int, ...] = (200, 201, 204, 207),
+         credentials_for: str | None = None) -> tuple[requests.Response, bytes]:
     """One request through the webhook address guard (https and public addresses only unless allowed).
 
     Returns the response and its body (at most ``max_bytes``); other statuses raise a classified error.

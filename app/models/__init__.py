@@ -17,7 +17,8 @@ from app.models.scheduling import EventType, Schedule
 ALL_MODELS = [User, UserLogo, OAuthIdentity, AuditLog, OutboxMessage, Schedule, EventType, Contact, Booking,
               BookingActivity, Reminder, ApiKey, Webhook, WebhookDelivery]
 
-__all__ = ["ALL_MODELS", "ApiKey", "AuditLog", "Booking", "BookingActivity", "Contact", "EventType", "OAuthIdentity", "OutboxMessage", "Reminder", "Schedule", "User", "UserLogo", "Webhook", "WebhookDelivery"]
+__all__ = ["ALL_MODELS", "ApiKey", "AuditLog", "Booking", "BookingActivity", "Contact", "EventType", "OAuthIdentity",
+           "OutboxMessage", "Reminder", "Schedule", "User", "UserLogo", "Webhook", "WebhookDelivery"]
 
 ALL_MODELS += [Integration, IntegrationCalendar, CalendarBusyCache, BookingCalendarEvent, BookingMeeting]
 __all__ += ["BookingCalendarEvent", "BookingMeeting", "CalendarBusyCache", "Integration", "IntegrationCalendar"]

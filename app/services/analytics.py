@@ -59,8 +59,8 @@ class Period:
     @property
     def previous(self) -> Period:
         length = timedelta(days=self.days)
-        return Period(self.preset, self.requested_days, self.max_days, self.start - length, self.start - timedelta(days=1),
-                      self.plan)
+        return Period(self.preset, self.requested_days, self.max_days, self.start - length,
+                      self.start - timedelta(days=1), self.plan)
 
     @property
     def label(self) -> str:

@@ -163,7 +163,8 @@ def sync_booking(payload: dict, message=None, now=None) -> None:
             if mapping is not None:
                 client.delete_event(mapping.href, etag=mapping.etag)
                 mapping.delete_instance()
-                add_activity(booking.id, "calendar", f"Removed from the calendar ({connections.service_name(integration)})")
+                add_activity(booking.id, "calendar",
+                             f"Removed from the calendar ({connections.service_name(integration)})")
         elif mapping is not None:
             etag = _save(client, mapping.href, event_ics(booking), mapping.etag, create=False)
             BookingCalendarEvent.update(etag=etag, updated_at=utcnow()).where(
@@ -175,7 +176,8 @@ def sync_booking(payload: dict, message=None, now=None) -> None:
             from app.services.notifications import ics_uid
             url = client.event_url(destination.remote_id, booking.id)
             etag = _save(client, url, event_ics(booking), None, create=True)
-            BookingCalendarEvent.create(booking=booking, integration=integration, calendar_remote_id=destination.remote_id,
+            BookingCalendarEvent.create(booking=booking, integration=integration,
+                                        calendar_remote_id=destination.remote_id,
                                         href=url, uid=ics_uid(booking), etag=etag)
             add_activity(booking.id, "calendar", f"Added to the calendar “{destination.name}” "
                                                  f"({connections.service_name(integration)})")

@@ -93,7 +93,8 @@ def feed_url(integration: Integration) -> str:
 def caldav_client(integration: Integration) -> caldav.CalDAVClient:
     secret = _secret(integration, "username", "password")
     return caldav.CalDAVClient(integration.server_url or "", secret.get("username", ""), secret.get("password", ""),
-                               timeout=float(cfg("CALENDAR_TIMEOUT")), allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")))
+                               timeout=float(cfg("CALENDAR_TIMEOUT")),
+                               allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")))
 
 
 
@@ -202,8 +203,8 @@ def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None
     label = name or ics_feed.name_of(feed) or (urlsplit(url).hostname or "Calendar feed")
     with transaction(immediate=True):
         lock_user(user)
-        integration = Integration.create(user=user, provider="ics", label=label[:200], server_url=ics_feed.display_url(url),
-                                         credentials=sealed({"url": url}))
+        integration = Integration.create(user=user, provider="ics", label=label[:200],
+                                         server_url=ics_feed.display_url(url), credentials=sealed({"url": url}))
         IntegrationCalendar.create(integration=integration, user=user, remote_id="feed", name=label[:200],
                                    writable=False, check_conflicts=True)
         audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,

@@ -160,7 +160,8 @@ def update_webhook(user: User, webhook_id: str, *, url: str, event_names: list[s
     webhook = get_webhook(user, webhook_id)
     clean_url, chosen, event_type = _validated(user, url, event_names, event_type_id)
     changed = [name for name, old, new in (("url", webhook.url, clean_url), ("events", webhook.events, chosen),
-                                           ("eventTypeId", webhook.event_type_id, event_type.id if event_type else None),
+                                           ("eventTypeId", webhook.event_type_id,
+                                            event_type.id if event_type else None),
                                            ("active", webhook.active, bool(active))) if old != new]
     with transaction():
         fields = [Webhook.url, Webhook.events, Webhook.event_type, Webhook.active, Webhook.updated_at]

@@ -157,7 +157,7 @@ def _weekly_from_form(form) -> dict[str, list[list[str]]]:
     weekly = {}
     for day in range(7):
         starts, ends = form.getlist(f"day-{day}-start"), form.getlist(f"day-{day}-end")
-        weekly[str(day)] = [[s.strip(), e.strip()] for s, e in zip(starts, ends)][:24]
+        weekly[str(day)] = [[s.strip(), e.strip()] for s, e in zip(starts, ends, strict=False)][:24]
     return weekly
 
 
@@ -340,7 +340,7 @@ def _panel_from_form(form) -> dict:
     return {"start": form.get("override_start", "").strip(), "end": form.get("override_end", "").strip(),
             "unavailable": bool(form.get("unavailable")),
             "ranges": [[s.strip(), e.strip()] for s, e in zip(form.getlist("override-start"),
-                                                              form.getlist("override-end"))][:24]}
+                                                              form.getlist("override-end"), strict=False)][:24]}
 
 
 @bp.post("/<schedule_id>/overrides")

@@ -37,7 +37,8 @@ QUESTION_LABELS = {"text": "Short text", "textarea": "Long text", "select": "Cho
 REMINDER_PRESETS = (10080, 2880, 1440, 720, 120, 60, 30, 15)
 MAX_QUESTION_ROWS = 50
 FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "duration": "Duration",
-                "extra_durations": "Other durations", "location_type": "Location", "location_detail": "Location details",
+                "extra_durations": "Other durations", "location_type": "Location",
+                "location_detail": "Location details",
                 "buffer_before": "Buffer before", "buffer_after": "Buffer after", "minimum_notice": "Minimum notice",
                 "window_type": "Booking window", "window_days": "Booking window", "window_start": "First date",
                 "window_end": "Last date", "slot_interval": "Slot interval", "max_per_day": "Bookings per day",

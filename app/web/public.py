@@ -557,7 +557,8 @@ def book(username: str, slug: str):
         return _page(event_type, state, picker.load_month(None), status=400)
     values = {k: form.get(k, "") for k in ("name", "email", "phone", "notes", "duration", "occurrences")}
     for q in event_type.questions or []:
-        values[f"q_{q['id']}"] = form.getlist(f"q_{q['id']}") if q["type"] == "multiselect" else form.get(f"q_{q['id']}", "")
+        field_name = f"q_{q['id']}"
+        values[field_name] = form.getlist(field_name) if q["type"] == "multiselect" else form.get(field_name, "")
     idem = form.get("idem", "")[:40] or None
     try:
         token_ok = form_serializer().loads(form.get("form_token", ""), max_age=FORM_TOKEN_MAX_AGE) == event_type.id

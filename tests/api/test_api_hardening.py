@@ -124,7 +124,8 @@ def test_a_reused_key_with_another_invitee_is_422_and_reveals_nothing(client, ap
                                             inviteeTimezone="UTC"), **{"Idempotency-Key": "order-1"})
     assert again.status_code == 422
     assert again.get_json() == {"error": "Invalid request data",
-                                "details": {"Idempotency-Key": "Already used with a different request: use a new key for a new booking."}}
+                                "details": {"Idempotency-Key": "Already used with a different request: "
+                                                               "use a new key for a new booking."}}
     text = again.get_data(as_text=True)
     assert "Jane" not in text and "jane@example.com" not in text and "America/New_York" not in text
     assert in_db(app, Booking.select().count) == 1

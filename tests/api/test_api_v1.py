@@ -92,7 +92,10 @@ def test_bookings_list_filters_by_status(app, api, thirty):
     starts = future_slots(app, thirty, 3)
     made = [book(app, thirty, s, email=f"g{i}@example.com") for i, s in enumerate(starts)]
     in_db(app, bookings_service.cancel_booking, made[0], reason="x", by="host")
-    ids = lambda status: {b["id"] for b in api.get(f"/api/v1/bookings?status={status}").json["data"]}
+
+    def ids(status):
+        return {b["id"] for b in api.get(f"/api/v1/bookings?status={status}").json["data"]}
+
     assert ids("CANCELLED") == {made[0].id}
     assert ids("CONFIRMED") == {made[1].id, made[2].id}
     assert ids("all") == {b.id for b in made}
@@ -206,7 +209,8 @@ def test_the_same_idempotency_key_with_another_body_is_422(app, api, thirty):
     first = api.post("/api/v1/bookings", json=booking_body(one), headers={"Idempotency-Key": "k-1"})
     again = api.post("/api/v1/bookings", json=booking_body(two), headers={"Idempotency-Key": "k-1"})
     assert (first.status_code, again.status_code) == (201, 422)
-    assert again.json["details"] == {"Idempotency-Key": "Already used with a different request: use a new key for a new booking."}
+    assert again.json["details"] == {
+        "Idempotency-Key": "Already used with a different request: use a new key for a new booking."}
     assert in_db(app, Booking.select().count) == 1
 
 

@@ -8,8 +8,8 @@ A refresh token is issued only for ``access_type=offline``. Calendar reads need 
 A conference is created only with ``conferenceDataVersion=1``; ``meet_pending`` makes Google report it as
 ``pending`` on insert (it is ``success`` when read again); ``meet_disabled`` makes every conference request end in
 ``failure`` without a link (Meet turned off for the account). A PATCH with ``conferenceDataVersion=1`` and a
-``createRequest`` whose ``requestId`` is new for the event adds a conference, as Google does. Errors use Google's ``{"error": {"code", "message",
-"errors": [{"domain", "reason"}], "status"}}`` shape.
+``createRequest`` whose ``requestId`` is new for the event adds a conference, as Google does. Errors use Google's
+``{"error": {"code", "message", "errors": [{"domain", "reason"}], "status"}}`` shape.
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 The stack: a fresh PostgreSQL database, the queue and the rate-limit counters in Redis (their own db numbers,
 flushed before and after), ``flask db upgrade``, ``gunicorn -w 2 --threads 4`` with RUN_QUEUE_IN_WEB=0, and
-separate ``huey_consumer tasks.worker.huey`` and ``huey_consumer tasks.webhook_worker.huey`` processes. On CI an unreachable PostgreSQL or Redis fails the test;
-elsewhere it is skipped.
+separate ``huey_consumer tasks.worker.huey`` and ``huey_consumer tasks.webhook_worker.huey`` processes. On CI an
+unreachable PostgreSQL or Redis fails the test; elsewhere it is skipped.
 """
 from __future__ import annotations
 

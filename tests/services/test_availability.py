@@ -278,7 +278,8 @@ def test_busy_intervals_in_any_zone_block_the_same_instants():
 
 # Long busy lists in UTC are indexed as datetimes, any other list is converted to epoch seconds.
 # Two thousand intervals in 2020 make a list long without blocking anything.
-LONG_AGO = [(utc(2020, 1, 1) + timedelta(hours=n), utc(2020, 1, 1) + timedelta(hours=n, minutes=30)) for n in range(2000)]
+LONG_AGO = [(utc(2020, 1, 1) + timedelta(hours=n), utc(2020, 1, 1) + timedelta(hours=n, minutes=30))
+            for n in range(2000)]
 BUSY_LAYOUTS = {
     "utc-sorted": lambda busy: sorted(busy),
     "utc-sorted-long": lambda busy: LONG_AGO + sorted(busy),

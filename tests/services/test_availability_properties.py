@@ -355,7 +355,8 @@ def test_no_slot_starts_at_a_time_missing_from_the_host_clock(scenario):
 # Long busy lists in UTC take another index (see test_availability.py); these intervals in 2020 make a
 # list long without blocking anything in the scenarios' 2025-2027 windows.
 LONG_AGO = [
-    (datetime(2020, 1, 1, tzinfo=UTC) + timedelta(hours=n), datetime(2020, 1, 1, 0, 30, tzinfo=UTC) + timedelta(hours=n))
+    (datetime(2020, 1, 1, tzinfo=UTC) + timedelta(hours=n),
+     datetime(2020, 1, 1, 0, 30, tzinfo=UTC) + timedelta(hours=n))
     for n in range(2000)
 ]
 

@@ -113,8 +113,9 @@ def test_a_cookie_one_calendar_server_sets_is_never_sent_with_a_later_request(se
 
 def test_a_cookie_a_webhook_receiver_sets_is_not_sent_with_the_next_delivery_or_calendar_read(serve):
     server = serve(lambda h: reply(h, body=b"ok", headers=[("Set-Cookie", "track=1; Path=/")]))
-    first = delivery.post(server.url("/hook"), b"{}", {"Content-Type": "application/json"}, DEV, dt.datetime.now(dt.UTC))
-    second = delivery.post(server.url("/hook"), b"{}", {"Content-Type": "application/json"}, DEV, dt.datetime.now(dt.UTC))
+    json_type = {"Content-Type": "application/json"}
+    first = delivery.post(server.url("/hook"), b"{}", json_type, DEV, dt.datetime.now(dt.UTC))
+    second = delivery.post(server.url("/hook"), b"{}", json_type, DEV, dt.datetime.now(dt.UTC))
     assert first.ok and second.ok
     ical.http("GET", server.url("/feed"), timeout=5, allow_private=True, max_bytes=1000, what="Reading")
     assert [("Cookie" in s.headers) for s in server.seen] == [False, False, False]

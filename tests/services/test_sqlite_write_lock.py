@@ -270,7 +270,7 @@ def test_two_processes_migrating_one_database_at_once_both_succeed(tmp_path):
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
         go.write_text("go")
         outputs = [run.communicate(timeout=DEADLINE) for run in runs]
-        for run, (out, err) in zip(runs, outputs, strict=True):
+        for run, (_out, err) in zip(runs, outputs, strict=True):
             assert run.returncode == 0, err[-3000:]
         applied = sorted(int(out.strip().splitlines()[-1]) for out, _ in outputs)
         total = len(migration_files())

@@ -149,7 +149,8 @@ def test_allow_private_defaults_on_in_development_and_off_in_production(tmp_path
     assert load_config(env={**secrets_env, "LINKTIME_ENV": "production"})["WEBHOOK_ALLOW_PRIVATE"] is False
     assert load_config(env={**secrets_env, "LINKTIME_ENV": "production",
                             "WEBHOOK_ALLOW_PRIVATE": "1"})["WEBHOOK_ALLOW_PRIVATE"] is True
-    assert load_config(env={"INSTANCE_DIR": str(tmp_path), "WEBHOOK_ALLOW_PRIVATE": "0"})["WEBHOOK_ALLOW_PRIVATE"] is False
+    assert load_config(env={"INSTANCE_DIR": str(tmp_path),
+                            "WEBHOOK_ALLOW_PRIVATE": "0"})["WEBHOOK_ALLOW_PRIVATE"] is False
     assert load_config(env={"INSTANCE_DIR": str(tmp_path)})["WEBHOOK_TIMEOUT"] == 30
 
 

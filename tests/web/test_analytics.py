@@ -74,7 +74,8 @@ def test_public_page_views_are_recorded_with_referrer_domain_and_embed_flag(app,
 
 
 def test_bots_partials_prefetches_errors_and_the_hosts_own_visits_are_not_recorded(app, client, host, visitor):
-    assert visitor("/alice", ua="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)").status_code == 200
+    googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    assert visitor("/alice", ua=googlebot).status_code == 200
     assert visitor("/alice/30-min", ua="curl/8.5.0").status_code == 200
     assert visitor("/alice/30-min", ua="").status_code == 200
     assert visitor("/alice/30-min", **{"HX-Request": "true"}).status_code == 200          # an htmx partial
@@ -267,7 +268,8 @@ def test_free_plan_sees_a_banner_and_30_days_for_longer_presets(client, make_use
     login(client, user)
     html = client.get("/dashboard/analytics?tab=page-views&preset=year").get_data(as_text=True)
     assert 'id="plan-banner"' in html
-    assert "Your Free plan keeps 30 days of analytics." in html and "Showing the last 30 days instead of last year" in html
+    assert "Your Free plan keeps 30 days of analytics." in html
+    assert "Showing the last 30 days instead of last year" in html
     assert "30 days (UTC)" in html
     assert 'id="plan-banner"' not in client.get("/dashboard/analytics?tab=page-views&preset=30d").get_data(as_text=True)
 

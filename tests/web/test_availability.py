@@ -57,7 +57,7 @@ def weekly_form(hours: dict | None = None, **extra) -> dict:
 def _ranges_in(body: str, day: int) -> list[list[str]]:
     starts = re.findall(rf'name="day-{day}-start" value="([^"]*)"', body)
     ends = re.findall(rf'name="day-{day}-end" value="([^"]*)"', body)
-    return [list(pair) for pair in zip(starts, ends)]
+    return [list(pair) for pair in zip(starts, ends, strict=True)]
 
 
 @pytest.fixture
@@ -151,7 +151,8 @@ def test_the_default_schedule_cannot_be_deleted(client, app, alice, schedule):
 
 
 @pytest.mark.parametrize("method,suffix", [
-    ("get", ""), ("post", "/settings"), ("post", "/weekly"), ("get", "/overrides"), ("get", "/override?date=2030-01-01"),
+    ("get", ""), ("post", "/settings"), ("post", "/weekly"), ("get", "/overrides"),
+    ("get", "/override?date=2030-01-01"),
     ("post", "/overrides"), ("post", "/overrides/remove"), ("post", "/default"), ("get", "/delete"),
     ("post", "/delete"), ("get", "/row"),
 ])

@@ -26,7 +26,8 @@ def stored(app) -> tuple[int, int]:
 
 @pytest.mark.parametrize("server_name", BAD_HOSTS)
 def test_an_ics_feed_on_a_host_name_that_cannot_exist_is_an_inline_error(app, signed_in, server_name):
-    response = signed_in.post("/settings/integrations/ics", data={"feed_url": f"https://{server_name}/x.ics"}, headers=HTMX)
+    response = signed_in.post("/settings/integrations/ics", data={"feed_url": f"https://{server_name}/x.ics"},
+                              headers=HTMX)
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert 'id="ics-e-feed_url"' in html and "is not a valid server name" in html

@@ -40,8 +40,9 @@ def _default_type(app, user):
 def form(**changes) -> dict:
     """A complete, valid create/edit form post (as the page sends it)."""
     data = {"name": "Intro call", "slug": "intro-call", "description": "Say **hello**", "duration": "45",
-            "extra_durations": "15, 60", "location_type": "in_person", "location_detail": "Main St 1", "buffer_before": "5",
-            "buffer_after": "10", "notice_value": "2", "notice_unit": "hours", "window_type": "rolling",
+            "extra_durations": "15, 60", "location_type": "in_person", "location_detail": "Main St 1",
+            "buffer_before": "5", "buffer_after": "10", "notice_value": "2", "notice_unit": "hours",
+            "window_type": "rolling",
             "window_days": "30", "window_start": "", "window_end": "", "slot_interval": "", "max_per_day": "",
             "status": "active", "color": "#16a34a", "recurrence": "none", "recurrence_interval": "2",
             "recurrence_max": "4", "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", "op": "save"}

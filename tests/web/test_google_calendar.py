@@ -203,7 +203,8 @@ def test_booking_creates_the_event_reschedule_moves_it_and_cancel_deletes_it(app
         integration = connect_service(host)
         booking = svc.create_booking(event_type, request(notes="Bring the plan"), now=NOW).booking
         [event] = google.events[EMAIL].values()
-        assert event["start"]["dateTime"] == "2030-01-07T09:00:00Z" and event["end"]["dateTime"] == "2030-01-07T09:30:00Z"
+        assert event["start"]["dateTime"] == "2030-01-07T09:00:00Z"
+        assert event["end"]["dateTime"] == "2030-01-07T09:30:00Z"
         assert event["attendees"] == [{"email": "ivan@example.com", "displayName": "Ivan Invitee"}]
         assert event["location"] == "https://meet.example.com/hana"
         assert "Ivan Invitee <ivan@example.com>" in event["description"] and "Bring the plan" in event["description"]
@@ -312,7 +313,8 @@ def test_revoked_access_disconnects_cleanly_and_tells_the_user(app, client, host
         assert IntegrationCalendar.select().count() == 0
         entry = AuditLog.get(AuditLog.action == "integration.disconnected")
         assert entry.resource_id == integration.id and json.loads(entry.details)["service"] == "google_calendar"
-        mails = [mailer.unseal(json.loads(m.payload)) for m in OutboxMessage.select().where(OutboxMessage.kind == "email")]
+        mails = [mailer.unseal(json.loads(m.payload))
+                 for m in OutboxMessage.select().where(OutboxMessage.kind == "email")]
         [mail] = [m for m in mails if "Google Calendar was disconnected" in m["subject"]]
         assert mail["to"] == [host.email] and "/settings/integrations" in mail["text"]
 
@@ -403,7 +405,8 @@ def test_google_meet_location_creates_the_event_with_a_meet_link_moves_and_delet
         assert booking.meeting_link == event["hangoutLink"] and booking.meeting_link.startswith("https://meet.google.com/")
         assert BookingMeeting.get(BookingMeeting.booking == booking).status == "created"
         assert BookingCalendarEvent.get(BookingCalendarEvent.booking == booking).href == event["id"]
-        mails = [mailer.unseal(json.loads(m.payload)) for m in OutboxMessage.select().where(OutboxMessage.kind == "email")]
+        mails = [mailer.unseal(json.loads(m.payload))
+                 for m in OutboxMessage.select().where(OutboxMessage.kind == "email")]
         confirmations = [m for m in mails if m["subject"].startswith(("Confirmed:", "New booking:"))]
         assert len(confirmations) == 2 and all(booking.meeting_link in m["text"] for m in confirmations)
 

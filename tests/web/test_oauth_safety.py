@@ -105,7 +105,8 @@ def connect_web(client, provider: str = "google"):
     """The browser's way: the connect button, the provider's approval, the callback; the page it lands on."""
     start = client.get(f"/settings/integrations/{provider}")
     assert start.status_code == 302
-    response = client.get(f"/settings/integrations/{provider}/callback?" + authorize(start.headers["Location"], provider))
+    response = client.get(f"/settings/integrations/{provider}/callback?"
+                          + authorize(start.headers["Location"], provider))
     assert response.status_code == 302 and response.headers["Location"].endswith("/settings/integrations")
     return client.get("/settings/integrations").get_data(as_text=True)
 

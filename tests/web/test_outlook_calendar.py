@@ -199,7 +199,8 @@ def test_all_day_event_blocks_the_day_in_the_hosts_time_zone(app, host, microsof
         cal = IntegrationCalendar.get(IntegrationCalendar.remote_id == DEFAULT)
         busy = calendars._oauth_busy(integration, {cal.id: DEFAULT}, SLOT, SLOT + timedelta(days=3), {})
         berlin_midnight = day - timedelta(hours=1)                      # 00:00 in Berlin (UTC+1 in January)
-        assert busy[cal.id] == [(int(berlin_midnight.timestamp()), int((berlin_midnight + timedelta(days=1)).timestamp()))]
+        berlin_next_midnight = berlin_midnight + timedelta(days=1)
+        assert busy[cal.id] == [(int(berlin_midnight.timestamp()), int(berlin_next_midnight.timestamp()))]
 
 
 def test_unticked_outlook_calendar_is_not_checked(app, host, microsoft):
@@ -341,7 +342,8 @@ def test_revoked_access_disconnects_cleanly_and_tells_the_user(app, client, host
         assert IntegrationCalendar.select().count() == 0
         entry = AuditLog.get(AuditLog.action == "integration.disconnected")
         assert entry.resource_id == integration.id and json.loads(entry.details)["service"] == "outlook_calendar"
-        mails = [mailer.unseal(json.loads(m.payload)) for m in OutboxMessage.select().where(OutboxMessage.kind == "email")]
+        mails = [mailer.unseal(json.loads(m.payload))
+                 for m in OutboxMessage.select().where(OutboxMessage.kind == "email")]
         [mail] = [m for m in mails if "Outlook Calendar was disconnected" in m["subject"]]
         assert mail["to"] == [host.email] and "/settings/integrations" in mail["text"] and EMAIL in mail["text"]
 

@@ -422,8 +422,8 @@ def test_calendar_event_waits_for_the_link_and_carries_it(app_factory, make_user
             auth = oauth_connections.oauth_authorization("google", google_callback)
             response = requests.get(auth.url, allow_redirects=False, timeout=5)
             args = dict(parse_qsl(urlsplit(response.headers["Location"]).query))
-            oauth_connections.connect_oauth("google", host, args, expected_state=auth.state, code_verifier=auth.code_verifier,
-                                    redirect_uri=google_callback)
+            oauth_connections.connect_oauth("google", host, args, expected_state=auth.state,
+                                            code_verifier=auth.code_verifier, redirect_uri=google_callback)
             connect_service(host, "zoom")
             assert meetings.available_locations(host) == {"google_meet", "zoom"}
             booking = svc.create_booking(video_event_type(host, "zoom"), request(), now=NOW).booking
