@@ -121,7 +121,8 @@ def test_a_password_change_keeps_this_browser_with_a_new_token_and_ends_the_othe
     login(first, alice)
     login(second, alice)
     old = _cookie(first)
-    changed = first.post("/settings/password", data={"current_password": PASSWORD, "new_password": "another long secret",
+    changed = first.post("/settings/password", data={"current_password": PASSWORD,
+                                                     "new_password": "another long secret",
                                                      "new_password_confirm": "another long secret"})
     assert changed.status_code == 302
     assert first.get("/dashboard").status_code == 200
