@@ -337,7 +337,14 @@ def _existing(event_type: EventType, req: BookingRequest, length: int) -> list[B
                                     & (Booking.event_type == event_type.id)
                                     & (Booking.invitee_email == req.invitee_email.strip().lower())
                                     & (Booking.status == "CONFIRMED")).first())
-    return _with_series(found) if found is not None else None
+    if found is None:
+        return None
+    # a repeat only when everything the request sets matches: knowing an invitee's address and a taken time
+    # must not hand out their booking (the request then meets the taken slot like anyone else's)
+    series = _with_series(found)
+    if not _same_request(found, event_type, req, length) or len(series) != max(req.occurrences, 1):
+        return None
+    return series
 
 
 def _with_series(booking: Booking) -> list[Booking]:

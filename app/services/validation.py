@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 # Exactly one addr-spec: a dot-atom local part (letters, digits and ! # $ % & ' * + / = ? ^ _ ` { | } ~ - .)
 # and a dotted domain. No comma, semicolon, space, quote, angle bracket or parenthesis, so a value can never
 # name a second recipient or a display name ("postmaster,attacker@evil.test" is refused).
-EMAIL_RE = re.compile(r"^[\w.!#$%&'*+/=?^`{|}~-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_][\w-]{0,61}[^\W_]$")
+EMAIL_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_][\w-]{0,61}[^\W_]")
 MAX_EMAIL = 254
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -27,7 +27,7 @@ INSTANT_HELP = "Give the start time as an ISO 8601 instant, e.g. 2026-03-01T14:0
 
 def is_email(value: str | None) -> bool:
     """One email address, nothing more (no list, no display name)."""
-    return bool(value) and len(value) <= MAX_EMAIL and EMAIL_RE.match(value) is not None
+    return bool(value) and len(value) <= MAX_EMAIL and EMAIL_RE.fullmatch(value) is not None
 
 
 def has_control(value: str | None) -> bool:

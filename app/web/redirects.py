@@ -17,6 +17,8 @@ MAX_LENGTH = 2000
 def is_local_path(target: str | None) -> bool:
     if not target or len(target) > MAX_LENGTH or _UNSAFE.search(target):
         return False
+    if not target.startswith("/") or target.startswith("//"):  # "///x" parses as a path but a browser reads a host
+        return False
     try:
         parts = urlsplit(target)
     except ValueError:

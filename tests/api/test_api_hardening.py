@@ -151,6 +151,23 @@ def test_another_client_with_the_same_key_makes_its_own_booking(client, app, thi
     assert in_db(app, Booking.select().count) == 2
 
 
+def test_knowing_an_invitees_address_and_their_time_does_not_reveal_their_booking(client, app, thirty):
+    start = future_slots(app, thirty, 1)[0]
+    first = post_public(client, public_body(thirty, start), **{"Idempotency-Key": "order-1"})
+    assert first.status_code == 201
+    # another sender, no key or a fresh one, the same address and time but other details: the slot is taken
+    for headers in ({}, {"Idempotency-Key": "guess-2"}):
+        probe = post_public(client, public_body(thirty, start, inviteeName="Mallory", inviteeTimezone="UTC"),
+                            ip="198.51.100.7", **headers)
+        assert probe.status_code == 409, probe.get_data(as_text=True)
+        text = probe.get_data(as_text=True)
+        assert first.get_json()["bookingId"] not in text and "Jane" not in text and "America/New_York" not in text
+    # the same request sent again without a key is still recognised as a repeat
+    again = post_public(client, public_body(thirty, start))
+    assert again.status_code == 200 and again.get_json()["bookingId"] == first.get_json()["bookingId"]
+    assert in_db(app, Booking.select().count) == 1
+
+
 def test_the_key_is_stored_as_a_hash_of_sender_and_key(client, app, thirty):
     from app.api.public import scoped_key
     post_public(client, public_body(thirty, future_slots(app, thirty, 1)[0]), **{"Idempotency-Key": "order-1"})

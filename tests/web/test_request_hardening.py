@@ -155,7 +155,8 @@ def test_sign_in_follows_a_local_next(client, make_user):
 def test_is_local_path():
     from app.web.redirects import is_local_path
     assert is_local_path("/a/b?c=d#e") and is_local_path("/")
-    for bad in ("", None, "//x", "/\t/x", "/\\x", "http://x/", "x/y", "/a\nb", "/a\x7fb", "/" + "a" * 2001):
+    for bad in ("", None, "//x", "///x", "////x", "/\t/x", "/\\x", "http://x/", "https:x", "x/y", "/a\nb", "/a\x7fb",
+                "/" + "a" * 2001):
         assert not is_local_path(bad), bad
 
 
@@ -190,6 +191,12 @@ def test_an_email_field_naming_more_than_one_address_is_refused(client, event_ty
 def test_ordinary_addresses_are_still_accepted(email):
     from app.services.validation import is_email
     assert is_email(email)
+
+
+@pytest.mark.parametrize("email", ["ivan@example.com\n", "ivan@example.com\r\n", " ivan@example.com"])
+def test_an_address_with_anything_around_it_is_not_one_address(email):
+    from app.services.validation import is_email
+    assert not is_email(email)
 
 
 def test_the_same_form_reused_for_other_details_is_409_not_the_earlier_booking(client, event_type):
