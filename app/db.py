@@ -68,8 +68,16 @@ class WriteQueue:
             ticket = threading.Lock()
             ticket.acquire()
             self._waiting.append((me, ticket))
-        if ticket.acquire(timeout=timeout):
-            return True                   # release() handed it over (and made this thread the owner)
+        try:
+            if ticket.acquire(timeout=timeout):
+                return True               # release() handed it over (and made this thread the owner)
+        except BaseException:             # interrupted while waiting: leave the line, or pass on a turn just given
+            with self._mutex:
+                try:
+                    self._waiting.remove((me, ticket))
+                except ValueError:
+                    self._hand_on()
+            raise
         with self._mutex:
             try:
                 self._waiting.remove((me, ticket))
@@ -79,11 +87,14 @@ class WriteQueue:
 
     def release(self) -> None:
         with self._mutex:
-            if self._waiting:
-                self.owner, ticket = self._waiting.popleft()
-                ticket.release()
-            else:
-                self.owner = None
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        if self._waiting:
+            self.owner, ticket = self._waiting.popleft()
+            ticket.release()
+        else:
+            self.owner = None
 
     def held(self) -> bool:
         return self.owner == threading.get_ident()

@@ -5,6 +5,7 @@ The thread test runs on PostgreSQL too (there it checks that nothing fails); the
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sqlite3
@@ -279,3 +280,50 @@ def test_two_processes_migrating_one_database_at_once_both_succeed(tmp_path):
         with database.connection_context():
             names = [n for (n,) in database.execute_sql("SELECT name FROM schema_migrations").fetchall()]
         assert sorted(names) == sorted(p.stem for p in migration_files())
+
+
+def test_a_writer_interrupted_while_waiting_leaves_the_line_and_the_turn_goes_on():
+    """A wait cut short (KeyboardInterrupt, a test timeout's signal) must not leave a dead ticket in the line:
+    the next release would hand the turn to nobody and every writer after it would time out."""
+    dbmod = importlib.import_module("app.db")   # the module (the package's `db` attribute is the database)
+
+    queue = dbmod.WriteQueue()
+    assert queue.acquire(1)                                   # this thread writes
+
+    class InterruptedTicket:
+        def __init__(self):
+            self._lock = threading.Lock()
+
+        def acquire(self, blocking=True, timeout=-1):
+            if timeout != -1:
+                raise KeyboardInterrupt                     # the waiting thread is interrupted
+            return self._lock.acquire(blocking)
+
+        def release(self):
+            self._lock.release()
+
+    class Threading:
+        Lock = InterruptedTicket
+        get_ident = staticmethod(threading.get_ident)
+
+    interrupted = []
+
+    def waiter():
+        try:
+            queue.acquire(5)
+        except KeyboardInterrupt:
+            interrupted.append(True)
+
+    real = dbmod.threading
+    dbmod.threading = Threading
+    try:
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        thread.join(DEADLINE)
+    finally:
+        dbmod.threading = real
+    assert interrupted == [True]
+    queue.release()
+    assert queue.owner is None and queue.acquire(0.5)       # the turn is free, not handed to the dead ticket
+    queue.release()
+
