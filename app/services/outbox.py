@@ -161,50 +161,54 @@ def _run(message: OutboxMessage, now: datetime, *, max_attempts: int, retry_dela
             # IMMEDIATE: the handler reads then writes; a deferred SQLite transaction could not wait for the lock.
             with transaction(immediate=True):
                 fn(json.loads(message.payload), message_id)
-                _mark_done(message_id)
+                _mark_done(message)
             return "done"
         if message.kind in PASS_MESSAGE:
             fn(json.loads(message.payload), message, now)
         else:
             fn(json.loads(message.payload))
     except PermanentFailure as exc:
-        OutboxMessage.update(failed_at=utcnow(), leased_until=None, last_error=str(exc)[:2000]).where(
-            OutboxMessage.id == message_id).execute()
-        log.warning("outbox %s (%s) failed permanently: %s", message_id, message.kind, exc)
-        _report_failure(message, str(exc))
+        if _settle(message, failed_at=utcnow(), last_error=str(exc)[:2000]):
+            log.warning("outbox %s (%s) failed permanently: %s", message_id, message.kind, exc)
+            _report_failure(message, str(exc))
         return "failed"
     except RetryAt as exc:
-        OutboxMessage.update(next_attempt_at=exc.when, leased_until=None, last_error=str(exc)[:2000]).where(
-            OutboxMessage.id == message_id).execute()
-        _enqueue(message_id, delay=max(1, math.ceil((exc.when - now).total_seconds())))
+        if _settle(message, next_attempt_at=exc.when, last_error=str(exc)[:2000]):
+            _enqueue(message_id, delay=max(1, math.ceil((exc.when - now).total_seconds())))
         return "retry"
     except Postpone as exc:
-        OutboxMessage.update(next_attempt_at=exc.when, leased_until=None, attempts=OutboxMessage.attempts - 1).where(
-            OutboxMessage.id == message_id).execute()
-        _enqueue(message_id, delay=max(1, math.ceil((exc.when - now).total_seconds())))
+        if _settle(message, next_attempt_at=exc.when, attempts=OutboxMessage.attempts - 1):
+            _enqueue(message_id, delay=max(1, math.ceil((exc.when - now).total_seconds())))
         return "postponed"
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         if message.attempts >= max_attempts:
-            OutboxMessage.update(failed_at=utcnow(), leased_until=None, last_error=error).where(
-                OutboxMessage.id == message_id).execute()
-            log.warning("outbox %s (%s) gave up after %d attempts: %s", message_id, message.kind,
-                        message.attempts, error)
-            _report_failure(message, error)
+            if _settle(message, failed_at=utcnow(), last_error=error):
+                log.warning("outbox %s (%s) gave up after %d attempts: %s", message_id, message.kind,
+                            message.attempts, error)
+                _report_failure(message, error)
             return "failed"
-        OutboxMessage.update(next_attempt_at=now + timedelta(seconds=retry_delay), leased_until=None,
-                             last_error=error).where(OutboxMessage.id == message_id).execute()
+        if not _settle(message, next_attempt_at=now + timedelta(seconds=retry_delay), last_error=error):
+            return "retry"
         log.info("outbox %s (%s) attempt %d failed, retrying in %ss: %s", message_id, message.kind,
                  message.attempts, retry_delay, error)
         _enqueue(message_id, delay=retry_delay)
         return "retry"
-    _mark_done(message_id)
+    _mark_done(message)
     return "done"
 
 
-def _mark_done(message_id: str) -> None:
-    OutboxMessage.update(done_at=utcnow(), leased_until=None, last_error=None).where(
-        OutboxMessage.id == message_id).execute()
+def _settle(message: OutboxMessage, **fields) -> bool:
+    """End this worker's attempt with ``fields`` (and the lease), unless the row is no longer its own: a worker
+    whose lease ran out while it ran (another one claimed the row since, raising ``attempts``) changes nothing."""
+    return (OutboxMessage.update(leased_until=None, **fields)
+            .where((OutboxMessage.id == message.id) & (OutboxMessage.attempts == message.attempts)
+                   & OutboxMessage.done_at.is_null() & OutboxMessage.failed_at.is_null())
+            .execute()) == 1
+
+
+def _mark_done(message: OutboxMessage) -> None:
+    _settle(message, done_at=utcnow(), last_error=None)
 
 
 def sweep(grace_seconds: int) -> int:
@@ -259,23 +263,36 @@ class _Heartbeat:
                 for mid, _ in due:
                     self._held[mid]["renewed"] = now
             if due:
-                try:
-                    self.renew(due)
-                except Exception:  # the next beat tries again; a lost lease only means the row may run twice
-                    log.warning("could not renew outbox leases", exc_info=True)
+                failed = self.renew(due)
+                with self._lock:          # a row whose renewal failed is tried again at the next wake
+                    for mid in failed:
+                        if mid in self._held:
+                            self._held[mid]["renewed"] = now - LEASE_SECONDS
 
     @staticmethod
-    def renew(due: list[tuple[str, dict]]) -> None:
-        with connection():
-            for message_id, held in due:
-                lease_end = utcnow() + timedelta(seconds=LEASE_SECONDS)
-                (OutboxMessage.update(next_attempt_at=lease_end, leased_until=lease_end)
-                 .where((OutboxMessage.id == message_id) & (OutboxMessage.attempts == held["attempts"])
-                        & OutboxMessage.leased_until.is_null(False) & OutboxMessage.done_at.is_null()
-                        & OutboxMessage.failed_at.is_null())
-                 .execute())
-                for fn in held["extra"]:
-                    fn()
+    def renew(due: list[tuple[str, dict]]) -> list[str]:
+        """Renew each row's lease on its own (one failure must not leave the others to expire); the ids that
+        failed are returned. A lost lease only means the row may run twice, which every handler tolerates."""
+        failed = []
+        try:
+            with connection():
+                for message_id, held in due:
+                    try:
+                        lease_end = utcnow() + timedelta(seconds=LEASE_SECONDS)
+                        (OutboxMessage.update(next_attempt_at=lease_end, leased_until=lease_end)
+                         .where((OutboxMessage.id == message_id) & (OutboxMessage.attempts == held["attempts"])
+                                & OutboxMessage.leased_until.is_null(False) & OutboxMessage.done_at.is_null()
+                                & OutboxMessage.failed_at.is_null())
+                         .execute())
+                        for fn in held["extra"]:
+                            fn()
+                    except Exception:
+                        log.warning("could not renew the lease of outbox %s", message_id, exc_info=True)
+                        failed.append(message_id)
+        except Exception:
+            log.warning("could not renew outbox leases", exc_info=True)
+            return [message_id for message_id, _ in due]
+        return failed
 
 
 _heartbeat = _Heartbeat()

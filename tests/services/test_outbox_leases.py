@@ -100,3 +100,29 @@ def test_a_claim_leases_for_thirty_seconds_and_every_outcome_ends_the_lease(app,
         if kind == "busy":
             assert row.attempts == 0                                        # a postponement is not an attempt
     assert results == {"ok": "done", "boom": "retry", "never": "failed", "later": "retry", "busy": "postponed"}
+
+
+@pytest.mark.parametrize("outcome", ["permanent", "error", "done"])
+def test_a_worker_whose_row_was_taken_over_changes_nothing_when_it_finishes(app, db_conn, queue, monkeypatch, outcome):
+    """Its lease ran out while it ran and another worker claimed the row (attempts rose): the late worker's
+    outcome must not fail, reschedule or finish the row, nor report a failure, under the new worker's feet."""
+    reported = []
+    monkeypatch.setitem(outbox.FAILURE_HOOKS, "lease_test", lambda payload, error: reported.append(error))
+
+    def late(payload):
+        # meanwhile the lease ran out and another worker claimed the row
+        OutboxMessage.update(attempts=OutboxMessage.attempts + 1,
+                             leased_until=utcnow() + timedelta(seconds=30)).where(
+            OutboxMessage.id == message.id).execute()
+        if outcome == "permanent":
+            raise outbox.PermanentFailure("refused")
+        if outcome == "error":
+            raise RuntimeError("boom")
+    monkeypatch.setitem(outbox.HANDLERS, "lease_test", late)
+    message = add()
+    queue.enqueued.clear()
+    outbox.process(message.id, max_attempts=1, retry_delay=60)
+    row = OutboxMessage.get_by_id(message.id)
+    assert row.failed_at is None and row.done_at is None and row.attempts == 2
+    assert row.leased_until is not None                          # the new worker's lease stands
+    assert reported == [] and queue.enqueued == []
