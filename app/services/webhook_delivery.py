@@ -38,6 +38,7 @@ import io
 import ipaddress
 import json
 import logging
+import random
 import socket
 import threading
 import time
@@ -92,6 +93,7 @@ BREAKER_MAX_PAUSE = timedelta(hours=1)
 ENDPOINT_LEASE = 30                                       # seconds a claim of an endpoint lasts unless renewed
 SHORT_POSTPONE = timedelta(seconds=1)                     # behind a delivery that started just now
 ENDPOINT_WAIT = 0.5                                       # seconds a delivery waits for one that just started
+YOUNG_CLAIM = timedelta(seconds=2)                        # a claim this young is "just started" (worth waiting for)
 
 
 @dataclass(frozen=True)
@@ -538,8 +540,16 @@ def record(webhook: Webhook, event_id: str, event: str, attempt_no: int, outcome
 
 
 # --- the endpoint's share of the webhook queue -------------------------------------------------------------
-def claim_endpoint(webhook_id: str, policy: Policy, wait: float | None = None) -> datetime | None:
-    """Hold the endpoint for one delivery: None when claimed, else when to try again (not an attempt).
+@dataclass(frozen=True)
+class EndpointClaim:
+    """The outcome of ``claim_endpoint``: ``since`` names a claim this delivery holds (renew and release it with
+    that value, so a late worker never frees another's claim); otherwise ``retry_at`` says when to try again."""
+    since: datetime | None = None
+    retry_at: datetime | None = None
+
+
+def claim_endpoint(webhook_id: str, policy: Policy, wait: float | None = None) -> EndpointClaim:
+    """Hold the endpoint for one delivery, or say when to try again (not an attempt).
 
     The claim lasts ``ENDPOINT_LEASE`` seconds and is renewed with the outbox row's lease while the delivery runs
     (``outbox.keep_alive``), so a worker killed mid-delivery frees the endpoint within that time. Behind a delivery
@@ -553,29 +563,35 @@ def claim_endpoint(webhook_id: str, policy: Policy, wait: float | None = None) -
                    .where((Webhook.id == webhook_id) & (Webhook.busy_until.is_null() | (Webhook.busy_until <= now)))
                    .execute())
         if claimed:
-            return None
+            return EndpointClaim(since=now)
         row = Webhook.select(Webhook.busy_since, Webhook.busy_until).where(Webhook.id == webhook_id).first()
         if row is None or row.busy_until is None or row.busy_since is None:
             young = True
         else:
-            young = now - row.busy_since < timedelta(seconds=2)
+            young = now - row.busy_since < YOUNG_CLAIM
         if young and time.monotonic() < give_up:
             time.sleep(0.05)
             continue
         if young:
-            return now + SHORT_POSTPONE
+            return EndpointClaim(retry_at=now + SHORT_POSTPONE + _jitter())
         expected_end = min(row.busy_since + timedelta(seconds=policy.timeout), row.busy_until)
-        return max(expected_end, now) + SHORT_POSTPONE
+        return EndpointClaim(retry_at=max(expected_end, now) + SHORT_POSTPONE + _jitter())
 
 
-def renew_endpoint(webhook_id: str) -> None:
+def _jitter() -> timedelta:
+    """Up to a second more, so deliveries postponed behind one claim do not all wake at the same moment."""
+    return timedelta(milliseconds=random.randint(0, 1000))
+
+
+def renew_endpoint(webhook_id: str, since: datetime) -> None:
     now = utcnow()
     Webhook.update(busy_until=now + timedelta(seconds=ENDPOINT_LEASE)).where(
-        (Webhook.id == webhook_id) & Webhook.busy_until.is_null(False)).execute()
+        (Webhook.id == webhook_id) & (Webhook.busy_since == since)).execute()
 
 
-def release_endpoint(webhook_id: str) -> None:
-    Webhook.update(busy_since=None, busy_until=None).where(Webhook.id == webhook_id).execute()
+def release_endpoint(webhook_id: str, since: datetime) -> None:
+    Webhook.update(busy_since=None, busy_until=None).where(
+        (Webhook.id == webhook_id) & (Webhook.busy_since == since)).execute()
 
 
 def paused_until(webhook: Webhook, now: datetime) -> datetime | None:

@@ -291,15 +291,15 @@ def deliver_webhook(payload: dict, message: OutboxMessage, now: datetime) -> Non
 def _attempt_holding_endpoint(webhook: Webhook, event_id: str, envelope: dict, now: datetime) -> delivery.Outcome:
     """One POST while holding the endpoint (another delivery to it is postponed); feeds the circuit breaker."""
     policy = delivery.policy_from_config()
-    wait = delivery.claim_endpoint(webhook.id, policy)
-    if wait is not None:
-        raise outbox.Postpone(wait, "the endpoint is busy with another delivery")
-    outbox.keep_alive(lambda: delivery.renew_endpoint(webhook.id))
+    claim = delivery.claim_endpoint(webhook.id, policy)
+    if claim.since is None:
+        raise outbox.Postpone(claim.retry_at, "the endpoint is busy with another delivery")
+    outbox.keep_alive(lambda: delivery.renew_endpoint(webhook.id, claim.since))
     try:
         outcome = delivery.attempt(webhook, event_id, envelope, now, policy)
         delivery.note_outcome(webhook.id, outcome, now)
     finally:
-        delivery.release_endpoint(webhook.id)
+        delivery.release_endpoint(webhook.id, claim.since)
     return outcome
 
 
