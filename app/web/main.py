@@ -39,8 +39,11 @@ def healthz():
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        from tasks import huey
+        from tasks import huey, webhook_huey
         checks["queue_pending"] = huey.pending_count()
+        # the webhook lane's backlog: one that only grows means no webhook worker runs (scale-out without
+        # `huey_consumer tasks.webhook_worker.huey`)
+        checks["webhook_queue_pending"] = webhook_huey.pending_count()
         checks["queue"] = "ok"
     except Exception as exc:
         checks["queue"] = f"error: {type(exc).__name__}"

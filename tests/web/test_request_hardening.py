@@ -347,3 +347,18 @@ def test_healthz_is_200_when_database_and_queue_answer(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json()["status"] == "ok" and response.get_json()["checks"]["database"] == "ok"
+
+
+def test_healthz_reports_the_webhook_lanes_backlog(client, monkeypatch):
+    """A scaled-out install without a webhook worker shows it: the webhook lane's backlog only grows."""
+    import tasks
+    from tasks.outbox import TASKS
+
+    monkeypatch.setattr(tasks.webhook_huey, "immediate", False)   # queued, as with no consumer running
+    tasks.webhook_huey.flush()
+    try:
+        TASKS["webhooks"]("no-such-row")
+        checks = client.get("/healthz").get_json()["checks"]
+        assert checks["webhook_queue_pending"] == 1 and checks["queue_pending"] == 0
+    finally:
+        tasks.webhook_huey.flush()
