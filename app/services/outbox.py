@@ -99,7 +99,7 @@ def _report_failure(message: OutboxMessage, error: str) -> None:
 
 def add(kind: str, payload: dict, *, user_id: str | None = None) -> OutboxMessage:
     message = OutboxMessage.create(kind=kind, payload=json.dumps(payload), user_id=user_id)
-    after_commit(lambda: _enqueue(message.id))
+    after_commit(lambda: _enqueue(message.id, kind=kind))
     return message
 
 
@@ -107,11 +107,11 @@ def lane_of(kind: str | None) -> str:
     return LANES.get(kind or "", "default")
 
 
-def _enqueue(message_id: str, delay: int | None = None) -> None:
+def _enqueue(message_id: str, delay: int | None = None, *, kind: str | None = None) -> None:
+    """Queue the row's task on its kind's lane (``kind`` when the caller knows it, else read from the row)."""
     from tasks.outbox import TASKS
     try:
-        kind = None
-        if LANES:
+        if kind is None and LANES:
             row = OutboxMessage.select(OutboxMessage.kind).where(OutboxMessage.id == message_id).first()
             kind = row.kind if row is not None else None
         task = TASKS[lane_of(kind)]
@@ -174,11 +174,11 @@ def _run(message: OutboxMessage, now: datetime, *, max_attempts: int, retry_dela
         return "failed"
     except RetryAt as exc:
         if _settle(message, next_attempt_at=exc.when, last_error=str(exc)[:2000]):
-            _enqueue(message_id, delay=max(1, math.ceil((exc.when - now).total_seconds())))
+            _enqueue(message_id, delay=max(1, math.ceil((exc.when - now).total_seconds())), kind=message.kind)
         return "retry"
     except Postpone as exc:
         if _settle(message, next_attempt_at=exc.when, attempts=OutboxMessage.attempts - 1):
-            _enqueue(message_id, delay=max(1, math.ceil((exc.when - now).total_seconds())))
+            _enqueue(message_id, delay=max(1, math.ceil((exc.when - now).total_seconds())), kind=message.kind)
         return "postponed"
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -192,7 +192,7 @@ def _run(message: OutboxMessage, now: datetime, *, max_attempts: int, retry_dela
             return "retry"
         log.info("outbox %s (%s) attempt %d failed, retrying in %ss: %s", message_id, message.kind,
                  message.attempts, retry_delay, error)
-        _enqueue(message_id, delay=retry_delay)
+        _enqueue(message_id, delay=retry_delay, kind=message.kind)
         return "retry"
     _mark_done(message)
     return "done"
@@ -219,10 +219,11 @@ def sweep(grace_seconds: int) -> int:
     pending = OutboxMessage.done_at.is_null() & OutboxMessage.failed_at.is_null()
     lost = OutboxMessage.leased_until.is_null() & (OutboxMessage.next_attempt_at <= cutoff)
     expired = OutboxMessage.leased_until.is_null(False) & (OutboxMessage.leased_until <= now)
-    ids = [m.id for m in OutboxMessage.select(OutboxMessage.id).where(pending & (lost | expired)).limit(500)]
-    for message_id in ids:
-        _enqueue(message_id)
-    return len(ids)
+    rows = list(OutboxMessage.select(OutboxMessage.id, OutboxMessage.kind).where(pending & (lost | expired))
+                .limit(500))
+    for row in rows:
+        _enqueue(row.id, kind=row.kind)
+    return len(rows)
 
 
 class _Heartbeat:

@@ -82,9 +82,9 @@ def no_webhook_sends(monkeypatch):
 
     original = outbox._enqueue
 
-    def enqueue(message_id, delay=None):
+    def enqueue(message_id, delay=None, **kwargs):
         if OutboxMessage.get_by_id(message_id).kind != "webhook":
-            original(message_id, delay)
+            original(message_id, delay, **kwargs)
     monkeypatch.setattr(outbox, "_enqueue", enqueue)
 
 

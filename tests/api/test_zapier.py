@@ -20,7 +20,7 @@ def no_delivery(monkeypatch):
     """Bookings in these tests queue webhook rows but send nothing (the hook URLs are not real)."""
     from app.services import outbox
     original = outbox._enqueue
-    monkeypatch.setattr(outbox, "_enqueue", lambda message_id, delay=None: _events_only(original, message_id))
+    monkeypatch.setattr(outbox, "_enqueue", lambda message_id, delay=None, **_kw: _events_only(original, message_id))
 
 
 def _events_only(original, message_id):

@@ -121,7 +121,7 @@ class ManualQueue:
         from app.services import outbox
 
         self.enqueued: list[tuple[str, int | None]] = []
-        monkeypatch.setattr(outbox, "_enqueue", lambda message_id, delay=None: self.enqueued.append(
+        monkeypatch.setattr(outbox, "_enqueue", lambda message_id, delay=None, **_kw: self.enqueued.append(
             (message_id, delay)))
 
     @staticmethod
