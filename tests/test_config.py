@@ -186,3 +186,15 @@ def test_session_lifetimes_must_be_at_least_a_day_and_idle_within_the_absolute_o
         assert "SESSION_IDLE_DAYS" in str(excinfo.value)
     cfg = load_config(env={"INSTANCE_DIR": str(tmp_path), "SESSION_IDLE_DAYS": "7", "SESSION_MAX_DAYS": "7"})
     assert (cfg["SESSION_IDLE_DAYS"], cfg["SESSION_MAX_DAYS"]) == (7, 7)
+
+
+def test_the_queue_file_commits_without_waiting_for_the_disk(tmp_path):
+    """WAL with synchronous=NORMAL, as the database: an enqueue on a booking's commit waits for no fsync (a killed
+    process still loses nothing committed; the outbox sweep covers a power cut)."""
+    from tasks import make_huey
+
+    queue = make_huey({"HUEY_URL": f"sqlite:///{tmp_path / 'queue.db'}", "HUEY_IMMEDIATE": False})
+    conn = queue.storage.conn
+    assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("pragma synchronous").fetchone()[0] == 1
+    queue.storage.close()
