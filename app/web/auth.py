@@ -231,11 +231,16 @@ def send_verification_email(user: User) -> None:
                     user=user, link=link, days=accounts.VERIFY_MAX_AGE // 86400)
 
 
-@bp.get("/verify-email/<token>")
+@bp.route("/verify-email/<token>", methods=["GET", "POST"])
 def verify_email(token: str):
+    """The link shows a page whose button (a POST) confirms the address: opening the link changes nothing, so
+    a mail scanner that follows every link (or the owner opening a squatter's mail) verifies no account."""
     user = accounts.user_for_verify_token(token, current_app.config["SECRET_KEY"])
     if user is None:
         return render("auth/verify_invalid.html", status=400)
+    if request.method != "POST":  # GET and HEAD
+        return render("auth/verify_confirm.html", token=token, email=user.email,
+                      already=user.email_verified_at is not None)
     accounts.verify_email(user, ip=g.client_ip)
     flash(f"Thank you: {user.email} is confirmed.", "success")
     return redirect(url_for("dashboard.home") if g.user else url_for("auth.login"))
