@@ -135,9 +135,27 @@ def _account_key(email: str) -> str:
     return sha256_hex("login:" + accounts.normalize_email(email))[:32]
 
 
-def _remember_device(response, account_key: str) -> None:
+def _device_key(user: User | None) -> str | None:
+    """What a browser that signed in to ``user`` remembers. It names the account's ``session_key`` too, which
+    changes with the password (a change, a reset, the takeover guard): a browser remembered before stops
+    counting as the owner's then."""
+    if user is None:
+        return None
+    return sha256_hex(f"device:{user.id}:{user.session_key}")[:32]
+
+
+def _known_device(email: str, device: dict) -> bool:
+    if not device["d"] or not device["a"]:
+        return False
+    key = _device_key(User.get_or_none(User.email == accounts.normalize_email(email)))
+    return key is not None and key in device["a"]
+
+
+def remember_device(response, user: User) -> None:
+    """Remember on ``response`` that this browser signed in to ``user`` (exempt from the account's cap)."""
+    key = _device_key(user)
     device = _device()
-    known = [k for k in device["a"] if k != account_key][-(DEVICE_MAX_ACCOUNTS - 1):] + [account_key]
+    known = [k for k in device["a"] if k != key][-(DEVICE_MAX_ACCOUNTS - 1):] + [key]
     value = _device_serializer().dumps({"d": device["d"] or secrets.token_urlsafe(16), "a": known})
     response.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_MAX_AGE, httponly=True, samesite="Lax",
                         secure=current_app.config["SESSION_COOKIE_SECURE"])
@@ -156,7 +174,7 @@ def login():
         email = request.form.get("email", "").strip()
         account = _account_key(email)
         device = _device()
-        known_device = account in device["a"] and device["d"]
+        known_device = _known_device(email, device)
         scope = f"{account}/device:{device['d']}" if known_device else f"{account}/ip:{g.client_ip or 'unknown'}"
         backoff_check("login", scope)
         if not known_device and exceeded("login-account", account, cfg["RATELIMIT_LOGIN_ACCOUNT"]):
@@ -173,7 +191,7 @@ def login():
             login_user(user)
             accounts.record_login(user, ip=g.client_ip, method="password")
             response = redirect(next_url)
-            _remember_device(response, account)
+            remember_device(response, user)
             return response
     return render("auth/login.html", email=email, error=error, next=next_url, status=401 if error else 200)
 
@@ -365,7 +383,7 @@ def oidc_callback(provider: str):
         login_user(user)
         accounts.record_login(user, ip=g.client_ip, method=provider)
         response = redirect(url_for("dashboard.home"))
-        _remember_device(response, _account_key(user.email))
+        remember_device(response, user)
         return response
     if not _signup_allowed():
         return render("auth/signup_closed.html", status=403)

@@ -21,6 +21,7 @@ from app.services import accounts, audit, sessions
 from app.services.errors import ValidationFailed
 from app.services.timezones import all_timezones
 from app.web import render
+from app.web.auth import remember_device
 from app.web.session import login_required, login_user, logout_user
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -91,7 +92,9 @@ def password():
                 backoff_reset("password-change", scope)
                 login_user(g.user)  # every session ended with the change: this browser gets a new one
                 flash("Password changed. Other devices were signed out.", "success")
-                return redirect(url_for("settings.password"))
+                response = redirect(url_for("settings.password"))
+                remember_device(response, g.user)  # browsers remembered before no longer count: this one does
+                return response
     return render("settings/password.html", errors=errors, status=422 if errors else 200)
 
 

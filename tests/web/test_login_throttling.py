@@ -136,3 +136,23 @@ def test_sign_up_attempts_are_limited_per_client(app_factory, make_user):
     other = _from(app, "198.51.100.7").post("/signup", data={"name": "Y", "email": "y@example.com", "username": "yyy",
                                                               "timezone": "UTC", "password": "a long passphrase 9"})
     assert other.status_code == 302
+
+
+def test_a_password_change_forgets_the_browsers_remembered_before(app_factory, make_user):
+    """Issue 12, 11/18: a browser that signed in before (perhaps a thief's, or one the owner gave away) no longer
+    passes the account's cap once the password changed; the browser the change was made in still does."""
+    app = app_factory(RATELIMIT_LOGIN="1000/minute", RATELIMIT_LOGIN_ACCOUNT="4/hour")
+    alice = make_user("alice")
+    old_browser, owners = _from(app, "198.51.100.7"), _from(app, "198.51.100.8")
+    login(old_browser, alice)
+    old_browser.post("/logout")
+    login(owners, alice)
+    new_password = "a brand new passphrase 42"
+    changed = owners.post("/settings/password", data={"current_password": PASSWORD, "new_password": new_password,
+                                                       "new_password_confirm": new_password})
+    assert changed.status_code == 302
+    owners.post("/logout")
+    for n in range(4):
+        assert _attempt(_from(app, f"203.0.113.{n + 1}"), alice.email).status_code == 401
+    assert _attempt(old_browser, alice.email, new_password).status_code == 429
+    assert _attempt(owners, alice.email, new_password).status_code == 302
