@@ -235,8 +235,14 @@ def reset_password(token: str):
             except ValidationFailed as exc:
                 errors = exc.errors
             else:
-                flash("Your password was changed. Sign in with the new password.", "success")
-                return redirect(url_for("auth.login"))
+                # The link proved the mailbox: sign the owner in here and remember this browser, so an attacker
+                # who ran the account into its cap of failed sign-ins cannot keep the owner out of it.
+                login_user(user)
+                accounts.record_login(user, ip=g.client_ip, method="password_reset")
+                flash("Your password was changed and you are signed in. Other devices were signed out.", "success")
+                response = redirect(url_for("dashboard.home"))
+                remember_device(response, user)
+                return response
     return render("auth/reset.html", token=token, errors=errors, status=422 if errors else 200)
 
 
