@@ -119,8 +119,12 @@ def sessions_list():
 @bp.post("/sessions/<session_id>/end")
 @login_required
 def session_end(session_id: str):
-    if session_id == session.row_id:  # this browser: the same as signing out
-        return _signed_out_everywhere("You are signed out.")
+    if session_id == session.row_id:  # this browser: the same as signing out (the others go on)
+        user = g.user
+        audit.record("auth.session_ended", resource="user", resource_id=user.id, user=user, actor=user,
+                     ip=g.client_ip, details={"sessions": 1})
+        logout_user()
+        return _to_login("You are signed out.")
     if not sessions.end_one(g.user, session_id):
         return _sessions_page("That session had already ended.")
     audit.record("auth.session_ended", resource="user", resource_id=g.user.id, user=g.user, actor=g.user,
@@ -150,6 +154,10 @@ def _signed_out_everywhere(message: str):
     audit.record("auth.session_ended", resource="user", resource_id=user.id, user=user, actor=user,
                  ip=g.client_ip, details={"sessions": ended})
     logout_user()
+    return _to_login(message)
+
+
+def _to_login(message: str):
     flash(message, "info")
     target = url_for("auth.login")
     if request.headers.get("HX-Request") == "true":

@@ -188,6 +188,21 @@ def test_signing_out_one_other_session(app, make_user):
     assert laptop.get("/dashboard").status_code == 200
 
 
+def test_signing_out_this_devices_own_row_ends_only_this_session(app, make_user):
+    """Issue 12, 11: "Sign out" on the row marked as this device signs this browser out, not every browser."""
+    alice = make_user("alice")
+    laptop, phone = app.test_client(), app.test_client()
+    login(laptop, alice)
+    login(phone, alice)
+    laptop_row = next(r for r in _rows(app, alice) if r.token_hash == hashlib.sha256(
+        _cookie(laptop).encode()).hexdigest())
+    answer = laptop.post(f"/settings/sessions/{laptop_row.id}/end", headers=HTMX)
+    assert answer.status_code == 204 and answer.headers["HX-Redirect"] == "/login"
+    assert laptop.get("/dashboard").status_code == 302
+    assert phone.get("/dashboard").status_code == 200
+    assert [r.id for r in _rows(app, alice)] != [] and laptop_row.id not in [r.id for r in _rows(app, alice)]
+
+
 def test_sign_out_everywhere_ends_this_browser_too(app, make_user):
     alice = make_user("alice")
     laptop, phone = app.test_client(), app.test_client()
