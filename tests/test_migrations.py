@@ -226,7 +226,7 @@ def test_db_upgrade_applies_everything_once_and_status_lists_all_applied(tmp_pat
         assert [row[0] for row in applied] == names
 
 
-def test_0013_marks_accounts_verified_only_where_a_sign_in_identity_carries_their_address(tmp_path):
+def test_0013_marks_accounts_verified_only_where_a_sign_in_identity_carries_their_address_and_admins(tmp_path):
     from app.db import _load, database_from_url, migration_files
 
     with fresh_database("verified", tmp_path) as url:
@@ -245,13 +245,13 @@ def test_0013_marks_accounts_verified_only_where_a_sign_in_identity_carries_thei
                             "VALUES (%s, %s, 'google', %s, %s, '2026-01-02 03:04:05')")
             if BACKEND != "postgres":
                 user_sql, identity_sql = user_sql.replace("%s", "?"), identity_sql.replace("%s", "?")
-            for uid, email in (("u1", "linked@example.com"), ("u2", "plain@example.com"),
-                               ("u3", "changed@example.com")):
-                database.execute_sql(user_sql, (uid, email, uid, False, False))
+            for uid, email, admin in (("u1", "linked@example.com", False), ("u2", "plain@example.com", False),
+                                      ("u3", "changed@example.com", False), ("u4", "admin@example.com", True)):
+                database.execute_sql(user_sql, (uid, email, uid, admin, False))
             database.execute_sql(identity_sql, ("i1", "u1", "s1", "linked@example.com"))
             database.execute_sql(identity_sql, ("i3", "u3", "s3", "old-address@example.com"))
             with database.atomic():
                 _load(next(p for p in files if p.name.startswith("0013"))).upgrade(database)
             rows = dict(database.execute_sql(
                 'SELECT id, email_verified_at IS NOT NULL FROM "users" ORDER BY id').fetchall())
-    assert {k: bool(v) for k, v in rows.items()} == {"u1": True, "u2": False, "u3": False}
+    assert {k: bool(v) for k, v in rows.items()} == {"u1": True, "u2": False, "u3": False, "u4": True}

@@ -11,7 +11,7 @@ import peewee
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.db import transaction
-from app.models import OAuthIdentity, User, UserLogo
+from app.models import ApiKey, Integration, IntegrationCalendar, OAuthIdentity, User, UserLogo, Webhook
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.security import hash_password, sha256_hex, verify_password
@@ -311,16 +311,37 @@ def link_identity(user: User, provider: str, subject: str, email: str, *, ip: st
 
     An account whose own email was never verified may have been created by someone else with the owner's
     address, waiting for the owner to arrive (pre-hijacking): its password and every session end before
-    the owner's identity is linked, and the email now counts as verified."""
+    the owner's identity is linked, and so does every way the squatter set up to keep reading the account's
+    bookings (API keys, webhooks and Zapier subscriptions, connected calendars and video accounts); the email
+    now counts as verified."""
     with transaction():
         takeover_guard = user.email_verified_at is None
+        removed: dict[str, int] = {}
         if takeover_guard:
             _set_password(user, None)
+            removed = _remove_access_paths(user)
             user.email_verified_at = utcnow()
             User.update(email_verified_at=user.email_verified_at).where(User.id == user.id).execute()
         OAuthIdentity.create(user=user, provider=provider, subject=subject, email=email)
+        details: dict = {"provider": provider, "passwordRemoved": takeover_guard}
+        if takeover_guard:
+            details["removed"] = removed
         audit.record("auth.identity_linked", resource="user", resource_id=user.id, user=user, actor=user, ip=ip,
-                     details={"provider": provider, "passwordRemoved": takeover_guard})
+                     details=details)
+
+
+def _remove_access_paths(user: User) -> dict[str, int]:
+    """Delete the account's API keys, webhooks (Zapier subscriptions are webhooks) and third-party connections
+    (their calendars, busy caches and event links go with them). Returns how many of each went."""
+    removed = {
+        "apiKeys": ApiKey.delete().where(ApiKey.user == user.id).execute(),
+        "webhooks": Webhook.delete().where(Webhook.user == user.id).execute(),
+    }
+    IntegrationCalendar.delete().where(IntegrationCalendar.user == user.id).execute()
+    removed["integrations"] = Integration.delete().where(Integration.user == user.id).execute()
+    if removed["integrations"]:
+        bump_pages_version(user.id)  # connected calendars decided which times the public pages offered
+    return removed
 
 
 # --- administration --------------------------------------------------------------------------------------

@@ -135,9 +135,27 @@ def _account_key(email: str) -> str:
     return sha256_hex("login:" + accounts.normalize_email(email))[:32]
 
 
-def _remember_device(response, account_key: str) -> None:
+def _device_key(user: User | None) -> str | None:
+    """What a browser that signed in to ``user`` remembers. It names the account's ``session_key`` too, which
+    changes with the password (a change, a reset, the takeover guard): a browser remembered before stops
+    counting as the owner's then."""
+    if user is None:
+        return None
+    return sha256_hex(f"device:{user.id}:{user.session_key}")[:32]
+
+
+def _known_device(email: str, device: dict) -> bool:
+    if not device["d"] or not device["a"]:
+        return False
+    key = _device_key(User.get_or_none(User.email == accounts.normalize_email(email)))
+    return key is not None and key in device["a"]
+
+
+def remember_device(response, user: User) -> None:
+    """Remember on ``response`` that this browser signed in to ``user`` (exempt from the account's cap)."""
+    key = _device_key(user)
     device = _device()
-    known = [k for k in device["a"] if k != account_key][-(DEVICE_MAX_ACCOUNTS - 1):] + [account_key]
+    known = [k for k in device["a"] if k != key][-(DEVICE_MAX_ACCOUNTS - 1):] + [key]
     value = _device_serializer().dumps({"d": device["d"] or secrets.token_urlsafe(16), "a": known})
     response.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_MAX_AGE, httponly=True, samesite="Lax",
                         secure=current_app.config["SESSION_COOKIE_SECURE"])
@@ -156,7 +174,7 @@ def login():
         email = request.form.get("email", "").strip()
         account = _account_key(email)
         device = _device()
-        known_device = account in device["a"] and device["d"]
+        known_device = _known_device(email, device)
         scope = f"{account}/device:{device['d']}" if known_device else f"{account}/ip:{g.client_ip or 'unknown'}"
         backoff_check("login", scope)
         if not known_device and exceeded("login-account", account, cfg["RATELIMIT_LOGIN_ACCOUNT"]):
@@ -173,7 +191,7 @@ def login():
             login_user(user)
             accounts.record_login(user, ip=g.client_ip, method="password")
             response = redirect(next_url)
-            _remember_device(response, account)
+            remember_device(response, user)
             return response
     return render("auth/login.html", email=email, error=error, next=next_url, status=401 if error else 200)
 
@@ -217,8 +235,14 @@ def reset_password(token: str):
             except ValidationFailed as exc:
                 errors = exc.errors
             else:
-                flash("Your password was changed. Sign in with the new password.", "success")
-                return redirect(url_for("auth.login"))
+                # The link proved the mailbox: sign the owner in here and remember this browser, so an attacker
+                # who ran the account into its cap of failed sign-ins cannot keep the owner out of it.
+                login_user(user)
+                accounts.record_login(user, ip=g.client_ip, method="password_reset")
+                flash("Your password was changed and you are signed in. Other devices were signed out.", "success")
+                response = redirect(url_for("dashboard.home"))
+                remember_device(response, user)
+                return response
     return render("auth/reset.html", token=token, errors=errors, status=422 if errors else 200)
 
 
@@ -231,11 +255,16 @@ def send_verification_email(user: User) -> None:
                     user=user, link=link, days=accounts.VERIFY_MAX_AGE // 86400)
 
 
-@bp.get("/verify-email/<token>")
+@bp.route("/verify-email/<token>", methods=["GET", "POST"])
 def verify_email(token: str):
+    """The link shows a page whose button (a POST) confirms the address: opening the link changes nothing, so
+    a mail scanner that follows every link (or the owner opening a squatter's mail) verifies no account."""
     user = accounts.user_for_verify_token(token, current_app.config["SECRET_KEY"])
     if user is None:
         return render("auth/verify_invalid.html", status=400)
+    if request.method != "POST":  # GET and HEAD
+        return render("auth/verify_confirm.html", token=token, email=user.email,
+                      already=user.email_verified_at is not None)
     accounts.verify_email(user, ip=g.client_ip)
     flash(f"Thank you: {user.email} is confirmed.", "success")
     return redirect(url_for("dashboard.home") if g.user else url_for("auth.login"))
@@ -360,7 +389,7 @@ def oidc_callback(provider: str):
         login_user(user)
         accounts.record_login(user, ip=g.client_ip, method=provider)
         response = redirect(url_for("dashboard.home"))
-        _remember_device(response, _account_key(user.email))
+        remember_device(response, user)
         return response
     if not _signup_allowed():
         return render("auth/signup_closed.html", status=403)

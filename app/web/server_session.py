@@ -8,7 +8,9 @@ the session's data (CSRF token, OAuth state, flashes) and the account it is sign
 - it ends after ``SESSION_IDLE_DAYS`` without a request and ``SESSION_MAX_DAYS`` after sign-in at the latest;
 - the cookie is set when a session starts and never re-issued, and a request writes back only the keys it
   changed: a concurrent request that loaded the session earlier cannot wipe the OAuth state another request
-  stored meanwhile.
+  stored meanwhile;
+- an unknown, revoked or expired token makes the request a visitor's but does not delete the cookie: only
+  signing out does, so a request sent before sign-in and answered after it cannot drop the new session.
 
 Rows are loaded lazily (a request that never touches ``session`` costs no query), ``last_seen_at`` is
 written at most once a minute. Until someone signs in, the session (a form's CSRF token, a sign-in's OAuth
@@ -72,7 +74,8 @@ class ServerSession(SessionMixin):
         self._changes: dict[str, Any] = {}
         self._cleared = False
         self._start_for: str | None = None   # begin a new session for this user id at save (sign-in)
-        self._ended = False                  # the row was deleted: drop the cookie unless a new session starts
+        self._ended = False                  # signed out here: drop the cookie unless a new session starts
+        self._signed_data = False            # the cookie held a visitor's valid signed data
         self.modified = False
         self.accessed = False
         self.new = token is None
@@ -84,8 +87,10 @@ class ServerSession(SessionMixin):
             self._data = {}
             row = self._interface.find(self._app, self._token, self._request)
             if row is None:
+                # An unknown, revoked or expired token: this request is a visitor's. The cookie is left alone
+                # (a request still in flight while the browser signs in must not delete the new session's
+                # cookie after it was set); a write of visitor data replaces it as usual.
                 self._token = None
-                self._ended = True  # an unknown, revoked or expired token: the cookie goes
             else:
                 self._row_id, self._user_id = row.id, row.user_id
                 self._data = _loads(row.data)
@@ -179,12 +184,10 @@ class ServerSessionInterface(SessionInterface):
                 data = None
             session = ServerSession(self, app, None, request, anonymous=data if isinstance(data, dict) else {},
                                     had_cookie=True)
-            session._ended = not isinstance(data, dict)
+            session._signed_data = isinstance(data, dict)
             return session
         token = raw if 20 <= len(raw) <= 100 and raw.isascii() else None
-        session = ServerSession(self, app, token, request, had_cookie=bool(raw))
-        session._ended = bool(raw) and token is None
-        return session
+        return ServerSession(self, app, token, request, had_cookie=bool(raw))
 
     def find(self, app: Flask, token: str | None, request: Request | None) -> WebSession | None:
         """The live row of ``token`` (touching ``last_seen_at`` once a minute), or None; expired rows go."""
@@ -220,9 +223,11 @@ class ServerSessionInterface(SessionInterface):
         if session._start_for is None and session._token is None:
             # Nobody is signed in: the little there is (a form's CSRF token, OAuth state of a sign-in, flashes)
             # stays in a signed cookie, so visitors cost no database writes.
+            # Only signing out, or emptying the visitor data the cookie held, deletes it: never merely an unknown
+            # or forged cookie (a late answer to a request sent before sign-in would delete the new session's).
             if session._data:
                 response.set_cookie(name, self._signer(app).dumps(session._data), **cookie)
-            elif session._had_cookie or session._ended:
+            elif session._signed_data or session._ended:
                 response.delete_cookie(name, **cookie)
             return
         db.connect(reuse_if_open=True)

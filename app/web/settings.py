@@ -21,6 +21,7 @@ from app.services import accounts, audit, sessions
 from app.services.errors import ValidationFailed
 from app.services.timezones import all_timezones
 from app.web import render
+from app.web.auth import remember_device
 from app.web.session import login_required, login_user, logout_user
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -91,7 +92,9 @@ def password():
                 backoff_reset("password-change", scope)
                 login_user(g.user)  # every session ended with the change: this browser gets a new one
                 flash("Password changed. Other devices were signed out.", "success")
-                return redirect(url_for("settings.password"))
+                response = redirect(url_for("settings.password"))
+                remember_device(response, g.user)  # browsers remembered before no longer count: this one does
+                return response
     return render("settings/password.html", errors=errors, status=422 if errors else 200)
 
 
@@ -116,8 +119,12 @@ def sessions_list():
 @bp.post("/sessions/<session_id>/end")
 @login_required
 def session_end(session_id: str):
-    if session_id == session.row_id:  # this browser: the same as signing out
-        return _signed_out_everywhere("You are signed out.")
+    if session_id == session.row_id:  # this browser: the same as signing out (the others go on)
+        user = g.user
+        audit.record("auth.session_ended", resource="user", resource_id=user.id, user=user, actor=user,
+                     ip=g.client_ip, details={"sessions": 1})
+        logout_user()
+        return _to_login("You are signed out.")
     if not sessions.end_one(g.user, session_id):
         return _sessions_page("That session had already ended.")
     audit.record("auth.session_ended", resource="user", resource_id=g.user.id, user=g.user, actor=g.user,
@@ -147,6 +154,10 @@ def _signed_out_everywhere(message: str):
     audit.record("auth.session_ended", resource="user", resource_id=user.id, user=user, actor=user,
                  ip=g.client_ip, details={"sessions": ended})
     logout_user()
+    return _to_login(message)
+
+
+def _to_login(message: str):
     flash(message, "info")
     target = url_for("auth.login")
     if request.headers.get("HX-Request") == "true":

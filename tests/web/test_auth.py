@@ -148,8 +148,10 @@ def test_password_reset_by_email_is_single_use(app_factory, make_user, smtp_serv
     mismatch = client.post(path, data={"password": "a brand new secret", "password_confirm": "other"})
     assert mismatch.status_code == 422
     done = client.post(path, data={"password": "a brand new secret", "password_confirm": "a brand new secret"})
-    assert done.status_code == 302
+    assert done.status_code == 302 and done.headers["Location"] == "/dashboard"
+    assert client.get("/dashboard").status_code == 200  # the link proved the mailbox: signed in
     assert client.get(path).status_code == 400  # used once: gone
+    client.post("/logout")
     login(client, user, password="a brand new secret")
 
 

@@ -136,3 +136,48 @@ def test_sign_up_attempts_are_limited_per_client(app_factory, make_user):
     other = _from(app, "198.51.100.7").post("/signup", data={"name": "Y", "email": "y@example.com", "username": "yyy",
                                                               "timezone": "UTC", "password": "a long passphrase 9"})
     assert other.status_code == 302
+
+
+def test_a_password_change_forgets_the_browsers_remembered_before(app_factory, make_user):
+    """Issue 12, 11/18: a browser that signed in before (perhaps a thief's, or one the owner gave away) no longer
+    passes the account's cap once the password changed; the browser the change was made in still does."""
+    app = app_factory(RATELIMIT_LOGIN="1000/minute", RATELIMIT_LOGIN_ACCOUNT="4/hour")
+    alice = make_user("alice")
+    old_browser, owners = _from(app, "198.51.100.7"), _from(app, "198.51.100.8")
+    login(old_browser, alice)
+    old_browser.post("/logout")
+    login(owners, alice)
+    new_password = "a brand new passphrase 42"
+    changed = owners.post("/settings/password", data={"current_password": PASSWORD, "new_password": new_password,
+                                                       "new_password_confirm": new_password})
+    assert changed.status_code == 302
+    owners.post("/logout")
+    for n in range(4):
+        assert _attempt(_from(app, f"203.0.113.{n + 1}"), alice.email).status_code == 401
+    assert _attempt(old_browser, alice.email, new_password).status_code == 429
+    assert _attempt(owners, alice.email, new_password).status_code == 302
+
+
+def test_a_password_reset_by_link_signs_the_owner_in_and_lets_that_browser_past_the_cap(app_factory, make_user,
+                                                                                        smtp_server):
+    """Issue 12, 18: an attacker ran the account into its cap from many addresses; the owner, in a browser never
+    used before, resets the password by the emailed link: that signs them in and the browser is theirs from then."""
+    import re
+    app = app_factory(RATELIMIT_LOGIN="1000/minute", SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server.port)
+    alice = make_user("alice")
+    for n in range(30):
+        assert _attempt(_from(app, f"203.0.113.{n % 6 + 1}"), alice.email).status_code in (401, 429)
+    new_browser = _from(app, "198.51.100.7")
+    assert _attempt(new_browser, alice.email, PASSWORD).status_code == 429  # the owner is capped out too
+    assert new_browser.post("/password/forgot", data={"email": alice.email}).status_code == 200
+    [msg] = smtp_server.wait_for(1)
+    path = re.search(r"/password/reset/\S+", msg.get_body(("plain",)).get_content()).group(0)
+    new_password = "a brand new passphrase 42"
+    done = new_browser.post(path, data={"password": new_password, "password_confirm": new_password})
+    assert done.status_code == 302 and done.headers["Location"] == "/dashboard"
+    assert new_browser.get("/dashboard").status_code == 200
+    new_browser.post("/logout")
+    assert new_browser.get("/dashboard").status_code == 302
+    assert _attempt(new_browser, alice.email, new_password).status_code == 302
+    assert new_browser.get("/dashboard").status_code == 200
+    assert _attempt(_from(app, "203.0.113.99"), alice.email, new_password).status_code == 429  # the cap holds

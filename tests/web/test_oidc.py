@@ -610,6 +610,54 @@ def test_pre_hijacked_account_loses_the_squatters_password_and_sessions_when_the
     assert json.loads(entry.details)["passwordRemoved"] is True
 
 
+def test_pre_hijacked_account_loses_the_squatters_api_keys_webhooks_and_connections_when_the_owner_signs_in(
+        web, oidc_app, fake, make_user):
+    """Issue 12, 13: a squatter who set up an API key, a webhook, a Zapier subscription and a connected calendar
+    would go on receiving the owner's bookings after the takeover guard took only the password."""
+    from app.models import ApiKey, AuditLog, Integration, IntegrationCalendar, Webhook
+    from app.services import api_keys
+
+    make_user("first-account")
+    squatter = make_user("squatter", email="grace@example.com", password="hidden in plain sight 7")
+
+    def plant():
+        _, raw = api_keys.create_api_key(squatter, "exfiltration")
+        for label in (None, "Zapier"):
+            Webhook.create(user=squatter.id, url="https://squatter.example/hook", events=["booking.created"],
+                           secret="sealed", label=label)
+        integration = Integration.create(user=squatter.id, provider="caldav", label="squatter's calendar")
+        IntegrationCalendar.create(integration=integration, user=squatter.id, remote_id="https://dav.example/c",
+                                   name="Work")
+        return raw
+    raw_key = db_call(oidc_app, plant)
+    api = oidc_app.test_client()
+    assert api.get("/api/zapier/me", headers={"X-API-Key": raw_key}).status_code == 200
+
+    fake.identity = GRACE
+    assert sign_in(web).headers["Location"] == "/dashboard"
+
+    assert api.get("/api/zapier/me", headers={"X-API-Key": raw_key}).status_code == 401
+    left = db_call(oidc_app, lambda: [model.select().where(model.user == squatter.id).count()
+                                      for model in (ApiKey, Webhook, Integration, IntegrationCalendar)])
+    assert left == [0, 0, 0, 0]
+    entry = db_call(oidc_app, lambda: AuditLog.get(AuditLog.action == "auth.identity_linked"))
+    assert json.loads(entry.details)["removed"] == {"apiKeys": 1, "webhooks": 2, "integrations": 1}
+
+
+def test_linking_to_a_verified_account_keeps_its_api_keys(web, oidc_app, fake, make_user):
+    make_user("first-account")
+    ada = make_user("ada", email="grace@example.com")
+    from app.services import accounts, api_keys
+
+    def prepare():
+        accounts.verify_email(ada)
+        return api_keys.create_api_key(ada, "mine")[1]
+    raw_key = db_call(oidc_app, prepare)
+    fake.identity = GRACE
+    assert sign_in(web).headers["Location"] == "/dashboard"
+    assert oidc_app.test_client().get("/api/zapier/me", headers={"X-API-Key": raw_key}).status_code == 200
+
+
 def test_linking_to_a_verified_account_keeps_its_password(web, oidc_app, fake, make_user):
     make_user("first-account")
     ada = make_user("ada", email="grace@example.com")
