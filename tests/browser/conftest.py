@@ -19,6 +19,9 @@ CHROMIUM = os.environ.get("LINKTIME_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEZONE = "Europe/Paris"
+# One bound for every wait, as for the page's own waits: an assertion polls until its condition holds, and on a
+# busy CI machine (two suites, Chromium and xdist workers on two cores) a booking round trip can pass 5 s.
+WAIT_MS = 10_000
 
 
 def _unavailable(message: str):
@@ -42,7 +45,7 @@ def live_server(app_factory):
     from waitress.server import create_server
 
     app = app_factory(WTF_CSRF_ENABLED=True)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="LinkTime-test")
+    server = create_server(app, host="127.0.0.1", port=0, threads=8, ident="LinkTime-test")
 
     def serve():
         try:
@@ -64,7 +67,9 @@ def live_server(app_factory):
 def chromium():
     if not os.path.exists(CHROMIUM):
         _unavailable(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import Error, sync_playwright
+    from playwright.sync_api import Error, expect, sync_playwright
+
+    expect.set_options(timeout=WAIT_MS)
 
     playwright = sync_playwright().start()
     try:
@@ -82,7 +87,7 @@ def chromium():
 @pytest.fixture
 def page(chromium, live_server):
     context = chromium.new_context(base_url=live_server.url, timezone_id=TIMEZONE, locale="en-US")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(WAIT_MS)
     try:
         yield context.new_page()
     finally:
