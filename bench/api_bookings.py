@@ -192,6 +192,15 @@ def stored_views(env: dict) -> int:
         conn.close()
 
 
+def pending_outbox(env: dict) -> int:
+    import sqlite3
+    conn = sqlite3.connect(Path(env["INSTANCE_DIR"]) / "linktime.db", timeout=30)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM outbox WHERE done_at IS NULL AND failed_at IS NULL").fetchone()[0]
+    finally:
+        conn.close()
+
+
 def create_many(base: str, event_type_id: str, seconds: float, clients: int) -> dict:
     """Closed loop: each client books the next unused 5-minute slot (08:00-20:00 Berlin, from 100 days ahead
     on) as soon as its previous request was answered."""
@@ -384,6 +393,17 @@ def main() -> int:
                 result["page_views_stored"] = stored_views(env)
             result["server_cpu_ms_per_booking"] = round(server_cpu * 1000 / max(1, result["created"]), 2)
             result["server_cpu_utilization"] = round(server_cpu / result["seconds"], 2)
+            if not args.no_queue:
+                # the queue's side of the bookings (events fanned out into emails and the rest): what was still
+                # waiting when the clients stopped, and how long the consumer took to finish it
+                result["outbox_pending_at_end"] = pending_outbox(env)
+                drained = time.monotonic()
+                while pending_outbox(env) and time.monotonic() - drained < 300:
+                    time.sleep(0.2)
+                result["queue_drain_seconds"] = round(time.monotonic() - drained, 1)
+                result["outbox_pending_after_drain"] = pending_outbox(env)
+                result["server_cpu_ms_per_booking_with_queue"] = round(
+                    (cpu_seconds(server.pid) - cpu_before) * 1000 / max(1, result["created"]), 2)
             result["load_average_1min"] = round(os.getloadavg()[0], 1)
             result["queue_in_web"] = not args.no_queue
             result["cpus"] = os.cpu_count()

@@ -46,7 +46,9 @@ class QueueFileStorage(SqliteStorage):
 def make_huey(cfg: dict, name: str = DEFAULT_QUEUE):
     url = cfg["HUEY_URL"]
     scheme = urlparse(url).scheme
-    common = {"name": name, "immediate": bool(cfg["HUEY_IMMEDIATE"]), "utc": True}
+    # results=False: nothing reads a task's return value, and Huey would keep every one in the queue's storage
+    # (a write per task, and a table that only grows)
+    common = {"name": name, "immediate": bool(cfg["HUEY_IMMEDIATE"]), "utc": True, "results": False}
     if scheme == "sqlite":
         filename = url[len("sqlite:///"):]
         private_dir(Path(filename).parent)  # the queue holds mail payloads: 0700 folder, 0600 file

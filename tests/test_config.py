@@ -198,3 +198,20 @@ def test_the_queue_file_commits_without_waiting_for_the_disk(tmp_path):
     assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
     assert conn.execute("pragma synchronous").fetchone()[0] == 1
     queue.storage.close()
+
+
+def test_the_queue_keeps_no_task_results(tmp_path):
+    """Nothing reads a task's return value: storing each one would cost a write per task and grow forever."""
+    from tasks import make_huey
+
+    queue = make_huey({"HUEY_URL": f"sqlite:///{tmp_path / 'queue.db'}", "HUEY_IMMEDIATE": False})
+
+    @queue.task()
+    def answer():
+        return "done"
+
+    answer()
+    task = queue.dequeue()
+    assert queue.execute(task) == "done"
+    assert queue.result_count() == 0
+    queue.storage.close()

@@ -36,6 +36,7 @@ from app.services.bookings import (
     validate_request,
 )
 from app.services.errors import NotFound, ValidationFailed
+from app.statements import Param, Statement
 
 bp = Blueprint("public_api", __name__, url_prefix="/api")
 csrf.exempt(bp)
@@ -132,6 +133,10 @@ def api_details(errors: dict[str, str]) -> dict[str, str]:
             for field, message in errors.items()}
 
 
+_EVENT_TYPE = Statement(lambda: EventType.select(EventType, User).join(User)  # the host in the same query
+                        .where(EventType.id == Param("id")).limit(1))
+
+
 @bp.post("/bookings")
 def create():
     rate_check("public-booking", g.client_ip or "unknown", current_app.config["RATELIMIT_PUBLIC_BOOKING"])
@@ -151,8 +156,7 @@ def create():
         return invalid(errors)
     event_type = None
     if "eventTypeId" not in errors:
-        event_type = (EventType.select(EventType, User).join(User)  # the host in the same query
-                      .where(EventType.id == values["eventTypeId"].strip()).first())
+        event_type = _EVENT_TYPE.first(id=values["eventTypeId"].strip())
         if event_type is not None and (not event_type.is_active or event_type.user.is_disabled):
             event_type = None
     if event_type is None:

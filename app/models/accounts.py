@@ -6,6 +6,7 @@ import secrets
 import peewee
 
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
+from app.statements import Param, Statement
 
 
 def _session_key() -> str:
@@ -82,6 +83,9 @@ class WebSession(BaseModel):
         table_name = "web_sessions"
 
 
+_BUMP = Statement(lambda: User.update(pages_version=User.pages_version + 1).where(User.id == Param("user")))
+
+
 def bump_pages_version(user_id: str) -> None:
     """Mark the host's public pages as changed; inside a write transaction, also locks the host's row."""
-    User.update(pages_version=User.pages_version + 1).where(User.id == user_id).execute()
+    _BUMP.execute(user=user_id)

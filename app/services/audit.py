@@ -100,11 +100,12 @@ def record(action: str, *, resource: str, resource_id: str | None = None, user=N
         from app.db import db
         from app.models import AuditLog
         from app.services.plans import effective_plan
+        from app.statements import create
 
         owner = user or actor
         with db.atomic():  # a savepoint inside a caller's transaction: a failure here leaves it usable
-            AuditLog.create(
-                user_id=getattr(owner, "id", None),
+            create(
+                AuditLog, user_id=getattr(owner, "id", None),
                 actor_id=getattr(actor, "id", None),
                 actor_email=getattr(actor, "email", None),
                 action=action,

@@ -43,6 +43,7 @@ from app.services.validation import (
     has_text_control,
     is_email,
 )
+from app.statements import Param, Statement, create
 
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{6,25}$")
 MAX_NAME = 200
@@ -96,21 +97,33 @@ MAX_BUFFER_SECONDS = 240 * 60
 MAX_BOOKING_LENGTH = timedelta(hours=24)  # durations are capped at 720 minutes (event_types.MAX_DURATION)
 
 
+def _busy_query(excluding: bool):
+    query = (Booking.select(Booking.start_at, Booking.end_at, Booking.buffer_before, Booking.buffer_after)
+             .where((Booking.user == Param("user")) & (Booking.status == "CONFIRMED")
+                    & (Booking.start_at < Param("before"))
+                    # a lower bound on start_at as well, so the (user, start_at) index range is the window
+                    # alone rather than every earlier booking of the host
+                    & (Booking.start_at > Param("after"))
+                    & (Booking.end_at > Param("ends_after"))))
+    if excluding:
+        query = query.where(Booking.id != Param("exclude"))
+    return query.tuples()
+
+
+_BUSY = Statement(lambda: _busy_query(False))
+_BUSY_EXCLUDING = Statement(lambda: _busy_query(True))
+
+
 @busy_source
 def _bookings_busy(event_type: EventType, start: datetime, end: datetime, exclude_booking_id: str | None):
     """Confirmed bookings of the host across all event types, each widened by its own buffers."""
     reach = timedelta(seconds=MAX_BUFFER_SECONDS)
-    query = (Booking.select(Booking.start_at, Booking.end_at, Booking.buffer_before, Booking.buffer_after)
-             .where((Booking.user == event_type.user_id) & (Booking.status == "CONFIRMED")
-                    & (Booking.start_at < end + reach)
-                    # a lower bound on start_at as well, so the (user, start_at) index range is the window
-                    # alone rather than every earlier booking of the host
-                    & (Booking.start_at > start - reach - MAX_BOOKING_LENGTH)
-                    & (Booking.end_at > start - reach)))
-    if exclude_booking_id:
-        query = query.where(Booking.id != exclude_booking_id)
-    return [(b.start_at - timedelta(minutes=b.buffer_before), b.end_at + timedelta(minutes=b.buffer_after))
-            for b in query.namedtuples()]
+    window = {"user": event_type.user_id, "before": end + reach, "after": start - reach - MAX_BOOKING_LENGTH,
+              "ends_after": start - reach}
+    rows = (_BUSY_EXCLUDING.rows(**window, exclude=exclude_booking_id) if exclude_booking_id
+            else _BUSY.rows(**window))
+    return [(start_at - timedelta(minutes=before), end_at + timedelta(minutes=after))
+            for start_at, end_at, before, after in rows]
 
 
 @day_count_source
@@ -288,27 +301,32 @@ def _lock_host(host_id: str) -> None:
 
 
 def _activity(booking: Booking, kind: str, message: str) -> None:
-    BookingActivity.create(booking=booking, kind=kind, message=message)
+    create(BookingActivity, booking=booking, kind=kind, message=message)
 
 
-def _schedule_reminders(booking: Booking, offsets: list[int], now: datetime) -> None:
-    Reminder.delete().where((Reminder.booking == booking) & Reminder.sent_at.is_null()).execute()
+def _schedule_reminders(booking: Booking, offsets: list[int], now: datetime, *, new: bool = False) -> None:
+    if not new:
+        Reminder.delete().where((Reminder.booking == booking) & Reminder.sent_at.is_null()).execute()
     for minutes in offsets or []:
         send_at = booking.start_at - timedelta(minutes=minutes)
         if send_at > now:
-            Reminder.create(booking=booking, send_at=send_at, offset_minutes=minutes)
+            create(Reminder, booking=booking, send_at=send_at, offset_minutes=minutes)
+
+
+_CONTACT = Statement(lambda: Contact.select().where((Contact.user == Param("user"))
+                                                    & (Contact.email == Param("email"))).limit(1))
 
 
 def _upsert_contact(host: User, name: str, email: str, phone: str | None) -> tuple[Contact, bool]:
     email_key = email.strip().lower()
-    contact = Contact.get_or_none((Contact.user == host) & (Contact.email == email_key))
+    contact = _CONTACT.first(user=host.id, email=email_key)
     if contact is not None:
         if phone and not contact.phone:
             contact.phone = phone
             contact.updated_at = utcnow()
             contact.save()
         return contact, False
-    return Contact.create(user=host, name=name, email=email_key, phone=phone or None, source="booking"), True
+    return create(Contact, user=host, name=name, email=email_key, phone=phone or None, source="booking"), True
 
 
 def _same_request(booking: Booking, event_type: EventType, req: BookingRequest, length: int) -> bool:
@@ -321,10 +339,17 @@ def _same_request(booking: Booking, event_type: EventType, req: BookingRequest, 
     return stored == asked
 
 
+_BY_KEY = Statement(lambda: Booking.select().where((Booking.user == Param("user"))
+                                                   & (Booking.idempotency_key == Param("key"))).limit(1))
+# user and start first: the (user_id, start_at) index finds the candidates at once
+_REPEAT = Statement(lambda: Booking.select().where(
+    (Booking.user == Param("user")) & (Booking.start_at == Param("start")) & (Booking.event_type == Param("type"))
+    & (Booking.invitee_email == Param("email")) & (Booking.status == "CONFIRMED")).limit(1))
+
+
 def _existing(event_type: EventType, req: BookingRequest, length: int) -> list[Booking] | None:
     if req.idempotency_key:
-        found = Booking.get_or_none((Booking.user == event_type.user_id)
-                                    & (Booking.idempotency_key == req.idempotency_key))
+        found = _BY_KEY.first(user=event_type.user_id, key=req.idempotency_key)
         if found is not None:
             # A key stands for one request: reused with another body it must not hand out (or stand in for)
             # a booking the sender did not make.
@@ -332,11 +357,8 @@ def _existing(event_type: EventType, req: BookingRequest, length: int) -> list[B
             if not _same_request(found, event_type, req, length) or len(series) != max(req.occurrences, 1):
                 raise IdempotencyMismatch()
             return series
-    # user and start first: the (user_id, start_at) index finds the candidates at once
-    found = (Booking.select().where((Booking.user == event_type.user_id) & (Booking.start_at == req.start)
-                                    & (Booking.event_type == event_type.id)
-                                    & (Booking.invitee_email == req.invitee_email.strip().lower())
-                                    & (Booking.status == "CONFIRMED")).first())
+    found = _REPEAT.first(user=event_type.user_id, start=req.start, type=event_type.id,
+                          email=req.invitee_email.strip().lower())
     if found is None:
         return None
     # a repeat only when everything the request sets matches: knowing an invitee's address and a taken time
@@ -395,8 +417,8 @@ def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None
             group = new_id() if len(starts) > 1 else None
             bookings = []
             for index, start in enumerate(starts):
-                booking = Booking.create(
-                    user=host, event_type=event_type, contact=contact, start_at=start,
+                booking = create(
+                    Booking, user=host, event_type=event_type, contact=contact, start_at=start,
                     end_at=start + timedelta(minutes=length), buffer_before=event_type.buffer_before,
                     buffer_after=event_type.buffer_after, event_name=event_type.name,
                     invitee_name=req.invitee_name.strip(), invitee_email=email,
@@ -406,7 +428,7 @@ def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None
                     recurring_group_id=group, idempotency_key=req.idempotency_key if index == 0 else None,
                     source=req.source)
                 _activity(booking, "created", f"Booked by {booking.invitee_name} <{email}> ({req.source})")
-                _schedule_reminders(booking, event_type.reminders, now)
+                _schedule_reminders(booking, event_type.reminders, now, new=True)
                 audit.record("booking.created", resource="booking", resource_id=booking.id, user=host, ip=ip,
                              details={"inviteeEmail": email, "eventType": event_type.name,
                                       "startTime": events.iso(start)})

@@ -29,6 +29,7 @@ from app.models.base import utcnow
 from app.services import calendars, connections, events, outbox
 from app.services.bookings import add_activity, location_label
 from app.services.oauth_connections import oauth_call, oauth_client
+from app.statements import Param, Statement
 
 log = logging.getLogger(__name__)
 KIND = "calendar_sync"
@@ -97,7 +98,7 @@ def _description(booking: Booking) -> str:
 def _queue_sync(_event_id: str, envelope: dict) -> None:
     from app.services.meetings import holds_confirmation
 
-    booking = Booking.get_or_none(Booking.id == envelope["data"]["id"])
+    booking = events.booking_of(envelope)
     if booking is None:
         return
     if envelope["event"] == "booking.created" and holds_confirmation(booking):
@@ -105,11 +106,16 @@ def _queue_sync(_event_id: str, envelope: dict) -> None:
     queue(booking)
 
 
+_HAS_DESTINATION = Statement(lambda: IntegrationCalendar.select(IntegrationCalendar.id).where(
+    (IntegrationCalendar.user == Param("user")) & IntegrationCalendar.is_destination).limit(1).tuples())
+_HAS_EVENT = Statement(lambda: BookingCalendarEvent.select(BookingCalendarEvent.id).where(
+    BookingCalendarEvent.booking == Param("booking")).limit(1).tuples())
+
+
 def queue(booking: Booking) -> None:
     """Queue the reconciliation of the booking's calendar event, if it has one or the host has a destination."""
-    wanted = (IntegrationCalendar.select().where((IntegrationCalendar.user == booking.user_id)
-                                                 & IntegrationCalendar.is_destination).exists()
-              or BookingCalendarEvent.select().where(BookingCalendarEvent.booking == booking.id).exists())
+    wanted = (_HAS_DESTINATION.first(user=booking.user_id) is not None
+              or _HAS_EVENT.first(booking=booking.id) is not None)
     if wanted:
         outbox.add(KIND, {"booking_id": booking.id}, user_id=booking.user_id)
 

@@ -68,6 +68,7 @@ from app.services.oauth_connections import OAUTH_PROVIDERS, oauth_call, oauth_cl
 from app.services.slots import busy_refresher, busy_source
 from app.services.timezones import zone
 from app.services.webhook_delivery import host_name_ok
+from app.statements import Param, Statement
 
 log = logging.getLogger(__name__)
 
@@ -499,10 +500,19 @@ def _enqueue_refresh(integration_id: str, starts: list[datetime]) -> None:
         log.exception("could not queue the busy-time refresh of integration %s", integration_id)
 
 
+_CHECKED = Statement(lambda: IntegrationCalendar.select(IntegrationCalendar.id, IntegrationCalendar.integration,
+                                                         IntegrationCalendar.name)
+                     .where((IntegrationCalendar.user == Param("user")) & IntegrationCalendar.check_conflicts)
+                     .namedtuples())
+# the host's checked calendars as read when a booking began (fresh_busy), so its conflict check reads them once
+_checked_now: ContextVar[tuple[str, list] | None] = ContextVar("linktime_checked_calendars", default=None)
+
+
 def _checked_calendars(user_id: str) -> list:
-    return list(IntegrationCalendar.select(IntegrationCalendar.id, IntegrationCalendar.integration,
-                                           IntegrationCalendar.name)
-                .where((IntegrationCalendar.user == user_id) & IntegrationCalendar.check_conflicts).namedtuples())
+    known = _checked_now.get()
+    if known is not None and known[0] == user_id:
+        return known[1]
+    return _CHECKED.rows(user=user_id)
 
 
 def _cache_rows(calendar_ids: list[str], starts: list[datetime]) -> dict[tuple[str, datetime], object]:
@@ -571,9 +581,19 @@ def _calendar_busy(event_type: EventType, start: datetime, end: datetime, _exclu
 def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterator[None]:
     """While booking: read [start, end) fresh from every checked calendar (bounded wait) and use that."""
     calendars = _checked_calendars(event_type.user_id)
-    if not calendars:
-        yield
-        return
+    token = _checked_now.set((event_type.user_id, calendars))
+    try:
+        if not calendars:
+            yield
+        else:
+            with _read_fresh(event_type, calendars, start, end):
+                yield
+    finally:
+        _checked_now.reset(token)
+
+
+@contextmanager
+def _read_fresh(event_type: EventType, calendars: list, start: datetime, end: datetime) -> Iterator[None]:
     fresh: dict[str, list[Interval]] = {}
     lock = threading.Lock()
     app = current_app._get_current_object()

@@ -9,9 +9,12 @@ failure of one side effect never repeats or blocks another, and a crash never lo
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from app.models import Booking
 from app.services import outbox
+from app.statements import Param, Statement
 
 API_VERSION = "2025-02-09"
 EVENT_NAMES = ("booking.created", "booking.cancelled", "booking.rescheduled", "payment.received",
@@ -42,7 +45,29 @@ def emit(name: str, data: dict, *, user_id: str | None) -> str:
     return outbox.add("event", envelope, user_id=user_id).id
 
 
+_BOOKING = Statement(lambda: Booking.select().where(Booking.id == Param("id")).limit(1))
+_read: ContextVar[dict | None] = ContextVar("linktime_event_rows", default=None)
+
+
 @outbox.handler("event", transactional=True)
 def fan_out(payload: dict, message_id: str) -> None:
-    for subscriber in SUBSCRIBERS.get(payload["event"], []):
-        subscriber(message_id, payload)
+    token = _read.set({})
+    try:
+        for subscriber in SUBSCRIBERS.get(payload["event"], []):
+            subscriber(message_id, payload)
+    finally:
+        _read.reset(token)
+
+
+def booking_of(envelope: dict) -> Booking | None:
+    """The booking a booking event is about, as stored now. During a fan-out every subscriber gets the same
+    instance, read once (they all run in one transaction, and they only read it)."""
+    booking_id = (envelope.get("data") or {}).get("id")
+    if not booking_id:
+        return None
+    read = _read.get()
+    if read is None:
+        return _BOOKING.first(id=booking_id)
+    if booking_id not in read:
+        read[booking_id] = _BOOKING.first(id=booking_id)
+    return read[booking_id]

@@ -77,7 +77,7 @@ def available_locations(user: User | str) -> set[str]:
 # --- queueing ------------------------------------------------------------------------------------------------
 @events.subscribe("booking.created", "booking.rescheduled", "booking.cancelled")
 def _queue(event_id: str, envelope: dict) -> None:
-    booking = Booking.get_or_none(Booking.id == envelope["data"]["id"])
+    booking = events.booking_of(envelope)
     if booking is None or booking.location_type not in VIDEO_LOCATIONS:
         return
     name = envelope["event"]

@@ -128,7 +128,7 @@ def _send_pair(booking: Booking, kind: str, method: str, invitee_subject: str, h
 def _on_created(_event_id: str, envelope: dict) -> None:
     from app.services.meetings import holds_confirmation
 
-    booking = Booking.get_or_none(Booking.id == envelope["data"]["id"])
+    booking = events.booking_of(envelope)
     if booking is None or booking.status != "CONFIRMED":
         return  # cancelled before the confirmation went out: the cancellation email says it all
     if holds_confirmation(booking):
@@ -150,7 +150,7 @@ def send_link_added(booking: Booking) -> None:
 
 @events.subscribe("booking.cancelled")
 def _on_cancelled(_event_id: str, envelope: dict) -> None:
-    booking = Booking.get_or_none(Booking.id == envelope["data"]["id"])
+    booking = events.booking_of(envelope)
     if booking is None:
         return
     _send_pair(booking, "cancelled", "CANCEL", f"Cancelled: {booking.event_name} with {booking.user.name}",
@@ -159,7 +159,7 @@ def _on_cancelled(_event_id: str, envelope: dict) -> None:
 
 @events.subscribe("booking.rescheduled")
 def _on_rescheduled(_event_id: str, envelope: dict) -> None:
-    booking = Booking.get_or_none(Booking.id == envelope["data"]["id"])
+    booking = events.booking_of(envelope)
     if booking is None or booking.status != "CONFIRMED":
         return
     _send_pair(booking, "rescheduled", "REQUEST", f"Rescheduled: {booking.event_name} with {booking.user.name}",

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from app.db import after_commit, connection, transaction
 from app.models import OutboxMessage
 from app.models.base import utcnow
+from app.statements import Param, Statement, create
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def _report_failure(message: OutboxMessage, error: str) -> None:
 
 
 def add(kind: str, payload: dict, *, user_id: str | None = None) -> OutboxMessage:
-    message = OutboxMessage.create(kind=kind, payload=json.dumps(payload), user_id=user_id)
+    message = create(OutboxMessage, kind=kind, payload=json.dumps(payload), user_id=user_id)
     after_commit(lambda: _enqueue(message.id, kind=kind))
     return message
 
@@ -123,14 +124,20 @@ def _enqueue(message_id: str, delay: int | None = None, *, kind: str | None = No
         log.exception("could not enqueue outbox message %s; the sweep will retry", message_id)
 
 
+_CLAIM = Statement(lambda: OutboxMessage.update(
+    next_attempt_at=Param("lease_end", OutboxMessage.next_attempt_at),
+    leased_until=Param("lease_end", OutboxMessage.leased_until), attempts=OutboxMessage.attempts + 1)
+    .where((OutboxMessage.id == Param("id")) & OutboxMessage.done_at.is_null() & OutboxMessage.failed_at.is_null()
+           & (OutboxMessage.next_attempt_at <= Param("now"))))
+_GET = Statement(lambda: OutboxMessage.select().where(OutboxMessage.id == Param("id")).limit(1))
+_DONE = Statement(lambda: OutboxMessage.update(done_at=Param("done_at", OutboxMessage.done_at), last_error=None,
+                                               leased_until=None)
+                  .where((OutboxMessage.id == Param("id")) & (OutboxMessage.attempts == Param("attempts"))
+                         & OutboxMessage.done_at.is_null() & OutboxMessage.failed_at.is_null()))
+
+
 def _claim(message_id: str, now: datetime) -> bool:
-    lease_end = now + timedelta(seconds=LEASE_SECONDS)
-    claimed = (OutboxMessage.update(next_attempt_at=lease_end, leased_until=lease_end,
-                                    attempts=OutboxMessage.attempts + 1)
-               .where((OutboxMessage.id == message_id) & OutboxMessage.done_at.is_null()
-                      & OutboxMessage.failed_at.is_null() & (OutboxMessage.next_attempt_at <= now))
-               .execute())
-    return claimed == 1
+    return _CLAIM.execute(id=message_id, now=now, lease_end=now + timedelta(seconds=LEASE_SECONDS)) == 1
 
 
 def process(message_id: str, *, max_attempts: int, retry_delay: int, now: datetime | None = None) -> str:
@@ -141,7 +148,7 @@ def process(message_id: str, *, max_attempts: int, retry_delay: int, now: dateti
     now = now or utcnow()
     if not _claim(message_id, now):
         return "skipped"
-    message = OutboxMessage.get_by_id(message_id)
+    message = _GET.first(id=message_id)
     _heartbeat.hold(message_id, message.attempts)
     _current.message_id = message_id
     try:
@@ -208,7 +215,7 @@ def _settle(message: OutboxMessage, **fields) -> bool:
 
 
 def _mark_done(message: OutboxMessage) -> None:
-    _settle(message, done_at=utcnow(), last_error=None)
+    _DONE.execute(id=message.id, attempts=message.attempts, done_at=utcnow())
 
 
 def sweep(grace_seconds: int) -> int:

@@ -17,6 +17,7 @@ from app.services.availability import Schedule as EngineSchedule
 from app.services.availability import TimeRange
 from app.services.errors import NotFound, ValidationFailed
 from app.services.timezones import is_valid_timezone
+from app.statements import Param, Statement
 
 HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -56,9 +57,13 @@ def validate_ranges(ranges: list[list[str]] | list[tuple[str, str]], label: str)
     return cleaned, None
 
 
+_DEFAULT = Statement(lambda: Schedule.select().where((Schedule.user == Param("user")) & Schedule.is_default).limit(1))
+_OLDEST = Statement(lambda: Schedule.select().where(Schedule.user == Param("user")).order_by(Schedule.created_at)
+                    .limit(1))
+
+
 def default_schedule_for(user: User) -> Schedule | None:
-    return (Schedule.select().where((Schedule.user == user) & Schedule.is_default).first()
-            or Schedule.select().where(Schedule.user == user).order_by(Schedule.created_at).first())
+    return _DEFAULT.first(user=user) or _OLDEST.first(user=user)
 
 
 def create_default_schedule(user: User) -> Schedule:

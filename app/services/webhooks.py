@@ -28,13 +28,14 @@ from flask import current_app
 
 from app.db import is_postgres, transaction
 from app.ids import new_id
-from app.models import Booking, EventType, OutboxMessage, User, Webhook, WebhookDelivery
+from app.models import EventType, OutboxMessage, User, Webhook, WebhookDelivery
 from app.models.base import utcnow
 from app.services import audit, events, outbox
 from app.services import webhook_delivery as delivery
 from app.services.bookings import add_activity
 from app.services.errors import NotFound, ValidationFailed
 from app.services.plans import check_count
+from app.statements import Param, Statement
 
 EVENT_NAMES = events.EVENT_NAMES
 BOOKING_EVENTS = ("booking.created", "booking.cancelled", "booking.rescheduled")
@@ -219,21 +220,26 @@ def _on_event(event_id: str, envelope: dict) -> None:
     from app.services.meetings import holds_confirmation
 
     if envelope["event"] == "booking.created":
-        booking = Booking.get_or_none(Booking.id == (envelope.get("data") or {}).get("id"))
+        booking = events.booking_of(envelope)
         if booking is not None and holds_confirmation(booking):
             return    # delivered with the video link once it is created (app.services.meetings)
     queue_deliveries(event_id, envelope)
 
 
+_EVENT_OWNER = Statement(lambda: OutboxMessage.select(OutboxMessage.user_id).where(OutboxMessage.id == Param("id"))
+                         .limit(1).tuples())
+_ACTIVE = Statement(lambda: Webhook.select().where((Webhook.user == Param("user")) & (Webhook.active == True)))
+
+
 def queue_deliveries(event_id: str, envelope: dict) -> None:
     """One ``webhook`` outbox row per matching active webhook of the event's account."""
-    row = OutboxMessage.select(OutboxMessage.user_id).where(OutboxMessage.id == event_id).first()
-    if row is None or not row.user_id:
+    row = _EVENT_OWNER.first(id=event_id)
+    if row is None or not row[0]:
         return
-    for webhook in Webhook.select().where((Webhook.user == row.user_id) & (Webhook.active == True)):
+    for webhook in _ACTIVE.rows(user=row[0]):
         if matches(webhook, envelope):
             outbox.add("webhook", {"webhookId": webhook.id, "eventId": event_id, "envelope": envelope},
-                       user_id=row.user_id)
+                       user_id=row[0])
 
 
 def _activity(envelope: dict, webhook: Webhook, attempt_no: int, outcome: delivery.Outcome,
