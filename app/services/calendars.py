@@ -50,6 +50,7 @@ from app.models import (
 )
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
+from app.net import host_name_ok
 from app.services import audit
 from app.services.connections import (
     SERVICES,
@@ -67,7 +68,6 @@ from app.services.errors import ValidationFailed
 from app.services.oauth_connections import OAUTH_PROVIDERS, oauth_call, oauth_client
 from app.services.slots import busy_refresher, busy_source
 from app.services.timezones import zone
-from app.services.webhook_delivery import host_name_ok
 from app.statements import Param, Statement
 
 log = logging.getLogger(__name__)
