@@ -2,7 +2,7 @@
 
 ``add(kind, payload)`` inside a transaction writes the row and, once the transaction commits, enqueues
 ``process_outbox`` on the lane of its kind (``handler(kind, lane="webhooks")`` for customers' endpoints,
-see ``tasks/__init__.py``). A worker claims a row with a lease before working on it, so two workers never
+see ``app/queue.py``). A worker claims a row with a lease before working on it, so two workers never
 run the same row at once; a failure schedules a retry; ``sweep`` re-enqueues rows whose task was lost
 (a crash between commit and enqueue, or a killed worker). Handlers must tolerate running twice.
 
