@@ -77,9 +77,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.cli import register_cli
     register_cli(app)
 
-    import tasks
-    tasks.bind_app(app)
-    tasks.load_all()
+    from app.queue import configure_queue
+    configure_queue(app)   # the lanes' storage from this app's settings; the tasks run in this app
     # imported for their outbox handlers and event subscriptions, which register on import
     from app.services import (  # noqa: F401
         calendar_sync,

@@ -26,8 +26,8 @@ import recurring_ical_events
 import requests
 from icalendar import Calendar
 
+from app import net as guard
 from app.integrations.errors import IntegrationError
-from app.services import webhook_delivery as guard
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
+from app import queue
 from app.db import db, transaction
 from app.integrations import caldav, ics_feed
 from app.integrations.errors import GrantRevoked, IntegrationError
@@ -50,6 +51,7 @@ from app.models import (
 )
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
+from app.net import host_name_ok
 from app.services import audit
 from app.services.connections import (
     SERVICES,
@@ -67,7 +69,6 @@ from app.services.errors import ValidationFailed
 from app.services.oauth_connections import OAUTH_PROVIDERS, oauth_call, oauth_client
 from app.services.slots import busy_refresher, busy_source
 from app.services.timezones import zone
-from app.services.webhook_delivery import host_name_ok
 from app.statements import Param, Statement
 
 log = logging.getLogger(__name__)
@@ -494,8 +495,7 @@ def _enqueue_refresh(integration_id: str, starts: list[datetime]) -> None:
     for w in due:
         _enqueued[(integration_id, w)] = now
     try:
-        from tasks.calendars import refresh_calendar_busy
-        refresh_calendar_busy(integration_id, [w.isoformat() for w in due])
+        queue.enqueue("refresh_calendar_busy", integration_id, [w.isoformat() for w in due])
     except Exception:
         log.exception("could not queue the busy-time refresh of integration %s", integration_id)
 
