@@ -105,14 +105,14 @@ def format_datetime(moment: datetime, tz: str = "UTC", hour12: bool = False, *, 
     return f"{text} ({zone_label(tz)})" if with_zone else text
 
 
-def format_timerange(start: datetime, end: datetime, tz: str = "UTC", hour12: bool = False, *, style: str = "long",
-                     with_zone: bool = False) -> str:
+def format_timerange(start: datetime, end: datetime | None, tz: str = "UTC", hour12: bool = False, *,
+                     style: str = "long", with_zone: bool = False) -> str:
     """The start's date and both times: ``Tuesday, 2 June 2026 · 9:00am – 9:30am`` (``long``, as booking pages
     write it; other styles join with a comma). An end on a later date shows only its time, as a meeting's end
-    is read after its start."""
+    is read after its start; without an end, the start alone."""
     joiner = " · " if style == "long" else _joiner(style)
-    text = (f"{format_date(start, tz, style)}{joiner}"
-            f"{format_time(start, tz, hour12)} – {format_time(end, tz, hour12)}")
+    times = format_time(start, tz, hour12) if end is None else format_times(start, end, tz, hour12)
+    text = f"{format_date(start, tz, style)}{joiner}{times}"
     return f"{text} ({zone_label(tz)})" if with_zone else text
 
 

@@ -131,6 +131,8 @@ def test_timerange_as_booking_pages_and_emails_write_it():
     assert format_timerange(start, end, BERLIN, style="email", with_zone=True) == \
         "Tuesday, 02 June 2026, 16:00 – 16:30 (Europe/Berlin)"
     assert format_times(start, end, NY, True) == "10:00am – 10:30am"
+    assert format_timerange(start, None, BERLIN, style="email", with_zone=True) == \
+        "Tuesday, 02 June 2026, 16:00 (Europe/Berlin)"
 
 
 def test_timerange_over_midnight_takes_the_starts_date():
@@ -188,3 +190,20 @@ def test_filter_overrides_and_empty_values(env):
     empty = "[{{ none|datetime }}{{ none|time }}{{ none|date }}{{ none|timerange(none) }}]"
     assert render(env, empty, none=None) == "[]"
     assert render(env, "{{ 'America/Port_of_Spain'|zone_label }}") == "America/Port of Spain"
+
+
+# --- the filters in the app: emails on the recipient's clock ----------------------------------------------------
+def test_booking_email_shows_the_recipients_clock_even_when_sent_during_a_hosts_request(app):
+    from flask import g, render_template
+
+    booking = SimpleNamespace(event_name="Intro", start_at=utc(2026, 6, 2, 14), end_at=utc(2026, 6, 2, 14, 30),
+                              previous_start_at=utc(2026, 6, 1, 14), previous_end_at=utc(2026, 6, 1, 14, 30),
+                              invitee_name="Ivan", invitee_email="ivan@example.com", meeting_link=None, notes="")
+    context = {"booking": booking, "host": SimpleNamespace(name="Hana"), "minutes": 30, "location": ""}
+    with app.test_request_context("/dashboard"):
+        g.user = SimpleNamespace(timezone="Asia/Tokyo")          # a signed-in host's request queues the email
+        text = render_template("email/_booking_details.txt", clock=Clock(NY, False), **context)
+        html = render_template("email/_booking_details.html", clock=Clock(BERLIN, True), **context)
+    assert "When: Tuesday, 02 June 2026, 10:00 – 10:30 (America/New York)\n" in text
+    assert "Previously: Monday, 01 June 2026, 10:00 – 10:30 (America/New York)\n" in text
+    assert "<td>Tuesday, 02 June 2026, 4:00pm – 4:30pm (Europe/Berlin)</td>" in html
