@@ -5,9 +5,11 @@ Every function takes an instant (an aware ``datetime``; a naive one counts as UT
 English whatever the process locale. Jinja filters over these functions: ``register_filters`` below.
 
 Which clock a viewer reads (``Clock``):
-* Booking and invitee pages: the ``hour=12|24`` query parameter (``app.web.public.ViewState``). Without it the
-  page shows 24 h and ``static/js/booking.js`` asks the browser (``Intl.DateTimeFormat`` hour cycle) and loads
-  the page again with the browser's choice; every link and form then carries it along.
+* Booking pages: the ``hour=12|24`` query parameter (``app.web.public.ViewState``). Without it the page shows
+  24 h and ``static/js/booking.js`` asks the browser (``Intl.DateTimeFormat`` hour cycle) and swaps the step in
+  again with the browser's choice; every link and form then carries it along, up to the confirmation page.
+* Invitee pages (``/booking/<token>``): the same parameter, else 24 h (no browser detection there; the links
+  in emails carry no ``hour``).
 * Hosts (dashboard and the host's emails): no stored preference exists, so ``host_clock`` is the host's zone
   and 24 h (``HOST_HOUR12``). A stored choice would be read in that one function.
 * Invitees' emails: the page's choice is not stored with the booking, so 24 h (``INVITEE_HOUR12``).
