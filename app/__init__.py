@@ -71,6 +71,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     def _close_db(_exc):
         release_connection()
 
+    from app.datetimes import register_filters
+    register_filters(app)  # |date, |time, |datetime, |timerange, |times on the viewer's clock
+
     from app.web import register_web
     register_web(app)
 
