@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES = 600
 HTMX_HELPER = "app/web/htmx.py"
 PROVIDERS = ("google", "google_meet", "microsoft", "outlook", "teams", "zoom", "webex", "caldav", "ics")
-PROVIDER_BRANCH = re.compile(r"""(provider|location_type|location)\s*(==|!=)\s*["'](%s)["']""" % "|".join(PROVIDERS))
+PROVIDER_BRANCH = re.compile(r"""(provider|location_type|location)\s*(==|!=)\s*["'](""" + "|".join(PROVIDERS)
+                             + r""")["']""")
 
 
 def _cycles(packages: tuple[str, ...]) -> list[list[str]]:
