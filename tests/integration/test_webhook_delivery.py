@@ -60,11 +60,6 @@ def host(make_user, db_conn):
 
 
 @pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
-@pytest.fixture
 def receiver():
     with WebhookReceiver() as r:
         yield r

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.db import db
-from app.models import EventType, OutboxMessage, Webhook, WebhookDelivery
+from app.models import OutboxMessage, Webhook, WebhookDelivery
 from app.services import bookings, outbox, webhooks
 from app.services import webhook_delivery as delivery
 from tests.fakes.webhooks import ManualQueue, WebhookReceiver
@@ -34,11 +34,6 @@ def app(app_factory):
 @pytest.fixture
 def host(make_user, db_conn):
     return make_user("hana", timezone="America/New_York")
-
-
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
 
 
 @pytest.fixture

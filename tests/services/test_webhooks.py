@@ -27,11 +27,6 @@ def host(make_user, db_conn):
 
 
 @pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
-@pytest.fixture
 def queue(monkeypatch):
     return ManualQueue(monkeypatch)
 

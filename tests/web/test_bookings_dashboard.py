@@ -24,12 +24,6 @@ def host(make_user):
 
 
 @pytest.fixture
-def event_type(app, host):
-    with app.app_context(), db.connection_context():
-        return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
-@pytest.fixture
 def signed_in(client, host):
     login(client, host)
     return client
