@@ -24,6 +24,7 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 BACKEND = os.environ.get("LINKTIME_TEST_BACKEND", "sqlite")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+pytest_plugins = ["tests.webhook_fixtures"]            # ``receiver``, ``queue``
 _TMP = Path(tempfile.mkdtemp(prefix=f"linktime-test-{WORKER}-"))
 
 
