@@ -7,7 +7,7 @@ import pytest
 
 from app.db import db
 from app.models import EventType
-from app.services import api_keys, contacts
+from app.services import api_keys
 from app.services import event_types as et_service
 from app.services.slots import available_slots
 from tests import factories
@@ -48,7 +48,7 @@ def book(app, event_type, start, email="ivan@example.com", name="Ivan Invitee", 
 
 
 def add_contact(app, user, name, email, **extra):
-    return in_db(app, contacts.create_contact, user, {"name": name, "email": email, **extra})
+    return in_db(app, factories.contact, user, name, email, **extra)
 
 
 def add_event_type(app, user, **fields):
