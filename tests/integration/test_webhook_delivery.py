@@ -25,9 +25,9 @@ from app.models import (
 )
 from app.services import api_keys, bookings, events, webhooks
 from app.services import webhook_delivery as delivery
+from tests import factories
 from tests.conftest import free_port
 from tests.fakes.webhooks import (
-    ManualQueue,
     WebhookReceiver,
     verify_both,
     verify_webhook,
@@ -60,26 +60,8 @@ def host(make_user, db_conn):
     return make_user("hana", timezone="America/New_York")
 
 
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
-@pytest.fixture
-def receiver():
-    with WebhookReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    return ManualQueue(monkeypatch)
-
-
 def book(event_type, start=SLOT, email="ivan@example.com"):
-    return bookings.create_booking(event_type, bookings.BookingRequest(
-        start=start, invitee_name="Ivan Invitee", invitee_email=email, invitee_timezone="Europe/Berlin"),
-        now=NOW).booking
+    return factories.booking(event_type, start, email=email, now=NOW)
 
 
 def utcnow():

@@ -9,7 +9,6 @@ from app.integrations import caldav as caldav_client
 from app.models import (
     AuditLog,
     CalendarBusyCache,
-    EventType,
     Integration,
     IntegrationCalendar,
 )
@@ -26,11 +25,6 @@ SLOT = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)          # Monday 10:00 Berlin
 @pytest.fixture
 def host(make_user, db_conn):
     return make_user("hana", timezone="Europe/Berlin")
-
-
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import pytest
 from app import net
 from app.config import load_config
 from app.models import AuditLog, EventType, OutboxMessage, Webhook
-from app.services import bookings, event_types, events, webhooks
+from app.services import event_types, events, webhooks
 from app.services import webhook_delivery as delivery
 from app.services.errors import NotFound, ValidationFailed
 from app.services.plans import PlanLimitReached
-from tests.fakes.webhooks import ManualQueue
+from tests import factories
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SLOT = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
@@ -27,20 +27,8 @@ def host(make_user, db_conn):
     return make_user("hana", timezone="America/New_York")
 
 
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    return ManualQueue(monkeypatch)
-
-
 def book(event_type, start=SLOT, email="ivan@example.com"):
-    return bookings.create_booking(event_type, bookings.BookingRequest(
-        start=start, invitee_name="Ivan Invitee", invitee_email=email, invitee_timezone="Europe/Berlin"),
-        now=NOW).booking
+    return factories.booking(event_type, start, email=email, now=NOW)
 
 
 def webhook_rows():
