@@ -21,6 +21,8 @@ from app.models import (
 )
 from app.services import bookings as svc
 from app.services import calendars, mailer, oauth_connections
+from app.services.calendar_providers import CALENDAR_PROVIDERS
+from app.services.calendar_providers.base import host_tz
 from app.services.slots import available_slots
 from tests.conftest import login
 from tests.fakes.microsoft import MicrosoftFake
@@ -197,7 +199,8 @@ def test_all_day_event_blocks_the_day_in_the_hosts_time_zone(app, host, microsof
         day = datetime(2030, 1, 8, tzinfo=UTC)
         microsoft.add_event(DEFAULT, day, day + timedelta(days=1), isAllDay=True)
         cal = IntegrationCalendar.get(IntegrationCalendar.remote_id == DEFAULT)
-        busy = calendars._oauth_busy(integration, {cal.id: DEFAULT}, SLOT, SLOT + timedelta(days=3), {})
+        busy = CALENDAR_PROVIDERS["microsoft"].read_busy(integration, [cal], SLOT, SLOT + timedelta(days=3),
+                                                         host_tz(host.id)).intervals
         berlin_midnight = day - timedelta(hours=1)                      # 00:00 in Berlin (UTC+1 in January)
         berlin_next_midnight = berlin_midnight + timedelta(days=1)
         assert busy[cal.id] == [(int(berlin_midnight.timestamp()), int(berlin_next_midnight.timestamp()))]
