@@ -76,7 +76,7 @@ if BACKEND == "postgres":
 else:
     DATABASE_URL = f"sqlite:///{_TMP / 'test.db'}"
 
-# The queue module builds its Huey instance at import from the environment: set it before any app import.
+# create_app reads the settings (the queue's too) from the environment: set them before the first app is built.
 os.environ.update({
     "LINKTIME_ENV": "development",
     "INSTANCE_DIR": str(_TMP / "instance"),

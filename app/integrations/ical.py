@@ -28,8 +28,8 @@ import recurring_ical_events
 import requests
 from icalendar import Calendar
 
+from app import net as guard
 from app.integrations.errors import PermanentError, TransientError, classify_status
-from app.services import webhook_delivery as guard
 
 log = logging.getLogger(__name__)
 

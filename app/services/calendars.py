@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 
+from app import queue
 from app.db import db, transaction
 from app.integrations.errors import GrantRevoked, IntegrationError
 from app.integrations.ical import MAX_OCCURRENCES, Interval
@@ -249,8 +250,7 @@ def _enqueue_refresh(integration_id: str, starts: list[datetime]) -> None:
     for w in due:
         _enqueued[(integration_id, w)] = now
     try:
-        from tasks.calendars import refresh_calendar_busy
-        refresh_calendar_busy(integration_id, [w.isoformat() for w in due])
+        queue.enqueue("refresh_calendar_busy", integration_id, [w.isoformat() for w in due])
     except Exception:
         log.exception("could not queue the busy-time refresh of integration %s", integration_id)
 

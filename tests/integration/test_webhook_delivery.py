@@ -14,6 +14,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from app import net
 from app.db import transaction
 from app.models import (
     BookingActivity,
@@ -410,7 +411,7 @@ def test_production_checks_every_address_again_at_connect_time(production_app, h
         ips = answers[name][0] if len(answers[name]) == 1 else answers[name].pop(0)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in ips]
 
-    monkeypatch.setattr(delivery, "_getaddrinfo", fake_dns)
+    monkeypatch.setattr(net, "_getaddrinfo", fake_dns)
     with production_app.app_context():
         webhook, _ = webhooks.create_webhook(host, f"https://hooks.rebind.test:{receiver.port}/hook",
                                              ["booking.created"])          # public when checked at creation
@@ -460,7 +461,7 @@ def test_the_connection_goes_to_the_address_that_was_resolved_and_checked(host, 
         calls.append(name)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
 
-    monkeypatch.setattr(delivery, "_getaddrinfo", fake_dns)
+    monkeypatch.setattr(net, "_getaddrinfo", fake_dns)
     _webhook, secret = webhooks.create_webhook(host, f"http://hooks.pinned.test:{receiver.port}/hook",
                                                ["booking.created"])
     book(event_type)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app import net
 from app.config import load_config
 from app.models import AuditLog, EventType, OutboxMessage, Webhook
 from app.services import bookings, event_types, events, webhooks
@@ -116,7 +117,7 @@ def test_production_policy_refuses_plain_http_private_addresses_and_unknown_host
             raise socket.gaierror("Name or service not known")
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in answers[host]]
 
-    monkeypatch.setattr(delivery, "_getaddrinfo", fake_dns)
+    monkeypatch.setattr(net, "_getaddrinfo", fake_dns)
     assert webhooks.validate_url(URL, policy) == URL
     for url, words in [("http://hooks.example.com/x", "https://"), ("https://localhost:8443/x", "private"),
                        ("https://internal.example.com/x", "private"), ("https://10.1.2.3/x", "private"),
@@ -139,7 +140,7 @@ def test_development_policy_accepts_loopback_http():
     ("2606:4700:4700::1111", True),
 ])
 def test_only_global_unicast_addresses_are_allowed(address, allowed):
-    assert delivery.address_allowed(address) is allowed
+    assert net.address_allowed(address) is allowed
 
 
 def test_allow_private_defaults_on_in_development_and_off_in_production(tmp_path):

@@ -17,9 +17,9 @@ from app.integrations.errors import IntegrationError, PermanentError
 from app.integrations.ical import LINKTIME_UID_SUFFIX, Interval, OwnUids
 from app.integrations.oauth import Attendee
 from app.models import Booking, Integration, User
+from app.net import host_name_ok
 from app.services.connections import UNREADABLE_MESSAGE, cfg, credentials
 from app.services.timezones import zone
-from app.services.webhook_delivery import host_name_ok
 
 MAX_FIELD = 2000
 
