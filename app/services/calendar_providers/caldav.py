@@ -33,8 +33,11 @@ def caldav_client(integration: Integration) -> caldav.CalDAVClient:
                                timeout=timeout(), allow_private=allow_private())
 
 
+PROVIDER = "caldav"
+
+
 class CalDAVCalendars:
-    name = "caldav"
+    name = PROVIDER
     writable = True
     video_locations: tuple[str, ...] = ()
 
@@ -130,11 +133,11 @@ def connect_caldav(user: User, *, server_url: str, username: str, password: str,
     stored = sealed({"username": username, "password": password})
     with transaction(immediate=True):
         lock_user(user)
-        integration = (Integration.select().where((Integration.user == user) & (Integration.provider == "caldav")
+        integration = (Integration.select().where((Integration.user == user) & (Integration.provider == PROVIDER)
                                                   & (Integration.server_url == url)
                                                   & (Integration.account_email == username)).first())
         if integration is None:
-            integration = Integration.create(user=user, provider="caldav", label=account.display_name or username,
+            integration = Integration.create(user=user, provider=PROVIDER, label=account.display_name or username,
                                              account_email=username, server_url=url, credentials=stored)
         else:   # connecting the same account again: new password, calendars brought up to date
             integration.credentials, integration.status, integration.last_error = stored, "connected", None

@@ -24,6 +24,7 @@ from app.services.calendar_providers.base import (
 from app.services.connections import SERVICES, cfg, credentials, lock_user, sealed
 from app.services.errors import ValidationFailed
 
+PROVIDER = "ics"
 FEED_CALENDAR = "feed"          # the remote id of a feed's one calendar
 
 
@@ -37,7 +38,7 @@ def _fetch(url: str):
 
 
 class IcsFeedCalendar(ReadOnly):
-    name = "ics"
+    name = PROVIDER
     writable = False
     video_locations: tuple[str, ...] = ()
 
@@ -68,7 +69,7 @@ def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None
         errors["feed_name"] = "Use at most 200 characters."
     if errors:
         raise ValidationFailed(errors)
-    for existing in Integration.select().where((Integration.user == user) & (Integration.provider == "ics")):
+    for existing in Integration.select().where((Integration.user == user) & (Integration.provider == PROVIDER)):
         if credentials(existing).get("url") == url:
             raise ValidationFailed({"feed_url": f"This feed is connected already (“{existing.label}”)."})
     try:
@@ -78,10 +79,10 @@ def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None
     label = name or ics_feed.name_of(feed) or (urlsplit(url).hostname or "Calendar feed")
     with transaction(immediate=True):
         lock_user(user)
-        integration = Integration.create(user=user, provider="ics", label=label[:200],
+        integration = Integration.create(user=user, provider=PROVIDER, label=label[:200],
                                          server_url=ics_feed.display_url(url), credentials=sealed({"url": url}))
         IntegrationCalendar.create(integration=integration, user=user, remote_id=FEED_CALENDAR, name=label[:200],
                                    writable=False, check_conflicts=True)
         audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
-                     details={"service": SERVICES["ics"]})
+                     details={"service": SERVICES[PROVIDER]})
     return integration
