@@ -15,7 +15,8 @@ from app.models import (
     Integration,
     IntegrationCalendar,
 )
-from app.services import calendars
+from app.services.calendar_providers import CALENDAR_PROVIDERS
+from app.services.calendar_providers.base import host_tz
 from tests.conftest import login
 from tests.fakes.microsoft import MicrosoftFake
 from tests.test_security import _database_bytes
@@ -85,7 +86,8 @@ def test_all_day_event_blocks_the_day_in_the_hosts_time_zone(app, host, microsof
         day = datetime(2030, 1, 8, tzinfo=UTC)
         microsoft.add_event(DEFAULT, day, day + timedelta(days=1), isAllDay=True)
         cal = IntegrationCalendar.get(IntegrationCalendar.remote_id == DEFAULT)
-        busy = calendars._oauth_busy(integration, {cal.id: DEFAULT}, SLOT, SLOT + timedelta(days=3), {})
+        busy = CALENDAR_PROVIDERS["microsoft"].read_busy(integration, [cal], SLOT, SLOT + timedelta(days=3),
+                                                         host_tz(host.id)).intervals
         berlin_midnight = day - timedelta(hours=1)                      # 00:00 in Berlin (UTC+1 in January)
         berlin_next_midnight = berlin_midnight + timedelta(days=1)
         assert busy[cal.id] == [(int(berlin_midnight.timestamp()), int(berlin_next_midnight.timestamp()))]
