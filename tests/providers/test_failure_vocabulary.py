@@ -28,7 +28,8 @@ from tests.fakes.google import GoogleFake
 from tests.fakes.microsoft import MicrosoftFake
 from tests.fakes.webex import WebexFake
 from tests.fakes.zoom import ZoomFake
-from tests.integrations.conftest import connect
+
+from .conftest import connect
 
 OAUTH = {"google": (GoogleFake, GoogleClient), "microsoft": (MicrosoftFake, MicrosoftClient),
          "zoom": (ZoomFake, ZoomClient), "webex": (WebexFake, WebexClient)}
