@@ -1,9 +1,11 @@
 """HTML blueprints, shared page helpers and security headers (error answers: app/errors.py)."""
 from __future__ import annotations
 
-from flask import Flask, g, make_response, render_template, request
+from flask import Flask, g, make_response, render_template
 from flask_wtf.csrf import generate_csrf
 from jinja2_fragments.flask import render_block
+
+from app.web.htmx import is_history_restore, is_htmx
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
@@ -12,9 +14,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 
 def render(template: str, block: str | None = None, status: int = 200, **context):
     """Render a page, or only ``block`` of it for an htmx request (not for a history restore)."""
-    htmx = request.headers.get("HX-Request") == "true"
-    restore = request.headers.get("HX-History-Restore-Request") == "true"
-    if block and htmx and not restore:
+    if block and is_htmx() and not is_history_restore():
         html = render_block(template, block, **context)
     else:
         html = render_template(template, **context)

@@ -13,13 +13,10 @@ from app.services import api_keys as service
 from app.services.errors import NotFound, ValidationFailed
 from app.services.plans import PLAN_LABELS, PlanLimitReached, effective_plan, limits_for
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("api_keys", __name__, url_prefix="/settings/api-keys")
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _own(key_id: str) -> ApiKey:

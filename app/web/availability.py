@@ -16,16 +16,13 @@ from app.services import schedules as service
 from app.services.errors import NotFound, ValidationFailed
 from app.services.timezones import all_timezones, zone
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("availability", __name__, url_prefix="/dashboard/availability")
 
 WEEKDAYS = service.WEEKDAYS
 SHORT_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _redirect(url: str):

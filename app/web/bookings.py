@@ -17,6 +17,7 @@ from app.services.slots import available_slots
 from app.services.timezones import is_valid_timezone, zone
 from app.services.validation import parse_instant
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("bookings", __name__, url_prefix="/dashboard/bookings")
@@ -29,10 +30,6 @@ MAX_REASON = 1000
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def host_zone():
     name = g.user.timezone
     return zone(name if is_valid_timezone(name) else "UTC")

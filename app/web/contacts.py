@@ -7,6 +7,7 @@ from app.services import contacts as service
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.web import render
 from app.web.bookings import local
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("contacts", __name__, url_prefix="/dashboard/contacts")
@@ -18,10 +19,6 @@ MAX_SEARCH = 200
 @bp.context_processor
 def _helpers():
     return {"local": local}
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _own(contact_id: str):

@@ -26,6 +26,7 @@ from app.services import analytics
 from app.services import event_types as service
 from app.services.errors import NotFound, ValidationFailed
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("event_types", __name__, url_prefix="/dashboard/event-types")
@@ -46,10 +47,6 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "reminders": "Reminders", "schedule_id": "Schedule"}
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value"}
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _redirect(endpoint: str, **values):

@@ -32,6 +32,7 @@ from app.services import calendars, connections
 from app.services import oauth_connections as oauth_service
 from app.services.errors import NotFound, ValidationFailed
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("integrations", __name__, url_prefix="/settings/integrations")
@@ -44,10 +45,6 @@ SESSION_KEYS = {"google": GOOGLE_SESSION_KEY, "microsoft": "outlook_calendar_oau
                 "teams": "teams_oauth", "webex": "webex_oauth"}
 EMPTY_FORMS = {"icloud": {"username": ""}, "caldav": {"server_url": "", "username": ""},
                "ics": {"feed_url": "", "feed_name": ""}}
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _own(integration_id: str) -> Integration:

@@ -61,6 +61,7 @@ from app.services.slots import available_slots, booking_window
 from app.services.timezones import all_timezones, is_valid_timezone, zone
 from app.web import CSP, page_cache, render
 from app.web.analytics import track_view
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("public", __name__)
@@ -527,7 +528,7 @@ def same_origin_post() -> bool:
 
 
 def _redirect(url: str) -> Response:
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx():
         response = make_response("", 204)
         response.headers["HX-Redirect"] = url
     else:
