@@ -13,7 +13,7 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from app.models import Schedule
 from app.services import schedules as service
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.timezones import all_timezones, zone
 from app.web import render
 from app.web.htmx import is_htmx
@@ -32,10 +32,7 @@ def _redirect(url: str):
 
 
 def _own(schedule_id: str) -> Schedule:
-    try:
-        return service.get_schedule(g.user, schedule_id)
-    except NotFound:
-        abort(404)
+    return service.get_schedule(g.user, schedule_id)
 
 
 def _to_min(hhmm: str) -> int | None:

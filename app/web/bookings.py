@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from flask import Blueprint, abort, flash, g, make_response, redirect, request, url_for
+from flask import Blueprint, flash, g, make_response, redirect, request, url_for
 
 from app.models import Booking, BookingActivity, BookingMeeting
 from app.services import bookings as service
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.slots import available_slots
 from app.services.timezones import is_valid_timezone, zone
 from app.services.validation import parse_instant
@@ -84,10 +84,7 @@ def _helpers():
 
 
 def _own(booking_id: str) -> Booking:
-    try:
-        return service.get_booking_for_host(g.user, booking_id)
-    except NotFound:
-        abort(404)
+    return service.get_booking_for_host(g.user, booking_id)
 
 
 def _done(endpoint: str, **values):

@@ -9,7 +9,6 @@ import re
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     g,
@@ -24,7 +23,7 @@ from werkzeug.datastructures import MultiDict
 from app.models import Schedule
 from app.services import analytics
 from app.services import event_types as service
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.web import render
 from app.web.htmx import is_htmx
 from app.web.session import login_required
@@ -85,10 +84,7 @@ def _helpers():
 
 
 def _own(event_type_id: str):
-    try:
-        return service.get_event_type(g.user, event_type_id)
-    except NotFound:
-        abort(404)
+    return service.get_event_type(g.user, event_type_id)
 
 
 # ---------------------------------------------------------------- form values <-> EventTypeInput

@@ -49,7 +49,7 @@ from app.services.bookings import (
     SlotUnavailable,
     create_booking,
 )
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.event_types import (
     LOCATION_TYPES,
     effective_schedule,
@@ -607,8 +607,6 @@ def book(username: str, slug: str):
             state.duration = duration if duration != event_type.duration else None
         picker.load_month(None, selected=start.astimezone(zone(state.tz)).date())
         return _page(event_type, state, picker, status=409)
-    except NotFound:
-        abort(404)
     booking = result.booking
     if not result.created and booking.idempotency_key != key:
         # Same email, time and event type as an earlier booking, but not this form's submission: say so
