@@ -64,7 +64,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         g.client_ip = request.remote_addr
         if request.endpoint == "main.healthz":
             return  # the health check opens the database itself and reports the failure as its own check
-        # unreachable: peewee.OperationalError, answered 503 by app.web's handler (not a 500 traceback)
+        # unreachable: peewee.OperationalError, answered 503 by app.errors' handler (not a 500 traceback)
         db.connect(reuse_if_open=True)
 
     @app.teardown_request
@@ -74,7 +74,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.datetimes import register_filters
     register_filters(app)  # |date, |time, |datetime, |timerange, |times on the viewer's clock
 
+    from app.auth import load_current_user
+    from app.errors import register_error_handlers
+    app.before_request(load_current_user)  # g.user, for the pages and the session's JSON endpoints alike
+    register_error_handlers(app)
+
+    from app.api import register_api
     from app.web import register_web
+    register_api(app)  # before the public pages' /<username>/... routes, as before
     register_web(app)
 
     from app.cli import register_cli

@@ -12,7 +12,6 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from app.services import analytics as service
-from app.services.errors import NotFound, ValidationFailed
 
 bp = Blueprint("api_analytics", __name__, url_prefix="/api/analytics")
 
@@ -33,16 +32,6 @@ def _signed_in():
     if g.get("user") is None:
         return _error(401, SIGN_IN)
     return None
-
-
-@bp.errorhandler(ValidationFailed)
-def _invalid(exc: ValidationFailed):
-    return _error(400, "Invalid request data", exc.errors)
-
-
-@bp.errorhandler(NotFound)
-def _not_found(exc: NotFound):
-    return _error(404, str(exc) or "Not found")
 
 
 @bp.get("/page-views")

@@ -35,7 +35,7 @@ from app.services.bookings import (
     location_label,
     validate_request,
 )
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.statements import Param, Statement
 
 bp = Blueprint("public_api", __name__, url_prefix="/api")
@@ -183,8 +183,6 @@ def create():
         if exc.conflicts:
             answer["conflicts"] = exc.conflicts
         return jsonify(answer), 409
-    except NotFound:
-        return jsonify({"error": "Event type not found"}), 404
     payload = {"bookingId": result.booking.id, "booking": public_booking(result.booking)}
     if len(result.bookings) > 1:
         payload["bookings"] = [public_booking(b) for b in result.bookings]

@@ -44,14 +44,13 @@ from app.services.availability import group_by_day
 from app.services.bookings import (
     BookingRequest,
     IdempotencyMismatch,
-    SlotUnavailable,
     booking_payload,
     cancel_booking,
     contact_payload,
     create_booking,
     reschedule_booking,
 )
-from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.events import iso
 from app.services.plans import effective_plan, limits_for
 from app.services.slots import available_slots
@@ -262,10 +261,7 @@ def _own_booking(booking_id: str) -> Booking:
 
 def _own_contact(contact_id: str) -> Contact:
     valid_id(contact_id, "Contact not found")
-    try:
-        return contacts_service.get_contact(g.api_user, contact_id)
-    except NotFound:
-        raise ApiError(404, "Contact not found") from None
+    return contacts_service.get_contact(g.api_user, contact_id)  # NotFound: 404 "Contact not found" (app.errors)
 
 
 # --- user ----------------------------------------------------------------------------------------------
@@ -359,10 +355,6 @@ def bookings_create():
                        for k, v in exc.errors.items()}) from None
     except IdempotencyMismatch as exc:
         raise ApiError(422, "Invalid request data", {"Idempotency-Key": str(exc)}) from None
-    except SlotUnavailable as exc:
-        raise ApiError(409, str(exc)) from None
-    except NotFound:
-        raise ApiError(404, "Event type not found") from None
     payload = {"bookingId": result.booking.id}
     if len(result.bookings) > 1:
         payload["bookingIds"] = [b.id for b in result.bookings]
@@ -385,13 +377,7 @@ def bookings_reschedule(booking_id: str):
     new_start = parse_instant(values["newStartTime"], "newStartTime", errors)
     if errors:
         raise invalid(errors)
-    try:
-        reschedule_booking(booking, new_start, reason=values["reason"], by="host", actor=g.api_user,
-                           ip=g.client_ip)
-    except ValidationFailed as exc:
-        raise invalid(exc.errors) from None
-    except SlotUnavailable as exc:
-        raise ApiError(409, str(exc)) from None
+    reschedule_booking(booking, new_start, reason=values["reason"], by="host", actor=g.api_user, ip=g.client_ip)
     return jsonify({"success": True})
 
 
@@ -416,12 +402,7 @@ def _contact_changes(body: dict) -> dict:
 @bp.post("/contacts")
 def contacts_create():
     body = json_body()
-    try:
-        contact = contacts_service.create_contact(g.api_user, _contact_changes(body), source="api")
-    except ValidationFailed as exc:
-        raise invalid(exc.errors) from None
-    except Conflict as exc:
-        raise ApiError(409, str(exc)) from None
+    contact = contacts_service.create_contact(g.api_user, _contact_changes(body), source="api")
     return jsonify(contact_json(contact)), 201
 
 
@@ -439,12 +420,7 @@ def contacts_detail(contact_id: str):
 def contacts_update(contact_id: str):
     contact = _own_contact(contact_id)
     body = json_body()
-    try:
-        contact = contacts_service.update_contact(contact, _contact_changes(body))
-    except ValidationFailed as exc:
-        raise invalid(exc.errors) from None
-    except Conflict as exc:
-        raise ApiError(409, str(exc)) from None
+    contact = contacts_service.update_contact(contact, _contact_changes(body))
     return jsonify(contact_json(contact))
 
 

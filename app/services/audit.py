@@ -191,6 +191,31 @@ def list_entries(user, *, category: str = "all", search: str = "", page: int = 1
                      retention_days=limits.audit_retention_days, full_ip=limits.audit_full_ip)
 
 
+MAX_LIMIT = 100  # entries per page of GET /api/audit-logs
+
+
+def parse_filters(args) -> tuple[dict, dict[str, str]]:
+    """Query parameters of the audit log (page and API share them); returns values and per-field errors."""
+    errors: dict[str, str] = {}
+    values = {"category": (args.get("category") or "all").strip().lower(),
+              "search": (args.get("search") or "").strip()[:200]}
+    if values["category"] not in FILTERS:
+        errors["category"] = "Use one of: " + ", ".join(FILTERS) + "."
+    for name, default, top in (("page", 1, None), ("limit", 50, MAX_LIMIT)):
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            values[name] = default
+            continue
+        try:
+            number = int(raw)
+        except ValueError:
+            number = 0
+        if number < 1:
+            errors[name] = f"{name} must be a whole number of at least 1."
+        values[name] = min(number, top) if top else min(number, 1_000_000)
+    return values, errors
+
+
 def details_of(entry) -> dict:
     try:
         value = json.loads(entry.details or "{}")

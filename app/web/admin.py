@@ -8,6 +8,7 @@ from app.services import accounts
 from app.services.errors import ValidationFailed
 from app.services.plans import PLAN_LABELS, PLANS
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import admin_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -61,6 +62,6 @@ def set_disabled(user_id: str):
 
 
 def _back(user: User):
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx():
         return render("admin/users.html", block="user_row", u=user, plans=PLANS, plan_labels=PLAN_LABELS)
     return redirect(url_for("admin.users"))

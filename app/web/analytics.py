@@ -23,6 +23,7 @@ from app.services import page_views
 from app.services.errors import ValidationFailed
 from app.services.plans import PLAN_LABELS, effective_plan
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 log = logging.getLogger("linktime.analytics")
@@ -52,7 +53,7 @@ def track_view(host_id: str, event_type_id: str | None = None, *, embed: bool = 
     prefetch, not a bot, not the host looking at their own page). Never raises, never touches the database."""
     try:
         headers = request.headers
-        if request.method != "GET" or headers.get("HX-Request") == "true":
+        if request.method != "GET" or is_htmx():
             return
         purpose = (headers.get("Sec-Purpose") or headers.get("Purpose") or headers.get("X-Moz") or "").lower()
         if "prefetch" in purpose or "prerender" in purpose:

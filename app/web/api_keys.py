@@ -10,16 +10,13 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from app.models import ApiKey
 from app.services import api_keys as service
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.plans import PLAN_LABELS, PlanLimitReached, effective_plan, limits_for
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("api_keys", __name__, url_prefix="/settings/api-keys")
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _own(key_id: str) -> ApiKey:
@@ -75,10 +72,7 @@ def delete(key_id: str):
     key = _own(key_id)
     if request.method == "GET":  # the confirmation: a table row for htmx, a page otherwise
         return render("api_keys/delete.html", block="confirm", key=key)
-    try:
-        service.delete_api_key(g.user, key.id, ip=g.client_ip)
-    except NotFound:  # deleted meanwhile by another tab
-        abort(404)
+    service.delete_api_key(g.user, key.id, ip=g.client_ip)
     message = f"Deleted the API key “{key.name}”. Requests using it are refused from now on."
     if not is_htmx():
         flash(message, "success")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
-from app.api.audit import parse_filters
 from app.services import audit
 from app.web import render
 from app.web.session import login_required
@@ -16,7 +15,7 @@ PAGE_SIZE = 50
 @bp.get("")
 @login_required
 def index():
-    values, errors = parse_filters(request.args)
+    values, errors = audit.parse_filters(request.args)
     if "category" in errors:
         values["category"] = "all"
     values["page"] = 1 if "page" in errors else values["page"]
@@ -32,7 +31,7 @@ def index():
 @bp.get("/export.csv")
 @login_required
 def export():
-    values, _errors = parse_filters(request.args)
+    values, _errors = audit.parse_filters(request.args)
     category = values["category"] if values["category"] in audit.FILTERS else "all"
     body = audit.export_csv(g.user, category=category, search=values["search"])
     return Response(body, mimetype="text/csv",

@@ -14,19 +14,16 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from app.datetimes import format_date
 from app.models import Schedule
 from app.services import schedules as service
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.timezones import all_timezones, zone
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("availability", __name__, url_prefix="/dashboard/availability")
 
 WEEKDAYS = service.WEEKDAYS
 SHORT_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _redirect(url: str):
@@ -36,10 +33,7 @@ def _redirect(url: str):
 
 
 def _own(schedule_id: str) -> Schedule:
-    try:
-        return service.get_schedule(g.user, schedule_id)
-    except NotFound:
-        abort(404)
+    return service.get_schedule(g.user, schedule_id)
 
 
 def _to_min(hhmm: str) -> int | None:

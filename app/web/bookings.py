@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from flask import Blueprint, abort, flash, g, make_response, redirect, request, url_for
+from flask import Blueprint, flash, g, make_response, redirect, request, url_for
 
 from app.datetimes import format_datetime, host_clock
 from app.models import Booking, BookingActivity, BookingMeeting
 from app.services import bookings as service
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.slots import available_slots
 from app.services.timezones import is_valid_timezone, zone
 from app.services.validation import parse_instant
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("bookings", __name__, url_prefix="/dashboard/bookings")
@@ -30,10 +31,6 @@ MAX_REASON = 1000
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def host_zone():
     name = g.user.timezone
     return zone(name if is_valid_timezone(name) else "UTC")
@@ -72,10 +69,7 @@ def _helpers():
 
 
 def _own(booking_id: str) -> Booking:
-    try:
-        return service.get_booking_for_host(g.user, booking_id)
-    except NotFound:
-        abort(404)
+    return service.get_booking_for_host(g.user, booking_id)
 
 
 def _done(endpoint: str, **values):

@@ -1,11 +1,12 @@
 """Dashboard: the host's contacts — list and search, detail with meetings, create / edit / delete by hand."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, make_response, redirect, request, url_for
+from flask import Blueprint, flash, g, make_response, redirect, request, url_for
 
 from app.services import contacts as service
-from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.errors import Conflict, ValidationFailed
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("contacts", __name__, url_prefix="/dashboard/contacts")
@@ -14,15 +15,8 @@ PAGE_SIZE = 20
 MAX_SEARCH = 200
 
 
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def _own(contact_id: str):
-    try:
-        return service.get_contact(g.user, contact_id)
-    except NotFound:
-        abort(404)
+    return service.get_contact(g.user, contact_id)
 
 
 def _done(endpoint: str, **values):

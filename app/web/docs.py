@@ -6,16 +6,16 @@ import json
 
 import markdown as markdown_lib
 import nh3
-from flask import Blueprint
+from flask import Blueprint, current_app
 from markupsafe import Markup
 
-from app.api.openapi import EXAMPLE_INSTANT, document
 from app.web import render
 
 bp = Blueprint("docs", __name__, url_prefix="/docs")
 
 METHODS = ("get", "post", "put", "patch", "delete")
-FORMAT_EXAMPLES = {"date-time": EXAMPLE_INSTANT, "date": "2026-03-01", "email": "jane@example.com",
+API_DOCUMENT = "linktime_api_document"  # where app.api.register_api offers the OpenAPI document
+FORMAT_EXAMPLES = {"date-time": "2026-03-01T14:00:00.000Z", "date": "2026-03-01", "email": "jane@example.com",
                    "uri": "https://cal.example.com/jane/30-min"}
 TYPE_EXAMPLES = {"string": "string", "integer": 0, "number": 0, "boolean": True, "null": None}
 
@@ -134,6 +134,6 @@ def reference(doc: dict) -> list[dict]:
 
 @bp.get("/api")
 def api():
-    doc = document()
+    doc = current_app.extensions[API_DOCUMENT]()
     return render("docs/api.html", doc=doc, intro=_markdown(doc["info"]["description"]),
                   sections=reference(doc))

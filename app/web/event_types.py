@@ -9,7 +9,6 @@ import re
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     g,
@@ -24,8 +23,9 @@ from werkzeug.datastructures import MultiDict
 from app.models import Schedule
 from app.services import analytics
 from app.services import event_types as service
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("event_types", __name__, url_prefix="/dashboard/event-types")
@@ -46,10 +46,6 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "reminders": "Reminders", "schedule_id": "Schedule"}
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value"}
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _redirect(endpoint: str, **values):
@@ -88,10 +84,7 @@ def _helpers():
 
 
 def _own(event_type_id: str):
-    try:
-        return service.get_event_type(g.user, event_type_id)
-    except NotFound:
-        abort(404)
+    return service.get_event_type(g.user, event_type_id)
 
 
 # ---------------------------------------------------------------- form values <-> EventTypeInput

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     g,
@@ -30,8 +29,9 @@ from app.models import Integration
 from app.security import DecryptionError
 from app.services import calendars, connections
 from app.services import oauth_connections as oauth_service
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.web import render
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("integrations", __name__, url_prefix="/settings/integrations")
@@ -46,15 +46,8 @@ EMPTY_FORMS = {"icloud": {"username": ""}, "caldav": {"server_url": "", "usernam
                "ics": {"feed_url": "", "feed_name": ""}}
 
 
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def _own(integration_id: str) -> Integration:
-    try:
-        return connections.get_integration(g.user, integration_id)
-    except NotFound:
-        abort(404)
+    return connections.get_integration(g.user, integration_id)
 
 
 def _panel(status: int = 200, *, errors: dict | None = None, form: str | None = None, values: dict | None = None,
@@ -268,10 +261,7 @@ def disconnect(integration_id: str):
         return render("integrations/disconnect.html", block="confirm", integration=integration,
                       service_name=connections.service_name)
     name = connections.service_name(integration)
-    try:
-        revoked = connections.disconnect(g.user, integration.id, ip=g.client_ip)
-    except NotFound:
-        abort(404)
+    revoked = connections.disconnect(g.user, integration.id, ip=g.client_ip)
     if integration.provider in oauth_service.VIDEO_PROVIDERS:
         return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted; existing bookings "
                      f"keep their {name} links, new bookings get none.")

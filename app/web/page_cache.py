@@ -24,6 +24,8 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, g, request, session
 
+from app.web.htmx import is_history_restore, is_htmx
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -168,8 +170,7 @@ def _key(version: Version | None) -> tuple | None:
     if params is None:
         return None
     return (version.host_id, version.event_type_id, version.pages_version, request.endpoint, params,
-            request.headers.get("HX-Request") == "true",
-            request.headers.get("HX-History-Restore-Request") == "true")
+            is_htmx(), is_history_restore())
 
 
 def cached(version: Version | None) -> Response | None:

@@ -50,7 +50,7 @@ from app.services.bookings import (
     SlotUnavailable,
     create_booking,
 )
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.event_types import (
     LOCATION_TYPES,
     effective_schedule,
@@ -62,6 +62,7 @@ from app.services.slots import available_slots, booking_window
 from app.services.timezones import all_timezones, is_valid_timezone, zone
 from app.web import CSP, page_cache, render
 from app.web.analytics import track_view
+from app.web.htmx import is_htmx
 from app.web.session import login_required
 
 bp = Blueprint("public", __name__)
@@ -506,7 +507,7 @@ def same_origin_post() -> bool:
 
 
 def _redirect(url: str) -> Response:
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx():
         response = make_response("", 204)
         response.headers["HX-Redirect"] = url
     else:
@@ -585,8 +586,6 @@ def book(username: str, slug: str):
             state.duration = duration if duration != event_type.duration else None
         picker.load_month(None, selected=start.astimezone(zone(state.tz)).date())
         return _page(event_type, state, picker, status=409)
-    except NotFound:
-        abort(404)
     booking = result.booking
     if not result.created and booking.idempotency_key != key:
         # Same email, time and event type as an earlier booking, but not this form's submission: say so

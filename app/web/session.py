@@ -1,5 +1,5 @@
-"""Who is signed in: the session cookie names a server-side session row, which names the account
-(app/web/server_session.py)."""
+"""Signing in and out of the HTML pages, and the views' sign-in guards. Who is signed in (``g.user``) is
+looked up for every request by ``app.auth.load_current_user``."""
 from __future__ import annotations
 
 import functools
@@ -8,18 +8,6 @@ from flask import abort, g, redirect, request, session, url_for
 
 from app.models import User
 from app.web.redirects import safe_next  # noqa: F401  (app.web.auth follows ``next`` through it)
-
-
-def load_current_user() -> None:
-    g.user = None
-    uid = session.user_id
-    if not uid:
-        return
-    user = User.get_or_none(User.id == uid)
-    if user is None or user.is_disabled:
-        session.end()
-        return
-    g.user = user
 
 
 def login_user(user: User) -> None:
@@ -52,18 +40,5 @@ def admin_required(view):
             return redirect(url_for("auth.login", next=request.path))
         if not g.user.is_admin:
             abort(404)
-        return view(*args, **kwargs)
-    return wrapped
-
-
-def session_json_required(view):
-    """For JSON endpoints of the signed-in dashboard: 401 in the API's error shape instead of a redirect."""
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        if g.get("user") is None:
-            from flask import jsonify
-            response = jsonify({"error": "Authentication required: sign in first."})
-            response.status_code = 401
-            return response
         return view(*args, **kwargs)
     return wrapped

@@ -22,6 +22,7 @@ from app.services.errors import ValidationFailed
 from app.services.timezones import all_timezones
 from app.web import render
 from app.web.auth import remember_device
+from app.web.htmx import is_htmx
 from app.web.session import login_required, login_user, logout_user
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -53,7 +54,7 @@ def profile():
             errors = exc.errors
         else:
             flash("Profile saved.", "success")
-            if request.headers.get("HX-Request") != "true":
+            if not is_htmx():
                 return redirect(url_for("settings.profile"))
     has_logo = UserLogo.select().where(UserLogo.user == user).exists()
     return render("settings/profile.html", block="profile_form", values=values, errors=errors,
@@ -160,7 +161,7 @@ def _signed_out_everywhere(message: str):
 def _to_login(message: str):
     flash(message, "info")
     target = url_for("auth.login")
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx():
         response = make_response("", 204)
         response.headers["HX-Redirect"] = target
         return response

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     g,
@@ -18,7 +17,7 @@ from app.models import EventType
 from app.ratelimit import RateLimited
 from app.ratelimit import check as rate_check
 from app.services import webhooks as service
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.plans import PlanLimitReached
 from app.web import render
 from app.web.session import login_required
@@ -35,10 +34,7 @@ def _helpers():
 
 
 def _own(webhook_id: str):
-    try:
-        return service.get_webhook(g.user, webhook_id)
-    except NotFound:
-        abort(404)
+    return service.get_webhook(g.user, webhook_id)
 
 
 def _event_types():
@@ -166,10 +162,7 @@ def send_test(webhook_id: str):
 def test_result(webhook_id: str, test_id: str):
     """The test panel with the result of a queued test send, or still waiting (the panel polls every second)."""
     webhook = _own(webhook_id)
-    try:
-        test = service.sent_test_status(g.user, webhook.id, test_id)
-    except NotFound:
-        abort(404)
+    test = service.sent_test_status(g.user, webhook.id, test_id)
     return _test_panel(webhook, test=test, test_id=test_id, event=test.event or "booking.created")
 
 
@@ -179,8 +172,6 @@ def redeliver(webhook_id: str, delivery_id: str):
     webhook = _own(webhook_id)
     try:
         service.redeliver(g.user, webhook.id, delivery_id)
-    except NotFound:
-        abort(404)
     except ValidationFailed as exc:
         flash(next(iter(exc.errors.values())), "error")
     else:
