@@ -13,7 +13,7 @@ from app.models import User
 from app.services import accounts
 from app.services.errors import ValidationFailed
 from app.services.plans import UnknownPlan, normalize_plan
-from app.services.timezones import is_valid_timezone
+from app.timezones import is_valid_timezone
 
 db_cli = DatabaseGroup("db", help="Database migrations.")
 users_cli = DatabaseGroup("users", help="Manage accounts.")

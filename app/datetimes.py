@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from app.services.timezones import is_valid_timezone, zone
+from app.timezones import is_valid_timezone, zone
 
 HOST_HOUR12 = False
 INVITEE_HOUR12 = False

@@ -54,7 +54,7 @@ from app.services.errors import ValidationFailed
 from app.services.events import iso
 from app.services.plans import effective_plan, limits_for
 from app.services.slots import available_slots
-from app.services.timezones import is_valid_timezone, zone
+from app.timezones import is_valid_timezone, zone
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)

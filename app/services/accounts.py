@@ -19,8 +19,8 @@ from app.services import audit, sessions
 from app.services.errors import ValidationFailed
 from app.services.event_types import create_defaults
 from app.services.plans import UnknownPlan, normalize_plan
-from app.services.timezones import is_valid_timezone
 from app.services.validation import NAME_CONTROL, has_control, is_email
+from app.timezones import is_valid_timezone
 
 USERNAME_RE = re.compile(r"^[a-z0-9-]{3,30}$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")

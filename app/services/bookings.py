@@ -35,7 +35,6 @@ from app.services.slots import (
     day_count_source,
     fresh_busy,
 )
-from app.services.timezones import is_valid_timezone, zone
 from app.services.validation import (
     NAME_CONTROL,
     TEXT_CONTROL,
@@ -44,6 +43,7 @@ from app.services.validation import (
     is_email,
 )
 from app.statements import Param, Statement, create
+from app.timezones import is_valid_timezone, zone
 
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{6,25}$")
 MAX_NAME = 200

@@ -16,8 +16,8 @@ from app.services import audit
 from app.services.availability import Schedule as EngineSchedule
 from app.services.availability import TimeRange
 from app.services.errors import NotFound, ValidationFailed
-from app.services.timezones import is_valid_timezone
 from app.statements import Param, Statement
+from app.timezones import is_valid_timezone
 
 HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -14,7 +14,7 @@ from app.models import EventType, Schedule
 from app.services import availability
 from app.services.event_types import effective_schedule
 from app.services.schedules import to_engine
-from app.services.timezones import zone
+from app.timezones import zone
 
 # (event type, start, end, booking id to ignore, e.g. the one being rescheduled) -> busy intervals
 BusySource = Callable[[EventType, datetime, datetime, str | None], Iterable[tuple[datetime, datetime]]]

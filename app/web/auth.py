@@ -33,7 +33,7 @@ from app.security import sha256_hex
 from app.services import accounts
 from app.services.errors import ValidationFailed
 from app.services.mailer import queue_email
-from app.services.timezones import all_timezones
+from app.timezones import all_timezones
 from app.web import render
 from app.web.session import login_user, logout_user, safe_next
 

@@ -15,7 +15,7 @@ from app.datetimes import format_date
 from app.models import Schedule
 from app.services import schedules as service
 from app.services.errors import ValidationFailed
-from app.services.timezones import all_timezones, zone
+from app.timezones import all_timezones, zone
 from app.web import render
 from app.web.htmx import is_htmx
 from app.web.session import login_required

@@ -15,8 +15,8 @@ from app.models import Booking, BookingActivity, BookingMeeting
 from app.services import bookings as service
 from app.services.errors import ValidationFailed
 from app.services.slots import available_slots
-from app.services.timezones import is_valid_timezone, zone
 from app.services.validation import parse_instant
+from app.timezones import is_valid_timezone, zone
 from app.web import render
 from app.web.htmx import is_htmx
 from app.web.session import login_required

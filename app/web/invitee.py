@@ -29,7 +29,7 @@ from app.services.bookings import (
 )
 from app.services.errors import ValidationFailed
 from app.services.notifications import booking_for_token, build_ics, invitee_links
-from app.services.timezones import all_timezones, zone
+from app.timezones import all_timezones, zone
 from app.web import render
 from app.web.public import (
     Picker,

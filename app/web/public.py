@@ -59,7 +59,7 @@ from app.services.event_types import (
 from app.services.notifications import link_token
 from app.services.plans import limits_for
 from app.services.slots import available_slots, booking_window
-from app.services.timezones import all_timezones, is_valid_timezone, zone
+from app.timezones import all_timezones, is_valid_timezone, zone
 from app.web import CSP, page_cache, render
 from app.web.analytics import track_view
 from app.web.htmx import is_htmx

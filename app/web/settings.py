@@ -19,7 +19,7 @@ from app.models import UserLogo
 from app.ratelimit import backoff_check, backoff_failure, backoff_reset
 from app.services import accounts, audit, sessions
 from app.services.errors import ValidationFailed
-from app.services.timezones import all_timezones
+from app.timezones import all_timezones
 from app.web import render
 from app.web.auth import remember_device
 from app.web.htmx import is_htmx

@@ -19,7 +19,7 @@ from app.integrations.oauth import Attendee
 from app.models import Booking, Integration, User
 from app.net import host_name_ok
 from app.services.connections import UNREADABLE_MESSAGE, cfg, credentials
-from app.services.timezones import zone
+from app.timezones import zone
 
 MAX_FIELD = 2000
 
