@@ -5,20 +5,16 @@ import logging
 from datetime import timedelta
 
 from flask import Flask, g, request
-from flask_htmx import HTMX
-from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import ROOT, load_config
 from app.db import db, init_database, release_connection
+from app.extensions import csrf, htmx
 from app.instance import tighten as tighten_instance
 from app.log_redaction import quiet_http_client_logs
 from app.ratelimit import RateLimiter
 from app.security import Encryptor
-
-csrf = CSRFProtect()
-htmx = HTMX()
 
 
 def create_app(overrides: dict | None = None) -> Flask:

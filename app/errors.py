@@ -13,8 +13,8 @@ from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from app import htmx
 from app.db_errors import DATABASE_ERRORS, first_line
+from app.extensions import htmx
 from app.ratelimit import RateLimited
 from app.services.errors import DomainError, NotFound, ValidationFailed
 

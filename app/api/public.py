@@ -22,8 +22,8 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from app import csrf
 from app.api.json_input import BadJson, request_json
+from app.extensions import csrf
 from app.models import Booking, EventType, User
 from app.ratelimit import check as rate_check
 from app.services import events, validation

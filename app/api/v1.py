@@ -18,7 +18,6 @@ import peewee
 from flask import Blueprint, current_app, g, jsonify, request
 from limits import parse as parse_rate
 
-from app import csrf
 from app.api.v1_input import (
     ID_RE,
     ApiError,
@@ -34,6 +33,7 @@ from app.api.v1_input import (
     valid_id,
 )
 from app.db import db
+from app.extensions import csrf
 from app.models import Booking, BookingActivity, Contact, EventType, User
 from app.models.scheduling import JSONField
 from app.ratelimit import RateLimited, limiter

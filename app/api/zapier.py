@@ -21,8 +21,8 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 from limits import parse as parse_rate
 
-from app import csrf
 from app.api.json_input import BadJson, request_json
+from app.extensions import csrf
 from app.models import EventType
 from app.ratelimit import RateLimited, limiter
 from app.services import api_keys

@@ -1,7 +1,7 @@
 """The one place that asks whether a request came from htmx (flask-htmx, initialised by the app factory)."""
 from __future__ import annotations
 
-from app import htmx
+from app.extensions import htmx
 
 
 def is_htmx() -> bool:

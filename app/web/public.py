@@ -38,8 +38,8 @@ from flask import (
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
-from app import csrf
 from app.datetimes import format_time
+from app.extensions import csrf
 from app.models import EventType, User, UserLogo
 from app.ratelimit import check as rate_check
 from app.services import calendars, validation
