@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from app.api import v1
+from app.api.messages import INVALID_KEY, PLAN_REQUIRED
 from app.api.v1_input import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE
 from app.services.events import API_VERSION, EVENT_NAMES
 
@@ -314,9 +314,9 @@ STANDARD_ERRORS = {
     "400": lambda: json_response("Invalid parameters or body: `details` names each field.", ref("ValidationError")),
     "401": lambda: json_response("Missing, malformed, unknown or deleted API key.", ref("Error"), headers={
         "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
-        example={"error": v1.INVALID_KEY}),
+        example={"error": INVALID_KEY}),
     "403": lambda: json_response("The account is on the Free plan: the REST API requires Pro or higher.",
-                                 ref("Error"), example={"error": v1.PLAN_REQUIRED}),
+                                 ref("Error"), example={"error": PLAN_REQUIRED}),
     "409": lambda: json_response("Conflict, e.g. a contact with this email already exists.", ref("Error"),
                                  example={"error": "A contact with this email already exists."}),
     "429": lambda: json_response("Rate limit exceeded (60 requests a minute per key; after 5 failed "

@@ -18,6 +18,7 @@ import peewee
 from flask import Blueprint, current_app, g, jsonify, request
 from limits import parse as parse_rate
 
+from app.api.messages import INVALID_KEY, PLAN_REQUIRED, TOO_MANY_FAILURES
 from app.api.v1_input import (
     ID_RE,
     ApiError,
@@ -68,10 +69,6 @@ PUBLIC_ENDPOINTS = {"api_v1.openapi_document"}
 BOOKING_STATUSES = ("CONFIRMED", "CANCELLED", "all")
 MISSING_KEY = "Missing API key. Send it as the header Authorization: Bearer lt_live_..."
 MALFORMED_HEADER = "Malformed Authorization header. Use: Authorization: Bearer lt_live_..."
-INVALID_KEY = "Invalid API key. It may have been deleted; create a new one in Settings → API Keys."
-TOO_MANY_FAILURES = "Too many failed authentication attempts from your address. Wait and try again."
-PLAN_REQUIRED = ("The REST API requires a Pro plan or higher. This account is on the Free plan: ask your "
-                 "administrator to upgrade it. (Free API keys still work with the Zapier endpoints.)")
 # service error keys -> request body field names
 BOOKING_FIELDS = {"name": "inviteeName", "email": "inviteeEmail", "timezone": "inviteeTimezone",
                   "startTime": "startTime", "phone": "phone", "notes": "notes", "duration": "duration",

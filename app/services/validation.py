@@ -7,7 +7,7 @@ passes here can be stored, put in an email header and computed with (no Overflow
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 # Exactly one addr-spec: a dot-atom local part (letters, digits and ! # $ % & ' * + / = ? ^ _ ` { | } ~ - .)
 # and a dotted domain. No comma, semicolon, space, quote, angle bracket or parenthesis, so a value can never
@@ -42,6 +42,22 @@ def has_text_control(value: str | None) -> bool:
 def single_line(value: str) -> str:
     """``value`` with every control character turned into a space (for text bound for an email header)."""
     return CONTROL_RE.sub(" ", value)
+
+
+def parse_date(value: str | None) -> date | None:
+    """``YYYY-MM-DD`` as a date; None for anything else."""
+    try:
+        return date.fromisoformat(value or "")
+    except ValueError:
+        return None
+
+
+def parse_month(value: str | None) -> date | None:
+    """``YYYY-MM`` as the first of that month; None for anything else."""
+    try:
+        return datetime.strptime(value or "", "%Y-%m").date()
+    except ValueError:
+        return None
 
 
 def parse_instant(value: str | None) -> datetime | None:

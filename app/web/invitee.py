@@ -29,15 +29,14 @@ from app.services.bookings import (
 )
 from app.services.errors import ValidationFailed
 from app.services.notifications import booking_for_token, build_ics, invitee_links
+from app.services.validation import parse_date, parse_month
 from app.timezones import all_timezones, zone
 from app.web import render
 from app.web.public import (
     Picker,
     ViewState,
     host_context,
-    parse_date,
     parse_instant,
-    parse_month,
     view_state,
 )
 

@@ -107,8 +107,8 @@ _TRUE = ("true", "1", "yes", "on")
 
 def _canonical(name: str, value: str) -> str | None:
     """``value`` of parameter ``name`` in the one spelling that renders the same page; None = as if absent."""
+    from app.services.validation import parse_date, parse_month
     from app.timezones import is_valid_timezone
-    from app.web.public import parse_date, parse_month
 
     if name in ("embed", "hideHeader"):
         return "true" if value.lower() in _TRUE else None

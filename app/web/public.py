@@ -59,6 +59,7 @@ from app.services.event_types import (
 from app.services.notifications import link_token
 from app.services.plans import limits_for
 from app.services.slots import available_slots, booking_window
+from app.services.validation import parse_date, parse_month
 from app.timezones import all_timezones, is_valid_timezone, zone
 from app.web import CSP, page_cache, render
 from app.web.analytics import track_view
@@ -177,24 +178,10 @@ def _local_midnight(day: date, tz_name: str) -> datetime:
     return datetime.combine(day, time(0), zone(tz_name)).astimezone(UTC)
 
 
-def parse_month(value: str | None) -> date | None:
-    try:
-        return datetime.strptime(value or "", "%Y-%m").date()
-    except ValueError:
-        return None
-
-
 def parse_instant(value: str | None) -> datetime | None:
     """An ISO 8601 instant with a zone or offset, as UTC; None for anything else (a naive time is ambiguous,
     ``0001-01-01T00:00:00+14:00`` is before the first representable instant)."""
     return validation.parse_instant(value)
-
-
-def parse_date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value or "")
-    except ValueError:
-        return None
 
 
 @dataclass
