@@ -8,48 +8,11 @@ the consumer entry modules (``tasks.worker``, ``tasks.webhook_worker``) create t
 """
 from __future__ import annotations
 
-import functools
-
-from flask import has_app_context
-
-from app.queue import DEFAULT_QUEUE, LANES, WEBHOOK_QUEUE, bound_app, huey, register, webhook_huey
+from app.queue import DEFAULT_QUEUE, LANES, WEBHOOK_QUEUE, huey, webhook_huey
+from tasks.base import app_periodic_task, app_task
 
 __all__ = ["DEFAULT_QUEUE", "LANES", "WEBHOOK_QUEUE", "app_periodic_task", "app_task", "huey", "load_all",
            "webhook_huey"]
-
-
-def _get_app():
-    return bound_app()
-
-
-def app_task(lane: str = "default", **task_kwargs):
-    """A Huey task of ``lane`` ("default" or "webhooks") that runs inside an app context (and a database
-    connection), registered by its function's name for ``app.queue.enqueue``."""
-    def decorate(fn):
-        @functools.wraps(fn)
-        def run(*args, **kwargs):
-            if has_app_context():
-                return fn(*args, **kwargs)
-            app = _get_app()
-            with app.app_context():
-                from app.db import connection
-                with connection():
-                    return fn(*args, **kwargs)
-        return register(fn.__name__, LANES[lane].task(name=fn.__name__, **task_kwargs)(run))
-    return decorate
-
-
-def app_periodic_task(validate_datetime, **task_kwargs):
-    def decorate(fn):
-        @functools.wraps(fn)
-        def run(*args, **kwargs):
-            app = _get_app()
-            with app.app_context():
-                from app.db import connection
-                with connection():
-                    return fn(*args, **kwargs)
-        return huey.periodic_task(validate_datetime, name=fn.__name__, **task_kwargs)(run)
-    return decorate
 
 
 def load_all() -> None:

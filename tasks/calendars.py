@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app.services import calendars
-from tasks import app_task
+from tasks.base import app_task
 
 
 @app_task()

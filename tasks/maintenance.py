@@ -4,7 +4,7 @@ from __future__ import annotations
 from huey import crontab
 
 from app.services import audit, calendars
-from tasks import app_periodic_task
+from tasks.base import app_periodic_task
 
 
 @app_periodic_task(crontab(minute="17", hour="3"))

@@ -5,7 +5,7 @@ from flask import current_app
 from huey import crontab
 
 from app.services import outbox
-from tasks import app_periodic_task, app_task
+from tasks.base import app_periodic_task, app_task
 
 
 def _process(message_id: str) -> str:

@@ -15,12 +15,9 @@ import peewee
 from flask import current_app
 
 from app.db import transaction
-from app.integrations import oauth
-from app.integrations.errors import IntegrationError
 from app.models import Integration, IntegrationCalendar, User
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
-from app.services import audit
 from app.services.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -133,35 +130,6 @@ def sync_calendars(user: User, integration: Integration, found: list[tuple[str, 
             first.is_destination = True
             first.save()
 
-
-
-def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> bool:
-    """Delete the connection and its stored credentials at once (events already created stay in the calendar).
-
-    A Google or Zoom connection's refresh token is also revoked there (best effort, after the row is gone);
-    True when the provider confirmed that."""
-    integration = get_integration(user, integration_id)
-    with transaction(immediate=True):
-        lock_user(user)
-        row = Integration.get_or_none(Integration.id == integration.id)
-        secret = (read_credentials(row) if row is not None else None) or {}   # unreadable: nothing to revoke
-        service = AUDIT_SERVICES.get(integration.provider) or service_name(integration)
-        Integration.delete().where(Integration.id == integration.id).execute()
-        audit.record("integration.disconnected", resource="integration", resource_id=integration.id, user=user, ip=ip,
-                     details={"service": service})
-    from app.services.oauth_connections import (
-        OAUTH_PROVIDERS,
-        oauth_client,
-        oauth_configured,
-    )
-
-    if integration.provider in OAUTH_PROVIDERS and secret.get("token") and oauth_configured(integration.provider):
-        try:      # where the provider offers revocation (Google, Zoom); Microsoft and Webex have none
-            token = oauth.TokenSet.from_dict(secret["token"])
-            return oauth_client(integration.provider).revoke(token.refresh_token or token.access_token)
-        except (IntegrationError, ValueError, KeyError, TypeError) as exc:
-            log.info("revoking the %s token of integration %s failed: %s", integration.provider, integration.id, exc)
-    return False
 
 
 def get_integration(user: User, integration_id: str) -> Integration:

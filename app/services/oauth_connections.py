@@ -37,8 +37,11 @@ from app.services.connections import (
     UNREADABLE_MESSAGE,
     cfg,
     credentials,
+    get_integration,
     lock_user,
+    read_credentials,
     sealed,
+    service_name,
     sync_calendars,
 )
 from app.services.errors import ValidationFailed
@@ -310,3 +313,26 @@ def revoke_oauth(integration_id: str, *, refused: str | None = None) -> bool:
     log.info("%s integration %s disconnected: the refresh token was refused", name, integration_id)
     return True
 
+
+def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> bool:
+    """Delete any connection (CalDAV and feeds included) and its stored credentials at once (events already
+    created stay in the calendar). It lives here because it ends with the OAuth grant.
+
+    A Google or Zoom connection's refresh token is also revoked there (best effort, after the row is gone);
+    True when the provider confirmed that."""
+    integration = get_integration(user, integration_id)
+    with transaction(immediate=True):
+        lock_user(user)
+        row = Integration.get_or_none(Integration.id == integration.id)
+        secret = (read_credentials(row) if row is not None else None) or {}   # unreadable: nothing to revoke
+        service = AUDIT_SERVICES.get(integration.provider) or service_name(integration)
+        Integration.delete().where(Integration.id == integration.id).execute()
+        audit.record("integration.disconnected", resource="integration", resource_id=integration.id, user=user, ip=ip,
+                     details={"service": service})
+    if integration.provider in OAUTH_PROVIDERS and secret.get("token") and oauth_configured(integration.provider):
+        try:      # where the provider offers revocation (Google, Zoom); Microsoft and Webex have none
+            token = oauth.TokenSet.from_dict(secret["token"])
+            return oauth_client(integration.provider).revoke(token.refresh_token or token.access_token)
+        except (IntegrationError, ValueError, KeyError, TypeError) as exc:
+            log.info("revoking the %s token of integration %s failed: %s", integration.provider, integration.id, exc)
+    return False

@@ -1,26 +1,10 @@
 """HTML blueprints, shared page helpers and security headers (error answers: app/errors.py)."""
 from __future__ import annotations
 
-from flask import Flask, g, make_response, render_template
+from flask import Flask, g
 from flask_wtf.csrf import generate_csrf
-from jinja2_fragments.flask import render_block
 
-from app.web.htmx import is_history_restore, is_htmx
-
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-       "frame-ancestors 'none'")
-
-
-def render(template: str, block: str | None = None, status: int = 200, **context):
-    """Render a page, or only ``block`` of it for an htmx request (not for a history restore)."""
-    if block and is_htmx() and not is_history_restore():
-        html = render_block(template, block, **context)
-    else:
-        html = render_template(template, **context)
-    response = make_response(html, status)
-    response.vary.add("HX-Request")
-    return response
+from app.web.rendering import CSP
 
 
 def register_web(app: Flask) -> None:

@@ -7,8 +7,8 @@ from app.models import User
 from app.services import accounts
 from app.services.errors import ValidationFailed
 from app.services.plans import PLAN_LABELS, PLANS
-from app.web import render
 from app.web.htmx import is_htmx
+from app.web.rendering import render
 from app.web.session import admin_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -22,8 +22,8 @@ from app.services import analytics as service
 from app.services import page_views
 from app.services.errors import ValidationFailed
 from app.services.plans import PLAN_LABELS, effective_plan
-from app.web import render
 from app.web.htmx import is_htmx
+from app.web.rendering import render
 from app.web.session import login_required
 
 log = logging.getLogger("linktime.analytics")

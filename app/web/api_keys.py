@@ -12,8 +12,8 @@ from app.models import ApiKey
 from app.services import api_keys as service
 from app.services.errors import ValidationFailed
 from app.services.plans import PLAN_LABELS, PlanLimitReached, effective_plan, limits_for
-from app.web import render
 from app.web.htmx import is_htmx
+from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("api_keys", __name__, url_prefix="/settings/api-keys")

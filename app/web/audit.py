@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, request
 
 from app.services import audit
-from app.web import render
+from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("audit", __name__, url_prefix="/settings/audit-log")

@@ -34,7 +34,7 @@ from app.services import accounts
 from app.services.errors import ValidationFailed
 from app.services.mailer import queue_email
 from app.timezones import all_timezones
-from app.web import render
+from app.web.rendering import render
 from app.web.session import login_user, logout_user, safe_next
 
 bp = Blueprint("auth", __name__)

@@ -16,8 +16,8 @@ from app.models import Schedule
 from app.services import schedules as service
 from app.services.errors import ValidationFailed
 from app.timezones import all_timezones, zone
-from app.web import render
 from app.web.htmx import is_htmx
+from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("availability", __name__, url_prefix="/dashboard/availability")

@@ -17,8 +17,8 @@ from app.services.errors import ValidationFailed
 from app.services.slots import available_slots
 from app.services.validation import parse_instant
 from app.timezones import is_valid_timezone, zone
-from app.web import render
 from app.web.htmx import is_htmx
+from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("bookings", __name__, url_prefix="/dashboard/bookings")

@@ -5,8 +5,8 @@ from flask import Blueprint, flash, g, make_response, redirect, request, url_for
 
 from app.services import contacts as service
 from app.services.errors import Conflict, ValidationFailed
-from app.web import render
 from app.web.htmx import is_htmx
+from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("contacts", __name__, url_prefix="/dashboard/contacts")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g
 
 from app.services.plans import PLAN_LABELS, effective_plan, limits_for
-from app.web import render
+from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")

@@ -9,7 +9,7 @@ import nh3
 from flask import Blueprint, current_app
 from markupsafe import Markup
 
-from app.web import render
+from app.web.rendering import render
 
 bp = Blueprint("docs", __name__, url_prefix="/docs")
 

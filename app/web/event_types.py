@@ -24,8 +24,8 @@ from app.models import Schedule
 from app.services import analytics
 from app.services import event_types as service
 from app.services.errors import ValidationFailed
-from app.web import render
 from app.web.htmx import is_htmx
+from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("event_types", __name__, url_prefix="/dashboard/event-types")

@@ -30,8 +30,8 @@ from app.security import DecryptionError
 from app.services import calendars, connections
 from app.services import oauth_connections as oauth_service
 from app.services.errors import ValidationFailed
-from app.web import render
 from app.web.htmx import is_htmx
+from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("integrations", __name__, url_prefix="/settings/integrations")
@@ -261,7 +261,7 @@ def disconnect(integration_id: str):
         return render("integrations/disconnect.html", block="confirm", integration=integration,
                       service_name=connections.service_name)
     name = connections.service_name(integration)
-    revoked = connections.disconnect(g.user, integration.id, ip=g.client_ip)
+    revoked = oauth_service.disconnect(g.user, integration.id, ip=g.client_ip)
     if integration.provider in oauth_service.VIDEO_PROVIDERS:
         return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted; existing bookings "
                      f"keep their {name} links, new bookings get none.")

@@ -31,7 +31,6 @@ from app.services.errors import ValidationFailed
 from app.services.notifications import booking_for_token, build_ics, invitee_links
 from app.services.validation import parse_date, parse_month
 from app.timezones import all_timezones, zone
-from app.web import render
 from app.web.public import (
     Picker,
     ViewState,
@@ -39,6 +38,7 @@ from app.web.public import (
     parse_instant,
     view_state,
 )
+from app.web.rendering import render
 
 bp = Blueprint("invitee", __name__, url_prefix="/booking")
 

@@ -25,7 +25,7 @@ bp = Blueprint("main", __name__)
 def index():
     if g.user:
         return redirect(url_for("dashboard.home"))
-    from app.web import render
+    from app.web.rendering import render
     return render("index.html")
 
 

@@ -38,6 +38,7 @@ from flask import (
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
+import app.web.page_cache as page_cache
 from app.datetimes import format_time
 from app.extensions import csrf
 from app.models import EventType, User, UserLogo
@@ -61,9 +62,9 @@ from app.services.plans import limits_for
 from app.services.slots import available_slots, booking_window
 from app.services.validation import parse_date, parse_month
 from app.timezones import all_timezones, is_valid_timezone, zone
-from app.web import CSP, page_cache, render
 from app.web.analytics import track_view
 from app.web.htmx import is_htmx
+from app.web.rendering import CSP, render
 from app.web.session import login_required
 
 bp = Blueprint("public", __name__)

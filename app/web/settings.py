@@ -20,9 +20,9 @@ from app.ratelimit import backoff_check, backoff_failure, backoff_reset
 from app.services import accounts, audit, sessions
 from app.services.errors import ValidationFailed
 from app.timezones import all_timezones
-from app.web import render
 from app.web.auth import remember_device
 from app.web.htmx import is_htmx
+from app.web.rendering import render
 from app.web.session import login_required, login_user, logout_user
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")

@@ -19,7 +19,7 @@ from app.ratelimit import check as rate_check
 from app.services import webhooks as service
 from app.services.errors import ValidationFailed
 from app.services.plans import PlanLimitReached
-from app.web import render
+from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("webhooks", __name__, url_prefix="/settings/webhooks")

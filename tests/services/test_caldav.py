@@ -14,7 +14,7 @@ from app.models import (
     Integration,
     IntegrationCalendar,
 )
-from app.services import calendars, connections
+from app.services import calendars, oauth_connections
 from app.services.errors import NotFound, ValidationFailed
 from app.services.slots import available_slots
 from tests.fakes.radicale_server import vevent
@@ -158,12 +158,12 @@ def test_destination_must_be_the_users_own_writable_calendar(host, make_user, co
         calendars.save_selection(host, conflict_ids=[], destination_id="nope")
     other = make_user("otto")
     with pytest.raises(NotFound):
-        connections.disconnect(other, connected.id)
+        oauth_connections.disconnect(other, connected.id)
 
 
 def test_disconnect_deletes_credentials_calendars_and_cache(host, event_type, radicale, work, connected):
     day_slots(event_type)
-    connections.disconnect(host, connected.id)
+    oauth_connections.disconnect(host, connected.id)
     assert Integration.select().count() == 0
     assert IntegrationCalendar.select().count() == 0 and CalendarBusyCache.select().count() == 0
     assert AuditLog.select().where(AuditLog.action == "integration.disconnected").count() == 1
