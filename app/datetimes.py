@@ -5,7 +5,7 @@ Every function takes an instant (an aware ``datetime``; a naive one counts as UT
 English whatever the process locale. Jinja filters over these functions: ``register_filters`` below.
 
 Which clock a viewer reads (``Clock``):
-* Booking pages: the ``hour=12|24`` query parameter (``app.web.public.ViewState``). Without it the page shows
+* Booking pages: the ``hour=12|24`` query parameter (``app.web.booking_view.ViewState``). Without it the page shows
   24 h and ``static/js/booking.js`` asks the browser (``Intl.DateTimeFormat`` hour cycle) and swaps the step in
   again with the browser's choice; every link and form then carries it along, up to the confirmation page.
 * Invitee pages (``/booking/<token>``): the same parameter, else 24 h (no browser detection there; the links

@@ -31,7 +31,7 @@ from app.services.errors import ValidationFailed
 from app.services.notifications import booking_for_token, build_ics, invitee_links
 from app.services.validation import parse_date, parse_month
 from app.timezones import all_timezones, zone
-from app.web.public import (
+from app.web.booking_view import (
     Picker,
     ViewState,
     host_context,

@@ -87,7 +87,7 @@ def version_of(username: str, slug: str | None = None) -> Version | None:
 
 
 # --- which query parameters a public page reads -----------------------------------------------------------
-# app/web/public.py: view_state() reads tz, hour, duration (booking routes only), embed, hideHeader, name and
+# app/web/booking_view.py: view_state() reads tz, hour, duration (booking routes only), embed, hideHeader, name and
 # email; the booking page also month, date (and time/fold for the form step); the month partial month; the day
 # partial date. Anything else in a query string changes nothing on the page.
 _VIEW = ("tz", "hour", "embed", "hideHeader")

@@ -46,16 +46,16 @@ def host(make_user, ctx):
 @pytest.fixture
 def renders(monkeypatch):
     """How many times the slot engine ran: a cached answer does not run it."""
-    from app.web import public
+    from app.web import booking_view
 
     calls = []
-    real = public.available_slots
+    real = booking_view.available_slots
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(public, "available_slots", counting)
+    monkeypatch.setattr(booking_view, "available_slots", counting)
     return calls
 
 

@@ -185,16 +185,16 @@ def test_twelve_hour_clock_is_kept_in_the_links(client, host):
 
 
 def test_day_slots_endpoint_makes_one_availability_call(client, host, monkeypatch):
-    from app.web import public
+    from app.web import booking_view
 
     calls = []
-    real = public.available_slots
+    real = booking_view.available_slots
 
     def counting(*args, **kwargs):
         calls.append((args[1], args[2]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(public, "available_slots", counting)
+    monkeypatch.setattr(booking_view, "available_slots", counting)
     day = local(next_week(1)).date()
     assert client.get(f"/hana/30-min/slots?tz=Europe/Berlin&date={day.isoformat()}").status_code == 200
     assert len(calls) == 1
