@@ -1,0 +1,312 @@
+"""Schemas of the OpenAPI document (``app/api/openapi.py``): helpers for fields and objects, and the component
+schemas of every payload the JSON API answers with."""
+from __future__ import annotations
+
+from app.services.events import API_VERSION, EVENT_NAMES
+
+OPENAPI_VERSION = "3.1.0"
+DOC_VERSION = "1.0.0"
+EXAMPLE_ID = "clx1abc2def3ghi4jkl5mno6p"
+EXAMPLE_INSTANT = "2026-03-01T14:00:00.000Z"
+
+
+# --- schema helpers ----------------------------------------------------------------------------------
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def string(description: str | None = None, *, example=None, nullable: bool = False, **extra) -> dict:
+    schema: dict = {"type": ["string", "null"] if nullable else "string", **extra}
+    if description:
+        schema["description"] = description
+    if example is not None:
+        schema["example"] = example
+    return schema
+
+
+def instant(description: str | None = None, *, nullable: bool = False) -> dict:
+    return string(description or "ISO 8601 instant in UTC.", nullable=nullable, format="date-time",
+                  example=EXAMPLE_INSTANT)
+
+
+def day(description: str, *, nullable: bool = False) -> dict:
+    return string(description, nullable=nullable, format="date", example="2026-03-01")
+
+
+def integer(description: str | None = None, *, example=None, nullable: bool = False, **extra) -> dict:
+    return string(description, example=example, nullable=nullable, **extra) | {
+        "type": ["integer", "null"] if nullable else "integer"}
+
+
+def boolean(description: str | None = None, **extra) -> dict:
+    schema = {"type": "boolean", **extra}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def array(items: dict, description: str | None = None) -> dict:
+    schema = {"type": "array", "items": items}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def obj(properties: dict, required: tuple[str, ...] | list[str] | str = "all", description: str | None = None,
+        **extra) -> dict:
+    """An object; ``required="all"`` requires every listed property."""
+    schema = {"type": "object", "properties": properties,
+              "required": list(properties) if required == "all" else list(required), **extra}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def an_id(what: str) -> dict:
+    return string(f"The {what}'s id.", example=EXAMPLE_ID)
+
+
+# --- components --------------------------------------------------------------------------------------
+PLANS = ["FREE", "PRO", "BUSINESS", "ORGANIZATION"]
+
+
+def _error_schemas() -> dict:
+    return {
+        "Error": obj({"error": string("What went wrong.", example="Booking not found")}),
+        "ValidationError": obj({
+            "error": string("Always `Invalid request data`.", example="Invalid request data"),
+            "details": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "Field name to message.", "example": {"email": "Enter a valid email address."}},
+        }),
+        "SlotConflict": obj({
+            "error": string("Why the time cannot be booked.",
+                            example="This time is no longer available. Please choose another time."),
+            "conflicts": array(string(), "For a recurring series: the occurrences that are taken."),
+        }, required=("error",)),
+        "Pagination": obj({"page": integer(example=1, minimum=1), "limit": integer(example=20, minimum=1),
+                           "total": integer(example=156, minimum=0), "totalPages": integer(example=8, minimum=0)}),
+        "Success": obj({"success": boolean(const=True)}),
+    }
+
+
+def _user_schema() -> dict:
+    return obj({"id": an_id("user"), "email": string(format="email", example="jane@example.com"),
+                "name": string(example="Jane Host"), "username": string(example="jane"),
+                "plan": string("The account's own plan.", example="PRO"),
+                "effectivePlan": string("The plan whose limits apply.", enum=PLANS, example="PRO"),
+                "timezone": string(example="America/New_York"), "createdAt": instant()})
+
+
+def _booking_properties() -> dict:
+    invitee = obj({"name": string(example="Sarah Chen"), "email": string(example="sarah@example.com"),
+                   "timezone": string(example="America/New_York")})
+    return {
+        "id": an_id("booking"),
+        "startTime": instant("Start, ISO 8601 UTC."),
+        "endTime": instant("End, ISO 8601 UTC."),
+        "status": string(enum=["CONFIRMED", "CANCELLED"], example="CONFIRMED"),
+        "invitee": invitee,
+        "inviteeName": string(example="Sarah Chen"),
+        "inviteeEmail": string(example="sarah@example.com"),
+        "inviteeTimezone": string(example="America/New_York"),
+        "inviteePhone": string(nullable=True),
+        "host": obj({"id": an_id("host"), "name": string(), "email": string()}),
+        "meetingLink": string("Video meeting link, once created.", nullable=True),
+        "location": string("Where the meeting happens, as shown to the invitee.", nullable=True),
+        "notes": string(nullable=True),
+        "answers": {"type": "object", "description": "Answers to the event type's questions, by question id."},
+        "isRecurring": boolean(),
+        "recurringGroupId": string(nullable=True),
+        "contactId": string(nullable=True),
+        "source": string("Where the booking came from: page, api, public-api, ...", example="api"),
+        "cancelReason": string("Present on cancelled bookings.", nullable=True),
+        "cancelledAt": instant(nullable=True),
+        "previousStartTime": instant("Present once rescheduled.", nullable=True),
+        "previousEndTime": instant("Present once rescheduled.", nullable=True),
+        "createdAt": instant(),
+        "updatedAt": instant(),
+    }
+
+
+OPTIONAL_BOOKING_FIELDS = ("cancelReason", "previousStartTime", "previousEndTime")
+
+
+def _booking_schema(event_type: dict, extra: dict | None = None) -> dict:
+    props = {**_booking_properties(), "eventType": event_type, **(extra or {})}
+    return obj(props, required=[k for k in props if k not in OPTIONAL_BOOKING_FIELDS])
+
+
+def _event_type_schema() -> dict:
+    question = obj({"id": string(example="company"), "label": string(example="Company"),
+                    "type": string(enum=["text", "textarea", "select", "multiselect", "number", "email", "phone",
+                                         "checkbox"]),
+                    "required": boolean(), "options": array(string())})
+    return obj({
+        "id": an_id("event type"), "name": string(example="30 Minute Meeting"), "slug": string(example="30-min"),
+        "description": string("Markdown."),
+        "durationMinutes": integer(example=30), "extraDurations": array(integer(), "Other lengths offered."),
+        "locationType": string(example="google_meet"), "locationDetail": string(nullable=True),
+        "bufferBefore": integer("Minutes kept free before.", example=5),
+        "bufferAfter": integer("Minutes kept free after.", example=10),
+        "minimumNotice": integer("Minutes of notice required.", example=60),
+        "slotInterval": integer("Minutes between offered starts (null: the duration).", nullable=True),
+        "maxPerDay": integer("Most bookings per day (null: no limit).", nullable=True),
+        "bookingWindow": obj({"type": string(enum=["rolling", "range"]),
+                              "days": integer("Rolling window: days ahead that can be booked."),
+                              "startDate": day("Range window: first date.", nullable=True),
+                              "endDate": day("Range window: last date.", nullable=True)}),
+        "status": string(enum=["ACTIVE", "DRAFT"]), "isActive": boolean(), "isSecret": boolean(),
+        "color": string(example="#2563eb"), "questions": array(question),
+        "recurrence": nullable(obj({"frequency": string(enum=["weekly", "monthly"]), "interval": integer(),
+                                    "maxOccurrences": integer()})),
+        "reminders": array(integer(), "Reminder emails, minutes before the start."),
+        "scheduleId": string("The availability schedule (null: the default).", nullable=True),
+        "bookingUrl": string(format="uri", example="https://cal.example.com/jane/30-min"),
+        "createdAt": instant(), "updatedAt": instant(),
+    })
+
+
+def _contact_properties() -> dict:
+    return {"id": an_id("contact"), "name": string(example="Jane Doe"),
+            "email": string(format="email", example="jane@example.com"),
+            "phone": string(nullable=True, example="+1 555 0100"), "company": string(nullable=True, example="Acme"),
+            "notes": string(nullable=True), "source": string("booking, manual or api.", example="api"),
+            "createdAt": instant(), "updatedAt": instant()}
+
+
+def _contact_input(required: tuple[str, ...]) -> dict:
+    return obj({"name": string(example="Jane Doe", maxLength=200),
+                "email": string(format="email", example="jane@example.com", maxLength=254),
+                "phone": string(nullable=True, example="+1 555 0100", maxLength=40),
+                "company": string(nullable=True, example="Acme", maxLength=200),
+                "notes": string(nullable=True, maxLength=5000)}, required=required)
+
+
+def _public_schemas() -> dict:
+    return {
+        "PublicBookingRequest": obj({
+            "eventTypeId": an_id("event type"),
+            "inviteeName": string(example="Jane"), "inviteeEmail": string(format="email", example="jane@example.com"),
+            "inviteeTimezone": string(example="America/New_York"),
+            "startTime": instant("The slot's start, ISO 8601 with an offset."),
+            "notes": string(nullable=True), "phone": string(nullable=True),
+            "answers": {"type": ["object", "null"], "description": "Question id to answer."},
+            "duration": integer("One of the event type's offered lengths (default: its duration).", nullable=True),
+            "occurrences": integer("Recurring event types: how many occurrences to book (default 1).", minimum=1),
+        }, required=("eventTypeId", "inviteeName", "inviteeEmail", "inviteeTimezone", "startTime"), example={
+            "eventTypeId": EXAMPLE_ID, "inviteeName": "Jane", "inviteeEmail": "jane@example.com",
+            "inviteeTimezone": "America/New_York", "startTime": "2026-02-15T15:00:00.000Z"}),
+        "PublicBooking": obj({
+            "id": an_id("booking"),
+            "eventType": nullable(obj({"id": an_id("event type"), "name": string(), "slug": string(),
+                                       "duration": integer()})),
+            "startTime": instant(), "endTime": instant(),
+            "status": string(enum=["CONFIRMED", "CANCELLED"]),
+            "invitee": obj({"name": string(), "email": string(), "timezone": string()}),
+            "host": obj({"name": string(), "username": string()}),
+            "location": string(nullable=True), "isRecurring": boolean(), "recurringGroupId": string(nullable=True),
+        }),
+        "PublicBookingResponse": obj({"bookingId": an_id("booking"), "booking": ref("PublicBooking"),
+                                      "bookings": array(ref("PublicBooking"), "Every occurrence of a series.")},
+                                     required=("bookingId", "booking")),
+    }
+
+
+def components() -> dict:
+    booking_event_type = nullable(obj({"id": an_id("event type"), "name": string(), "slug": string(),
+                                       "duration": integer("Minutes.")}))
+    schemas = {
+        **_error_schemas(),
+        "User": _user_schema(),
+        "Booking": _booking_schema(booking_event_type),
+        "BookingActivity": obj({"id": an_id("entry"), "kind": string(example="email"),
+                                "message": string(example="Confirmation emails queued to sarah@example.com"),
+                                "createdAt": instant()}),
+        "BookingDetail": _booking_schema(nullable(ref("EventType")), {
+            "contact": nullable(ref("Contact")),
+            "emailLogs": array(ref("BookingActivity"), "The booking's history: creation, emails, changes."),
+        }),
+        "BookingList": obj({"data": array(ref("Booking")), "pagination": ref("Pagination")}),
+        "CreateBookingRequest": obj({
+            "eventTypeSlug": string("Slug of one of your active event types.", example="30-min"),
+            "startTime": instant("The slot's start, ISO 8601 with an offset."),
+            "inviteeName": string(example="Sarah Chen"),
+            "inviteeEmail": string(format="email", example="sarah@example.com"),
+            "inviteeTimezone": string("IANA time zone.", example="America/New_York"),
+            "notes": string(nullable=True, example="Optional"), "phone": string(nullable=True),
+            "answers": {"type": ["object", "null"], "description": "Question id to answer."},
+            "duration": integer("One of the offered lengths (default: the duration).", nullable=True),
+            "occurrences": integer("Recurring event types: occurrences to book (default 1).", nullable=True),
+        }, required=("eventTypeSlug", "startTime", "inviteeName", "inviteeEmail", "inviteeTimezone"), example={
+            "eventTypeSlug": "30-min", "startTime": EXAMPLE_INSTANT, "inviteeName": "Sarah Chen",
+            "inviteeEmail": "sarah@example.com", "inviteeTimezone": "America/New_York", "notes": "Optional"}),
+        "CreateBookingResponse": obj({"bookingId": an_id("booking"),
+                                      "bookingIds": array(string(), "Every occurrence of a recurring series.")},
+                                     required=("bookingId",)),
+        "CancelRequest": obj({"reason": string(nullable=True, example="Schedule conflict")}, required=()),
+        "RescheduleRequest": obj({"newStartTime": instant("The new start, ISO 8601 with an offset."),
+                                  "reason": string(nullable=True, example="Conflict")}, required=("newStartTime",)),
+        "Contact": obj(_contact_properties()),
+        "ContactListItem": obj({**_contact_properties(), "meetingCount": integer("Confirmed meetings.")}),
+        "ContactList": obj({"data": array(ref("ContactListItem")), "pagination": ref("Pagination")}),
+        "ContactDetail": obj({**_contact_properties(),
+                              "upcomingMeetings": array(ref("Booking"), "Confirmed, not yet ended, soonest first."),
+                              "pastMeetings": array(ref("Booking"), "Confirmed and ended, latest first."),
+                              "meetingCount": integer()}),
+        "ContactCreateRequest": _contact_input(("name", "email")) | {"example": {
+            "name": "Jane Doe", "email": "jane@example.com", "phone": "+1 555 0100", "company": "Acme",
+            "notes": "Met at the conference"}},
+        "ContactUpdateRequest": _contact_input(()) | {"example": {"name": "Jane Smith", "company": "NewCo"}},
+        "EventType": _event_type_schema(),
+        "EventTypeList": obj({"data": array(ref("EventType")), "pagination": ref("Pagination")}),
+        "Slot": obj({"date": day("Local date in the requested zone."),
+                     "time": string("Local start time, HH:MM.", example="10:00", pattern=r"^\d{2}:\d{2}$"),
+                     "startTime": string("Start with the zone's offset.", format="date-time",
+                                         example="2026-03-01T10:00:00.000-05:00"),
+                     "endTime": string("End with the zone's offset.", format="date-time",
+                                       example="2026-03-01T10:30:00.000-05:00")}),
+        "Availability": obj({"data": array(ref("Slot")),
+                             "eventType": obj({"id": an_id("event type"), "name": string(), "slug": string(),
+                                               "durationMinutes": integer()}),
+                             "timezone": string(example="America/New_York"),
+                             "startDate": day("First local date searched."),
+                             "endDate": day("Last local date searched.")}),
+        **_public_schemas(),
+    }
+    schemas.update(_zapier_schemas())
+    return {
+        "schemas": schemas,
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "lt_live_...",
+                                           "description": "An API key from Settings → API Keys."},
+                            "zapierApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                             "description": "The same API keys, as Zapier sends them."}},
+    }
+
+
+def _zapier_schemas() -> dict:
+    url = string("The URL Zapier gives for this subscription (`targetUrl`, `hook_url` and `target_url` are "
+                 "accepted too).", example="https://hooks.zapier.com/hooks/standard/123/abc/")
+    return {
+        "ZapierUser": obj({"id": an_id("user"), "name": string(example="Jane Host"),
+                           "email": string(example="jane@example.com")}),
+        "ZapierSubscribeRequest": obj({
+            "event": string("The trigger.", enum=list(EVENT_NAMES)), "hookUrl": url,
+            "targetUrl": string(), "hook_url": string(), "target_url": string(),
+            "eventTypeId": string("Booking triggers only: fire only for this event type.", nullable=True),
+            "event_type_id": string(nullable=True),
+        }, required=("event",), example={"event": "booking.created",
+                                         "hookUrl": "https://hooks.zapier.com/hooks/standard/123/abc/"}),
+        "ZapierSubscription": obj({"id": an_id("subscription"), "event": string(enum=list(EVENT_NAMES)),
+                                   "hookUrl": string(), "eventTypeId": string(nullable=True)}),
+        "ZapierUnsubscribeRequest": obj({"id": string("The id subscribe returned.")}, required=("id",)),
+        "ZapierUnsubscribed": obj({"id": string(), "deleted": boolean(const=True)}),
+        "WebhookEnvelope": obj({"apiVersion": string(example=API_VERSION), "event": string(enum=list(EVENT_NAMES)),
+                                "timestamp": instant(), "data": {"type": "object",
+                                                                 "description": "The event's payload."}}),
+        "ZapierEventType": obj({"id": an_id("event type"), "name": string(example="30 Minute Meeting"),
+                                "slug": string(example="30-min")}),
+    }
