@@ -58,6 +58,11 @@ class Account:
     calendars: list[RemoteCalendar]
 
 
+def service_key(server_url: str | None) -> str:
+    """Which service a CalDAV account is, for the names people see: "icloud" for Apple's servers."""
+    return "icloud" if (urlsplit(server_url or "").hostname or "").endswith("icloud.com") else "caldav"
+
+
 def _utc(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 

@@ -39,6 +39,9 @@ SEND_UPDATES = ("all", "externalOnly", "none")
 _RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
 
 
+EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
+
+
 class GoogleClient(OAuthClient):
     name = "google"
     defaults: ClassVar[dict[str, str]] = {
@@ -52,6 +55,12 @@ class GoogleClient(OAuthClient):
     # offline access gives a refresh token; consent makes Google send one again on a reconnect
     authorize_params: ClassVar[dict[str, str]] = {"access_type": "offline", "prompt": "consent",
                                                   "include_granted_scopes": "true"}
+
+    def can_write_calendars(self, scope: Any) -> bool:
+        if not isinstance(scope, str):      # the token endpoint did not say
+            return True
+        scopes = scope.split()
+        return EVENTS_SCOPE in scopes or "https://www.googleapis.com/auth/calendar" in scopes
 
     def _is_rate_limited(self, response: requests.Response, code: str | None) -> bool:
         return response.status_code == 429 or (response.status_code == 403 and code in _RATE_LIMIT_REASONS)

@@ -17,7 +17,7 @@ grant.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -51,6 +51,21 @@ class MicrosoftClient(OAuthClient):
     client_auth = "client_secret_post"
     authorize_params: ClassVar[dict[str, str]] = {"response_mode": "query"}
     send_scope_on_refresh = True
+
+    def can_write_calendars(self, scope: Any) -> bool:
+        if not isinstance(scope, str):      # the token endpoint did not say
+            return True
+        # Graph may answer the scopes as full URLs
+        return any(s.rsplit("/", 1)[-1].lower() == "calendars.readwrite" for s in scope.split())
+
+    @staticmethod
+    def email_verified(claims: Mapping[str, Any]) -> bool:
+        """Microsoft does not send ``email_verified``; its optional ``xms_edov`` claim ("email domain owner
+        verified") is taken instead (anyone can put any address on a Microsoft tenant user)."""
+        value = claims.get("email_verified")
+        if value is None:
+            value = claims.get("xms_edov")
+        return value is True or (isinstance(value, str) and value.lower() == "true")
 
     def _api(self, method: str, path_or_url: str, access_token: str, **kwargs: Any) -> dict[str, Any]:
         url = path_or_url if path_or_url.startswith("http") else self.url("api_url", path_or_url)

@@ -93,11 +93,14 @@ def config_from_settings(settings: Mapping[str, Any], provider: str) -> dict[str
     return config
 
 
+def client_class(provider: str) -> type[OAuthClient]:
+    module, _, name = PROVIDERS[provider].client_path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def client_for(provider: str, config: Mapping[str, Any], session: requests.Session | None = None) -> OAuthClient:
-    info = PROVIDERS[provider]
-    module, _, name = info.client_path.partition(":")
-    config = {"scopes": info.scopes, **config}        # e.g. Teams: the Microsoft client with the Teams scopes
-    return getattr(importlib.import_module(module), name)(config, session=session)
+    config = {"scopes": PROVIDERS[provider].scopes, **config}   # e.g. Teams: the Microsoft client with its scopes
+    return client_class(provider)(config, session=session)
 
 
 # --- tokens --------------------------------------------------------------------------------------------------
@@ -288,6 +291,19 @@ class OAuthClient:
         if self.send_scope_on_refresh and self.scopes:
             form["scope"] = " ".join(self.scopes)
         return self._token_request(form, now or datetime.now(UTC), refresh_token)
+
+    def can_write_calendars(self, scope: Any) -> bool:
+        """Whether the granted ``scope`` (space-separated, as the token endpoint answered it; None when it did not
+        say) lets LinkTime write events. Calendar providers override this."""
+        return True
+
+    @staticmethod
+    def email_verified(claims: Mapping[str, Any]) -> bool:
+        """Whether the provider vouches, in a sign-in's ID token claims, that the email belongs to this person.
+        Only an explicit ``email_verified: true`` counts: an unverified address must never create or reach an
+        account."""
+        value = claims.get("email_verified")
+        return value is True or (isinstance(value, str) and value.lower() == "true")
 
     def revoke(self, token: str) -> bool:
         """Revoke a refresh (or access) token where the provider offers it; False when it does not."""

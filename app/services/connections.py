@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import urlsplit
 
 import peewee
 from flask import current_app
 
 from app.db import transaction
+from app.integrations import caldav
 from app.models import Integration, IntegrationCalendar, User
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
@@ -84,13 +84,14 @@ def sealed(data: dict) -> str:
 def cfg(name: str):
     return current_app.config[name]
 
+# provider -> the service a connection of it is, when that depends on the connection (a CalDAV account may be iCloud)
+SERVICE_KEYS = {"caldav": lambda integration: caldav.service_key(integration.server_url)}
 
 
 def service_name(integration: Integration) -> str:
-    if integration.provider == "caldav" and (urlsplit(integration.server_url or "").hostname or "").endswith(
-            "icloud.com"):
-        return SERVICES["icloud"]
-    return SERVICES.get(integration.provider, integration.provider)
+    key = SERVICE_KEYS[integration.provider](integration) if integration.provider in SERVICE_KEYS \
+        else integration.provider
+    return SERVICES.get(key, key)
 
 
 

@@ -69,7 +69,6 @@ REVOKED_MESSAGES = {
                   "existing bookings keep their links.")
        for provider, (name, company, _prefix) in OAUTH_PROVIDERS.items() if provider in VIDEO_PROVIDERS},
 }
-EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
 
 def oauth_configured(provider: str) -> bool:
@@ -101,15 +100,6 @@ def _callback_error(exc: AuthorizationFailed, provider: str = "google") -> str:
     return f"{company} did not grant access ({exc.code or 'no reason given'}). Nothing was connected."
 
 
-def _can_write(provider: str, scope: str | None) -> bool:
-    if not isinstance(scope, str):      # TokenSet refuses other types; None: the provider did not say
-        return True
-    scopes = scope.split()
-    if provider == "microsoft":     # Graph may answer the scopes as full URLs
-        return any(s.rsplit("/", 1)[-1].lower() == "calendars.readwrite" for s in scopes)
-    return EVENTS_SCOPE in scopes or "https://www.googleapis.com/auth/calendar" in scopes
-
-
 def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_verifier: str, redirect_uri: str,
                   ip: str | None = None) -> Integration:
     """Finish the OAuth redirect: check state, exchange the code, read the account and its calendars, store.
@@ -138,7 +128,7 @@ def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_
                                           f"keep your {name} connected. Nothing was connected; please try again."})
     if not found and provider not in VIDEO_PROVIDERS:
         raise ValidationFailed({provider: f"This {company} account has no calendars."})
-    can_write = _can_write(provider, token.scope)
+    can_write = client.can_write_calendars(token.scope)
     secret = sealed({"token": token.to_dict()})
     with transaction(immediate=True):
         lock_user(user)

@@ -19,6 +19,7 @@ from flask import (
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.db import transaction
+from app.integrations import oauth as oauth_clients
 from app.models import OAuthIdentity, User
 from app.ratelimit import (
     RateLimited,
@@ -292,19 +293,6 @@ def _signup_allowed() -> bool:
     return current_app.config["SIGNUP_OPEN"] or not User.select().exists()
 
 
-def _email_verified(provider: str, claims: dict) -> bool:
-    """Whether the provider vouches that the email address belongs to this person.
-
-    Only an explicit ``email_verified: true`` counts. Microsoft does not send that claim; its optional
-    ``xms_edov`` claim ("email domain owner verified") is taken instead. An email that is not verified
-    must never create or reach an account: anyone can put any address on a Microsoft tenant user.
-    """
-    value = claims.get("email_verified")
-    if value is None and provider == "microsoft":
-        value = claims.get("xms_edov")
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
 def _id_token_claims_options(client) -> dict:
     """Check the ID token's issuer and audience ourselves (Authlib alone accepts a foreign ``aud`` when
     ``azp`` names us). Microsoft's multi-tenant discovery document names the issuer as a template with
@@ -375,7 +363,7 @@ def oidc_callback(provider: str):
     if identity is not None:
         user = identity.user
     else:
-        if not _email_verified(provider, claims):
+        if not oauth_clients.client_class(provider).email_verified(claims):
             flash(f"{label} has not confirmed that {email} is your address, so it cannot be used here. "
                   "Sign in with your password instead.", "error")
             return redirect(url_for("auth.login"))

@@ -265,13 +265,11 @@ def disconnect(integration_id: str):
     if integration.provider in oauth_service.VIDEO_PROVIDERS:
         return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted; existing bookings "
                      f"keep their {name} links, new bookings get none.")
-    if integration.provider == "google":
-        revoked_text = " and revoked at Google" if revoked else ""
+    if integration.provider in oauth_service.OAUTH_PROVIDERS:    # Google and Outlook; only Google revokes
+        company = oauth_service.OAUTH_PROVIDERS[integration.provider][1]
+        revoked_text = f" and revoked at {company}" if revoked else ""
         return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted{revoked_text}; "
                      "events already in the calendar stay there.")
-    if integration.provider == "microsoft":
-        return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted; events already in "
-                     "the calendar stay there.")
     return _done(f"Disconnected {name} “{integration.label}”. Its stored password was deleted; events already in "
                  "the calendar stay there.")
 
