@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from app.integrations.errors import NotFound, PermanentError
 from app.integrations.oauth import Attendee, Meeting, OAuthClient, utc_iso
+
+if TYPE_CHECKING:
+    from app.integrations.video import MeetingDetails
 
 TITLE_MAX = 128
 AGENDA_MAX = 1300
@@ -89,6 +92,23 @@ class WebexClient(OAuthClient):
         except NotFound:
             return False
         return True
+
+
+class WebexMeetings:
+    """The video adapter (``app.integrations.video``)."""
+    location, connection, name, in_calendar_event = "webex", "webex", "Webex", False
+
+    def create_meeting(self, client: WebexClient, access_token: str, details: MeetingDetails) -> tuple[str, str]:
+        created = client.create_meeting(access_token, title=details.topic, start=details.start, end=details.end,
+                                        timezone=details.timezone)
+        return created.id, created.join_url
+
+    def update_meeting(self, client: WebexClient, access_token: str, remote_id: str,
+                       details: MeetingDetails) -> str | None:
+        return client.update_meeting(access_token, remote_id, start=details.start, end=details.end).join_url
+
+    def delete_meeting(self, client: WebexClient, access_token: str, remote_id: str) -> None:
+        client.delete_meeting(access_token, remote_id)
 
 
 def _seg(value: str) -> str:

@@ -26,7 +26,7 @@ from app.integrations.ical import CalendarError, NotFoundError, PreconditionFail
 from app.integrations.oauth import Attendee
 from app.models import Booking, BookingCalendarEvent, Integration, IntegrationCalendar
 from app.models.base import utcnow
-from app.services import calendars, connections, events, outbox
+from app.services import calendars, connections, events, lifecycle, outbox
 from app.services.bookings import add_activity, location_label
 from app.services.oauth_connections import oauth_call, oauth_client
 from app.statements import Param, Statement
@@ -94,15 +94,17 @@ def _description(booking: Booking) -> str:
     return "\n".join(lines)
 
 
-@events.subscribe("booking.created", "booking.rescheduled", "booking.cancelled")
-def _queue_sync(_event_id: str, envelope: dict) -> None:
-    from app.services.meetings import holds_confirmation
-
-    booking = events.booking_of(envelope)
+@events.subscribe(lifecycle.READY, lifecycle.UPDATED)
+def _queue_sync(_message_id: str, payload: dict) -> None:
+    """The booking's change is ready (after its video link, when there is one) or its link changed later."""
+    booking = lifecycle.booking_of(payload)
     if booking is None:
         return
-    if envelope["event"] == "booking.created" and holds_confirmation(booking):
-        return     # the event is written once the video link is known (app.services.meetings queues it)
+    if payload["event"] == lifecycle.UPDATED:
+        if payload["what"] == lifecycle.LINK_REPLACED:
+            return     # the event was made again here, and is rewritten with the new link by the same handler
+    elif (payload.get("facts") or {}).get("calendarEventMade"):
+        return     # the video step (Google Meet) wrote the event itself, or will on its next try
     queue(booking)
 
 
