@@ -4,8 +4,10 @@ The lifecycle subscribes to the public booking events (``CHANGES``). For each, i
 that produce facts other side effects need (today the video link, ``app.services.meetings``; a payment could
 be another), in the order they registered. A step either finishes in the fan-out itself or takes the change
 over (returns True) and calls ``step_done`` once its first attempt is over, whatever its outcome. When no step
-holds the change any more, ``READY`` is emitted: one ``lifecycle`` outbox row per change, written in the same
-transaction as whatever finished the last step, and fanned out like a domain event (``events.subscribe``).
+holds the change any more, ``READY`` is emitted, once per change: when no step held it at all (no video link to
+make), its subscribers run at once in the domain event's fan-out (the same transaction, as before); otherwise it is
+one ``lifecycle`` outbox row written in the transaction that records the step's first attempt, fanned out by the
+queue like a domain event. Either way the consumers' rows are written atomically with marking the trigger done.
 
 Consumers (confirmation emails, customers' webhooks, the calendar event) subscribe to ``READY`` only, with
 ``events.subscribe(lifecycle.READY)``; they never import the steps or each other. The ready payload is::
@@ -16,8 +18,8 @@ Consumers (confirmation emails, customers' webhooks, the calendar event) subscri
 
 ``facts`` carries what a step learnt that a consumer must respect (``calendarEventMade``: the step wrote, or
 will write, the booking's calendar event itself). Facts that change after READY (a link made by a later
-attempt) are told with ``UPDATED`` (``{"bookingId", "what"}``). Both are internal: they are ``lifecycle``
-rows, never ``event`` rows, so customers' webhooks, Zapier samples and redelivery only ever see public events.
+attempt) are told with ``UPDATED`` (``{"bookingId", "what"}``, always a ``lifecycle`` row). Both are internal:
+they are never ``event`` rows, so customers' webhooks, Zapier samples and redelivery only ever see public events.
 """
 from __future__ import annotations
 
@@ -68,16 +70,13 @@ def _advance(event_id: str | None, envelope: dict | None, booking: Booking | Non
             if fn(event_id, envelope, booking):
                 return
     booking_id = booking.id if booking is not None else ((envelope or {}).get("data") or {}).get("id")
-    outbox.add(KIND, {"event": READY, "change": change, "bookingId": booking_id, "eventId": event_id,
-                      "envelope": envelope, "facts": facts},
-               user_id=booking.user_id if booking is not None else _owner(event_id))
-
-
-def _owner(event_id: str | None) -> str | None:
-    from app.models import OutboxMessage
-
-    row = OutboxMessage.get_or_none(OutboxMessage.id == event_id) if event_id else None
-    return row.user_id if row is not None else None
+    ready = {"event": READY, "change": change, "bookingId": booking_id, "eventId": event_id, "envelope": envelope,
+             "facts": facts}
+    if after is None:       # nothing held the change: its consumers run in the domain event's own fan-out
+        for subscriber in events.SUBSCRIBERS.get(READY, []):
+            subscriber(event_id, ready)
+    else:
+        outbox.add(KIND, ready, user_id=booking.user_id)
 
 
 def updated(booking: Booking, what: str) -> None:
