@@ -67,7 +67,3 @@ VIDEO_PROVIDERS: dict[str, VideoProvider] = {
     "teams": microsoft.TeamsMeetings(),
     "webex": webex.WebexMeetings(),
 }
-
-
-def provider_for(location: str | None) -> VideoProvider | None:
-    return VIDEO_PROVIDERS.get(location or "")
