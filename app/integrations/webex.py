@@ -14,14 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from app.integrations.errors import NotFound, PermanentError
 from app.integrations.oauth import Attendee, Meeting, OAuthClient, utc_iso
-
-if TYPE_CHECKING:
-    from app.integrations.video import MeetingDetails
 
 TITLE_MAX = 128
 AGENDA_MAX = 1300
@@ -95,16 +92,15 @@ class WebexClient(OAuthClient):
 
 
 class WebexMeetings:
-    """The video adapter (``app.integrations.video``)."""
+    """The video adapter (``app.integrations.video``; ``details`` is a ``video.MeetingDetails``)."""
     location, connection, name, in_calendar_event = "webex", "webex", "Webex", False
 
-    def create_meeting(self, client: WebexClient, access_token: str, details: MeetingDetails) -> tuple[str, str]:
+    def create_meeting(self, client: WebexClient, access_token: str, details) -> tuple[str, str]:
         created = client.create_meeting(access_token, title=details.topic, start=details.start, end=details.end,
                                         timezone=details.timezone)
         return created.id, created.join_url
 
-    def update_meeting(self, client: WebexClient, access_token: str, remote_id: str,
-                       details: MeetingDetails) -> str | None:
+    def update_meeting(self, client: WebexClient, access_token: str, remote_id: str, details) -> str | None:
         return client.update_meeting(access_token, remote_id, start=details.start, end=details.end).join_url
 
     def delete_meeting(self, client: WebexClient, access_token: str, remote_id: str) -> None:

@@ -13,13 +13,10 @@ not change on a reschedule.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from app.integrations.errors import NotFound, PermanentError
 from app.integrations.oauth import Meeting, OAuthClient, utc_iso
-
-if TYPE_CHECKING:
-    from app.integrations.video import MeetingDetails
 
 TOPIC_MAX = 200
 AGENDA_MAX = 2000
@@ -80,16 +77,16 @@ class ZoomClient(OAuthClient):
 
 
 class ZoomMeetings:
-    """The video adapter (``app.integrations.video``): the join link does not change on a reschedule."""
+    """The video adapter (``app.integrations.video``; ``details`` is a ``video.MeetingDetails``): the join link
+    does not change on a reschedule."""
     location, connection, name, in_calendar_event = "zoom", "zoom", "Zoom", False
 
-    def create_meeting(self, client: ZoomClient, access_token: str, details: MeetingDetails) -> tuple[str, str]:
+    def create_meeting(self, client: ZoomClient, access_token: str, details) -> tuple[str, str]:
         created = client.create_meeting(access_token, topic=details.topic, start=details.start,
                                         timezone=details.timezone, duration_minutes=details.minutes)
         return created.id, created.join_url
 
-    def update_meeting(self, client: ZoomClient, access_token: str, remote_id: str,
-                       details: MeetingDetails) -> str | None:
+    def update_meeting(self, client: ZoomClient, access_token: str, remote_id: str, details) -> str | None:
         client.update_meeting(access_token, remote_id, start=details.start, timezone=details.timezone,
                               duration_minutes=details.minutes)
         return None

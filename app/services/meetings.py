@@ -29,45 +29,27 @@ from app.models import (
     BookingMeeting,
     Integration,
     IntegrationCalendar,
-    User,
 )
 from app.models.base import utcnow
 from app.services import connections, lifecycle, outbox
 from app.services.bookings import add_activity
 from app.services.oauth_connections import oauth_call, oauth_client
+from app.services.video_connections import (  # noqa: F401 (VIDEO_LOCATIONS, available_locations: public here too)
+    LOCATION_NAMES,
+    VIDEO_LOCATIONS,
+    available_locations,
+    connection,
+)
+from app.services.video_connections import usable as _usable
 
 log = logging.getLogger(__name__)
 
 KIND = "meeting"
-# event-type location -> the provider whose connection creates its meetings, and its name for people
-VIDEO_LOCATIONS = {location: adapter.connection for location, adapter in VIDEO_PROVIDERS.items()}
-LOCATION_NAMES = {location: adapter.name for location, adapter in VIDEO_PROVIDERS.items()}
 RETRY_DELAYS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)   # seconds after the 1st, 2nd, ... failed attempt
 
 
 class NotConnected(Exception):
     pass
-
-
-def _usable(query):
-    return query.where(Integration.credentials.is_null(False) & (Integration.status != "revoked"))
-
-
-def connection(user_id: str, location: str) -> Integration | None:
-    """The connection that creates meetings for ``location`` (the oldest one of its provider)."""
-    provider = VIDEO_LOCATIONS.get(location)
-    if provider is None:
-        return None
-    return _usable(Integration.select().where((Integration.user == user_id) & (Integration.provider == provider))
-                   ).order_by(Integration.created_at).first()
-
-
-def available_locations(user: User | str) -> set[str]:
-    """Video locations the user can choose for an event type: those whose provider is connected."""
-    user_id = user if isinstance(user, str) else user.id
-    providers = {row.provider for row in _usable(Integration.select(Integration.provider).where(
-        (Integration.user == user_id) & Integration.provider.in_(list(VIDEO_LOCATIONS.values()))))}
-    return {location for location, provider in VIDEO_LOCATIONS.items() if provider in providers}
 
 
 # --- queueing: the lifecycle's "meeting" step ----------------------------------------------------------------
