@@ -180,14 +180,16 @@ def location_choices(user: User, current: str | None = None) -> dict[str, str]:
 
 
 def _video_location_problem(user: User, location: str, current: EventType | None) -> str | None:
+    from app.integrations.video import VIDEO_PROVIDERS
     from app.services.video_connections import VIDEO_LOCATIONS, available_locations
 
     if location not in VIDEO_LOCATIONS or (current is not None and current.location_type == location):
         return None
     if location in available_locations(user):
         return None
-    if location == "google_meet":
-        return "Google Meet needs Google Calendar: connect it in Settings → Integrations first."
+    adapter = VIDEO_PROVIDERS[location]
+    if adapter.in_calendar_event:       # Google Meet is made in a Google Calendar event
+        return f"{adapter.name} needs {adapter.calendar_name}: connect it in Settings → Integrations first."
     return f"Connect {LOCATION_TYPES[location]} in Settings → Integrations first."
 
 
