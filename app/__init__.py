@@ -71,15 +71,17 @@ def create_app(overrides: dict | None = None) -> Flask:
     def _close_db(_exc):
         release_connection()
 
+    from app.datetimes import register_filters
+    register_filters(app)  # |date, |time, |datetime, |timerange, |times on the viewer's clock
+
     from app.web import register_web
     register_web(app)
 
     from app.cli import register_cli
     register_cli(app)
 
-    import tasks
-    tasks.bind_app(app)
-    tasks.load_all()
+    from app.queue import configure_queue
+    configure_queue(app)   # the lanes' storage from this app's settings; the tasks run in this app
     # imported for their outbox handlers and event subscriptions, which register on import
     from app.services import (  # noqa: F401
         calendar_sync,

@@ -5,29 +5,15 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, ScriptInfo
 
+from app.cli_api_keys import api_keys_cli
+from app.cli_group import DatabaseGroup
 from app.db import db, migration_status, upgrade
-from app.db_errors import DATABASE_ERRORS, unreachable_message
 from app.models import User
 from app.services import accounts
 from app.services.errors import ValidationFailed
 from app.services.plans import UnknownPlan, normalize_plan
 from app.services.timezones import is_valid_timezone
-
-
-class DatabaseGroup(AppGroup):
-    """Commands that use the database: when it cannot be reached, one line on standard error and exit
-    status 1, not a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except DATABASE_ERRORS as exc:
-            url = ctx.ensure_object(ScriptInfo).load_app().config["DATABASE_URL"]
-            click.echo(unreachable_message(url, exc), err=True)
-            ctx.exit(1)
-
 
 db_cli = DatabaseGroup("db", help="Database migrations.")
 users_cli = DatabaseGroup("users", help="Manage accounts.")
@@ -114,5 +100,4 @@ def users_list():
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
-    from app.cli_api_keys import api_keys_cli
     app.cli.add_command(api_keys_cli)

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from app.cli import DatabaseGroup
+from app.cli_group import DatabaseGroup
 from app.db import db
 from app.models import User
 from app.services import accounts, api_keys

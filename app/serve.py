@@ -38,9 +38,9 @@ def main() -> int:
 
     consumers = []
     if app.config["RUN_QUEUE_IN_WEB"]:
-        from tasks import huey, webhook_huey
+        from app.queue import huey, webhook_huey
         # Two lanes with their own worker threads: deliveries to customers' webhook endpoints never hold the
-        # workers that send email, write calendars and create meetings (tasks/__init__.py).
+        # workers that send email, write calendars and create meetings (app/queue.py).
         for lane, workers, periodic in ((huey, app.config["HUEY_WORKERS"], True),
                                         (webhook_huey, app.config["WEBHOOK_WORKERS"], False)):
             consumer = lane.create_consumer(workers=workers, worker_type="thread", periodic=periodic,

@@ -1,4 +1,4 @@
-"""Queue adapters for the transactional outbox: one task per lane (see ``tasks/__init__.py``)."""
+"""Queue adapters for the transactional outbox: one task per lane (``app/queue.py``), each registered by name."""
 from __future__ import annotations
 
 from flask import current_app

@@ -2,12 +2,11 @@
 
 Deliveries to customers' webhook endpoints run here, apart from the main queue (``tasks.worker``), so a slow or
 hanging endpoint never delays email, calendar writes or meetings. Periodic tasks run on the main queue only.
+Creating the app configures the queue from its settings and loads every task (``app.queue.configure_queue``).
 """
 from app import create_app
-from tasks import bind_app, load_all
 from tasks import webhook_huey as huey
 
-bind_app(create_app())
-load_all()
+create_app()
 
 __all__ = ["huey"]

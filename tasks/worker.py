@@ -1,8 +1,9 @@
-"""Entry point for separate queue processes: ``huey_consumer tasks.worker.huey -w 4 -k thread``."""
-from app import create_app
-from tasks import bind_app, huey, load_all
+"""Entry point for separate queue processes: ``huey_consumer tasks.worker.huey -w 4 -k thread``.
 
-bind_app(create_app())
-load_all()
+Creating the app configures the queue from its settings and loads every task (``app.queue.configure_queue``)."""
+from app import create_app
+from tasks import huey
+
+create_app()
 
 __all__ = ["huey"]

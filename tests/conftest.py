@@ -17,11 +17,14 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
+from tests.factories import PASSWORD  # no app import: safe before the environment is set
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 BACKEND = os.environ.get("LINKTIME_TEST_BACKEND", "sqlite")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+pytest_plugins = ["tests.webhook_fixtures"]            # ``receiver``, ``queue``
 _TMP = Path(tempfile.mkdtemp(prefix=f"linktime-test-{WORKER}-"))
 
 
@@ -76,7 +79,7 @@ if BACKEND == "postgres":
 else:
     DATABASE_URL = f"sqlite:///{_TMP / 'test.db'}"
 
-# The queue module builds its Huey instance at import from the environment: set it before any app import.
+# create_app reads the settings (the queue's too) from the environment: set them before the first app is built.
 os.environ.update({
     "LINKTIME_ENV": "development",
     "INSTANCE_DIR": str(_TMP / "instance"),
@@ -170,23 +173,32 @@ def db_conn(app):
         yield db
 
 
-PASSWORD = "correct horse battery"
+@pytest.fixture
+def make_user(app):
+    """Create an account through the service: ``make_user("alice", plan="PRO")`` (see ``factories.user``)."""
+    from app.db import db
+    from tests import factories
+
+    def make(username="alice", **kwargs):
+        with app.app_context(), db.connection_context():
+            return factories.user(username, **kwargs)
+    return make
 
 
 @pytest.fixture
-def make_user(app):
-    """Create an account through the service: ``make_user("alice", plan="PRO")``."""
-    from app.db import db
-    from app.services import accounts
+def host(make_user):
+    """Hana, a host in Berlin (a module that needs another host defines its own ``host``)."""
+    return make_user("hana", timezone="Europe/Berlin")
 
-    def make(username="alice", *, email=None, password=PASSWORD, timezone="Europe/Berlin", plan="FREE",
-             name=None):
-        with app.app_context(), db.connection_context():
-            return accounts.signup(
-                accounts.SignupData(name=name or username.title(), email=email or f"{username}@example.com",
-                                    username=username, password=password, timezone=timezone),
-                default_plan=plan)
-    return make
+
+@pytest.fixture
+def event_type(app, host):
+    """The ``host``'s "30-min" event type, the one every new account gets."""
+    from app.db import db
+    from tests import factories
+
+    with app.app_context(), db.connection_context():
+        return factories.event_type(host)
 
 
 def login(client, user, password=PASSWORD):

@@ -191,7 +191,7 @@ def test_session_lifetimes_must_be_at_least_a_day_and_idle_within_the_absolute_o
 def test_the_queue_file_commits_without_waiting_for_the_disk(tmp_path):
     """WAL with synchronous=NORMAL, as the database: an enqueue on a booking's commit waits for no fsync (a killed
     process still loses nothing committed; the outbox sweep covers a power cut)."""
-    from tasks import make_huey
+    from app.queue import make_huey
 
     queue = make_huey({"HUEY_URL": f"sqlite:///{tmp_path / 'queue.db'}", "HUEY_IMMEDIATE": False})
     conn = queue.storage.conn
@@ -202,7 +202,7 @@ def test_the_queue_file_commits_without_waiting_for_the_disk(tmp_path):
 
 def test_the_queue_keeps_no_task_results(tmp_path):
     """Nothing reads a task's return value: storing each one would cost a write per task and grow forever."""
-    from tasks import make_huey
+    from app.queue import make_huey
 
     queue = make_huey({"HUEY_URL": f"sqlite:///{tmp_path / 'queue.db'}", "HUEY_IMMEDIATE": False})
 

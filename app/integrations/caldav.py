@@ -5,7 +5,8 @@ PROPFIND ``calendar-home-set`` on the principal, PROPFIND Depth 1 on the home fo
 hold VEVENTs). Busy time: REPORT ``calendar-query`` with a ``time-range`` filter, expanded client-side
 (``app.integrations.ical``). Events: PUT with ``If-None-Match: *`` to create, ``If-Match`` to replace, DELETE.
 Every request has a timeout (per read and for the whole exchange) and goes through the outbound address guard;
-errors are classified transient (timeouts, 5xx, 429) or permanent (401/403/404 ...). The user name and password
+errors are raised in the vocabulary of ``app.integrations.errors``: transient (timeouts, 5xx, 429), auth revoked
+(401/403), not found (404/410), precondition failed (412) or permanent (the rest). The user name and password
 go only to the server's own host and hosts under the same parent domain (``ical.credentials_allowed``): an
 address the server hands out (a principal, a calendar home, a calendar) on another site gets no credentials.
 """
@@ -17,13 +18,8 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urljoin, urlsplit
 
 from app.integrations import ical
-from app.integrations.ical import (
-    Budget,
-    Interval,
-    OwnUids,
-    PermanentError,
-    PreconditionFailed,
-)
+from app.integrations.errors import IntegrationError, NotFound, PermanentError, PreconditionFailed
+from app.integrations.ical import Budget, Interval, OwnUids
 
 ICLOUD_URL = "https://caldav.icloud.com/"
 DAV, CALDAV, APPLE = "DAV:", "urn:ietf:params:xml:ns:caldav", "http://apple.com/ns/ical/"
@@ -76,8 +72,13 @@ class CalDAVClient:
     # -- plumbing --------------------------------------------------------------------------------------------
     def _request(self, method: str, url: str, what: str, *, body: bytes | None = None, headers: dict | None = None,
                  max_bytes: int = MAX_XML_BYTES, ok=(200, 201, 204, 207)):
-        return ical.http(method, url, timeout=self.timeout, allow_private=self.allow_private, max_bytes=max_bytes,
-                         what=what, auth=self.auth, headers=headers, data=body, ok=ok, credentials_for=self.base_url)
+        try:
+            return ical.http(method, url, timeout=self.timeout, allow_private=self.allow_private, max_bytes=max_bytes,
+                             what=what, auth=self.auth, headers=headers, data=body, ok=ok,
+                             credentials_for=self.base_url)
+        except IntegrationError as exc:
+            exc.provider = exc.provider or "caldav"
+            raise
 
     def _propfind(self, url: str, body: bytes, depth: str, what: str) -> tuple[str, list[tuple[str, dict]]]:
         response, data = self._request("PROPFIND", url, what, body=body,
@@ -94,13 +95,14 @@ class CalDAVClient:
             try:
                 url, responses = self._propfind(root, PROPFIND_PRINCIPAL, "0", what)
                 principal = _first_href(responses, "current-user-principal", url)
-            except ical.NotFoundError:
+            except NotFound:
                 principal = None
         if principal is None:
             # No principal: the URL may be a calendar (or the calendar home) itself.
             calendars = self._calendars(self.base_url)
             if not calendars:
-                raise PermanentError("This address is not a CalDAV server or calendar. Check the server URL.")
+                raise PermanentError("This address is not a CalDAV server or calendar. Check the server URL.",
+                                     provider="caldav")
             return Account(self.base_url, None, calendars)
         url, responses = self._propfind(principal, PROPFIND_HOME, "0", what)
         home = _first_href(responses, "calendar-home-set", url) or principal
@@ -175,7 +177,7 @@ class CalDAVClient:
         try:
             self._request("DELETE", url, "Deleting the event", headers=headers, max_bytes=MAX_EVENT_BYTES,
                           ok=(200, 202, 204))
-        except ical.NotFoundError:
+        except NotFound:
             return
         except PreconditionFailed:
             self._request("DELETE", url, "Deleting the event", max_bytes=MAX_EVENT_BYTES, ok=(200, 202, 204, 404))
@@ -187,9 +189,10 @@ def _multistatus(data: bytes, base_url: str, what: str) -> list[tuple[str, dict]
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
-        raise PermanentError(f"{what}: the server's answer is not CalDAV (invalid XML).") from exc
+        raise PermanentError(f"{what}: the server's answer is not CalDAV (invalid XML).",
+                             provider="caldav") from exc
     if root.tag != f"{{{DAV}}}multistatus":
-        raise PermanentError(f"{what}: the server's answer is not CalDAV.")
+        raise PermanentError(f"{what}: the server's answer is not CalDAV.", provider="caldav")
     out = []
     for resp in root.findall("d:response", NS):
         href_el = resp.find("d:href", NS)

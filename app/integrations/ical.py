@@ -1,4 +1,6 @@
-"""What CalDAV and ICS feed clients share: error classes, the guarded HTTP seam, and busy time from iCalendar.
+"""What CalDAV and ICS feed clients share: the guarded HTTP seam and busy time from iCalendar.
+
+Failures are raised in the one vocabulary of ``app.integrations.errors`` (``classify_status`` maps a status).
 
 Busy rules (RFC 5545): an event is busy unless ``TRANSP:TRANSPARENT`` or ``STATUS:CANCELLED``; an all-day event
 (``DTSTART`` a date) blocks its days from midnight to midnight in the host's zone, as does a floating time;
@@ -26,8 +28,8 @@ import recurring_ical_events
 import requests
 from icalendar import Calendar
 
-from app.integrations.errors import IntegrationError
-from app.services import webhook_delivery as guard
+from app import net as guard
+from app.integrations.errors import PermanentError, TransientError, classify_status
 
 log = logging.getLogger(__name__)
 
@@ -35,51 +37,6 @@ Interval = tuple[int, int]        # epoch seconds, UTC
 OwnUids = Callable[[set[str]], set[str]]   # candidate LinkTime UIDs -> those that are this host's bookings
 LINKTIME_UID_SUFFIX = "@linktime"
 MAX_REDIRECTS = 5
-
-
-class CalendarError(IntegrationError):
-    """A calendar server (CalDAV, ICS feed) could not do what was asked. ``transient``: worth trying again later.
-
-    One family with the OAuth providers' errors (``app.integrations.errors``): ``except IntegrationError``
-    catches both; the subclasses here keep the CalDAV-specific cases (412, bad credentials)."""
-    transient = False
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message, provider="caldav", status=status)
-
-
-class TransientError(CalendarError):
-    transient = True
-
-
-class PermanentError(CalendarError):
-    pass
-
-
-class AuthError(PermanentError):
-    """The server refused the credentials (401/403)."""
-
-
-class NotFoundError(PermanentError):
-    pass
-
-
-class PreconditionFailed(PermanentError):
-    """412: the If-Match / If-None-Match condition did not hold."""
-
-
-def classify_status(status: int, what: str) -> CalendarError:
-    if status == 401:
-        return AuthError(f"{what}: the server refused the user name or password (401).", status=status)
-    if status == 403:
-        return AuthError(f"{what}: access denied (403).", status=status)
-    if status in (404, 410):
-        return NotFoundError(f"{what}: not found on the server ({status}).", status=status)
-    if status == 412:
-        return PreconditionFailed(f"{what}: the event changed on the server (412).", status=status)
-    if status == 429 or status >= 500:
-        return TransientError(f"{what}: the server answered {status}; will try again.", status=status)
-    return PermanentError(f"{what}: the server answered {status}.", status=status)
 
 
 # Second-level labels under which registrations are made (example.co.uk): the "site" is then three labels.

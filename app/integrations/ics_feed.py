@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from icalendar import Calendar
 
 from app.integrations import ical
+from app.integrations.errors import IntegrationError, PermanentError
 from app.integrations.ical import Budget, Interval, OwnUids
 
 
@@ -31,12 +32,17 @@ def display_url(url: str) -> str:
 
 
 def fetch(url: str, *, timeout: float, allow_private: bool, max_bytes: int) -> Calendar:
+    """The feed, parsed; failures are ``app.integrations.errors`` classes with ``provider="ics"``."""
     what = "Reading the calendar feed"
-    _response, data = ical.http("GET", url, timeout=timeout, allow_private=allow_private, max_bytes=max_bytes,
-                                what=what, headers={"Accept": "text/calendar, */*;q=0.5"}, ok=(200,))
-    calendar = ical.parse(data, what)
+    try:
+        _response, data = ical.http("GET", url, timeout=timeout, allow_private=allow_private, max_bytes=max_bytes,
+                                    what=what, headers={"Accept": "text/calendar, */*;q=0.5"}, ok=(200,))
+        calendar = ical.parse(data, what)
+    except IntegrationError as exc:
+        exc.provider = exc.provider or "ics"
+        raise
     if calendar.name != "VCALENDAR":
-        raise ical.PermanentError(f"{what}: the answer is not an iCalendar feed.")
+        raise PermanentError(f"{what}: the answer is not an iCalendar feed.", provider="ics")
     return calendar
 
 

@@ -6,29 +6,26 @@ created (``If-None-Match: *``) or replaced (``If-Match``), a cancelled one has i
 changes nothing. A failure is recorded on the connection (the integrations page shows it) and on the
 booking's activity, retried when transient, and never touches the booking itself.
 
-The event carries the invitee as ATTENDEE with ``SCHEDULE-AGENT=CLIENT``: LinkTime sends the invitation
+Every provider is written through its adapter (``app.services.calendar_providers``) from one ``EventDraft``.
+The CalDAV event carries the invitee as ATTENDEE with ``SCHEDULE-AGENT=CLIENT``: LinkTime sends the invitation
 email itself, so a scheduling server (iCloud) must not send a second one. Google Calendar and Outlook Calendar
-events are written through their APIs instead (``_sync_oauth`` with ``_GoogleEvents`` / ``_OutlookEvents``; the
-remote event id is kept in ``href``).
+events are written through their APIs (the remote event id is kept in ``href``).
 """
 from __future__ import annotations
 
-import base64
 import logging
 from datetime import UTC, datetime
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
-from app.integrations.caldav import CalDAVClient
 from app.integrations.errors import GrantRevoked, IntegrationError
-from app.integrations.errors import NotFound as RemoteNotFound
-from app.integrations.ical import CalendarError, NotFoundError, PreconditionFailed
 from app.integrations.oauth import Attendee
 from app.models import Booking, BookingCalendarEvent, Integration, IntegrationCalendar
 from app.models.base import utcnow
-from app.services import calendars, connections, events, lifecycle, outbox
+from app.services import connections, events, lifecycle, outbox
 from app.services.bookings import add_activity, location_label
-from app.services.oauth_connections import oauth_call, oauth_client
+from app.services.calendar_providers import provider_of
+from app.services.calendar_providers.base import EventDraft
 from app.statements import Param, Statement
 
 log = logging.getLogger(__name__)
@@ -122,20 +119,15 @@ def queue(booking: Booking) -> None:
         outbox.add(KIND, {"booking_id": booking.id}, user_id=booking.user_id)
 
 
-def _client(integration: Integration) -> CalDAVClient:
-    return calendars.caldav_client(integration)
+def draft(booking: Booking) -> EventDraft:
+    """The booking's event as every calendar provider writes it."""
+    from app.services.notifications import ics_uid
 
-
-def _save(client: CalDAVClient, url: str, ics: bytes, etag: str | None, *, create: bool) -> str | None:
-    try:
-        return client.put_event(url, ics, etag=etag, create=create)
-    except PreconditionFailed:
-        # Created by an earlier attempt, or edited in the calendar since: ours to overwrite.
-        return client.put_event(url, ics, etag=client.etag(url))
-    except NotFoundError:
-        if create:
-            raise
-        return client.put_event(url, ics, create=True)
+    return EventDraft(key=booking.id, uid=ics_uid(booking), summary=_summary(booking),
+                      description=_description(booking), location=_where(booking) or "", start=booking.start_at,
+                      end=booking.end_at, timezone=booking.user.timezone,
+                      attendees=(Attendee(booking.invitee_email, booking.invitee_name or None),),
+                      ics=lambda: event_ics(booking))
 
 
 def _retrying(booking: Booking, message, error: str) -> None:
@@ -160,137 +152,27 @@ def sync_booking(payload: dict, message=None, now=None) -> None:
         integration = destination.integration
     if integration is None:
         return
-    if integration.provider in EVENT_APIS:
-        _sync_oauth(booking, mapping, integration, destination, message)
+    provider = provider_of(integration)
+    if provider is None or not provider.writable:
         return
-    if integration.provider != "caldav":
-        return
-    try:
-        client = _client(integration)
-        if booking.status == "CANCELLED":
-            if mapping is not None:
-                client.delete_event(mapping.href, etag=mapping.etag)
-                mapping.delete_instance()
-                add_activity(booking.id, "calendar",
-                             f"Removed from the calendar ({connections.service_name(integration)})")
-        elif mapping is not None:
-            etag = _save(client, mapping.href, event_ics(booking), mapping.etag, create=False)
-            BookingCalendarEvent.update(etag=etag, updated_at=utcnow()).where(
-                BookingCalendarEvent.id == mapping.id).execute()
-            if booking.previous_start_at is not None:
-                add_activity(booking.id, "calendar", "Moved in the calendar "
-                                                     f"({connections.service_name(integration)})")
-        else:
-            from app.services.notifications import ics_uid
-            url = client.event_url(destination.remote_id, booking.id)
-            etag = _save(client, url, event_ics(booking), None, create=True)
-            BookingCalendarEvent.create(booking=booking, integration=integration,
-                                        calendar_remote_id=destination.remote_id,
-                                        href=url, uid=ics_uid(booking), etag=etag)
-            add_activity(booking.id, "calendar", f"Added to the calendar “{destination.name}” "
-                                                 f"({connections.service_name(integration)})")
-    except CalendarError as exc:
-        connections.record_error(integration.id, str(exc))
-        if exc.transient:
-            _retrying(booking, message, str(exc))
-            raise   # the outbox retries
-        add_activity(booking.id, "calendar", f"Could not update the calendar: {exc}")
-        raise outbox.PermanentFailure(str(exc)) from exc
-    connections.record_ok(integration.id)
-
-
-# --- Google Calendar and Outlook Calendar (Microsoft Graph) ------------------------------------------------------
-def google_event_id(booking: Booking) -> str:
-    """The event's id in Google (base32hex of the booking id: Google allows a-v and 0-9), so a retried insert
-    finds the event it created before instead of adding a second one."""
-    return base64.b32hexencode(booking.id.encode()).decode().rstrip("=").lower()
-
-
-def _attendees(booking: Booking) -> list[Attendee]:
-    return [Attendee(booking.invitee_email, booking.invitee_name or None)]
-
-
-class _GoogleEvents:
-    """Events through the Google Calendar API. LinkTime emails the invitee itself, so Google is told not to send
-    invitations or updates (``sendUpdates=none``); a first insert carries an id derived from the booking."""
-
-    def __init__(self, integration: Integration) -> None:
-        self.integration, self.client = integration, oauth_client("google")
-
-    def _fields(self, booking: Booking) -> dict:
-        return {"summary": _summary(booking), "start": booking.start_at, "end": booking.end_at,
-                "description": _description(booking), "location": _where(booking) or "",
-                "attendees": _attendees(booking), "timezone": booking.user.timezone, "send_updates": "none"}
-
-    def create(self, booking: Booking, calendar_id: str, *, first: bool = True, with_meet: bool = False):
-        ids = {"event_id": google_event_id(booking), "request_id": f"linktime-{booking.id}"} if first else {}
-        return oauth_call(self.integration, lambda t: self.client.create_event(
-            t, calendar_id, with_meet=with_meet, **ids, **self._fields(booking)))
-
-    def update(self, booking: Booking, mapping: BookingCalendarEvent):
-        return oauth_call(self.integration, lambda t: self.client.update_event(
-            t, mapping.calendar_remote_id, mapping.href, **self._fields(booking)))
-
-    def delete(self, mapping: BookingCalendarEvent) -> None:
-        oauth_call(self.integration, lambda t: self.client.delete_event(
-            t, mapping.calendar_remote_id, mapping.href, send_updates="none"))
-
-
-class _OutlookEvents:
-    """Events through Microsoft Graph; a first create carries the booking id as ``transactionId``, so a retried
-    POST finds the event it created before instead of adding a second one."""
-
-    def __init__(self, integration: Integration) -> None:
-        self.integration, self.client = integration, oauth_client("microsoft")
-
-    def _fields(self, booking: Booking) -> dict:
-        return {"subject": _summary(booking), "start": booking.start_at, "end": booking.end_at,
-                "body": _description(booking), "location": _where(booking) or "", "attendees": _attendees(booking)}
-
-    def create(self, booking: Booking, calendar_id: str, *, first: bool = True, with_meet: bool = False):
-        ids = {"transaction_id": booking.id} if first else {}
-        return oauth_call(self.integration, lambda t: self.client.create_event(
-            t, calendar_id, **ids, **self._fields(booking)))
-
-    def update(self, booking: Booking, mapping: BookingCalendarEvent):
-        return oauth_call(self.integration, lambda t: self.client.update_event(t, mapping.href,
-                                                                               **self._fields(booking)))
-
-    def delete(self, mapping: BookingCalendarEvent) -> None:
-        oauth_call(self.integration, lambda t: self.client.delete_event(t, mapping.href))
-
-
-EVENT_APIS = {"google": _GoogleEvents, "microsoft": _OutlookEvents}
-
-
-def _sync_oauth(booking: Booking, mapping: BookingCalendarEvent | None, integration: Integration,
-                destination: IntegrationCalendar | None, message=None) -> None:
-    """The booking's event in Google Calendar or Outlook Calendar: created, replaced (added again when it was
-    deleted there meanwhile) or deleted; the remote event id is kept in ``href``."""
     if integration.status == "revoked" or not integration.credentials:
         return     # access was revoked: nothing can be changed there any more
     service = connections.service_name(integration)
-    api = EVENT_APIS[integration.provider](integration)
     try:
         if booking.status == "CANCELLED":
             if mapping is not None:
-                api.delete(mapping)
+                provider.delete_event(integration, mapping)
                 mapping.delete_instance()
                 add_activity(booking.id, "calendar", f"Removed from the calendar ({service})")
         elif mapping is not None:
-            relinked = False
-            try:
-                event = api.update(booking, mapping)
-            except RemoteNotFound:      # deleted in the calendar meanwhile: add it again (a Meet with a new link)
-                meet = integration.provider == "google" and booking.location_type == "google_meet"
-                event = api.create(booking, mapping.calendar_remote_id, first=False, with_meet=meet)
-                if meet:
-                    from app.services import meetings
-                    relinked = meetings.meet_recreated(booking, integration, event)
-            BookingCalendarEvent.update(href=event.id, updated_at=utcnow()).where(
+            meet = booking.location_type in provider.video_locations
+            written = provider.update_event(integration, mapping, draft(booking), with_meet=meet)
+            BookingCalendarEvent.update(href=written.href, etag=written.etag, updated_at=utcnow()).where(
                 BookingCalendarEvent.id == mapping.id).execute()
-            if relinked:
-                queue(booking)          # the event's description and location get the new link
+            if written.recreated and meet:      # deleted in the calendar meanwhile: its conference is new
+                from app.services import meetings
+                if meetings.meet_recreated(booking, integration, written.event):
+                    queue(booking)          # the event's description and location get the new link
             if booking.previous_start_at is not None:
                 add_activity(booking.id, "calendar", f"Moved in the calendar ({service})")
         else:
@@ -299,9 +181,10 @@ def _sync_oauth(booking: Booking, mapping: BookingCalendarEvent | None, integrat
         add_activity(booking.id, "calendar", f"Could not update the calendar: {service} access was revoked")
         raise outbox.PermanentFailure(str(exc)) from exc
     except IntegrationError as exc:
-        connections.record_error(integration.id, f"{service}: {exc.message}")
+        error = provider.failure_text(integration, exc)
+        connections.record_error(integration.id, error)
         if exc.transient:
-            _retrying(booking, message, f"{service}: {exc.message}")
+            _retrying(booking, message, error)
             raise   # the outbox retries
         add_activity(booking.id, "calendar", f"Could not update the calendar: {exc.message}")
         raise outbox.PermanentFailure(str(exc)) from exc
@@ -310,14 +193,15 @@ def _sync_oauth(booking: Booking, mapping: BookingCalendarEvent | None, integrat
 
 def create_remote_event(booking: Booking, integration: Integration, calendar: IntegrationCalendar, *,
                         with_meet: bool = False):
-    """Create the booking's event in a Google or Outlook calendar (idempotent) and remember it; ``with_meet``
-    asks Google for a Meet conference (app.services.meetings reads the link from the answer). Raises
-    IntegrationError."""
+    """Create the booking's event in ``calendar`` (idempotent) and remember it; ``with_meet`` asks Google for a
+    Meet conference (app.services.meetings reads the link from the answer). Returns the provider's answer
+    (``oauth.CalendarEvent`` for Google and Outlook, None for CalDAV). Raises IntegrationError."""
     from app.services.notifications import ics_uid
 
-    event = EVENT_APIS[integration.provider](integration).create(booking, calendar.remote_id, with_meet=with_meet)
+    written = provider_of(integration).create_event(integration, calendar.remote_id, draft(booking),
+                                                    with_meet=with_meet)
     BookingCalendarEvent.create(booking=booking, integration=integration, calendar_remote_id=calendar.remote_id,
-                                href=event.id, uid=ics_uid(booking), etag=None)
+                                href=written.href, uid=ics_uid(booking), etag=written.etag)
     add_activity(booking.id, "calendar", f"Added to the calendar “{calendar.name}” "
                                          f"({connections.service_name(integration)})")
-    return event
+    return written.event

@@ -2,7 +2,8 @@
 conflicts and the one that receives bookings, and busy time from every connected calendar.
 
 Google Calendar and Outlook Calendar connect through ``app.services.oauth_connections``; what all connections share
-(credentials, status, disconnecting) is in ``app.services.connections``.
+(credentials, status, disconnecting) is in ``app.services.connections``. What differs by provider (connecting a
+CalDAV account or a feed, reading busy time) is in its adapter, ``app.services.calendar_providers``.
 
 Busy time never makes the booking page wait on a slow provider. Intervals are cached per calendar in fixed
 28-day windows (``calendar_busy_cache``, plus an in-process copy of the parsed intervals). A window older than
@@ -24,24 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from flask import current_app
 
+from app import queue
 from app.db import db, transaction
-from app.integrations import caldav, ics_feed
 from app.integrations.errors import GrantRevoked, IntegrationError
-from app.integrations.ical import (
-    LINKTIME_UID_SUFFIX,
-    MAX_OCCURRENCES,
-    AuthError,
-    Budget,
-    CalendarError,
-    Interval,
-)
+from app.integrations.ical import MAX_OCCURRENCES, Interval
 from app.models import (
-    Booking,
-    BookingCalendarEvent,
     CalendarBusyCache,
     EventType,
     Integration,
@@ -50,213 +41,21 @@ from app.models import (
 )
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
-from app.services import audit
-from app.services.connections import (
-    SERVICES,
-    UNREADABLE_MESSAGE,
-    cfg,
-    credentials,
-    lock_user,
-    record_error,
-    record_ok,
-    sealed,
-    service_name,
-    sync_calendars,
-)
+from app.services.calendar_providers import provider_of
+from app.services.calendar_providers.base import host_tz
+from app.services.calendar_providers.caldav import connect_caldav  # noqa: F401 (connecting is the adapter's)
+from app.services.calendar_providers.ics import connect_ics  # noqa: F401
+from app.services.connections import cfg, lock_user, record_error, record_ok
 from app.services.errors import ValidationFailed
-from app.services.oauth_connections import OAUTH_PROVIDERS, oauth_call, oauth_client
 from app.services.slots import busy_refresher, busy_source
-from app.services.timezones import zone
-from app.services.webhook_delivery import host_name_ok
 from app.statements import Param, Statement
 
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(days=28)
 EPOCH = datetime(2000, 1, 3, tzinfo=UTC)       # a Monday: windows start on Mondays 00:00 UTC
-MAX_FIELD = 2000
 MARGIN = timedelta(minutes=240)               # the longest buffer an event type can have
 ENQUEUE_THROTTLE = 60                          # seconds between queued refreshes of one window
-
-def _secret(integration: Integration, *keys: str) -> dict:
-    """The stored secret of a CalDAV account or ICS feed; a permanent CalendarError when it cannot be read (the
-    encryption key changed): the card asks to connect again, instead of an empty login or a crash."""
-    secret = credentials(integration)
-    if not all(secret.get(key) for key in keys):
-        raise CalendarError(UNREADABLE_MESSAGE)
-    return secret
-
-
-def feed_url(integration: Integration) -> str:
-    return _secret(integration, "url")["url"]
-
-
-def caldav_client(integration: Integration) -> caldav.CalDAVClient:
-    secret = _secret(integration, "username", "password")
-    return caldav.CalDAVClient(integration.server_url or "", secret.get("username", ""), secret.get("password", ""),
-                               timeout=float(cfg("CALENDAR_TIMEOUT")),
-                               allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")))
-
-
-
-# --- connecting --------------------------------------------------------------------------------------------
-def _clean_url(raw: str | None, field: str, errors: dict[str, str], example: str, *, credentials_hint: str) -> str:
-    """The address as it will be stored, or an inline message in ``errors[field]``.
-
-    ``credentials_hint``: what to tell someone who wrote a user name or password into the address."""
-    url = (raw or "").strip()
-    if not url:
-        errors[field] = "Enter the address."
-        return ""
-    if len(url) > MAX_FIELD or any(c.isspace() for c in url):
-        errors[field] = f"Enter a valid address, e.g. {example}."
-        return url
-    if "://" not in url:
-        url = "https://" + url
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError on a bad port)
-    except ValueError:
-        errors[field] = f"Enter a valid address, e.g. {example}."
-        return url
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        errors[field] = f"Enter an http:// or https:// address, e.g. {example}."
-    elif parts.username is not None or parts.password is not None:
-        errors[field] = f"Leave the user name and password out of the address (no “name:password@”). {credentials_hint}"
-    elif not host_name_ok(parts.hostname):
-        errors[field] = f"“{parts.hostname}” is not a valid server name. Check the address, e.g. {example}."
-    elif parts.scheme == "http" and not cfg("CALENDAR_ALLOW_PRIVATE"):
-        errors[field] = "Use an https:// address: calendar passwords are not sent over plain http."
-    return url
-
-
-def _connect_error(exc: CalendarError, url_field: str) -> dict[str, str]:
-    if isinstance(exc, AuthError):
-        return {"password": "The server refused this user name and password. For iCloud use an app-specific "
-                            "password (appleid.apple.com → Sign-In and Security → App-Specific Passwords)."}
-    message = str(exc).split(": ", 1)[-1]
-    return {url_field: f"We could not connect: {message}"}
-
-
-
-def connect_caldav(user: User, *, server_url: str, username: str, password: str, ip: str | None = None) -> Integration:
-    """Discover the account's calendars and store the connection; a failure stores nothing."""
-    errors: dict[str, str] = {}
-    url = _clean_url(server_url, "server_url", errors, "https://caldav.example.com/",
-                     credentials_hint="Enter them in the User name and Password fields.")
-    username = (username or "").strip()
-    if not username:
-        errors["username"] = "Enter the user name (for iCloud: your Apple ID email)."
-    elif len(username) > 254:
-        errors["username"] = "Use at most 254 characters."
-    if not password:
-        errors["password"] = "Enter the password (for iCloud: an app-specific password)."
-    elif len(password) > 1000:
-        errors["password"] = "Use at most 1000 characters."
-    if errors:
-        raise ValidationFailed(errors)
-    client = caldav.CalDAVClient(url, username, password, timeout=float(cfg("CALENDAR_TIMEOUT")),
-                                 allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")))
-    try:
-        account = client.discover()
-    except CalendarError as exc:
-        raise ValidationFailed(_connect_error(exc, "server_url")) from None
-    if not account.calendars:
-        raise ValidationFailed({"server_url": "This account has no calendars that hold events."})
-    secret = sealed({"username": username, "password": password})
-    with transaction(immediate=True):
-        lock_user(user)
-        integration = (Integration.select().where((Integration.user == user) & (Integration.provider == "caldav")
-                                                  & (Integration.server_url == url)
-                                                  & (Integration.account_email == username)).first())
-        if integration is None:
-            integration = Integration.create(user=user, provider="caldav", label=account.display_name or username,
-                                             account_email=username, server_url=url, credentials=secret)
-        else:   # connecting the same account again: new password, calendars brought up to date
-            integration.credentials, integration.status, integration.last_error = secret, "connected", None
-            integration.updated_at = utcnow()
-            integration.save()
-        sync_calendars(user, integration, [(c.url, c.name, c.color, c.writable) for c in account.calendars])
-        audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
-                     details={"service": service_name(integration), "account": username})
-    return integration
-
-
-def connect_ics(user: User, *, url: str, name: str | None = None, ip: str | None = None) -> Integration:
-    errors: dict[str, str] = {}
-    url = _clean_url(ics_feed.normalize_url(url or ""), "feed_url", errors, "https://example.com/calendar.ics",
-                     credentials_hint="Use the feed's secret address; a calendar that needs a password can be "
-                                      "connected as a CalDAV account, with the password in its own field.")
-    name = (name or "").strip()
-    if len(name) > 200:
-        errors["feed_name"] = "Use at most 200 characters."
-    if errors:
-        raise ValidationFailed(errors)
-    for existing in Integration.select().where((Integration.user == user) & (Integration.provider == "ics")):
-        if credentials(existing).get("url") == url:
-            raise ValidationFailed({"feed_url": f"This feed is connected already (“{existing.label}”)."})
-    try:
-        feed = ics_feed.fetch(url, timeout=float(cfg("CALENDAR_TIMEOUT")),
-                              allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")),
-                              max_bytes=int(cfg("CALENDAR_FEED_MAX_BYTES")))
-    except CalendarError as exc:
-        raise ValidationFailed({"feed_url": f"We could not read this feed: {str(exc).split(': ', 1)[-1]}"}) from None
-    label = name or ics_feed.name_of(feed) or (urlsplit(url).hostname or "Calendar feed")
-    with transaction(immediate=True):
-        lock_user(user)
-        integration = Integration.create(user=user, provider="ics", label=label[:200],
-                                         server_url=ics_feed.display_url(url), credentials=sealed({"url": url}))
-        IntegrationCalendar.create(integration=integration, user=user, remote_id="feed", name=label[:200],
-                                   writable=False, check_conflicts=True)
-        audit.record("integration.connected", resource="integration", resource_id=integration.id, user=user, ip=ip,
-                     details={"service": SERVICES["ics"]})
-    return integration
-
-
-
-def _oauth_busy(integration: Integration, remote_ids: dict[str, str], lo: datetime, hi: datetime,
-                errors: dict[str, str]) -> dict[str, list[Interval]]:
-    """calendar id -> busy intervals, one query per calendar (Google's freeBusy merges the calendars asked
-    together; Graph's calendarView is per calendar), each calendar's intervals cached on their own."""
-    provider = integration.provider
-    client = oauth_client(provider)
-    company = OAUTH_PROVIDERS[provider][1]
-    options = {}
-    if provider == "microsoft":      # all-day events block the host's day, not a UTC day
-        options["all_day_tz"] = zone(User.get_by_id(integration.user_id).timezone)
-    out: dict[str, list[Interval]] = {}
-    for cal_id, remote_id in remote_ids.items():
-        busy = oauth_call(integration, lambda token, r=remote_id: client.busy_times(token, [r], lo, hi, **options))
-        if busy.errors:
-            errors[cal_id] = f"{company} could not read this calendar ({', '.join(busy.errors.values())})."
-        else:
-            own = _own_event_times(integration.id, remote_id, lo, hi)
-            out[cal_id] = _subtract([(int(a), int(b)) for a, b in busy.intervals], own)
-    return out
-
-
-def _own_event_times(integration_id: str, remote_id: str, lo: datetime, hi: datetime) -> list[Interval]:
-    """Times of the events LinkTime wrote into this Google calendar for the host's bookings. freeBusy does not
-    say which event is busy, so these times are taken out of its answer: bookings are busy through the
-    bookings themselves (as CalDAV events with a LinkTime UID are), and a booking being moved or cancelled
-    must not be blocked by its own event."""
-    rows = (Booking.select(Booking.start_at, Booking.end_at).join(BookingCalendarEvent)
-            .where((BookingCalendarEvent.integration == integration_id)
-                   & (BookingCalendarEvent.calendar_remote_id == remote_id)
-                   & (Booking.start_at < hi) & (Booking.end_at > lo)).namedtuples())
-    return sorted((int(r.start_at.timestamp()), int(r.end_at.timestamp())) for r in rows)
-
-
-def _subtract(intervals: list[Interval], holes: list[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for start, end in intervals:
-        pieces = [(start, end)]
-        for h_start, h_end in holes:
-            pieces = [p for a, b in pieces for p in ((a, min(b, h_start)), (max(a, h_end), b)) if p[0] < p[1]]
-        out.extend(pieces)
-    return sorted(out)
-
-
 
 def calendars_of(user: User) -> dict[str, list[IntegrationCalendar]]:
     out: dict[str, list[IntegrationCalendar]] = {}
@@ -327,64 +126,21 @@ def _parsed(row_id: str, fetched_at: datetime, raw_loader) -> tuple[list[Interva
     return intervals, starts, longest
 
 
-def _own_uids(user_id: str):
-    """The host's LinkTime bookings among candidate event UIDs: they are busy (or free) through the bookings."""
-    def check(candidates: set[str]) -> set[str]:
-        ids = [uid[: -len(LINKTIME_UID_SUFFIX)] for uid in candidates]
-        found = set()
-        for i in range(0, len(ids), 500):
-            found.update(b.id for b in Booking.select(Booking.id).where(
-                (Booking.user == user_id) & Booking.id.in_(ids[i:i + 500])).namedtuples())
-        return {f"{booking_id}{LINKTIME_UID_SUFFIX}" for booking_id in found}
-    return check
-
-
-def _host_tz(user_id: str):
-    user = User.get_by_id(user_id)
-    return zone(user.timezone)
-
-
 def fetch_windows(integration: Integration, calendars: list[IntegrationCalendar], starts: list[datetime]) -> None:
     """Read busy times of ``calendars`` (one connection) for the windows ``starts`` and store them."""
-    if not calendars or not starts:
+    provider = provider_of(integration)
+    if not calendars or not starts or provider is None:
         return
     lo, hi = min(starts), max(starts) + WINDOW
-    tz = _host_tz(integration.user_id)
     results: dict[str, list[Interval]] = {}
-    errors: dict[str, str] = {}
     partial: list[str] = []     # names of calendars with more events than are read (ical.Budget)
     try:
-        if integration.provider == "ics":
-            feed = ics_feed.fetch(feed_url(integration), timeout=float(cfg("CALENDAR_TIMEOUT")),
-                                  allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")),
-                                  max_bytes=int(cfg("CALENDAR_FEED_MAX_BYTES")))
-            budget = Budget(windows=len(starts))
-            busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id), budget)
-            results = {cal.id: busy for cal in calendars}
-            if budget.partial:
-                partial.append(integration.label)
-        elif integration.provider == "caldav":
-            client = caldav_client(integration)
-            for cal in calendars:
-                try:
-                    budget = Budget(windows=len(starts))
-                    results[cal.id] = client.busy(cal.remote_id, lo, hi, tz, _own_uids(integration.user_id), budget)
-                    if budget.partial:
-                        partial.append(cal.name)
-                except CalendarError as exc:
-                    if isinstance(exc, AuthError):
-                        raise
-                    errors[cal.id] = str(exc)
-        elif integration.provider in OAUTH_PROVIDERS:
-            results = _oauth_busy(integration, {cal.id: cal.remote_id for cal in calendars}, lo, hi, errors)
-        else:
-            return
-    except CalendarError as exc:
-        errors = {cal.id: str(exc) for cal in calendars}
+        read = provider.read_busy(integration, calendars, lo, hi, host_tz(integration.user_id), windows=len(starts))
+        results, errors, partial = read.intervals, read.errors, read.partial
     except GrantRevoked:
         return      # the connection is gone (revoke_oauth deleted its calendars and told the user)
     except IntegrationError as exc:
-        errors = {cal.id: f"{service_name(integration)}: {exc.message}" for cal in calendars}
+        errors = {cal.id: provider.failure_text(integration, exc) for cal in calendars}
     now = utcnow()
     for cal in calendars:
         for window in starts:
@@ -494,8 +250,7 @@ def _enqueue_refresh(integration_id: str, starts: list[datetime]) -> None:
     for w in due:
         _enqueued[(integration_id, w)] = now
     try:
-        from tasks.calendars import refresh_calendar_busy
-        refresh_calendar_busy(integration_id, [w.isoformat() for w in due])
+        queue.enqueue("refresh_calendar_busy", integration_id, [w.isoformat() for w in due])
     except Exception:
         log.exception("could not queue the busy-time refresh of integration %s", integration_id)
 
@@ -597,7 +352,7 @@ def _read_fresh(event_type: EventType, calendars: list, start: datetime, end: da
     fresh: dict[str, list[Interval]] = {}
     lock = threading.Lock()
     app = current_app._get_current_object()
-    tz = _host_tz(event_type.user_id)
+    tz = host_tz(event_type.user_id)
     by_integration: dict[str, list[str]] = {}
     for cal in calendars:
         by_integration.setdefault(cal.integration, []).append(cal.id)
@@ -608,23 +363,12 @@ def _read_fresh(event_type: EventType, calendars: list, start: datetime, end: da
                 integration = Integration.get_or_none(Integration.id == integration_id)
                 if integration is None:
                     return
-                lo, hi = start - timedelta(days=1), end + timedelta(days=1)
-                if integration.provider == "ics":
-                    feed = ics_feed.fetch(feed_url(integration), timeout=float(cfg("CALENDAR_TIMEOUT")),
-                                          allow_private=bool(cfg("CALENDAR_ALLOW_PRIVATE")),
-                                          max_bytes=int(cfg("CALENDAR_FEED_MAX_BYTES")))
-                    busy = ics_feed.busy(feed, lo, hi, tz, _own_uids(integration.user_id))
-                    found = dict.fromkeys(calendar_ids, busy)
-                elif integration.provider in OAUTH_PROVIDERS:
-                    remote = {c.id: c.remote_id for c in IntegrationCalendar.select().where(
-                        IntegrationCalendar.id.in_(calendar_ids))}
-                    found = _oauth_busy(integration, remote, lo, hi, {})
-                else:
-                    client = caldav_client(integration)
-                    remote = {c.id: c.remote_id for c in IntegrationCalendar.select().where(
-                        IntegrationCalendar.id.in_(calendar_ids))}
-                    own = _own_uids(integration.user_id)
-                    found = {cid: client.busy(remote[cid], lo, hi, tz, own) for cid in calendar_ids if cid in remote}
+                provider = provider_of(integration)
+                if provider is None:
+                    return
+                rows = IntegrationCalendar.select().where(IntegrationCalendar.id.in_(calendar_ids))
+                found = provider.read_busy(integration, list(rows), start - timedelta(days=1),
+                                           end + timedelta(days=1), tz).intervals
                 with lock:
                     fresh.update(found)
         except IntegrationError as exc:

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from flask import current_app
 from icalendar import Calendar, Event, vCalAddress, vText
 
+from app.datetimes import INVITEE_HOUR12, Clock
 from app.models import Booking, Reminder, User
 from app.models.base import utcnow
 from app.services import events, lifecycle
 from app.services.bookings import add_activity, location_label
 from app.services.mailer import queue_email
-from app.services.timezones import zone
 
 PRODID = "-//LinkTime//Scheduling//EN"
 
@@ -94,16 +94,11 @@ def build_ics(booking: Booking, host: User, method: str) -> bytes:
     return cal.to_ical()
 
 
-def _when(dt: datetime, tz_name: str) -> str:
-    local = dt.astimezone(zone(tz_name))
-    return local.strftime("%A, %d %B %Y, %H:%M") + f" ({tz_name.replace('_', ' ')})"
-
-
-def _context(booking: Booking, host: User, tz_name: str) -> dict:
+def _context(booking: Booking, host: User, tz_name: str, hour12: bool = INVITEE_HOUR12) -> dict:
+    """What a booking email shows; its times are on the recipient's ``clock`` (``|timerange`` and ``|datetime``
+    in the templates). No recipient has a stored 12/24 h choice (app/datetimes.py), so ``hour12`` is 24 h."""
     return {
-        "booking": booking, "host": host, "when": _when(booking.start_at, tz_name),
-        "until": booking.end_at.astimezone(zone(tz_name)).strftime("%H:%M"),
-        "previous": _when(booking.previous_start_at, tz_name) if booking.previous_start_at else None,
+        "booking": booking, "host": host, "clock": Clock(tz=tz_name, hour12=hour12),
         "location": location_label(booking), "links": invitee_links(booking),
         "dashboard_link": f"{current_app.config['BASE_URL']}/dashboard/bookings/{booking.id}",
         "minutes": int((booking.end_at - booking.start_at).total_seconds() // 60),

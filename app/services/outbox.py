@@ -2,7 +2,7 @@
 
 ``add(kind, payload)`` inside a transaction writes the row and, once the transaction commits, enqueues
 ``process_outbox`` on the lane of its kind (``handler(kind, lane="webhooks")`` for customers' endpoints,
-see ``tasks/__init__.py``). A worker claims a row with a lease before working on it, so two workers never
+see ``app/queue.py``). A worker claims a row with a lease before working on it, so two workers never
 run the same row at once; a failure schedules a retry; ``sweep`` re-enqueues rows whose task was lost
 (a crash between commit and enqueue, or a killed worker). Handlers must tolerate running twice.
 
@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from app import queue
 from app.db import after_commit, connection, transaction
 from app.models import OutboxMessage
 from app.models.base import utcnow
@@ -32,6 +33,8 @@ HANDLERS: dict[str, Callable[..., None]] = {}
 TRANSACTIONAL: set[str] = set()
 PASS_MESSAGE: set[str] = set()
 LANES: dict[str, str] = {}          # kind -> queue lane, when not "default"
+# the task of each lane (tasks/outbox.py registers them with app.queue)
+LANE_TASKS = {"default": "process_outbox", "webhooks": "process_webhook_outbox"}
 FAILURE_HOOKS: dict[str, Callable[[dict, str], None]] = {}
 LEASE_SECONDS = 30
 MAX_HOLD_SECONDS = 900              # a handler running longer stops being renewed (its row runs again)
@@ -110,17 +113,12 @@ def lane_of(kind: str | None) -> str:
 
 def _enqueue(message_id: str, delay: int | None = None, *, kind: str | None = None) -> None:
     """Queue the row's task on its kind's lane (``kind`` when the caller knows it, else read from the row)."""
-    from tasks.outbox import TASKS
     try:
         if kind is None and LANES:
             row = OutboxMessage.select(OutboxMessage.kind).where(OutboxMessage.id == message_id).first()
             kind = row.kind if row is not None else None
-        task = TASKS[lane_of(kind)]
-        if delay:
-            task.schedule((message_id,), delay=delay)
-        else:
-            task(message_id)
-    except Exception:
+        queue.enqueue(LANE_TASKS[lane_of(kind)], message_id, delay=delay)
+    except Exception:   # queue.TaskNotRegistered too: the row stays due
         log.exception("could not enqueue outbox message %s; the sweep will retry", message_id)
 
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import peewee
 from flask import current_app
 
+from app import net
 from app.db import is_postgres, transaction
 from app.ids import new_id
 from app.models import EventType, OutboxMessage, User, Webhook, WebhookDelivery
@@ -73,8 +74,8 @@ def validate_url(raw: str | None, policy: delivery.Policy | None = None) -> str:
         raise ValidationFailed({"url": "Use an https:// URL: webhooks are not sent over plain http."})
     host = parts.hostname
     try:
-        delivery.resolve(host, port or 443, allow_private=False)
-    except delivery.AddressNotAllowed:
+        net.resolve(host, port or 443, allow_private=False)
+    except net.AddressNotAllowed:
         raise ValidationFailed({"url": f"{host} points to a private or local network address. Webhooks can only "
                                        "be sent to public addresses."}) from None
     except (socket.gaierror, UnicodeError, OSError):

@@ -16,6 +16,7 @@ import click
 from flask import Blueprint, current_app, g, make_response, render_template, request
 from markupsafe import Markup, escape
 
+from app.datetimes import format_date
 from app.db import db
 from app.services import analytics as service
 from app.services import page_views
@@ -93,7 +94,7 @@ def short_day(day: date) -> str:
 
 
 def long_day(day: date) -> str:
-    return f"{day:%a} {day.day} {day:%b %Y}"
+    return format_date(day, style="short")
 
 
 def chart(days: list[date], series: list[tuple[str, str, list[int]]], width: int = 760, height: int = 240) -> dict:
@@ -177,7 +178,7 @@ def fmt_rate(value: float) -> str:
 @bp.context_processor
 def _helpers():
     return {"fmt_change": fmt_change, "fmt_rate": fmt_rate, "TABS": TABS, "PRESETS": service.PRESET_LABELS,
-            "long_day": long_day, "SOURCE_LABELS": service.SOURCE_LABELS}
+            "SOURCE_LABELS": service.SOURCE_LABELS}
 
 
 @bp.get("")

@@ -6,11 +6,9 @@ from flask import Blueprint, Response, g, request
 from app.api.audit import parse_filters
 from app.services import audit
 from app.web import render
-from app.web.bookings import local
 from app.web.session import login_required
 
 bp = Blueprint("audit", __name__, url_prefix="/settings/audit-log")
-bp.context_processor(lambda: {"local": local})
 
 PAGE_SIZE = 50
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
+from app.datetimes import format_date
 from app.models import Schedule
 from app.services import schedules as service
 from app.services.errors import NotFound, ValidationFailed
@@ -67,7 +68,7 @@ def summarize_weekly(weekly: dict) -> list[str]:
 
 def nice_date(value) -> str:
     day = value if isinstance(value, date) else _parse_date(value)
-    return day.strftime("%a %-d %b %Y") if day else str(value)
+    return format_date(day, style="short") if day else str(value)
 
 
 def today_in(schedule: Schedule) -> date:

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, abort, flash, g, make_response, redirect, request, url_for
 
+from app.datetimes import format_datetime, host_clock
 from app.models import Booking, BookingActivity, BookingMeeting
 from app.services import bookings as service
 from app.services.errors import NotFound, ValidationFailed
@@ -36,22 +37,6 @@ def is_htmx() -> bool:
 def host_zone():
     name = g.user.timezone
     return zone(name if is_valid_timezone(name) else "UTC")
-
-
-def local(dt: datetime | None, fmt: str = "datetime", tz_name: str | None = None) -> str:
-    """An instant on the host's wall clock (or ``tz_name``'s): 'date', 'time', 'day' or 'datetime'."""
-    if dt is None:
-        return ""
-    tz = zone(tz_name) if tz_name and is_valid_timezone(tz_name) else host_zone()
-    value = dt.astimezone(tz)
-    day = f"{value:%a} {value.day} {value:%b %Y}"
-    if fmt == "date":
-        return day
-    if fmt == "time":
-        return f"{value:%H:%M}"
-    if fmt == "day":
-        return f"{value:%A} {value.day} {value:%B %Y}"
-    return f"{day}, {value:%H:%M}"
 
 
 def safe_link(url: str | None) -> str | None:
@@ -83,7 +68,7 @@ def answer_rows(booking: Booking) -> list[tuple[str, str]]:
 
 @bp.context_processor
 def _helpers():
-    return {"local": local, "safe_link": safe_link, "TABS": TABS, "location_label": service.location_label}
+    return {"safe_link": safe_link, "TABS": TABS, "location_label": service.location_label}
 
 
 def _own(booking_id: str) -> Booking:
@@ -301,6 +286,8 @@ def reschedule_post(booking_id: str):
         except ValidationFailed as exc:
             errors["booking"] = next(iter(exc.errors.values()))
         else:
-            flash(f"Booking moved to {local(moved.start_at)}. The invitee has been told.", "success")
+            clock = host_clock(g.user)
+            flash(f"Booking moved to {format_datetime(moved.start_at, clock.tz, clock.hour12)}. The invitee has been "
+                  "told.", "success")
             return _done("bookings.detail", booking_id=booking.id)
     return _reschedule_page(booking, day, errors=errors, values=values, block="reschedule_form", status=422)

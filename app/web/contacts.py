@@ -6,18 +6,12 @@ from flask import Blueprint, abort, flash, g, make_response, redirect, request, 
 from app.services import contacts as service
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.web import render
-from app.web.bookings import local
 from app.web.session import login_required
 
 bp = Blueprint("contacts", __name__, url_prefix="/dashboard/contacts")
 
 PAGE_SIZE = 20
 MAX_SEARCH = 200
-
-
-@bp.context_processor
-def _helpers():
-    return {"local": local}
 
 
 def is_htmx() -> bool:

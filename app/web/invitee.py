@@ -34,13 +34,10 @@ from app.web import render
 from app.web.public import (
     Picker,
     ViewState,
-    fmt_day,
-    fmt_range,
     host_context,
     parse_date,
     parse_instant,
     parse_month,
-    tz_label,
     view_state,
 )
 
@@ -123,10 +120,10 @@ def page_context(booking: Booking, token: str, state: ViewState) -> dict:
     if booking.meeting_link:
         details = f"Join: {booking.meeting_link}\n{details}"
     context.update(
-        booking=booking, token=token, when=fmt_range(booking.start_at, booking.end_at, state.tz, state.hour12),
+        booking=booking, token=token,
         location=location_label(booking), series=series_of(booking), answers=answers_of(booking),
         add=calendar_links(booking, f"{booking.event_name} with {host.name}", details, where),
-        problem=why_unchangeable(booking), fmt_range=fmt_range, tz_label=tz_label,
+        problem=why_unchangeable(booking),
         is_past=booking.start_at <= datetime.now(UTC),
         minutes=int((booking.end_at - booking.start_at).total_seconds() // 60))
     return context
@@ -189,7 +186,7 @@ def reschedule_picker(booking: Booking, token: str, state: ViewState) -> Picker:
 def _reschedule_page(booking: Booking, token: str, state: ViewState, picker: Picker, *, status: int = 200,
                      confirm: dict | None = None):
     context = page_context(booking, token, state)
-    context.update(picker=picker, confirm=confirm, timezones=all_timezones(), fmt_day=fmt_day, durations=[])
+    context.update(picker=picker, confirm=confirm, timezones=all_timezones(), durations=[])
     return private(render("invitee/reschedule.html", block="step", status=status, **context))
 
 
@@ -223,7 +220,7 @@ def reschedule(token: str):
         if start is not None and start in picker.slots:
             confirm = {"start": start, "start_iso": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                        "back_url": picker.page_url(month=f"{day:%Y-%m}", date=day.isoformat()),
-                       "when": fmt_range(start, start + timedelta(minutes=picker.duration), state.tz, state.hour12)}
+                       "end": start + timedelta(minutes=picker.duration)}
             return _reschedule_page(booking, token, state, picker, confirm=confirm)
         picker.message = "That time is not available any more. Please choose another time."
         return _reschedule_page(booking, token, state, picker.load_month(None, selected=day))
@@ -239,7 +236,7 @@ def reschedule_calendar(token: str):
         abort(404)
     state = state_for(booking)
     picker = reschedule_picker(booking, token, state).load_month(parse_month(request.args.get("month")))
-    return private(render("public/_picker_body.html", picker=picker, fmt_day=fmt_day))
+    return private(render("public/_picker_body.html", picker=picker))
 
 
 @bp.get("/<token>/reschedule/slots")
@@ -250,4 +247,4 @@ def reschedule_slots(token: str):
         abort(404)
     state = state_for(booking)
     picker = reschedule_picker(booking, token, state).load_day(day)
-    return private(render("public/_slots.html", picker=picker, fmt_day=fmt_day))
+    return private(render("public/_slots.html", picker=picker))

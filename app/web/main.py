@@ -39,7 +39,7 @@ def healthz():
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        from tasks import huey, webhook_huey
+        from app.queue import huey, webhook_huey
         checks["queue_pending"] = huey.pending_count()
         # the webhook lane's backlog: one that only grows means no webhook worker runs (scale-out without
         # `huey_consumer tasks.webhook_worker.huey`)

@@ -39,6 +39,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
 from app import csrf
+from app.datetimes import format_time
 from app.models import EventType, User, UserLogo
 from app.ratelimit import check as rate_check
 from app.services import calendars, validation
@@ -119,27 +120,6 @@ def view_state(args, default_tz: str, durations: list[int] | None = None) -> Vie
                      hide_header=args.get("hideHeader", "").lower() in TRUE,
                      name=(args.get("name") or "")[:200], email=(args.get("email") or "")[:254],
                      duration=duration, detect=not is_valid_timezone(tz) or hour not in ("12", "24"))
-
-
-# --- formatting helpers shared with the invitee pages ------------------------------------------------------
-def fmt_time(moment: datetime, tz_name: str, hour12: bool) -> str:
-    local = moment.astimezone(zone(tz_name))
-    if hour12:
-        return f"{local.hour % 12 or 12}:{local.minute:02d}{'am' if local.hour < 12 else 'pm'}"
-    return f"{local.hour:02d}:{local.minute:02d}"
-
-
-def fmt_day(day: date) -> str:
-    return f"{day:%A}, {day.day} {day:%B %Y}"
-
-
-def fmt_range(start: datetime, end: datetime, tz_name: str, hour12: bool) -> str:
-    day = start.astimezone(zone(tz_name)).date()
-    return f"{fmt_day(day)} · {fmt_time(start, tz_name, hour12)} – {fmt_time(end, tz_name, hour12)}"
-
-
-def tz_label(tz_name: str) -> str:
-    return tz_name.replace("_", " ")
 
 
 def text_on(color: str) -> str:
@@ -261,7 +241,7 @@ class Picker:
 
     # display --------------------------------------------------------------------------------------------
     def time_label(self, slot: datetime) -> str:
-        return fmt_time(slot, self.state.tz, self.state.hour12)
+        return format_time(slot, self.state.tz, self.state.hour12)
 
     def weeks(self) -> list[list[date | None]]:
         first = self.month
@@ -440,8 +420,7 @@ def _page(event_type: EventType, state: ViewState, picker: Picker, *, status: in
     context = host_context(event_type.user, state)
     context.update(event_type=event_type, picker=picker, form=form, location=location_text(event_type),
                    description=render_description(event_type.description), durations=durations_of(event_type),
-                   recurrence=recurrence_text(event_type), timezones=all_timezones(), tz_label=tz_label,
-                   fmt_day=fmt_day, shared_page=form is None,
+                   recurrence=recurrence_text(event_type), timezones=all_timezones(), shared_page=form is None,
                    # the page may be shared by the page cache: its own address, not the visitor's query string
                    detect_url=url_for("public.booking_page", username=event_type.user.username,
                                       slug=event_type.slug) + page_cache.own_query("public.booking_page"))
@@ -454,7 +433,7 @@ def _form_context(event_type: EventType, state: ViewState, picker: Picker, start
     day = start.astimezone(zone(state.tz)).date()
     values = values or {"name": state.name, "email": state.email, "duration": str(length), "occurrences": "1"}
     return {"start": start, "start_iso": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "values": values,
-            "errors": errors or {}, "when": fmt_range(start, start + timedelta(minutes=length), state.tz, state.hour12),
+            "errors": errors or {}, "end": start + timedelta(minutes=length),
             "token": form_serializer().dumps(event_type.id), "idem": idem or secrets.token_urlsafe(16),
             "back_url": picker.page_url(month=f"{day:%Y-%m}", date=day.isoformat()),
             "length": length, "max_occurrences": (event_type.recurrence or {}).get("maxOccurrences", 1)}
@@ -496,7 +475,7 @@ def calendar(username: str, slug: str):
     event_type = get_event_type(username, slug)
     state = view_state(request.args, event_type.user.timezone, durations_of(event_type))
     picker = booking_picker(event_type, state).load_month(parse_month(request.args.get("month")))
-    return page_cache.store(version, render("public/_picker_body.html", picker=picker, fmt_day=fmt_day))
+    return page_cache.store(version, render("public/_picker_body.html", picker=picker))
 
 
 @bp.get("/<username>/<slug>/slots")
@@ -511,7 +490,7 @@ def slots(username: str, slug: str):
     if day is None:
         abort(404)
     picker = booking_picker(event_type, state).load_day(day)
-    return page_cache.store(version, render("public/_slots.html", picker=picker, fmt_day=fmt_day))
+    return page_cache.store(version, render("public/_slots.html", picker=picker))
 
 
 def same_origin_post() -> bool:
@@ -613,9 +592,7 @@ def book(username: str, slug: str):
         # Same email, time and event type as an earlier booking, but not this form's submission: say so
         # without handing out that booking's private link.
         context = host_context(event_type.user, state)
-        return render("public/already_booked.html", event_type=event_type, booking=booking,
-                      when=fmt_range(booking.start_at, booking.end_at, state.tz, state.hour12), tz_label=tz_label,
-                      **context)
+        return render("public/already_booked.html", event_type=event_type, booking=booking, **context)
     params = {"booked": "1", "tz": state.tz, "hour": state.hour}
     if state.embed:
         params["embed"] = "true"

@@ -21,7 +21,6 @@ from app.services import webhooks as service
 from app.services.errors import NotFound, ValidationFailed
 from app.services.plans import PlanLimitReached
 from app.web import render
-from app.web.bookings import host_zone, local
 from app.web.session import login_required
 
 bp = Blueprint("webhooks", __name__, url_prefix="/settings/webhooks")
@@ -29,14 +28,9 @@ bp = Blueprint("webhooks", __name__, url_prefix="/settings/webhooks")
 HISTORY_LIMIT = 50
 
 
-def stamp(dt) -> str:
-    """Date and time to the second on the host's clock (retries are seconds apart)."""
-    return f"{local(dt, 'date')}, {dt.astimezone(host_zone()):%H:%M:%S}" if dt else ""
-
-
 @bp.context_processor
 def _helpers():
-    return {"local": local, "stamp": stamp, "event_labels": service.EVENT_LABELS, "event_names": service.EVENT_NAMES,
+    return {"event_labels": service.EVENT_LABELS, "event_names": service.EVENT_NAMES,
             "is_test_delivery": service.is_test, "zapier_label": service.ZAPIER_LABEL}
 
 

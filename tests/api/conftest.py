@@ -7,9 +7,10 @@ import pytest
 
 from app.db import db
 from app.models import EventType
-from app.services import api_keys, bookings, contacts
+from app.services import api_keys
 from app.services import event_types as et_service
 from app.services.slots import available_slots
+from tests import factories
 
 
 def in_db(app, fn, *args, **kwargs):
@@ -42,13 +43,12 @@ def future_slots(app, event_type, count: int, days: int = 21, now: datetime | No
 
 
 def book(app, event_type, start, email="ivan@example.com", name="Ivan Invitee", now=None):
-    req = bookings.BookingRequest(start=start, invitee_name=name, invitee_email=email,
-                                  invitee_timezone="Europe/Berlin")
-    return in_db(app, bookings.create_booking, EventType.get_by_id(event_type.id), req, now=now).booking
+    return in_db(app, lambda: factories.booking(EventType.get_by_id(event_type.id), start, email=email, name=name,
+                                                now=now))
 
 
 def add_contact(app, user, name, email, **extra):
-    return in_db(app, contacts.create_contact, user, {"name": name, "email": email, **extra})
+    return in_db(app, factories.contact, user, name, email, **extra)
 
 
 def add_event_type(app, user, **fields):

@@ -30,9 +30,8 @@ def ctx(app):
 
 
 @pytest.fixture
-def event_type(make_user, ctx):
-    host = make_user("hana", name="Hana Host")
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
+def host(make_user, ctx):
+    return make_user("hana", name="Hana Host")
 
 
 @pytest.fixture

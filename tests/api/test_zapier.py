@@ -8,7 +8,8 @@ import pytest
 
 from app.db import db
 from app.models import AuditLog, EventType, OutboxMessage, Webhook
-from app.services import api_keys, bookings, event_types, webhooks
+from app.services import api_keys, event_types, webhooks
+from tests import factories
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SLOT = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
@@ -54,11 +55,8 @@ def api(client, key):
 
 def book(app, host, start=SLOT, email="ivan@example.com", event_type_id=None):
     def run():
-        et = EventType.get_by_id(event_type_id) if event_type_id else EventType.get(
-            (EventType.user == host) & (EventType.slug == "30-min"))
-        return bookings.create_booking(et, bookings.BookingRequest(
-            start=start, invitee_name="Ivan Invitee", invitee_email=email, invitee_timezone="Europe/Berlin"),
-            now=NOW).booking
+        et = EventType.get_by_id(event_type_id) if event_type_id else factories.event_type(host)
+        return factories.booking(et, start, email=email, now=NOW)
     return in_app(app, run)
 
 

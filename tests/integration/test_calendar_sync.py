@@ -19,11 +19,11 @@ from app.models import (
     BookingCalendarEvent,
     EventType,
     Integration,
-    IntegrationCalendar,
     OutboxMessage,
 )
 from app.services import bookings as svc
 from app.services import calendars, connections
+from tests import factories
 from tests.conftest import BACKEND, DATABASE_URL, login
 from tests.fakes.radicale_server import vevent
 
@@ -39,7 +39,7 @@ def host(make_user, db_conn):
 
 @pytest.fixture
 def event_type(host):
-    et = EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
+    et = factories.event_type(host)
     et.location_type, et.location_detail = "custom_link", "https://meet.example.com/hana"
     et.save()
     return et
@@ -222,11 +222,10 @@ def test_no_app_password_in_plain_text_in_the_database(app, client, web_host, ra
 # --- helpers ------------------------------------------------------------------------------------------------
 def _integration_at(host, url: str, *, destination: bool, check: bool) -> Integration:
     """A CalDAV connection to ``url`` stored directly (the misbehaving server could not pass discovery)."""
-    integration = Integration.create(user=host, provider="caldav", label="Flaky", account_email="alice",
-                                     server_url=url, credentials=connections.sealed({"username": "a", "password": "b"}))
-    IntegrationCalendar.create(integration=integration, user=host, remote_id=url + "cal/", name="Flaky calendar",
-                               writable=True, check_conflicts=check, is_destination=destination)
-    return integration
+    return factories.connection(host, provider="caldav", label="Flaky", account_email="alice", server_url=url,
+                                credentials={"username": "a", "password": "b"},
+                                calendars=[{"remote_id": url + "cal/", "name": "Flaky calendar", "writable": True,
+                                            "check_conflicts": check, "is_destination": destination}])
 
 
 def _next_monday() -> date:

@@ -14,6 +14,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from app import net
 from app.db import transaction
 from app.models import (
     BookingActivity,
@@ -24,9 +25,9 @@ from app.models import (
 )
 from app.services import api_keys, bookings, events, webhooks
 from app.services import webhook_delivery as delivery
+from tests import factories
 from tests.conftest import free_port
 from tests.fakes.webhooks import (
-    ManualQueue,
     WebhookReceiver,
     verify_both,
     verify_webhook,
@@ -59,26 +60,8 @@ def host(make_user, db_conn):
     return make_user("hana", timezone="America/New_York")
 
 
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
-@pytest.fixture
-def receiver():
-    with WebhookReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    return ManualQueue(monkeypatch)
-
-
 def book(event_type, start=SLOT, email="ivan@example.com"):
-    return bookings.create_booking(event_type, bookings.BookingRequest(
-        start=start, invitee_name="Ivan Invitee", invitee_email=email, invitee_timezone="Europe/Berlin"),
-        now=NOW).booking
+    return factories.booking(event_type, start, email=email, now=NOW)
 
 
 def utcnow():
@@ -410,7 +393,7 @@ def test_production_checks_every_address_again_at_connect_time(production_app, h
         ips = answers[name][0] if len(answers[name]) == 1 else answers[name].pop(0)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in ips]
 
-    monkeypatch.setattr(delivery, "_getaddrinfo", fake_dns)
+    monkeypatch.setattr(net, "_getaddrinfo", fake_dns)
     with production_app.app_context():
         webhook, _ = webhooks.create_webhook(host, f"https://hooks.rebind.test:{receiver.port}/hook",
                                              ["booking.created"])          # public when checked at creation
@@ -460,7 +443,7 @@ def test_the_connection_goes_to_the_address_that_was_resolved_and_checked(host, 
         calls.append(name)
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
 
-    monkeypatch.setattr(delivery, "_getaddrinfo", fake_dns)
+    monkeypatch.setattr(net, "_getaddrinfo", fake_dns)
     _webhook, secret = webhooks.create_webhook(host, f"http://hooks.pinned.test:{receiver.port}/hook",
                                                ["booking.created"])
     book(event_type)

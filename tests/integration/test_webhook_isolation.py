@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.db import db
-from app.models import EventType, OutboxMessage, Webhook, WebhookDelivery
-from app.services import bookings, outbox, webhooks
+from app.models import OutboxMessage, Webhook, WebhookDelivery
+from app.services import outbox, webhooks
 from app.services import webhook_delivery as delivery
+from tests import factories
 from tests.fakes.webhooks import ManualQueue, WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -36,30 +37,12 @@ def host(make_user, db_conn):
     return make_user("hana", timezone="America/New_York")
 
 
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
-@pytest.fixture
-def receiver():
-    with WebhookReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    return ManualQueue(monkeypatch)
-
-
 def utcnow():
     return datetime.now(UTC)
 
 
 def book(event_type, n: int = 0):
-    return bookings.create_booking(event_type, bookings.BookingRequest(
-        start=SLOT + timedelta(hours=n), invitee_name="Ivan Invitee", invitee_email=f"ivan{n}@example.com",
-        invitee_timezone="Europe/Berlin"), now=NOW).booking
+    return factories.booking(event_type, SLOT + timedelta(hours=n), email=f"ivan{n}@example.com", now=NOW)
 
 
 def rows_of(webhook) -> list[OutboxMessage]:

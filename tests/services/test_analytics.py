@@ -9,6 +9,7 @@ import pytest
 
 from app.services import analytics, page_views
 from app.services.errors import NotFound, ValidationFailed
+from tests import factories
 
 SECRET = "test-secret-key"
 TODAY = date(2026, 3, 10)
@@ -37,14 +38,12 @@ def view(host, event_type=None, *, ip="203.0.113.1", ua=CHROME, ref=None, embed=
 
 
 def book(host, event_type, created, *, source="page", status="CONFIRMED", group=None, moved=False, n=1):
-    from app.models import Booking
     rows = []
     for i in range(n):
         start = created + timedelta(days=3 + i * 7)
-        rows.append(Booking.create(
-            user=host, event_type=event_type, start_at=start, end_at=start + timedelta(minutes=30),
-            event_name=event_type.name, invitee_name="Ivy", invitee_email=f"ivy{i}@example.com",
-            invitee_timezone="UTC", status=status, source=source, created_at=created, recurring_group_id=group,
+        rows.append(factories.booking_row(
+            event_type, start, name="Ivy", email=f"ivy{i}@example.com", status=status, source=source,
+            created_at=created, recurring_group_id=group,
             previous_start_at=start - timedelta(days=1) if moved else None,
             cancelled_at=created if status == "CANCELLED" else None))
     return rows

@@ -27,11 +27,6 @@ def host(make_user, db_conn):
     return make_user("hana", timezone="America/New_York")
 
 
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
 def request(start=SLOT, **kw):
     data = {"invitee_name": "Ivan Invitee", "invitee_email": "ivan@example.com", "invitee_timezone": "Europe/Berlin"}
     data.update(kw)

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.integrations import caldav as caldav_client
+from app.integrations.errors import AuthRevoked, PermanentError
+from app.integrations.errors import NotFound as RemoteNotFound
 from app.models import (
     AuditLog,
     CalendarBusyCache,
-    EventType,
     Integration,
     IntegrationCalendar,
 )
@@ -26,11 +27,6 @@ SLOT = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)          # Monday 10:00 Berlin
 @pytest.fixture
 def host(make_user, db_conn):
     return make_user("hana", timezone="Europe/Berlin")
-
-
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
 
 
 @pytest.fixture
@@ -175,13 +171,13 @@ def test_disconnect_deletes_credentials_calendars_and_cache(host, event_type, ra
 
 def test_client_classifies_errors(radicale, work):
     bad = caldav_client.CalDAVClient(radicale.url, "alice", "nope", timeout=5, allow_private=True)
-    with pytest.raises(caldav_client.ical.AuthError):
+    with pytest.raises(AuthRevoked):
         bad.discover()
     good = caldav_client.CalDAVClient(radicale.url, "alice", "app-pass-1234", timeout=5, allow_private=True)
-    with pytest.raises(caldav_client.ical.NotFoundError):
+    with pytest.raises(RemoteNotFound):
         good.busy(radicale.url + "alice/missing/", MONDAY, MONDAY + timedelta(days=1), UTC)
     refused = caldav_client.CalDAVClient(radicale.url, "alice", "app-pass-1234", timeout=5, allow_private=False)
-    with pytest.raises(caldav_client.ical.PermanentError):
+    with pytest.raises(PermanentError):
         refused.discover()     # plain http to a loopback address is refused in production mode
 
 

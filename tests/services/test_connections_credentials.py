@@ -9,14 +9,15 @@ import pytest
 from app.models import Integration
 from app.security import Encryptor
 from app.services import connections
+from tests import factories
 from tests.web.conftest import data
 
 OTHER_KEY = "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXkhISE="      # 32 bytes, not the app's key
 
 
 def _feed(user, credentials: str | None) -> Integration:
-    return Integration.create(user=user, provider="ics", label="Feed", server_url="https://example.com/…",
-                              credentials=credentials)
+    return factories.connection(user, provider="ics", label="Feed", server_url="https://example.com/…",
+                                credentials=credentials)
 
 
 def test_readable_credentials_come_back_as_stored(app, make_user):
@@ -62,15 +63,14 @@ def test_a_revoked_connection_is_not_marked(app, make_user):
 def test_busy_read_with_unreadable_credentials_says_so_and_asks_nothing(app, make_user, feed_server, provider):
     from datetime import UTC, datetime
 
-    from app.models import CalendarBusyCache, IntegrationCalendar
+    from app.models import CalendarBusyCache
     from app.services import calendars
 
     user = make_user()
     with data(app):
-        row = Integration.create(user=user, provider=provider, label="Cal", server_url=feed_server.url,
-                                 credentials="v1:nokey:AAAA")
-        cal = IntegrationCalendar.create(user=user, integration=row, remote_id="/alice/cal/", name="Cal",
-                                         check_conflicts=True)
+        row = factories.connection(user, provider=provider, label="Cal", server_url=feed_server.url,
+                                   credentials="v1:nokey:AAAA")
+        cal = factories.connection_calendar(row, remote_id="/alice/cal/", name="Cal", check_conflicts=True)
         window = calendars.windows(datetime(2030, 1, 7, tzinfo=UTC), datetime(2030, 1, 7, tzinfo=UTC))
         calendars.fetch_windows(row, [cal], window)
         [cached] = CalendarBusyCache.select().where(CalendarBusyCache.calendar == cal)

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.models import Booking, Contact, EventType, OutboxMessage
+from app.models import Booking, Contact, OutboxMessage
 from app.services import bookings as bookings_svc
 from app.services import contacts as svc
 from app.services.errors import Conflict, NotFound, ValidationFailed
+from tests import factories
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)     # Monday 08:00 New York
 SLOT = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)    # Tuesday 10:00 New York
@@ -32,9 +33,7 @@ def contact_events():
 
 
 def book(host, start, email="ivan@example.com", name="Ivan Invitee", now=NOW):
-    event_type = EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-    return bookings_svc.create_booking(event_type, bookings_svc.BookingRequest(
-        start=start, invitee_name=name, invitee_email=email, invitee_timezone="Europe/Berlin"), now=now).booking
+    return factories.booking(factories.event_type(host), start, email=email, name=name, now=now)
 
 
 def test_created_contact_is_manual_with_lowercase_email_and_fires_contact_created(host):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.integrations import ics_feed
-from app.models import EventType, Integration, IntegrationCalendar
+from app.models import Integration, IntegrationCalendar
 from app.services import calendars, connections
 from app.services.errors import ValidationFailed
 from app.services.slots import available_slots
@@ -33,11 +33,6 @@ FEED = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Feed//EN\r\nX-WR-CALNAME:Te
 @pytest.fixture
 def host(make_user, db_conn):
     return make_user("hana", timezone="Europe/Berlin")
-
-
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
 
 
 def slots_on(event_type, day):

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from app import net
 from app.integrations import caldav, ical, ics_feed
 from app.services import webhook_delivery as delivery
 
@@ -108,7 +109,7 @@ def test_a_cookie_one_calendar_server_sets_is_never_sent_with_a_later_request(se
     ics_feed.fetch(server.url("/bob.ics"), timeout=5, allow_private=True, max_bytes=100_000)     # then Bob's
     assert [s.path for s in server.seen] == ["/alice.ics", "/bob.ics"]
     assert "Cookie" not in server.seen[1].headers
-    assert len(delivery.session(True).cookies) == 0
+    assert len(net.session(True).cookies) == 0
 
 
 def test_a_cookie_a_webhook_receiver_sets_is_not_sent_with_the_next_delivery_or_calendar_read(serve):
@@ -127,26 +128,26 @@ BAD_HOSTS = ["a..example.com", "x" * 64 + ".example.com", ".example.com"]
 
 @pytest.mark.parametrize("host", BAD_HOSTS)
 def test_a_host_name_with_an_empty_or_overlong_label_is_an_invalid_host_name(host):
-    assert not delivery.host_name_ok(host)
-    with pytest.raises(delivery.InvalidHostName):           # a socket.gaierror: callers treat it as unresolvable
-        delivery.resolve(host, 443, allow_private=True)
+    assert not net.host_name_ok(host)
+    with pytest.raises(net.InvalidHostName):           # a socket.gaierror: callers treat it as unresolvable
+        net.resolve(host, 443, allow_private=True)
     with pytest.raises(socket.gaierror):
-        delivery.resolve(host, 443, allow_private=False)
+        net.resolve(host, 443, allow_private=False)
 
 
 def test_the_resolvers_own_encoding_error_is_an_invalid_host_name_too(monkeypatch):
     def refuses(*_args):
         return "a..b".encode("idna")            # what getaddrinfo does first: raises UnicodeError
 
-    monkeypatch.setattr(delivery, "_getaddrinfo", refuses)
-    with pytest.raises(delivery.InvalidHostName):
-        delivery.resolve("looks-fine.example.com", 443, allow_private=True)
+    monkeypatch.setattr(net, "_getaddrinfo", refuses)
+    with pytest.raises(net.InvalidHostName):
+        net.resolve("looks-fine.example.com", 443, allow_private=True)
 
 
 @pytest.mark.parametrize("host", ["example.com", "example.com.", "xn--bcher-kva.example", "bücher.example",
                                   "127.0.0.1", "[::1]", "a" * 63 + ".example"])
 def test_ordinary_host_names_are_valid(host):
-    assert delivery.host_name_ok(host)
+    assert net.host_name_ok(host)
 
 
 @pytest.mark.parametrize("host", BAD_HOSTS)
@@ -234,7 +235,7 @@ def test_a_prompt_answer_inside_the_time_limit_is_read_whole(serve):
     server = serve(lambda h: reply(h, body=FEED))
     calendar = ics_feed.fetch(server.url("/ok.ics"), timeout=1, allow_private=True, max_bytes=100_000)
     assert [str(e["UID"]) for e in calendar.walk("VEVENT")] == ["one"]
-    assert delivery.remaining() is None          # the limit ends with the request
+    assert net.remaining() is None          # the limit ends with the request
 
 
 # --- 7. credentials stay on the server's own site ---------------------------------------------------------
@@ -307,16 +308,16 @@ def tls(tmp_path_factory):
 @pytest.fixture
 def trusted(tls, monkeypatch):
     """The session of this thread trusts the test certificate; the test names resolve to loopback."""
-    session = delivery.session(True)
+    session = net.session(True)
     monkeypatch.setattr(session, "verify", tls[1])
-    real = delivery._getaddrinfo
+    real = net._getaddrinfo
 
     def loopback_names(host, port, *args):
         if host.endswith(".test"):
             return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))]
         return real(host, port, *args)
 
-    monkeypatch.setattr(delivery, "_getaddrinfo", loopback_names)
+    monkeypatch.setattr(net, "_getaddrinfo", loopback_names)
     return tls[0]
 
 
@@ -365,16 +366,16 @@ def test_an_https_redirect_within_the_same_parent_domain_keeps_the_password(serv
     ("64:ff9b:1:ffff::808:808", False),
 ])
 def test_a_nat64_address_is_judged_by_the_ipv4_address_it_embeds(address, allowed):
-    assert delivery.address_allowed(address) is allowed
+    assert net.address_allowed(address) is allowed
 
 
 def test_a_host_name_resolving_to_nat64_of_a_private_address_is_refused(monkeypatch):
     def nat64(host, port, *args):
         return [(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("64:ff9b::a9fe:a9fe", port, 0, 0))]
 
-    monkeypatch.setattr(delivery, "_getaddrinfo", nat64)
-    with pytest.raises(delivery.AddressNotAllowed):
-        delivery.resolve("metadata.example.com", 443, allow_private=False)
+    monkeypatch.setattr(net, "_getaddrinfo", nat64)
+    with pytest.raises(net.AddressNotAllowed):
+        net.resolve("metadata.example.com", 443, allow_private=False)
     outcome = delivery.post("https://metadata.example.com/hook", b"{}", {}, delivery.Policy(False, 5),
                             dt.datetime.now(dt.UTC))
     assert not outcome.retryable and outcome.error.startswith("Refused") and "64:ff9b::a9fe:a9fe" in outcome.error

@@ -13,13 +13,7 @@ import pytest
 from app.db import db, transaction
 from app.models import OutboxMessage
 from app.services import outbox
-from tests.fakes.webhooks import ManualQueue
 from tests.integration.helpers import wait_until
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    return ManualQueue(monkeypatch)
 
 
 def utcnow():

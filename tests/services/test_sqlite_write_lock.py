@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests import factories
 from tests.conftest import BACKEND, DATABASE_URL, ROOT
 
 sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's write lock")
@@ -52,10 +53,7 @@ def other_connection_can_write() -> bool:
 
 
 def signup(n: str):
-    from app.services import accounts
-    return accounts.signup(accounts.SignupData(name=f"User {n}", email=f"u{n}@example.com", username=f"u{n}",
-                                               password="correct horse battery", timezone="UTC"),
-                           default_plan="FREE")
+    return factories.user(f"u{n}", name=f"User {n}", timezone="UTC")
 
 
 def view_of(user_id: str, n: int):

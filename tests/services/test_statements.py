@@ -7,6 +7,7 @@ import pytest
 
 from app.models import Booking, BookingActivity, Contact, EventType, User
 from app.statements import Param, Statement, create, insert
+from tests import factories
 
 START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -17,10 +18,7 @@ def host(make_user, db_conn):
 
 
 def _booking(host, start, email="ivan@example.com", status="CONFIRMED"):
-    event_type = EventType.get(EventType.user == host)
-    return Booking.create(user=host, event_type=event_type, start_at=start, end_at=start + timedelta(minutes=30),
-                          event_name=event_type.name, invitee_name="Ivan", invitee_email=email,
-                          invitee_timezone="UTC", status=status, source="page")
+    return factories.booking_row(EventType.get(EventType.user == host), start, email=email, status=status)
 
 
 def test_rows_are_those_of_the_query_with_the_values_converted_as_the_fields_convert_them(host):

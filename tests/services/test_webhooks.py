@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app import net
 from app.config import load_config
 from app.models import AuditLog, EventType, OutboxMessage, Webhook
-from app.services import bookings, event_types, events, webhooks
+from app.services import event_types, events, webhooks
 from app.services import webhook_delivery as delivery
 from app.services.errors import NotFound, ValidationFailed
 from app.services.plans import PlanLimitReached
-from tests.fakes.webhooks import ManualQueue
+from tests import factories
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SLOT = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)
@@ -26,20 +27,8 @@ def host(make_user, db_conn):
     return make_user("hana", timezone="America/New_York")
 
 
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    return ManualQueue(monkeypatch)
-
-
 def book(event_type, start=SLOT, email="ivan@example.com"):
-    return bookings.create_booking(event_type, bookings.BookingRequest(
-        start=start, invitee_name="Ivan Invitee", invitee_email=email, invitee_timezone="Europe/Berlin"),
-        now=NOW).booking
+    return factories.booking(event_type, start, email=email, now=NOW)
 
 
 def webhook_rows():
@@ -116,7 +105,7 @@ def test_production_policy_refuses_plain_http_private_addresses_and_unknown_host
             raise socket.gaierror("Name or service not known")
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port)) for ip in answers[host]]
 
-    monkeypatch.setattr(delivery, "_getaddrinfo", fake_dns)
+    monkeypatch.setattr(net, "_getaddrinfo", fake_dns)
     assert webhooks.validate_url(URL, policy) == URL
     for url, words in [("http://hooks.example.com/x", "https://"), ("https://localhost:8443/x", "private"),
                        ("https://internal.example.com/x", "private"), ("https://10.1.2.3/x", "private"),
@@ -139,7 +128,7 @@ def test_development_policy_accepts_loopback_http():
     ("2606:4700:4700::1111", True),
 ])
 def test_only_global_unicast_addresses_are_allowed(address, allowed):
-    assert delivery.address_allowed(address) is allowed
+    assert net.address_allowed(address) is allowed
 
 
 def test_allow_private_defaults_on_in_development_and_off_in_production(tmp_path):

@@ -1,17 +1,9 @@
-"""Shared by the dashboard tests: the usual host and a block with the app and its database at hand."""
+"""Shared by the dashboard tests: a block with the app and its database at hand (``host`` is in tests/conftest.py)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 
-import pytest
-
 from app.db import db
-
-
-@pytest.fixture
-def host(make_user):
-    """Hana, a host in Berlin (tests that need another host define their own ``host``)."""
-    return make_user("hana", timezone="Europe/Berlin")
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.services import page_views
+from tests import factories
 from tests.conftest import login
 
 CHROME = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
@@ -55,12 +56,10 @@ def _event_type(host, slug="30-min"):
 
 def _book(host, event_type, *, created, status="CONFIRMED", source="page", n=0):
     from app.db import db
-    from app.models import Booking
     start = created + timedelta(days=3 + n)
     with db.connection_context():
-        Booking.create(user=host, event_type=event_type, start_at=start, end_at=start + timedelta(minutes=30),
-                       event_name=event_type.name, invitee_name="Ivy", invitee_email=f"ivy{n}-{source}@example.com",
-                       invitee_timezone="UTC", status=status, source=source, created_at=created)
+        factories.booking_row(event_type, start, name="Ivy", email=f"ivy{n}-{source}@example.com", status=status,
+                              source=source, created_at=created)
 
 
 # --- recording -------------------------------------------------------------------------------------------

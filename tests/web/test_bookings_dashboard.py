@@ -12,6 +12,7 @@ from app.models import Booking, BookingActivity, EventType
 from app.services import bookings as svc
 from app.services import event_types as et
 from app.services.slots import available_slots
+from tests import factories
 from tests.conftest import login
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -21,12 +22,6 @@ HTMX = {"HX-Request": "true"}
 @pytest.fixture
 def host(make_user):
     return make_user("hana", timezone="America/New_York")
-
-
-@pytest.fixture
-def event_type(app, host):
-    with app.app_context(), db.connection_context():
-        return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
 
 
 @pytest.fixture
@@ -45,9 +40,7 @@ def future_slots(app, event_type, days_ahead=2):
 def book(app, event_type, start, *, email="ivan@example.com", name="Ivan Invitee", now=None, **kw):
     with app.app_context(), db.connection_context():
         fresh = EventType.get_by_id(event_type.id)
-        return svc.create_booking(fresh, svc.BookingRequest(
-            start=start, invitee_name=name, invitee_email=email, invitee_timezone="Europe/Berlin", **kw),
-            now=now or datetime.now(UTC)).booking
+        return factories.booking(fresh, start, email=email, name=name, now=now or datetime.now(UTC), **kw)
 
 
 def book_in_the_past(app, event_type, days_back=10, **kw):

@@ -9,9 +9,9 @@ import pytest
 
 from app.db import db
 from app.models import Booking, Contact, EventType, OutboxMessage
-from app.services import bookings as bookings_svc
 from app.services import contacts as svc
 from app.services.slots import available_slots
+from tests import factories
 from tests.conftest import login
 
 HTMX = {"HX-Request": "true"}
@@ -61,9 +61,7 @@ def contact_created_events(app):
 
 def book(app, host, start, now, email="ivan@example.com", name="Ivan Invitee"):
     with app.app_context(), db.connection_context():
-        event_type = EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-        return bookings_svc.create_booking(event_type, bookings_svc.BookingRequest(
-            start=start, invitee_name=name, invitee_email=email, invitee_timezone="Europe/Berlin"), now=now).booking
+        return factories.booking(factories.event_type(host), start, email=email, name=name, now=now)
 
 
 def slots_from(app, host, when):

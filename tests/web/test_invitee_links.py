@@ -38,11 +38,6 @@ def host(make_user, ctx):
     return make_user("hana", name="Hana Host")
 
 
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
 def book(event_type, start=None, email="ivan@example.com", **kw):
     request = booking_service.BookingRequest(start=start or next_week(), invitee_name="Ivan Invitee",
                                              invitee_email=email, invitee_timezone="America/New_York", **kw)

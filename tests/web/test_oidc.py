@@ -17,6 +17,7 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from tests import factories
 from tests.conftest import login
 from tests.fakes.oidc_provider import (
     Client,
@@ -625,9 +626,8 @@ def test_pre_hijacked_account_loses_the_squatters_api_keys_webhooks_and_connecti
         for label in (None, "Zapier"):
             Webhook.create(user=squatter.id, url="https://squatter.example/hook", events=["booking.created"],
                            secret="sealed", label=label)
-        integration = Integration.create(user=squatter.id, provider="caldav", label="squatter's calendar")
-        IntegrationCalendar.create(integration=integration, user=squatter.id, remote_id="https://dav.example/c",
-                                   name="Work")
+        factories.connection(squatter.id, provider="caldav", label="squatter's calendar",
+                             calendars=[{"remote_id": "https://dav.example/c", "name": "Work"}])
         return raw
     raw_key = db_call(oidc_app, plant)
     api = oidc_app.test_client()

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.db import db
-from app.models import EventType, Schedule, User
+from app.models import Schedule, User
 from app.services import accounts, schedules
 from app.services import bookings as booking_service
 from app.services import event_types as et_service
@@ -41,11 +41,6 @@ def ctx(app):
 @pytest.fixture
 def host(make_user, ctx):
     return make_user("hana", name="Hana Host")
-
-
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
 
 
 @pytest.fixture

@@ -49,11 +49,6 @@ def host(make_user, ctx):
     return make_user("hana", name="Hana Host")
 
 
-@pytest.fixture
-def event_type(host):
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
 def update(event_type, **fields):
     et_service.update_event_type(event_type, et_service.EventTypeInput(**fields))
     return EventType.get_by_id(event_type.id)

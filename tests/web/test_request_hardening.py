@@ -22,12 +22,6 @@ def host(make_user, app):
         yield make_user("hana", name="Hana Host")
 
 
-@pytest.fixture
-def event_type(host):
-    from app.models import EventType
-    return EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
-
-
 # --- 413 for an oversized form, whatever the path, without a traceback ---------------------------------------
 @pytest.mark.parametrize("path", ["/nosuchhost/some-event", "/hana/30-min", "/login"])
 def test_an_oversized_form_is_413_without_a_logged_error(client, host, caplog, path):

@@ -11,7 +11,7 @@ from app.db import db
 from app.models import EventType, Webhook, WebhookDelivery
 from app.services import bookings, webhooks
 from tests.conftest import login
-from tests.fakes.webhooks import WebhookReceiver, verify_both
+from tests.fakes.webhooks import verify_both
 
 HTMX = {"HX-Request": "true"}
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -27,12 +27,6 @@ def host(make_user):
 def signed_in(client, host):
     login(client, host)
     return client
-
-
-@pytest.fixture
-def receiver():
-    with WebhookReceiver() as r:
-        yield r
 
 
 def in_app(app, fn):

@@ -29,7 +29,8 @@ from app.integrations.oauth import (
 from app.integrations.webex import WebexClient
 from app.integrations.zoom import ZoomClient
 from tests.fakes.oauth_server import REDIRECT_URI
-from tests.integrations.conftest import connect, follow_authorization
+
+from .conftest import connect, follow_authorization
 
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 

@@ -16,7 +16,8 @@ from app.integrations.errors import (
 )
 from app.integrations.zoom import ZoomClient
 from tests.fakes.oauth_server import REDIRECT_URI
-from tests.integrations.conftest import connect
+
+from .conftest import connect
 
 T9 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 

@@ -17,7 +17,8 @@ from app.integrations.errors import (
 from app.integrations.google import GoogleClient
 from app.integrations.oauth import Attendee, needs_refresh
 from tests.fakes.oauth_server import REDIRECT_URI
-from tests.integrations.conftest import connect
+
+from .conftest import connect
 
 T9 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -1,0 +1,1 @@
+"""Business logic: services without request or g (docs/ARCHITECTURE.md, Layers)."""
