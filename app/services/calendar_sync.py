@@ -22,7 +22,7 @@ from app.integrations.errors import GrantRevoked, IntegrationError
 from app.integrations.oauth import Attendee
 from app.models import Booking, BookingCalendarEvent, Integration, IntegrationCalendar
 from app.models.base import utcnow
-from app.services import connections, events, lifecycle, outbox
+from app.services import connections, events, lifecycle, outbox, video_connections
 from app.services.bookings import add_activity, location_label
 from app.services.calendar_providers import provider_of
 from app.services.calendar_providers.base import EventDraft
@@ -170,8 +170,7 @@ def sync_booking(payload: dict, message=None, now=None) -> None:
             BookingCalendarEvent.update(href=written.href, etag=written.etag, updated_at=utcnow()).where(
                 BookingCalendarEvent.id == mapping.id).execute()
             if written.recreated and meet:      # deleted in the calendar meanwhile: its conference is new
-                from app.services import meetings
-                if meetings.meet_recreated(booking, integration, written.event):
+                if video_connections.conference_recreated(booking, integration, written.event):
                     queue(booking)          # the event's description and location get the new link
             if booking.previous_start_at is not None:
                 add_activity(booking.id, "calendar", f"Moved in the calendar ({service})")

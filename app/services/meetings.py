@@ -39,6 +39,7 @@ from app.services.video_connections import (  # noqa: F401 (VIDEO_LOCATIONS, ava
     VIDEO_LOCATIONS,
     available_locations,
     connection,
+    relinker,
 )
 from app.services.video_connections import usable as _usable
 
@@ -199,6 +200,7 @@ def _create_in_calendar_event(booking: Booking, meeting: BookingMeeting, adapter
     _saved(booking, meeting, integration, remote_id, link)
 
 
+@relinker
 def meet_recreated(booking: Booking, integration: Integration, event) -> bool:
     """The calendar event of a booking whose meeting is its conference (Google Meet) was made again (it had been
     deleted in the calendar): its conference is new, so the new link replaces the old one and both sides are told.

@@ -2,12 +2,16 @@
 (``app.services.meetings``) makes a location's meetings through the oldest connection of its provider.
 
 It depends on the registry (``app.integrations.video``) and the ``integrations`` rows only, so event types can ask
-without importing the meeting service (and through it the booking and calendar services).
+without importing the meeting service (and through it the booking and calendar services), and calendar_sync reaches
+the meeting service through ``conference_recreated`` without importing it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from app.integrations.video import VIDEO_PROVIDERS
-from app.models import Integration, User
+from app.models import Booking, Integration, User
 
 # event-type location -> the provider whose connection creates its meetings, and its name for people
 VIDEO_LOCATIONS = {location: adapter.connection for location, adapter in VIDEO_PROVIDERS.items()}
@@ -33,3 +37,20 @@ def available_locations(user: User | str) -> set[str]:
     providers = {row.provider for row in usable(Integration.select(Integration.provider).where(
         (Integration.user == user_id) & Integration.provider.in_(list(VIDEO_LOCATIONS.values()))))}
     return {location for location, provider in VIDEO_LOCATIONS.items() if provider in providers}
+
+
+Relinker = Callable[[Booking, Integration, Any], bool]
+_RELINKERS: list[Relinker] = []
+
+
+def relinker(fn: Relinker) -> Relinker:
+    """Register the handler of ``conference_recreated`` (``app.services.meetings``)."""
+    _RELINKERS.append(fn)
+    return fn
+
+
+def conference_recreated(booking: Booking, integration: Integration, event: Any) -> bool:
+    """The calendar event of a booking whose meeting is its conference (Google Meet) was made again with a new
+    conference (it had been deleted in the calendar): the meeting service records the new link and tells both
+    sides. True when the link changed, so the caller rewrites the event with it."""
+    return any(fn(booking, integration, event) for fn in _RELINKERS)
