@@ -184,6 +184,36 @@ class GoogleClient(OAuthClient):
         return True
 
 
+class GoogleMeet:
+    """The video adapter (``app.integrations.video``) for Google Meet: the conference of the booking's Google
+    Calendar event, so it moves and goes with that event. ``details`` is a ``video.MeetingDetails`` naming the
+    event (``calendar_id``, ``event_id``); the service creates the event itself when there is none yet."""
+    location, connection, name, in_calendar_event = "google_meet", "google", "Google Meet", True
+    calendar_name = "Google Calendar"
+    no_calendar = "Google Calendar is not connected (Settings → Integrations), so this booking has no Google Meet link."
+    not_in_calendar = "The booking's calendar event is not in Google Calendar, so it has no Meet link."
+
+    def create_meeting(self, client: GoogleClient, access_token: str, details) -> tuple[str, str]:
+        """The Meet of the existing event (asked for now when the event was written without one); raises
+        ``NotFound`` when the event was deleted in Google."""
+        event = client.get_event(access_token, details.calendar_id, details.event_id)
+        if not event.meeting_url:
+            event = client.add_meet(access_token, details.calendar_id, details.event_id)
+        return self.conference(event)
+
+    def conference(self, event: CalendarEvent) -> tuple[str, str]:
+        if not event.meeting_url:
+            raise PermanentError("Google created the calendar event without a Meet link (Meet may be turned off "
+                                 "for this Google account).", provider="google")
+        return event.id, event.meeting_url
+
+    def update_meeting(self, client: GoogleClient, access_token: str, remote_id: str, details) -> str | None:
+        return None     # calendar_sync moves the event, and its conference with it
+
+    def delete_meeting(self, client: GoogleClient, access_token: str, remote_id: str) -> None:
+        return None     # deleted with the event (calendar_sync)
+
+
 def _seg(value: str) -> str:
     return quote(value, safe="")
 

@@ -216,6 +216,24 @@ class MicrosoftClient(OAuthClient):
         return True
 
 
+class TeamsMeetings:
+    """The video adapter (``app.integrations.video``) for Teams: standalone online meetings through the Teams
+    connection; the booking id is the external id, so a repeated create returns the same meeting.
+    ``details`` is a ``video.MeetingDetails``."""
+    location, connection, name, in_calendar_event = "teams", "teams", "Microsoft Teams", False
+
+    def create_meeting(self, client: MicrosoftClient, access_token: str, details) -> tuple[str, str]:
+        created = client.create_online_meeting(access_token, subject=details.topic, start=details.start,
+                                               end=details.end, external_id=details.key)
+        return created.id, created.join_url
+
+    def update_meeting(self, client: MicrosoftClient, access_token: str, remote_id: str, details) -> str | None:
+        return client.update_online_meeting(access_token, remote_id, start=details.start, end=details.end).join_url
+
+    def delete_meeting(self, client: MicrosoftClient, access_token: str, remote_id: str) -> None:
+        client.delete_online_meeting(access_token, remote_id)
+
+
 def _seg(value: str) -> str:
     return quote(value, safe="")
 

@@ -91,6 +91,22 @@ class WebexClient(OAuthClient):
         return True
 
 
+class WebexMeetings:
+    """The video adapter (``app.integrations.video``; ``details`` is a ``video.MeetingDetails``)."""
+    location, connection, name, in_calendar_event = "webex", "webex", "Webex", False
+
+    def create_meeting(self, client: WebexClient, access_token: str, details) -> tuple[str, str]:
+        created = client.create_meeting(access_token, title=details.topic, start=details.start, end=details.end,
+                                        timezone=details.timezone)
+        return created.id, created.join_url
+
+    def update_meeting(self, client: WebexClient, access_token: str, remote_id: str, details) -> str | None:
+        return client.update_meeting(access_token, remote_id, start=details.start, end=details.end).join_url
+
+    def delete_meeting(self, client: WebexClient, access_token: str, remote_id: str) -> None:
+        client.delete_meeting(access_token, remote_id)
+
+
 def _seg(value: str) -> str:
     return quote(value, safe="")
 

@@ -22,7 +22,7 @@ from app.integrations.errors import GrantRevoked, IntegrationError
 from app.integrations.oauth import Attendee
 from app.models import Booking, BookingCalendarEvent, Integration, IntegrationCalendar
 from app.models.base import utcnow
-from app.services import connections, events, outbox
+from app.services import connections, events, lifecycle, outbox, video_connections
 from app.services.bookings import add_activity, location_label
 from app.services.calendar_providers import provider_of
 from app.services.calendar_providers.base import EventDraft
@@ -91,15 +91,17 @@ def _description(booking: Booking) -> str:
     return "\n".join(lines)
 
 
-@events.subscribe("booking.created", "booking.rescheduled", "booking.cancelled")
-def _queue_sync(_event_id: str, envelope: dict) -> None:
-    from app.services.meetings import holds_confirmation
-
-    booking = events.booking_of(envelope)
+@events.subscribe(lifecycle.READY, lifecycle.UPDATED)
+def _queue_sync(_message_id: str, payload: dict) -> None:
+    """The booking's change is ready (after its video link, when there is one) or its link changed later."""
+    booking = lifecycle.booking_of(payload)
     if booking is None:
         return
-    if envelope["event"] == "booking.created" and holds_confirmation(booking):
-        return     # the event is written once the video link is known (app.services.meetings queues it)
+    if payload["event"] == lifecycle.UPDATED:
+        if payload["what"] == lifecycle.LINK_REPLACED:
+            return     # the event was made again here, and is rewritten with the new link by the same handler
+    elif (payload.get("facts") or {}).get("calendarEventMade"):
+        return     # the video step (Google Meet) wrote the event itself, or will on its next try
     queue(booking)
 
 
@@ -168,8 +170,7 @@ def sync_booking(payload: dict, message=None, now=None) -> None:
             BookingCalendarEvent.update(href=written.href, etag=written.etag, updated_at=utcnow()).where(
                 BookingCalendarEvent.id == mapping.id).execute()
             if written.recreated and meet:      # deleted in the calendar meanwhile: its conference is new
-                from app.services import meetings
-                if meetings.meet_recreated(booking, integration, written.event):
+                if video_connections.conference_recreated(booking, integration, written.event):
                     queue(booking)          # the event's description and location get the new link
             if booking.previous_start_at is not None:
                 add_activity(booking.id, "calendar", f"Moved in the calendar ({service})")

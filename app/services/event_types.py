@@ -172,7 +172,7 @@ def _clean_questions(errors, questions) -> list[dict]:
 def location_choices(user: User, current: str | None = None) -> dict[str, str]:
     """The locations an event type of ``user`` can have: video services only when connected (the current one
     stays listed so an edit does not change it)."""
-    from app.services.meetings import VIDEO_LOCATIONS, available_locations
+    from app.services.video_connections import VIDEO_LOCATIONS, available_locations
 
     usable = available_locations(user)
     return {key: label for key, label in LOCATION_TYPES.items()
@@ -180,14 +180,16 @@ def location_choices(user: User, current: str | None = None) -> dict[str, str]:
 
 
 def _video_location_problem(user: User, location: str, current: EventType | None) -> str | None:
-    from app.services.meetings import VIDEO_LOCATIONS, available_locations
+    from app.integrations.video import VIDEO_PROVIDERS
+    from app.services.video_connections import VIDEO_LOCATIONS, available_locations
 
     if location not in VIDEO_LOCATIONS or (current is not None and current.location_type == location):
         return None
     if location in available_locations(user):
         return None
-    if location == "google_meet":
-        return "Google Meet needs Google Calendar: connect it in Settings → Integrations first."
+    adapter = VIDEO_PROVIDERS[location]
+    if adapter.in_calendar_event:       # Google Meet is made in a Google Calendar event
+        return f"{adapter.name} needs {adapter.calendar_name}: connect it in Settings → Integrations first."
     return f"Connect {LOCATION_TYPES[location]} in Settings → Integrations first."
 
 

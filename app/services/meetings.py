@@ -1,15 +1,16 @@
 """Video links of bookings: Google Meet, Zoom, Microsoft Teams and Webex meetings, through the outbox.
 
-An event type whose location is a video provider gets a meeting per booking. The booking.created event queues
-one ``meeting`` outbox row, and the confirmation emails, the booking.created webhooks and the calendar event
-wait for its first attempt, so they carry the link (``holds_confirmation``). Whatever that attempt gives, they
-go out after it: a failure never fails or holds up the booking. The host sees the reason on the booking, and
-a transient failure is tried again on a schedule (``RETRY_DELAYS``) until the meeting starts; a link created
-later is sent to both sides by email and written into the calendar event.
+An event type whose location is a video provider (``app.integrations.video.VIDEO_PROVIDERS``) gets a meeting per
+booking. The meeting is a step of the booking lifecycle (``app.services.lifecycle``): booking.created queues one
+``meeting`` outbox row and holds the change, so the confirmation emails, the booking.created webhooks and the
+calendar event (the lifecycle's READY consumers) carry the link. Whatever the first attempt gives, the step is
+done after it (``_release``): a failure never fails or holds up the booking. The host sees the reason on the
+booking, and a transient failure is tried again on a schedule (``RETRY_DELAYS``) until the meeting starts; a link
+created later is told with the lifecycle's UPDATED event (emails to both sides, the calendar event rewritten).
 
-Google Meet is the conference of the booking's Google Calendar event: the event is created here (in the
-destination calendar when that is a Google calendar, else in the first writable calendar of the Google
-connection) with a conference request, and calendar_sync moves and deletes it with the booking. Zoom
+Google Meet is the conference of the booking's Google Calendar event (``in_calendar_event``): the event is created
+here (in the destination calendar when that is a Google calendar, else in the first writable calendar of the
+Google connection) with a conference request, and calendar_sync moves and deletes it with the booking. Zoom
 (host and participant video on, waiting room off, spec pages 06/24), Webex and Teams meetings are moved on a
 reschedule and deleted on a cancel. A disconnected provider leaves existing links alone.
 """
@@ -21,25 +22,30 @@ from datetime import datetime, timedelta
 from app.db import transaction
 from app.integrations.errors import GrantRevoked, IntegrationError
 from app.integrations.errors import NotFound as RemoteNotFound
+from app.integrations.video import VIDEO_PROVIDERS, CalendarConference, MeetingDetails, VideoProvider
 from app.models import (
     Booking,
     BookingCalendarEvent,
     BookingMeeting,
     Integration,
     IntegrationCalendar,
-    User,
 )
 from app.models.base import utcnow
-from app.services import connections, events, outbox
+from app.services import connections, lifecycle, outbox
 from app.services.bookings import add_activity
 from app.services.oauth_connections import oauth_call, oauth_client
+from app.services.video_connections import (  # noqa: F401 (VIDEO_LOCATIONS, available_locations: public here too)
+    LOCATION_NAMES,
+    VIDEO_LOCATIONS,
+    available_locations,
+    connection,
+    relinker,
+)
+from app.services.video_connections import usable as _usable
 
 log = logging.getLogger(__name__)
 
 KIND = "meeting"
-# event-type location -> the provider whose connection creates its meetings
-VIDEO_LOCATIONS = {"google_meet": "google", "zoom": "zoom", "teams": "teams", "webex": "webex"}
-LOCATION_NAMES = {"google_meet": "Google Meet", "zoom": "Zoom", "teams": "Microsoft Teams", "webex": "Webex"}
 RETRY_DELAYS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)   # seconds after the 1st, 2nd, ... failed attempt
 
 
@@ -47,49 +53,24 @@ class NotConnected(Exception):
     pass
 
 
-def holds_confirmation(booking: Booking) -> bool:
-    """True while the booking's video link is being created for the first time (emails, webhooks and the
-    calendar event wait for it)."""
-    return booking.location_type in VIDEO_LOCATIONS
-
-
-def _usable(query):
-    return query.where(Integration.credentials.is_null(False) & (Integration.status != "revoked"))
-
-
-def connection(user_id: str, location: str) -> Integration | None:
-    """The connection that creates meetings for ``location`` (the oldest one of its provider)."""
-    provider = VIDEO_LOCATIONS.get(location)
-    if provider is None:
-        return None
-    return _usable(Integration.select().where((Integration.user == user_id) & (Integration.provider == provider))
-                   ).order_by(Integration.created_at).first()
-
-
-def available_locations(user: User | str) -> set[str]:
-    """Video locations the user can choose for an event type: those whose provider is connected."""
-    user_id = user if isinstance(user, str) else user.id
-    providers = {row.provider for row in _usable(Integration.select(Integration.provider).where(
-        (Integration.user == user_id) & Integration.provider.in_(list(VIDEO_LOCATIONS.values()))))}
-    return {location for location, provider in VIDEO_LOCATIONS.items() if provider in providers}
-
-
-# --- queueing ------------------------------------------------------------------------------------------------
-@events.subscribe("booking.created", "booking.rescheduled", "booking.cancelled")
-def _queue(event_id: str, envelope: dict) -> None:
-    booking = events.booking_of(envelope)
-    if booking is None or booking.location_type not in VIDEO_LOCATIONS:
-        return
+# --- queueing: the lifecycle's "meeting" step ----------------------------------------------------------------
+@lifecycle.step(KIND)
+def _queue(event_id: str, envelope: dict, booking: Booking | None) -> bool:
+    """Queue the meeting's creation, move or deletion; booking.created is held until the first attempt."""
+    if booking is None or booking.location_type not in VIDEO_PROVIDERS:
+        return False
     name = envelope["event"]
     meeting = BookingMeeting.get_or_none(BookingMeeting.booking == booking)
     if name == "booking.created":
         if meeting is None:
             BookingMeeting.create(booking=booking, provider=booking.location_type)
-        # the created event's envelope goes along: its webhooks are delivered once the link is known
+        # the created event's envelope goes along: the lifecycle's READY carries it, with the link
         outbox.add(KIND, {"booking_id": booking.id, "event_id": event_id, "envelope": envelope},
                    user_id=booking.user_id)
-    elif meeting is not None:
+        return True
+    if meeting is not None:
         outbox.add(KIND, {"booking_id": booking.id}, user_id=booking.user_id)
+    return False
 
 
 def retry(booking: Booking) -> None:
@@ -136,6 +117,15 @@ def _name(meeting: BookingMeeting) -> str:
     return LOCATION_NAMES.get(meeting.provider, meeting.provider)
 
 
+def _adapter(meeting: BookingMeeting) -> VideoProvider:
+    return VIDEO_PROVIDERS[meeting.provider]
+
+
+def _in_calendar_event(meeting: BookingMeeting) -> bool:
+    adapter = VIDEO_PROVIDERS.get(meeting.provider)
+    return adapter is not None and adapter.in_calendar_event
+
+
 def _call(integration: Integration, fn):
     return oauth_call(integration, fn)
 
@@ -148,86 +138,82 @@ def _topic(booking: Booking) -> str:
     return f"{booking.event_name} with {booking.invitee_name}"
 
 
+def _details(booking: Booking, **calendar_event) -> MeetingDetails:
+    return MeetingDetails(key=booking.id, topic=_topic(booking), start=booking.start_at, end=booking.end_at,
+                          timezone=booking.user.timezone, **calendar_event)
+
+
 def _create(booking: Booking, meeting: BookingMeeting) -> None:
-    if meeting.provider == "google_meet":
-        _create_meet(booking, meeting)
+    adapter = _adapter(meeting)
+    if adapter.in_calendar_event:
+        _create_in_calendar_event(booking, meeting, adapter)
         return
     integration = connection(booking.user_id, meeting.provider)
     if integration is None:
         raise NotConnected(f"{_name(meeting)} is not connected (Settings → Integrations), so this booking has no "
                            f"{_name(meeting)} link.")
-    client = _client(integration.provider)
-    host_tz = booking.user.timezone
-    if integration.provider == "zoom":
-        created = _call(integration, lambda t: client.create_meeting(
-            t, topic=_topic(booking), start=booking.start_at, timezone=host_tz,
-            duration_minutes=int((booking.end_at - booking.start_at).total_seconds() // 60)))
-    elif integration.provider == "webex":
-        created = _call(integration, lambda t: client.create_meeting(
-            t, title=_topic(booking), start=booking.start_at, end=booking.end_at, timezone=host_tz))
-    else:   # teams: createOrGet with the booking id, so a repeated attempt returns the same meeting
-        created = _call(integration, lambda t: client.create_online_meeting(
-            t, subject=_topic(booking), start=booking.start_at, end=booking.end_at, external_id=booking.id))
-    _saved(booking, meeting, integration, created.id, created.join_url)
+    client, details = _client(integration.provider), _details(booking)
+    remote_id, link = _call(integration, lambda t: adapter.create_meeting(client, t, details))
+    _saved(booking, meeting, integration, remote_id, link)
 
 
-def _meet_calendar(user_id: str) -> tuple[Integration, IntegrationCalendar] | None:
-    """Where a Meet booking's event goes: the destination if it is a Google calendar, else the first writable
-    calendar of the (oldest) Google connection."""
+def _event_calendar(user_id: str, provider: str) -> tuple[Integration, IntegrationCalendar] | None:
+    """Where the booking's event goes when the meeting is its conference: the destination if it is a calendar of
+    ``provider``, else the first writable calendar of the (oldest) ``provider`` connection."""
     destination = (IntegrationCalendar.select(IntegrationCalendar, Integration).join(Integration)
                    .where((IntegrationCalendar.user == user_id) & IntegrationCalendar.is_destination
-                          & (Integration.provider == "google")))
+                          & (Integration.provider == provider)))
     found = _usable(destination).first()
     if found is None:
         found = _usable(IntegrationCalendar.select(IntegrationCalendar, Integration).join(Integration).where(
-            (IntegrationCalendar.user == user_id) & (Integration.provider == "google") & IntegrationCalendar.writable)
+            (IntegrationCalendar.user == user_id) & (Integration.provider == provider) & IntegrationCalendar.writable)
         ).order_by(Integration.created_at, IntegrationCalendar.position).first()
     return (found.integration, found) if found is not None else None
 
 
-def _create_meet(booking: Booking, meeting: BookingMeeting) -> None:
+def _create_in_calendar_event(booking: Booking, meeting: BookingMeeting, adapter: CalendarConference) -> None:
+    """A meeting that is the conference of the booking's calendar event (Google Meet): asked for on the event an
+    earlier attempt made, else the event is created here with it (calendar_sync owns it afterwards)."""
     from app.services import calendar_sync
 
     mapping = BookingCalendarEvent.get_or_none(BookingCalendarEvent.booking == booking)
-    event = None
-    if mapping is not None and mapping.integration.provider == "google":    # an earlier attempt made the event
+    if mapping is not None and mapping.integration.provider == adapter.connection:   # an earlier attempt made it
         integration = mapping.integration
-        client = _client("google")
+        client = _client(adapter.connection)
+        details = _details(booking, calendar_id=mapping.calendar_remote_id, event_id=mapping.href)
         try:
-            event = _call(integration, lambda t: client.get_event(t, mapping.calendar_remote_id, mapping.href))
-        except RemoteNotFound:          # deleted in Google meanwhile: make it again below
+            remote_id, link = _call(integration, lambda t: adapter.create_meeting(client, t, details))
+        except RemoteNotFound:          # deleted in the calendar meanwhile: make it again below
             mapping.delete_instance()
             mapping = None
-        if event is not None and not event.meeting_url:   # written without a conference: ask for one now
-            event = _call(integration, lambda t: client.add_meet(t, mapping.calendar_remote_id, mapping.href))
-    if event is None:
-        if mapping is not None:
-            raise NotConnected("The booking's calendar event is not in Google Calendar, so it has no Meet link.")
-        place = _meet_calendar(booking.user_id)
-        if place is None:
-            raise NotConnected("Google Calendar is not connected (Settings → Integrations), so this booking has "
-                               "no Google Meet link.")
-        integration, calendar = place
-        event = calendar_sync.create_remote_event(booking, integration, calendar, with_meet=True)
-    if not event.meeting_url:
-        raise IntegrationError("Google created the calendar event without a Meet link (Meet may be turned off "
-                               "for this Google account).", provider="google")
-    _saved(booking, meeting, integration, event.id, event.meeting_url)
+        else:
+            _saved(booking, meeting, integration, remote_id, link)
+            return
+    if mapping is not None:
+        raise NotConnected(adapter.not_in_calendar)
+    place = _event_calendar(booking.user_id, adapter.connection)
+    if place is None:
+        raise NotConnected(adapter.no_calendar)
+    integration, calendar = place
+    event = calendar_sync.create_remote_event(booking, integration, calendar, with_meet=True)
+    remote_id, link = adapter.conference(event)
+    _saved(booking, meeting, integration, remote_id, link)
 
 
+@relinker
 def meet_recreated(booking: Booking, integration: Integration, event) -> bool:
-    """The Google event of a Meet booking was made again (it had been deleted in Google): its conference is new,
-    so the new link replaces the old one and both sides are told. True when the link changed."""
-    from app.services import notifications
-
+    """The calendar event of a booking whose meeting is its conference (Google Meet) was made again (it had been
+    deleted in the calendar): its conference is new, so the new link replaces the old one and both sides are told.
+    True when the link changed."""
     meeting = BookingMeeting.get_or_none(BookingMeeting.booking == booking)
-    if meeting is None or meeting.provider != "google_meet" or not event.meeting_url:
+    if meeting is None or not _in_calendar_event(meeting) or not event.meeting_url:
         return False
     if event.meeting_url == booking.meeting_link:
         return False
     _saved(booking, meeting, integration, event.id, event.meeting_url)
     if booking.status == "CONFIRMED" and meeting.confirmation_sent:
-        notifications.send_link_added(Booking.get_by_id(booking.id))
+        with transaction():
+            lifecycle.updated(booking, lifecycle.LINK_REPLACED)
     return True
 
 
@@ -256,21 +242,12 @@ def _meeting_integration(meeting: BookingMeeting) -> Integration:
 
 
 def _move(booking: Booking, meeting: BookingMeeting) -> None:
-    if meeting.provider == "google_meet":
-        return          # the Meet belongs to the Google Calendar event, which calendar_sync moves
+    adapter = _adapter(meeting)
+    if adapter.in_calendar_event:
+        return          # the meeting belongs to the calendar event, which calendar_sync moves
     integration = _meeting_integration(meeting)
-    client = _client(integration.provider)
-    if integration.provider == "zoom":
-        _call(integration, lambda t: client.update_meeting(
-            t, meeting.remote_id, start=booking.start_at, timezone=booking.user.timezone,
-            duration_minutes=int((booking.end_at - booking.start_at).total_seconds() // 60)))
-        link = None
-    elif integration.provider == "webex":
-        link = _call(integration, lambda t: client.update_meeting(
-            t, meeting.remote_id, start=booking.start_at, end=booking.end_at)).join_url
-    else:
-        link = _call(integration, lambda t: client.update_online_meeting(
-            t, meeting.remote_id, start=booking.start_at, end=booking.end_at)).join_url
+    client, details = _client(integration.provider), _details(booking)
+    link = _call(integration, lambda t: adapter.update_meeting(client, t, meeting.remote_id, details))
     link = _web_link(link) if link else None
     with transaction():
         if link and link != booking.meeting_link:
@@ -280,14 +257,12 @@ def _move(booking: Booking, meeting: BookingMeeting) -> None:
 
 
 def _delete(booking: Booking, meeting: BookingMeeting) -> None:
-    if meeting.status != "created" or meeting.provider == "google_meet":
+    adapter = _adapter(meeting)
+    if meeting.status != "created" or adapter.in_calendar_event:
         return          # nothing was created; a Meet goes with its calendar event (calendar_sync)
     integration = _meeting_integration(meeting)
     client = _client(integration.provider)
-    if integration.provider == "teams":
-        _call(integration, lambda t: client.delete_online_meeting(t, meeting.remote_id))
-    else:
-        _call(integration, lambda t: client.delete_meeting(t, meeting.remote_id))
+    _call(integration, lambda t: adapter.delete_meeting(client, t, meeting.remote_id))
     with transaction():
         BookingMeeting.update(status="deleted", error=None, updated_at=utcnow()).where(
             BookingMeeting.id == meeting.id).execute()
@@ -295,13 +270,13 @@ def _delete(booking: Booking, meeting: BookingMeeting) -> None:
 
 
 def _release(booking_id: str, payload: dict, failure: Exception | None, *, created: bool, retrying: bool) -> None:
-    """Record the outcome; after the first attempt send what waited for it (confirmation emails, the
-    booking.created webhooks, the calendar event); a link that arrives later is sent as an update."""
-    from app.services import calendar_sync, notifications, webhooks
-
+    """Record the outcome. After the first attempt the lifecycle step is done (the confirmation emails, the
+    booking.created webhooks and the calendar event go out, with the link when there is one); a link that
+    arrives later, or a Meet given up, is told with the lifecycle's UPDATED event."""
     with transaction():
         booking = Booking.get_by_id(booking_id)
         meeting = BookingMeeting.get(BookingMeeting.booking == booking_id)
+        in_event = _in_calendar_event(meeting)
         if failure is not None:
             reason = _reason(meeting, failure)
             # a failed move or delete keeps the meeting "created" (its link still works)
@@ -312,20 +287,17 @@ def _release(booking_id: str, payload: dict, failure: Exception | None, *, creat
                 connections.record_error(meeting.integration_id, f"{_name(meeting)}: {reason}")
         if meeting.confirmation_sent:
             if created and booking.status == "CONFIRMED":
-                notifications.send_link_added(booking)          # created by a retry: tell both sides
-                calendar_sync.queue(booking)
-            elif failure is not None and not retrying and meeting.provider == "google_meet":
-                calendar_sync.queue(booking)                    # Meet given up: the event without it
+                lifecycle.updated(booking, lifecycle.LINK_ADDED)         # created by a retry: tell both sides
+            elif failure is not None and not retrying and in_event:
+                lifecycle.updated(booking, lifecycle.LINK_GIVEN_UP)      # Meet given up: the event without it
             return
         BookingMeeting.update(confirmation_sent=True).where(BookingMeeting.id == meeting.id).execute()
-        if booking.status == "CONFIRMED":
-            notifications.send_confirmation(booking)
-        if payload.get("envelope"):
-            envelope = payload["envelope"]
+        envelope = payload.get("envelope")
+        if envelope:
             envelope = {**envelope, "data": {**envelope["data"], "meetingLink": booking.meeting_link}}
-            webhooks.queue_deliveries(payload["event_id"], envelope)
-        if not (meeting.provider == "google_meet" and (retrying or created)):
-            calendar_sync.queue(booking)    # (a Meet made the calendar event itself, or will on its next try)
+        # a Meet made the calendar event itself, or will on its next try
+        lifecycle.step_done(KIND, booking, "booking.created", payload.get("event_id"), envelope,
+                            calendarEventMade=in_event and (retrying or created))
 
 
 def _reason(meeting: BookingMeeting, failure: Exception) -> str:

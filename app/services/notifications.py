@@ -1,8 +1,8 @@
 """Booking emails: confirmation, cancellation, reschedule and reminders, each with an iCalendar part.
 
-Subscribers of the booking events queue one email per recipient through the outbox; times are shown in
-each recipient's own zone. The ``.ics`` keeps one UID per booking and raises SEQUENCE on every change,
-so calendar programs update the same event.
+The booking lifecycle's READY event (``app.services.lifecycle``, after the video link when there is one) queues
+one email per recipient through the outbox; times are shown in each recipient's own zone. The ``.ics`` keeps one
+UID per booking and raises SEQUENCE on every change, so calendar programs update the same event.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from icalendar import Calendar, Event, vCalAddress, vText
 from app.datetimes import INVITEE_HOUR12, Clock
 from app.models import Booking, Reminder, User
 from app.models.base import utcnow
-from app.services import events
+from app.services import events, lifecycle
 from app.services.bookings import add_activity, location_label
 from app.services.mailer import queue_email
 
@@ -119,15 +119,23 @@ def _send_pair(booking: Booking, kind: str, method: str, invitee_subject: str, h
     add_activity(booking.id, "email", f"{what} emails queued to {booking.invitee_email} and {host.email}")
 
 
-@events.subscribe("booking.created")
-def _on_created(_event_id: str, envelope: dict) -> None:
-    from app.services.meetings import holds_confirmation
+@events.subscribe(lifecycle.READY, lifecycle.UPDATED)
+def _on_lifecycle(_message_id: str, payload: dict) -> None:
+    """The booking's change is ready (its video link is known, or could not be made) or a fact changed later."""
+    booking = lifecycle.booking_of(payload)
+    if booking is None:
+        return
+    if payload["event"] == lifecycle.UPDATED:
+        if payload["what"] in (lifecycle.LINK_ADDED, lifecycle.LINK_REPLACED) and booking.status == "CONFIRMED":
+            send_link_added(booking)
+        return
+    {"booking.created": _on_created, "booking.cancelled": _on_cancelled,
+     "booking.rescheduled": _on_rescheduled}[payload["change"]](booking)
 
-    booking = events.booking_of(envelope)
-    if booking is None or booking.status != "CONFIRMED":
+
+def _on_created(booking: Booking) -> None:
+    if booking.status != "CONFIRMED":
         return  # cancelled before the confirmation went out: the cancellation email says it all
-    if holds_confirmation(booking):
-        return  # a video link is being created: app.services.meetings sends the confirmation with it
     send_confirmation(booking)
 
 
@@ -143,19 +151,13 @@ def send_link_added(booking: Booking) -> None:
                f"{label} link created: {booking.event_name} with {booking.invitee_name}")
 
 
-@events.subscribe("booking.cancelled")
-def _on_cancelled(_event_id: str, envelope: dict) -> None:
-    booking = events.booking_of(envelope)
-    if booking is None:
-        return
+def _on_cancelled(booking: Booking) -> None:
     _send_pair(booking, "cancelled", "CANCEL", f"Cancelled: {booking.event_name} with {booking.user.name}",
                f"Cancelled: {booking.event_name} with {booking.invitee_name}")
 
 
-@events.subscribe("booking.rescheduled")
-def _on_rescheduled(_event_id: str, envelope: dict) -> None:
-    booking = events.booking_of(envelope)
-    if booking is None or booking.status != "CONFIRMED":
+def _on_rescheduled(booking: Booking) -> None:
+    if booking.status != "CONFIRMED":
         return
     _send_pair(booking, "rescheduled", "REQUEST", f"Rescheduled: {booking.event_name} with {booking.user.name}",
                f"Rescheduled: {booking.event_name} with {booking.invitee_name}")

@@ -31,7 +31,7 @@ from app.db import is_postgres, transaction
 from app.ids import new_id
 from app.models import EventType, OutboxMessage, User, Webhook, WebhookDelivery
 from app.models.base import utcnow
-from app.services import audit, events, outbox
+from app.services import audit, events, lifecycle, outbox
 from app.services import webhook_delivery as delivery
 from app.services.bookings import add_activity
 from app.services.errors import NotFound, ValidationFailed
@@ -216,15 +216,17 @@ def matches(webhook: Webhook, envelope: dict) -> bool:
     return True
 
 
-@events.subscribe(*EVENT_NAMES)
+@events.subscribe(*(name for name in EVENT_NAMES if name not in lifecycle.CHANGES))
 def _on_event(event_id: str, envelope: dict) -> None:
-    from app.services.meetings import holds_confirmation
-
-    if envelope["event"] == "booking.created":
-        booking = events.booking_of(envelope)
-        if booking is not None and holds_confirmation(booking):
-            return    # delivered with the video link once it is created (app.services.meetings)
     queue_deliveries(event_id, envelope)
+
+
+@events.subscribe(lifecycle.READY)
+def _on_booking_ready(_message_id: str, ready: dict) -> None:
+    """A booking event once the booking lifecycle is ready: its public envelope (booking.created with the video
+    link, when there is one) under the public event's id. The lifecycle's own events are never delivered."""
+    if ready.get("envelope"):
+        queue_deliveries(ready["eventId"], ready["envelope"])
 
 
 _EVENT_OWNER = Statement(lambda: OutboxMessage.select(OutboxMessage.user_id).where(OutboxMessage.id == Param("id"))
