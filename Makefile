@@ -43,6 +43,8 @@ test-postgres: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports  # the layers and the import contracts of .importlinter
+	$(PY) scripts/check_architecture.py  # no import cycle, no module over 600 lines, one htmx helper, registries
 
 # The quick benchmarks, each bounded in time (about two minutes in all); bench/README.md has the full runs.
 bench: install-dev
