@@ -10,9 +10,10 @@ Which clock a viewer reads (``Clock``):
   again with the browser's choice; every link and form then carries it along, up to the confirmation page.
 * Invitee pages (``/booking/<token>``): the same parameter, else 24 h (no browser detection there; the links
   in emails carry no ``hour``).
-* Hosts (dashboard and the host's emails): no stored preference exists, so ``host_clock`` is the host's zone
-  and 24 h (``HOST_HOUR12``). A stored choice would be read in that one function.
-* Invitees' emails: the page's choice is not stored with the booking, so 24 h (``INVITEE_HOUR12``).
+* Hosts (dashboard and the host's emails): ``host_clock``, the host's zone and the clock chosen in Settings →
+  Profile (``users.hour12``; 24 h until chosen).
+* Invitees' emails: ``invitee_clock``, the invitee's zone and the clock their booking page showed
+  (``bookings.invitee_hour12``; 24 h where unknown, e.g. bookings made through the API).
 
 Date styles (``style=``; each keeps the text its pages and emails have always shown):
   ``long``  Tuesday, 2 June 2026  — booking and invitee pages
@@ -30,9 +31,6 @@ from typing import Any
 
 from app.timezones import is_valid_timezone, zone
 
-HOST_HOUR12 = False
-INVITEE_HOUR12 = False
-
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
@@ -47,9 +45,16 @@ class Clock:
 
 
 def host_clock(user: Any) -> Clock:
-    """The clock of a host (dashboard pages, the host's emails): their zone; 24 h, as no preference is stored."""
+    """The clock of a host (dashboard pages, the host's emails): their zone and their 12/24 h choice."""
     name = getattr(user, "timezone", None)
-    return Clock(tz=name if is_valid_timezone(name) else "UTC", hour12=HOST_HOUR12)
+    return Clock(tz=name if is_valid_timezone(name) else "UTC", hour12=bool(getattr(user, "hour12", False)))
+
+
+def invitee_clock(booking: Any) -> Clock:
+    """The clock of a booking's invitee (their emails): their zone and the clock their booking page showed."""
+    name = getattr(booking, "invitee_timezone", None)
+    return Clock(tz=name if is_valid_timezone(name) else "UTC",
+                 hour12=bool(getattr(booking, "invitee_hour12", False)))
 
 
 def to_local(moment: datetime, tz: str) -> datetime:

@@ -15,6 +15,7 @@ from app.datetimes import (
     format_timerange,
     format_times,
     host_clock,
+    invitee_clock,
     register_filters,
     to_local,
     viewer_clock,
@@ -141,9 +142,15 @@ def test_timerange_over_midnight_takes_the_starts_date():
 
 
 # --- whose clock ------------------------------------------------------------------------------------------
-def test_host_clock_is_the_hosts_zone_on_24_hours():
-    assert host_clock(SimpleNamespace(timezone=NY)) == Clock(NY, False)
-    assert host_clock(SimpleNamespace(timezone="Mars/Olympus")) == Clock("UTC", False)
+def test_host_clock_is_the_hosts_zone_and_chosen_clock():
+    assert host_clock(SimpleNamespace(timezone=NY, hour12=False)) == Clock(NY, False)
+    assert host_clock(SimpleNamespace(timezone=NY, hour12=True)) == Clock(NY, True)
+    assert host_clock(SimpleNamespace(timezone="Mars/Olympus", hour12=False)) == Clock("UTC", False)
+
+
+def test_invitee_clock_is_the_invitees_zone_and_the_clock_their_page_showed():
+    assert invitee_clock(SimpleNamespace(invitee_timezone=NY, invitee_hour12=True)) == Clock(NY, True)
+    assert invitee_clock(SimpleNamespace(invitee_timezone=NY, invitee_hour12=None)) == Clock(NY, False)  # unknown
 
 
 def test_viewer_clock_prefers_clock_then_page_state_then_signed_in_host():

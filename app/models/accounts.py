@@ -20,6 +20,7 @@ class User(BaseModel):
     password_hash = peewee.CharField(max_length=255, null=True)  # null: signs in with Google/Microsoft only
     timezone = peewee.CharField(max_length=64, default="UTC")
     brand_color = peewee.CharField(max_length=7, default="#2563eb")
+    hour12 = peewee.BooleanField(default=False)      # reads a 12-hour clock (dashboard, the host's emails)
     plan = peewee.CharField(max_length=20, default="FREE")
     is_admin = peewee.BooleanField(default=False)
     is_disabled = peewee.BooleanField(default=False)

@@ -40,6 +40,7 @@ class Booking(BaseModel):
     invitee_name = peewee.CharField(max_length=200)
     invitee_email = peewee.CharField(max_length=254)
     invitee_timezone = peewee.CharField(max_length=64)
+    invitee_hour12 = peewee.BooleanField(null=True)  # the clock the booking page showed; None: not known (24 h)
     invitee_phone = peewee.CharField(max_length=40, null=True)
     notes = peewee.TextField(null=True)
     answers = JSONField(default=dict)

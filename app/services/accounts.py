@@ -160,7 +160,8 @@ def record_login(user: User, *, ip: str | None, method: str) -> None:
 
 
 def update_profile(user: User, *, name: str, username: str, timezone: str, brand_color: str,
-                   ip: str | None = None) -> User:
+                   hour12: bool | None = None, ip: str | None = None) -> User:
+    """``hour12``: the clock the host reads (None leaves it as it is)."""
     username = (username or "").strip().lower()
     errors: dict[str, str] = {}
     _validate_common(name, user.email, timezone, errors, exclude_user_id=user.id)
@@ -171,7 +172,8 @@ def update_profile(user: User, *, name: str, username: str, timezone: str, brand
     if errors:
         raise ValidationFailed(errors)
     changes = {k: v for k, v in (("name", name.strip()), ("username", username), ("timezone", timezone),
-                                 ("brand_color", brand_color.lower())) if getattr(user, k) != v}
+                                 ("brand_color", brand_color.lower()), ("hour12", hour12))
+               if v is not None and getattr(user, k) != v}
     old = {k: getattr(user, k) for k in changes}
     try:
         with transaction():

@@ -80,6 +80,7 @@ class BookingRequest:
     occurrences: int = 1
     idempotency_key: str | None = None
     source: str = "page"
+    invitee_hour12: bool | None = None     # the clock the invitee's page showed (their emails use it)
 
 
 @dataclass
@@ -422,7 +423,8 @@ def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None
                     end_at=start + timedelta(minutes=length), buffer_before=event_type.buffer_before,
                     buffer_after=event_type.buffer_after, event_name=event_type.name,
                     invitee_name=req.invitee_name.strip(), invitee_email=email,
-                    invitee_timezone=req.invitee_timezone, invitee_phone=(req.invitee_phone or "").strip() or None,
+                    invitee_timezone=req.invitee_timezone, invitee_hour12=req.invitee_hour12,
+                    invitee_phone=(req.invitee_phone or "").strip() or None,
                     notes=(req.notes or "").strip() or None, answers=answers,
                     location_type=event_type.location_type, location=event_type.location_detail,
                     recurring_group_id=group, idempotency_key=req.idempotency_key if index == 0 else None,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from icalendar import Calendar, Event, vCalAddress, vText
 
-from app.datetimes import INVITEE_HOUR12, Clock
+from app.datetimes import Clock, host_clock, invitee_clock
 from app.models import Booking, Reminder, User
 from app.models.base import utcnow
 from app.services import events, lifecycle
@@ -94,11 +94,11 @@ def build_ics(booking: Booking, host: User, method: str) -> bytes:
     return cal.to_ical()
 
 
-def _context(booking: Booking, host: User, tz_name: str, hour12: bool = INVITEE_HOUR12) -> dict:
+def _context(booking: Booking, host: User, clock: Clock) -> dict:
     """What a booking email shows; its times are on the recipient's ``clock`` (``|timerange`` and ``|datetime``
-    in the templates). No recipient has a stored 12/24 h choice (app/datetimes.py), so ``hour12`` is 24 h."""
+    in the templates): the invitee's (``invitee_clock``) or the host's (``host_clock``)."""
     return {
-        "booking": booking, "host": host, "clock": Clock(tz=tz_name, hour12=hour12),
+        "booking": booking, "host": host, "clock": clock,
         "location": location_label(booking), "links": invitee_links(booking),
         "dashboard_link": f"{current_app.config['BASE_URL']}/dashboard/bookings/{booking.id}",
         "minutes": int((booking.end_at - booking.start_at).total_seconds() // 60),
@@ -112,9 +112,9 @@ def _send_pair(booking: Booking, kind: str, method: str, invitee_subject: str, h
                    "content_type": f"text/calendar; method={method}", "data": ics}]
     queue_email(booking.invitee_email, invitee_subject, f"booking_{kind}_invitee", user_id=host.id,
                 attachments=attachment, reply_to=host.email, booking_id=booking.id,
-                **_context(booking, host, booking.invitee_timezone))
+                **_context(booking, host, invitee_clock(booking)))
     queue_email(host.email, host_subject, f"booking_{kind}_host", user_id=host.id, attachments=attachment,
-                reply_to=booking.invitee_email, booking_id=booking.id, **_context(booking, host, host.timezone))
+                reply_to=booking.invitee_email, booking_id=booking.id, **_context(booking, host, host_clock(host)))
     what = "Meeting link" if kind == "link_added" else kind.title()
     add_activity(booking.id, "email", f"{what} emails queued to {booking.invitee_email} and {host.email}")
 
@@ -181,7 +181,7 @@ def send_due_reminders(now: datetime | None = None, limit: int = 500) -> int:
             host = booking.user
             queue_email(booking.invitee_email, f"Reminder: {booking.event_name} with {host.name}",
                         "booking_reminder", user_id=host.id, booking_id=booking.id,
-                        **_context(booking, booking.user, booking.invitee_timezone))
+                        **_context(booking, booking.user, invitee_clock(booking)))
             add_activity(booking.id, "email", f"Reminder queued to {booking.invitee_email}")
             sent += 1
     return sent

@@ -315,7 +315,8 @@ def book(username: str, slug: str):
     req = BookingRequest(start=start, invitee_name=values["name"], invitee_email=values["email"],
                          invitee_timezone=state.tz, invitee_phone=values["phone"] or None, notes=values["notes"],
                          answers=_answers(event_type, form), duration=duration, occurrences=occurrences,
-                         idempotency_key=key, source="embed" if state.embed else "page")
+                         idempotency_key=key, source="embed" if state.embed else "page",
+                         invitee_hour12=state.hour12 if form.get("hour") in ("12", "24") else None)
     try:
         result = create_booking(event_type, req, ip=g.client_ip)
     except ValidationFailed as exc:

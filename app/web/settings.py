@@ -40,11 +40,17 @@ def profile():
     user = g.user
     errors: dict[str, str] = {}
     values = {"name": user.name, "username": user.username, "timezone": user.timezone,
-              "brand_color": user.brand_color}
+              "brand_color": user.brand_color, "time_format": "12" if user.hour12 else "24"}
     if request.method == "POST":
+        clock = request.form.get("time_format")     # absent (an older form): unchanged
         values = {k: request.form.get(k, "").strip() for k in values}
+        values["time_format"] = clock or ("12" if user.hour12 else "24")
         try:
-            accounts.update_profile(user, ip=g.client_ip, **values)
+            if clock is not None and clock not in ("12", "24"):
+                raise ValidationFailed({"time_format": "Choose 24-hour or 12-hour."})
+            fields = {k: v for k, v in values.items() if k != "time_format"}
+            accounts.update_profile(user, ip=g.client_ip, hour12=None if clock is None else clock == "12",
+                                    **fields)
             upload = request.files.get("logo")
             if upload and upload.filename:
                 accounts.set_logo(user, upload.mimetype, upload.read())

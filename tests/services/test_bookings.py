@@ -212,6 +212,30 @@ def test_emails_carry_ics_with_stable_uid_and_rising_sequence(app_factory, make_
         assert any("Sick" in m.get_body(("plain",)).get_content() for m in gone)
 
 
+def test_emails_show_times_on_each_recipients_clock(app_factory, make_user, smtp_server):
+    """The host's emails on the clock chosen in their profile, the invitee's on the clock their booking page
+    showed; 24 h where the page's clock is unknown (a booking made through the API)."""
+    app = app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server.port)
+    from app.db import db
+    from app.models import User
+    host = make_user("hana", timezone="America/New_York")
+    with app.app_context(), db.connection_context():
+        User.update(hour12=True).where(User.id == host.id).execute()
+        event_type = EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
+        booking = svc.create_booking(event_type, request(invitee_hour12=True), now=NOW).booking
+        assert Booking.get_by_id(booking.id).invitee_hour12 is True
+        mails = smtp_server.wait_for(2)[:2]
+        body = {m["To"]: m.get_body(("plain",)).get_content() for m in mails}
+        assert "Tuesday, 02 June 2026, 4:00pm – 4:30pm" in body["ivan@example.com"]      # Berlin, 12 h
+        assert "Tuesday, 02 June 2026, 10:00am – 10:30am" in body["hana@example.com"]     # New York, 12 h
+        later = SLOT + timedelta(hours=1)
+        svc.create_booking(event_type, request(start=later, invitee_email="una@example.com"), now=NOW)
+        mails = smtp_server.wait_for(4)[2:4]
+        body = {m["To"]: m.get_body(("plain",)).get_content() for m in mails}
+        assert "Tuesday, 02 June 2026, 17:00 – 17:30" in body["una@example.com"]          # unknown: 24 h
+        assert "11:00am – 11:30am" in body["hana@example.com"]
+
+
 def test_failing_email_never_undoes_the_booking(app_factory, make_user):
     from tests.conftest import free_port
     app = app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TIMEOUT=1)

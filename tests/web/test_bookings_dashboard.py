@@ -80,6 +80,22 @@ def test_upcoming_tab_lists_future_bookings_in_the_hosts_time_zone(app, signed_i
     assert start.strftime("%H:%M") not in html          # not the UTC wall clock
 
 
+def test_a_host_who_reads_a_12_hour_clock_sees_the_list_on_it(app, signed_in, host, event_type):
+    from app.models import User
+
+    with app.app_context(), db.connection_context():
+        User.update(hour12=True).where(User.id == host.id).execute()
+    start = future_slots(app, event_type)[0]
+    book(app, event_type, start)
+    html = text(signed_in.get("/dashboard/bookings"))
+
+    def twelve(dt):
+        local = dt.astimezone(NEW_YORK)
+        return f"{local.hour % 12 or 12}:{local:%M}{'am' if local.hour < 12 else 'pm'}"
+    assert f"{twelve(start)} – {twelve(start + timedelta(minutes=30))}" in html
+    assert f"{hhmm(start)} – " not in html
+
+
 def test_each_tab_shows_only_its_bookings(app, signed_in, event_type):
     slots = future_slots(app, event_type)
     book(app, event_type, slots[0], name="Una Upcoming", email="una@example.com")

@@ -287,6 +287,13 @@ def test_booking_is_made_and_confirmed_with_calendar_links(client, host):
     assert f"dates={stamp}%2F" in page
 
 
+def test_the_booking_keeps_the_clock_the_page_showed_for_the_invitees_emails(client, host):
+    submit(client, next_week(1, 10), hour="12")
+    submit(client, next_week(2, 10), email="una@example.com")             # the form's own hour: 24 by default
+    stored = {b.invitee_email: b.invitee_hour12 for b in Booking.select()}
+    assert stored == {"ivan@example.com": True, "una@example.com": False}
+
+
 def test_booking_with_answers_duration_and_occurrences_stores_them(client, host, event_type):
     update(event_type, extra_durations=[60], recurrence={"frequency": "weekly", "interval": 1, "maxOccurrences": 3},
            questions=[{"label": "Topics", "type": "multiselect", "options": ["Sales", "Support"]},

@@ -189,3 +189,21 @@ def test_non_image_or_oversized_logo_is_refused(signed_in, alice, client, data, 
 
 def test_logo_of_unknown_user_is_not_found(client):
     assert client.get("/logo/nobody").status_code == 404
+
+
+def test_time_format_is_saved_shown_and_audited(app, signed_in, alice):
+    assert b'<option value="24" selected>' in signed_in.get("/settings/profile").data   # 24 h until chosen
+    assert signed_in.post("/settings/profile", data={**PROFILE, "time_format": "12"}).status_code == 302
+    assert _reload(app, alice).hour12 is True
+    assert b'<option value="12" selected>' in signed_in.get("/settings/profile").data
+    assert _changes(app, alice) == [{"field": "hour12", "oldValue": False, "newValue": True}]
+    # a form without the field (an older page) leaves the choice alone
+    assert signed_in.post("/settings/profile", data=PROFILE).status_code == 302
+    assert _reload(app, alice).hour12 is True
+
+
+def test_unknown_time_format_is_refused_inline(app, signed_in, alice):
+    response = signed_in.post("/settings/profile", data={**PROFILE, "name": "Changed", "time_format": "13"})
+    assert response.status_code == 422 and b"Choose 24-hour or 12-hour." in response.data
+    user = _reload(app, alice)
+    assert (user.hour12, user.name) == (False, "Alice Liddell")
