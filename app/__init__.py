@@ -86,12 +86,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.queue import configure_queue
     configure_queue(app)   # the lanes' storage from this app's settings; the tasks run in this app
     # imported for their outbox handlers and event subscriptions, which register on import
-    from app.services import (  # noqa: F401
-        calendar_sync,
-        calendars,
-        mailer,
-        meetings,
-        notifications,
-        webhooks,
-    )
+    from app.services import mailer  # noqa: F401
+    from app.services.booking import notifications  # noqa: F401
+    from app.services.developer import webhooks  # noqa: F401
+    from app.services.integrations import calendars, meetings  # noqa: F401
     return app

@@ -10,7 +10,7 @@ from app.cli_api_keys import api_keys_cli
 from app.cli_group import DatabaseGroup
 from app.db import db, migration_status, upgrade
 from app.models import User
-from app.services import accounts
+from app.services.account import accounts
 from app.services.errors import ValidationFailed
 from app.services.plans import UnknownPlan, normalize_plan
 from app.timezones import is_valid_timezone

@@ -12,7 +12,8 @@ import click
 from app.cli_group import DatabaseGroup
 from app.db import db
 from app.models import User
-from app.services import accounts, api_keys
+from app.services.account import accounts
+from app.services.developer import api_keys
 from app.services.errors import ValidationFailed
 from app.services.plans import PlanLimitReached
 

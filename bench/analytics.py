@@ -36,8 +36,9 @@ def seed(views: int, bookings: int, audit_entries: int) -> str:
     from app.db import db
     from app.ids import new_id, new_token
     from app.models import Booking, EventType, PageView
-    from app.services import accounts, page_views
-    from app.services import event_types as et
+    from app.services.account import accounts
+    from app.services.insights import page_views
+    from app.services.scheduling import event_types as et
 
     host = accounts.signup(accounts.SignupData(name="Bench Host", email="bench@example.com", username="bench",
                                                password="seeded host secret", timezone="Europe/Berlin"),
@@ -141,7 +142,7 @@ def main() -> None:
         p95 = times[max(0, round(0.95 * len(times)) - 1)]
         print(f"{label:56} {statistics.median(times):8.1f} {p95:8.1f} {times[-1]:8.1f}")
     # What recording adds to a public page request: classify the view and buffer it (flushes run elsewhere).
-    from app.services import page_views
+    from app.services.insights import page_views
     from app.web.analytics import track_view
     quiet = page_views.Recorder(interval=3600)
     quiet.close()

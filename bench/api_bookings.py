@@ -68,8 +68,9 @@ def seed(env: dict, count: int) -> dict:
     from app.db import db, upgrade
     from app.ids import new_id, new_token
     from app.models import Booking, Contact, EventType, Schedule
-    from app.services import accounts, api_keys
-    from app.services import event_types as et
+    from app.services.account import accounts
+    from app.services.developer import api_keys
+    from app.services.scheduling import event_types as et
 
     app = create_app()
     with app.app_context(), db.connection_context():

@@ -60,7 +60,7 @@ def add_entries(host_id: str, total: int, rng: random.Random, mine: int | None =
 
 def seed(total: int, mine: int) -> str:
     from app.db import db
-    from app.services import accounts
+    from app.services.account import accounts
 
     host = accounts.signup(accounts.SignupData(name="Bench Host", email="bench@example.com", username="bench",
                                                password="seeded host secret", timezone="Europe/Berlin"),

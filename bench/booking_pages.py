@@ -46,8 +46,8 @@ def seed(env: dict) -> dict:
     from app.db import db, upgrade
     from app.ids import new_id, new_token
     from app.models import Booking, EventType, Schedule
-    from app.services import accounts
-    from app.services import event_types as et
+    from app.services.account import accounts
+    from app.services.scheduling import event_types as et
 
     app = create_app()
     with app.app_context(), db.connection_context():

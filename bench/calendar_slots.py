@@ -82,7 +82,8 @@ def main() -> None:
     from app import create_app
     from app.db import db, upgrade
     from app.models import Schedule
-    from app.services import accounts, calendars
+    from app.services.account import accounts
+    from app.services.integrations import calendars
 
     base = serve({"/a.ics": feed(args.events, 1), "/b.ics": feed(args.events, 2)})
     app = create_app()

@@ -44,8 +44,10 @@ from datetime import datetime, timedelta, timezone
 from app import create_app
 from app.db import db
 from app.models import EventType
-from app.services import accounts, bookings, webhooks
-from app.services.slots import available_slots
+from app.services.account import accounts
+from app.services.booking import bookings
+from app.services.developer import webhooks
+from app.services.scheduling.slots import available_slots
 
 hook_url, count = sys.argv[1], int(sys.argv[2])
 app = create_app()
@@ -74,8 +76,8 @@ from datetime import datetime, timedelta, timezone
 from app import create_app
 from app.db import db
 from app.models import EventType, User
-from app.services import bookings
-from app.services.slots import available_slots
+from app.services.booking import bookings
+from app.services.scheduling.slots import available_slots
 
 n = int(sys.argv[1])
 app = create_app()

@@ -29,7 +29,7 @@ def main() -> None:
                        "DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db", "LOG_LEVEL": "WARNING"})
     from app import create_app
     from app.db import db, upgrade
-    from app.services import accounts
+    from app.services.account import accounts
 
     app = create_app({"WTF_CSRF_ENABLED": False, "RATELIMIT_LOGIN": "1000/minute"})
     with app.app_context(), db.connection_context():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.services.availability import Schedule, SlotRules, TimeRange, compute_slots
+from app.services.scheduling.availability import Schedule, SlotRules, TimeRange, compute_slots
 
 
 def parse_instant(text: str) -> datetime:

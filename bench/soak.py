@@ -54,8 +54,8 @@ def seed(env: dict, hosts: int) -> list[tuple[str, list[str]]]:
     from app import create_app
     from app.db import db, upgrade
     from app.models import EventType, Schedule
-    from app.services import accounts
-    from app.services import event_types as et
+    from app.services.account import accounts
+    from app.services.scheduling import event_types as et
 
     app = create_app()
     out = []

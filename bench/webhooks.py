@@ -171,9 +171,11 @@ def main() -> int:
         from app import create_app
         from app.db import db
         from app.models import EventType
-        from app.services import accounts, bookings, webhooks
-        from app.services import event_types as et
-        from app.services.slots import available_slots
+        from app.services.account import accounts
+        from app.services.booking import bookings
+        from app.services.developer import webhooks
+        from app.services.scheduling import event_types as et
+        from app.services.scheduling.slots import available_slots
 
         app = create_app()
         with app.app_context(), db.connection_context():

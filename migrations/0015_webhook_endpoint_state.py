@@ -1,5 +1,5 @@
 """webhooks.busy_since / busy_until / timeout_streak / paused_until: one delivery at a time per endpoint, and the
-circuit breaker that pauses an endpoint after timeouts in a row (app/services/webhook_delivery.py)."""
+circuit breaker that pauses an endpoint after timeouts in a row (app/services/developer/webhook_delivery.py)."""
 import peewee
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from huey import crontab
 
-from app.services import page_views
+from app.services.insights import page_views
 from tasks.base import app_periodic_task
 
 

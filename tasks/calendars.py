@@ -1,7 +1,7 @@
 """Queue adapters for connected calendars."""
 from __future__ import annotations
 
-from app.services import calendars
+from app.services.integrations import calendars
 from tasks.base import app_task
 
 

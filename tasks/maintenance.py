@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from huey import crontab
 
-from app.services import audit, calendars
+from app.services import audit
+from app.services.integrations import calendars
 from tasks.base import app_periodic_task
 
 
@@ -26,6 +27,6 @@ def remove_expired_sessions() -> int:
 
     from flask import current_app
 
-    from app.services import sessions
+    from app.services.account import sessions
     cfg = current_app.config
     return sessions.remove_expired(timedelta(days=cfg["SESSION_IDLE_DAYS"]), timedelta(days=cfg["SESSION_MAX_DAYS"]))

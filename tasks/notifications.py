@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from huey import crontab
 
-from app.services import notifications
+from app.services.booking import notifications
 from tasks.base import app_periodic_task
 
 

@@ -19,7 +19,7 @@ INVITEE = {"name": "Ivan Invitee", "email": "ivan@example.com", "timezone": "Eur
 def user(username: str = "alice", *, email: str | None = None, password: str = PASSWORD,
          timezone: str = "Europe/Berlin", plan: str = "FREE", name: str | None = None):
     """An account through the accounts service (with its default schedule and "30-min" event type)."""
-    from app.services import accounts
+    from app.services.account import accounts
 
     return accounts.signup(
         accounts.SignupData(name=name or username.title(), email=email or f"{username}@example.com",
@@ -29,7 +29,7 @@ def user(username: str = "alice", *, email: str | None = None, password: str = P
 
 def contact(owner, name: str = "Jane Doe", email: str = "jane@example.com", *, source: str = "manual", **extra):
     """A contact of ``owner`` through the contacts service (``extra``: phone, company, notes)."""
-    from app.services import contacts
+    from app.services.booking import contacts
 
     return contacts.create_contact(owner, {"name": name, "email": email, **extra}, source=source)
 
@@ -44,7 +44,7 @@ def event_type(owner, slug: str = "30-min"):
 
 def new_event_type(owner, *, name: str = "Coaching", slug: str | None = None, duration: int = 60, **fields):
     """A further event type through the event types service (``fields``: any of ``EventTypeInput``)."""
-    from app.services import event_types
+    from app.services.scheduling import event_types
 
     return event_types.create_event_type(owner, event_types.EventTypeInput(
         name=name, slug=slug or name.lower().replace(" ", "-"), duration=duration, **fields))
@@ -52,7 +52,7 @@ def new_event_type(owner, *, name: str = "Coaching", slug: str | None = None, du
 
 def schedule(owner, name: str = "Evenings", *, timezone: str | None = None, weekly: dict | None = None):
     """A further schedule through the schedules service; ``weekly`` replaces the default hours."""
-    from app.services import schedules
+    from app.services.scheduling import schedules
 
     made = schedules.create_schedule(owner, name, timezone or owner.timezone)
     if weekly is not None:
@@ -64,7 +64,7 @@ def schedule(owner, name: str = "Evenings", *, timezone: str | None = None, week
 def booking_request(start: datetime, *, name: str = INVITEE["name"], email: str = INVITEE["email"],
                     timezone: str = INVITEE["timezone"], **fields):
     """What the booking page sends (``fields``: notes, answers, duration, occurrences, source, ...)."""
-    from app.services import bookings
+    from app.services.booking import bookings
 
     return bookings.BookingRequest(start=start, invitee_name=name, invitee_email=email, invitee_timezone=timezone,
                                    **fields)
@@ -73,7 +73,7 @@ def booking_request(start: datetime, *, name: str = INVITEE["name"], email: str 
 def booking(event_type, start: datetime, *, now: datetime | None = None, **request):
     """A booking through the booking service, as an invitee makes it (events, email, calendar sync and all);
     ``request``: what ``booking_request`` takes. ``now`` defaults to the real clock, as in the service."""
-    from app.services import bookings
+    from app.services.booking import bookings
 
     return bookings.create_booking(event_type, booking_request(start, **request), now=now).booking
 
@@ -98,7 +98,7 @@ def connection(owner, *, provider: str = "caldav", label: str = "Calendar", acco
     ``integration_calendars`` row per mapping in ``calendars`` (the keyword arguments of ``connection_calendar``).
     """
     from app.models import Integration
-    from app.services import connections
+    from app.services.integrations import connections
 
     if isinstance(credentials, dict):
         credentials = connections.sealed(credentials)

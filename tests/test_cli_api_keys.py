@@ -5,7 +5,7 @@ import pytest
 
 from app.db import db
 from app.models import ApiKey
-from app.services import api_keys
+from app.services.developer import api_keys
 
 
 @pytest.fixture

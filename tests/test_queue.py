@@ -105,4 +105,4 @@ def test_import_layers():
     assert graph.find_modules_directly_imported_by("app.net") == set()   # the bottom layer: nothing of the app
     for module in graph.modules:
         if module.startswith("app.integrations"):
-            assert not graph.chain_exists(importer=module, imported="app.services.webhook_delivery"), module
+            assert not graph.chain_exists(importer=module, imported="app.services.developer.webhook_delivery"), module

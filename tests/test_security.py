@@ -350,8 +350,8 @@ def test_no_feed_address_token_or_calendar_password_reaches_the_logs_at_debug(ap
 
     from app.db import db
     from app.models import EventType
-    from app.services import calendars
-    from app.services.slots import available_slots
+    from app.services.integrations import calendars
+    from app.services.scheduling.slots import available_slots
 
     debug_app = app_factory(LOG_LEVEL="DEBUG")
     caplog.set_level(logging.DEBUG)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from app.services import analytics as service
+from app.services.insights import analytics as service
 
 bp = Blueprint("api_analytics", __name__, url_prefix="/api/analytics")
 

@@ -27,7 +27,7 @@ from app.extensions import csrf
 from app.models import Booking, EventType, User
 from app.ratelimit import check as rate_check
 from app.services import events, validation
-from app.services.bookings import (
+from app.services.booking.bookings import (
     BookingRequest,
     IdempotencyMismatch,
     SlotUnavailable,

@@ -39,10 +39,8 @@ from app.models import Booking, BookingActivity, Contact, EventType, User
 from app.models.scheduling import JSONField
 from app.ratelimit import RateLimited, limiter
 from app.ratelimit import check as rate_check
-from app.services import api_keys
-from app.services import contacts as contacts_service
-from app.services.availability import group_by_day
-from app.services.bookings import (
+from app.services.booking import contacts as contacts_service
+from app.services.booking.bookings import (
     BookingRequest,
     IdempotencyMismatch,
     booking_payload,
@@ -51,10 +49,12 @@ from app.services.bookings import (
     create_booking,
     reschedule_booking,
 )
+from app.services.developer import api_keys
 from app.services.errors import ValidationFailed
 from app.services.events import iso
 from app.services.plans import effective_plan, limits_for
-from app.services.slots import available_slots
+from app.services.scheduling.availability import group_by_day
+from app.services.scheduling.slots import available_slots
 from app.timezones import is_valid_timezone, zone
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")

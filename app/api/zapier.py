@@ -25,8 +25,8 @@ from app.api.json_input import BadJson, request_json
 from app.extensions import csrf
 from app.models import EventType
 from app.ratelimit import RateLimited, limiter
-from app.services import api_keys
-from app.services import webhooks as service
+from app.services.developer import api_keys
+from app.services.developer import webhooks as service
 from app.services.errors import NotFound, ValidationFailed
 from app.services.plans import PlanLimitReached
 

@@ -1,7 +1,8 @@
 """Video providers: one interface for the services that make a booking's meeting, and the registry of them.
 
 An adapter turns plain meeting data (``MeetingDetails``) into calls of its provider's client and answers the
-remote meeting's id and join link; ``app.services.meetings`` holds the connection, the token and the booking.
+remote meeting's id and join link; ``app.services.integrations.meetings`` holds the connection, the token
+and the booking.
 ``VIDEO_PROVIDERS`` maps an event type's location to its adapter.
 
 Adding a video provider: write its client (an ``OAuthClient`` subclass, listed in ``oauth.PROVIDERS`` with

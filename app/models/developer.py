@@ -31,7 +31,7 @@ class Webhook(BaseModel):
     label = peewee.CharField(max_length=40, null=True)   # "Zapier" for REST-hook subscriptions
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
-    # The endpoint's share of the webhook queue (app/services/webhook_delivery.py): a delivery in flight holds
+    # The endpoint's share of the webhook queue (app/services/developer/webhook_delivery.py): a delivery in flight holds
     # it until busy_until; timeouts in a row open the circuit breaker until paused_until.
     busy_since = UTCDateTimeField(null=True)
     busy_until = UTCDateTimeField(null=True)

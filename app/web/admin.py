@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from app.models import User
-from app.services import accounts
+from app.services.account import accounts
 from app.services.errors import ValidationFailed
 from app.services.plans import PLAN_LABELS, PLANS
 from app.web.htmx import is_htmx

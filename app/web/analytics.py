@@ -18,9 +18,9 @@ from markupsafe import Markup, escape
 
 from app.datetimes import format_date
 from app.db import db
-from app.services import analytics as service
-from app.services import page_views
 from app.services.errors import ValidationFailed
+from app.services.insights import analytics as service
+from app.services.insights import page_views
 from app.services.plans import PLAN_LABELS, effective_plan
 from app.web.htmx import is_htmx
 from app.web.rendering import render

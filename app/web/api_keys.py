@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from app.models import ApiKey
-from app.services import api_keys as service
+from app.services.developer import api_keys as service
 from app.services.errors import ValidationFailed
 from app.services.plans import PLAN_LABELS, PlanLimitReached, effective_plan, limits_for
 from app.web.htmx import is_htmx

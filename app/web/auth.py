@@ -31,7 +31,7 @@ from app.ratelimit import (
 )
 from app.ratelimit import check as rate_check
 from app.security import sha256_hex
-from app.services import accounts
+from app.services.account import accounts
 from app.services.errors import ValidationFailed
 from app.services.mailer import queue_email
 from app.timezones import all_timezones

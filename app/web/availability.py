@@ -13,8 +13,8 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from app.datetimes import format_date
 from app.models import Schedule
-from app.services import schedules as service
 from app.services.errors import ValidationFailed
+from app.services.scheduling import schedules as service
 from app.timezones import all_timezones, zone
 from app.web.htmx import is_htmx
 from app.web.rendering import render

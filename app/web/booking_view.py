@@ -11,11 +11,12 @@ from flask import current_app, url_for
 
 from app.datetimes import format_time
 from app.models import EventType, User, UserLogo
-from app.services import calendars, validation
-from app.services.availability import group_by_day
-from app.services.event_types import LOCATION_TYPES, effective_schedule
+from app.services import validation
+from app.services.integrations import calendars
 from app.services.plans import limits_for
-from app.services.slots import available_slots, booking_window
+from app.services.scheduling.availability import group_by_day
+from app.services.scheduling.event_types import LOCATION_TYPES, effective_schedule
+from app.services.scheduling.slots import available_slots, booking_window
 from app.timezones import is_valid_timezone, zone
 
 TRUE = ("true", "1", "yes", "on")

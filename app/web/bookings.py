@@ -12,9 +12,9 @@ from flask import Blueprint, flash, g, make_response, redirect, request, url_for
 
 from app.datetimes import format_datetime, host_clock
 from app.models import Booking, BookingActivity, BookingMeeting
-from app.services import bookings as service
+from app.services.booking import bookings as service
 from app.services.errors import ValidationFailed
-from app.services.slots import available_slots
+from app.services.scheduling.slots import available_slots
 from app.services.validation import parse_instant
 from app.timezones import is_valid_timezone, zone
 from app.web.htmx import is_htmx
@@ -167,7 +167,7 @@ def detail(booking_id: str):
 @login_required
 def retry_meeting(booking_id: str):
     """Try again to create the video link that failed (the host's button next to the error)."""
-    from app.services import meetings
+    from app.services.integrations import meetings
 
     booking = _own(booking_id)
     meeting = BookingMeeting.get_or_none(BookingMeeting.booking == booking)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, make_response, redirect, request, url_for
 
-from app.services import contacts as service
+from app.services.booking import contacts as service
 from app.services.errors import Conflict, ValidationFailed
 from app.web.htmx import is_htmx
 from app.web.rendering import render

@@ -21,9 +21,9 @@ from jinja2_fragments.flask import render_block
 from werkzeug.datastructures import MultiDict
 
 from app.models import Schedule
-from app.services import analytics
-from app.services import event_types as service
 from app.services.errors import ValidationFailed
+from app.services.insights import analytics
+from app.services.scheduling import event_types as service
 from app.web.htmx import is_htmx
 from app.web.rendering import render
 from app.web.session import login_required

@@ -27,9 +27,9 @@ from flask import (
 from app.integrations.caldav import ICLOUD_URL
 from app.models import Integration
 from app.security import DecryptionError
-from app.services import calendars, connections
-from app.services import oauth_connections as oauth_service
 from app.services.errors import ValidationFailed
+from app.services.integrations import calendars, connections
+from app.services.integrations import oauth_connections as oauth_service
 from app.web.htmx import is_htmx
 from app.web.rendering import render
 from app.web.session import login_required

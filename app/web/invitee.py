@@ -21,14 +21,14 @@ from flask import (
 from icalendar import Calendar
 
 from app.models import Booking
-from app.services.bookings import (
+from app.services.booking.bookings import (
     SlotUnavailable,
     cancel_booking,
     location_label,
     reschedule_booking,
 )
+from app.services.booking.notifications import booking_for_token, build_ics, invitee_links
 from app.services.errors import ValidationFailed
-from app.services.notifications import booking_for_token, build_ics, invitee_links
 from app.services.validation import parse_date, parse_month
 from app.timezones import all_timezones, zone
 from app.web.booking_view import (

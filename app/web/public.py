@@ -41,17 +41,17 @@ import app.web.page_cache as page_cache
 from app.extensions import csrf
 from app.models import EventType, User
 from app.ratelimit import check as rate_check
-from app.services.bookings import (
+from app.services.booking.bookings import (
     BookingRequest,
     IdempotencyMismatch,
     SlotUnavailable,
     create_booking,
 )
+from app.services.booking.notifications import link_token
 from app.services.errors import ValidationFailed
-from app.services.event_types import (
+from app.services.scheduling.event_types import (
     render_description,
 )
-from app.services.notifications import link_token
 from app.services.validation import parse_date, parse_month
 from app.timezones import all_timezones, zone
 from app.web.analytics import track_view

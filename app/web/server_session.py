@@ -32,8 +32,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from app.db import db, is_postgres, transaction
 from app.models import WebSession
 from app.models.base import utcnow
-from app.services import sessions
-from app.services.sessions import expired
+from app.services.account import sessions
+from app.services.account.sessions import expired
 
 TOUCH_EVERY = timedelta(minutes=1)
 _DELETED = object()

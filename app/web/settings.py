@@ -17,7 +17,8 @@ from flask import (
 
 from app.models import UserLogo
 from app.ratelimit import backoff_check, backoff_failure, backoff_reset
-from app.services import accounts, audit, sessions
+from app.services import audit
+from app.services.account import accounts, sessions
 from app.services.errors import ValidationFailed
 from app.timezones import all_timezones
 from app.web.auth import remember_device

@@ -16,7 +16,7 @@ from jinja2_fragments.flask import render_block
 from app.models import EventType
 from app.ratelimit import RateLimited
 from app.ratelimit import check as rate_check
-from app.services import webhooks as service
+from app.services.developer import webhooks as service
 from app.services.errors import ValidationFailed
 from app.services.plans import PlanLimitReached
 from app.web.rendering import render

@@ -7,9 +7,9 @@ import pytest
 
 from app.db import db
 from app.models import EventType
-from app.services import api_keys
-from app.services import event_types as et_service
-from app.services.slots import available_slots
+from app.services.developer import api_keys
+from app.services.scheduling import event_types as et_service
+from app.services.scheduling.slots import available_slots
 from tests import factories
 
 

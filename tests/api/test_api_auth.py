@@ -6,7 +6,7 @@ import pytest
 
 from app.db import db
 from app.models import ApiKey, User
-from app.services import api_keys
+from app.services.developer import api_keys
 from tests.api.conftest import bearer, in_db, new_key
 
 ME = "/api/v1/me"

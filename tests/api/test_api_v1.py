@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.models import Booking, Contact, OutboxMessage
-from app.services import bookings as bookings_service
+from app.services.booking import bookings as bookings_service
 from app.services.events import iso
-from app.services.slots import available_slots
+from app.services.scheduling.slots import available_slots
 from tests.api.conftest import (
     add_contact,
     add_event_type,

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from app.models import Booking, EventType
-from app.services import event_types as et
+from app.services.scheduling import event_types as et
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.models import Booking, Contact, EventType, OutboxMessage, User
-from app.services import bookings as booking_service
-from app.services import event_types as et_service
+from app.services.booking import bookings as booking_service
+from app.services.scheduling import event_types as et_service
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

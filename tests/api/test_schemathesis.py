@@ -39,7 +39,7 @@ ID_PARAMS = {"bookingId": "bookings", "contactId": "contacts", "eventTypeId": "e
 
 def _seed(app, host, stranger) -> dict:
     from app.models import Booking
-    from app.services.bookings import cancel_booking
+    from app.services.booking.bookings import cancel_booking
 
     thirty = event_type_of(app, host)
     buffered = add_event_type(app, host, name="Consultation", slug="consult", duration=60, buffer_before=5,

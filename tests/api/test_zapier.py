@@ -8,7 +8,8 @@ import pytest
 
 from app.db import db
 from app.models import AuditLog, EventType, OutboxMessage, Webhook
-from app.services import api_keys, event_types, webhooks
+from app.services.developer import api_keys, webhooks
+from app.services.scheduling import event_types
 from tests import factories
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -16,9 +16,9 @@ from playwright.sync_api import expect
 
 from app.db import db
 from app.models import EventType
-from app.services import bookings as svc
-from app.services import page_views
-from app.services.slots import available_slots
+from app.services.booking import bookings as svc
+from app.services.insights import page_views
+from app.services.scheduling.slots import available_slots
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser

@@ -118,8 +118,8 @@ def test_switching_the_time_zone_re_renders_the_slots(page, live_server, host):
 
 def test_invitee_reschedules_through_the_email_link(page, live_server, host):
     from app.models import Booking, EventType
-    from app.services.bookings import BookingRequest, create_booking
-    from app.services.notifications import invitee_links
+    from app.services.booking.bookings import BookingRequest, create_booking
+    from app.services.booking.notifications import invitee_links
 
     first, second = next_week(1, 10), next_week(3, 14)
 

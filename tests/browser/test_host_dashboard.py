@@ -15,9 +15,9 @@ from playwright.sync_api import expect
 
 from app.db import db
 from app.models import Booking, EventType
-from app.services import bookings as svc
-from app.services import contacts
-from app.services.slots import available_slots
+from app.services.booking import bookings as svc
+from app.services.booking import contacts
+from app.services.scheduling.slots import available_slots
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser

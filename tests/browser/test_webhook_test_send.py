@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.db import db
-from app.services import webhooks
+from app.services.developer import webhooks
 from tests.conftest import PASSWORD
 from tests.fakes.webhooks import ManualQueue, WebhookReceiver
 

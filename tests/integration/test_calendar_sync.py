@@ -21,8 +21,8 @@ from app.models import (
     Integration,
     OutboxMessage,
 )
-from app.services import bookings as svc
-from app.services import calendars, connections
+from app.services.booking import bookings as svc
+from app.services.integrations import calendars, connections
 from tests import factories
 from tests.conftest import BACKEND, DATABASE_URL, login
 from tests.fakes.radicale_server import vevent
@@ -94,7 +94,7 @@ def test_booking_appears_in_radicale_reschedule_moves_it_and_cancel_removes_it(e
 def test_the_bookings_own_calendar_event_does_not_block_moving_it_or_rebooking_after_cancel(event_type, radicale,
                                                                                           work, connected):
     """The destination calendar is also checked for conflicts: LinkTime's own events count through the bookings."""
-    from app.services.slots import available_slots
+    from app.services.scheduling.slots import available_slots
     booking = svc.create_booking(event_type, request(), now=NOW).booking
     assert len(radicale.events(work)) == 1
     calendars.refresh_integration(connected.id, [w.isoformat() for w in calendars.windows(SLOT, SLOT)])
@@ -120,7 +120,7 @@ def test_no_destination_means_no_event(host, event_type, radicale, work, connect
 
 def test_event_added_a_minute_ago_is_respected_at_booking_time_even_with_a_warm_cache(event_type, radicale, work,
                                                                                      connected):
-    from app.services.slots import available_slots
+    from app.services.scheduling.slots import available_slots
     assert SLOT in available_slots(event_type, SLOT, SLOT + timedelta(hours=1), now=NOW)   # cache now warm
     radicale.put_event(work, "new", vevent("new", "20300107T090000Z", "20300107T093000Z"))
     with pytest.raises(svc.SlotUnavailable):

@@ -23,8 +23,10 @@ from app.models import (
     Webhook,
     WebhookDelivery,
 )
-from app.services import api_keys, bookings, events, webhooks
-from app.services import webhook_delivery as delivery
+from app.services import events
+from app.services.booking import bookings
+from app.services.developer import api_keys, webhooks
+from app.services.developer import webhook_delivery as delivery
 from tests import factories
 from tests.conftest import free_port
 from tests.fakes.webhooks import (
@@ -460,8 +462,10 @@ from datetime import datetime, timedelta, timezone
 from app import create_app
 from app.db import db
 from app.models import EventType
-from app.services import accounts, bookings, webhooks
-from app.services.slots import available_slots
+from app.services.account import accounts
+from app.services.booking import bookings
+from app.services.developer import webhooks
+from app.services.scheduling.slots import available_slots
 
 app = create_app()
 with app.app_context(), db.connection_context():

@@ -15,8 +15,9 @@ import pytest
 
 from app.db import db
 from app.models import OutboxMessage, Webhook, WebhookDelivery
-from app.services import outbox, webhooks
-from app.services import webhook_delivery as delivery
+from app.services import outbox
+from app.services.developer import webhook_delivery as delivery
+from app.services.developer import webhooks
 from tests import factories
 from tests.fakes.webhooks import ManualQueue, WebhookReceiver
 

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import peewee
 import pytest
 
-from app.services import analytics, page_views
 from app.services.errors import NotFound, ValidationFailed
+from app.services.insights import analytics, page_views
 from tests import factories
 
 SECRET = "test-secret-key"
@@ -57,7 +57,7 @@ def host(make_user, db_conn):
 @pytest.fixture
 def types(host):
     from app.models import EventType
-    from app.services import event_types as et
+    from app.services.scheduling import event_types as et
     thirty = EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
     coaching = et.create_event_type(host, et.EventTypeInput(name="Coaching", slug="coaching", duration=60))
     return thirty, coaching
@@ -158,14 +158,14 @@ def test_event_performance_card_covers_the_last_30_days(host, seeded):
     # ago(8), ago(20) made through the page = 5 (the api and embed ones are not page conversions)
     assert card.to_api() == {"totalViews": 7, "uniqueVisitors": 6, "bookings": 5, "conversionRate": 83.3}
     assert card.has_data
-    from app.services import event_types as et
+    from app.services.scheduling import event_types as et
     quiet = et.create_event_type(host, et.EventTypeInput(name="Quiet", slug="quiet", duration=15))
     assert not analytics.event_performance(quiet, today=TODAY).has_data
 
 
 def test_deleted_event_types_keep_counting_in_the_totals(host, seeded):
     _thirty, coaching = seeded
-    from app.services import event_types as et
+    from app.services.scheduling import event_types as et
     et.delete_event_type(coaching)
     data = analytics.page_analytics(host, "7d", today=TODAY)
     assert data.total_views == 7

@@ -5,7 +5,7 @@ import pytest
 
 from app.models import ApiKey, AuditLog
 from app.security import sha256_hex
-from app.services import api_keys
+from app.services.developer import api_keys
 from app.services.plans import PlanLimitReached
 
 

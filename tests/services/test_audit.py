@@ -12,9 +12,12 @@ import pytest
 
 from app.db import db
 from app.models import AuditLog, EventType, User
-from app.services import accounts, api_keys, audit, event_types
-from app.services import bookings as bookings_svc
-from app.services.event_types import EventTypeInput
+from app.services import audit
+from app.services.account import accounts
+from app.services.booking import bookings as bookings_svc
+from app.services.developer import api_keys
+from app.services.scheduling import event_types
+from app.services.scheduling.event_types import EventTypeInput
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SLOT = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)

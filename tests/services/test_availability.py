@@ -1,4 +1,4 @@
-"""Tests of the slot engine (app/services/availability.py): shared comparison cases and hand-worked examples.
+"""Tests of the slot engine (app/services/scheduling/availability.py): shared comparison cases and hand-worked examples.
 
 Expected values are written out by hand from the rule in shared/bench/slots/README.md.
 """
@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.services import availability
-from app.services.availability import (
+from app.services.scheduling import availability
+from app.services.scheduling.availability import (
     Schedule,
     SlotRules,
     TimeRange,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.services.availability import Schedule, SlotRules, TimeRange, compute_slots
+from app.services.scheduling.availability import Schedule, SlotRules, TimeRange, compute_slots
 
 MINUTE = timedelta(minutes=1)
 ZONES = [

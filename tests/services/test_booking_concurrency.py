@@ -5,8 +5,8 @@ import threading
 from datetime import UTC, datetime
 
 from app.models import Booking, EventType
-from app.services import bookings as svc
-from app.services import event_types as et
+from app.services.booking import bookings as svc
+from app.services.scheduling import event_types as et
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SLOT = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)

@@ -14,9 +14,9 @@ from app.models import (
     OutboxMessage,
     Reminder,
 )
-from app.services import bookings as svc
-from app.services import event_types as et
+from app.services.booking import bookings as svc
 from app.services.errors import ValidationFailed
+from app.services.scheduling import event_types as et
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)     # Monday 08:00 New York
 SLOT = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)    # Tuesday 10:00 New York
@@ -252,7 +252,7 @@ def test_failing_email_never_undoes_the_booking(app_factory, make_user):
 def test_due_reminders_are_sent_once(app_factory, make_user, smtp_server):
     app = app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server.port)
     from app.db import db
-    from app.services.notifications import send_due_reminders
+    from app.services.booking.notifications import send_due_reminders
     host = make_user("hana", timezone="America/New_York")
     with app.app_context(), db.connection_context():
         event_type = EventType.get((EventType.user == host) & (EventType.slug == "30-min"))

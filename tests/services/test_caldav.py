@@ -14,9 +14,9 @@ from app.models import (
     Integration,
     IntegrationCalendar,
 )
-from app.services import calendars, oauth_connections
 from app.services.errors import NotFound, ValidationFailed
-from app.services.slots import available_slots
+from app.services.integrations import calendars, oauth_connections
+from app.services.scheduling.slots import available_slots
 from tests.fakes.radicale_server import vevent
 
 NOW = datetime(2030, 1, 4, 8, 0, tzinfo=UTC)           # Friday
@@ -98,7 +98,7 @@ def test_busy_times_are_cached_per_window(event_type, radicale, work, connected)
 
 
 def test_an_event_found_by_the_booking_time_check_reaches_the_page_at_once(event_type, radicale, work, connected):
-    from app.services import bookings
+    from app.services.booking import bookings
 
     day_slots(event_type)                                   # the cache is warm
     radicale.put_event(work, "late", vevent("late", "20300107T120000Z", "20300107T130000Z"))

@@ -18,11 +18,17 @@ from app.models import (
     Integration,
     IntegrationCalendar,
 )
-from app.services import bookings as svc
-from app.services import calendars, connections
-from app.services.calendar_providers import CALENDAR_PROVIDERS, provider_of
-from app.services.calendar_providers.base import BusyRead, CalendarProvider, EventDraft, WrittenEvent, host_tz
-from app.services.calendar_sync import draft
+from app.services.booking import bookings as svc
+from app.services.integrations import calendars, connections
+from app.services.integrations.calendar_providers import CALENDAR_PROVIDERS, provider_of
+from app.services.integrations.calendar_providers.base import (
+    BusyRead,
+    CalendarProvider,
+    EventDraft,
+    WrittenEvent,
+    host_tz,
+)
+from app.services.integrations.calendar_sync import draft
 from tests.fakes.radicale_server import vevent
 
 NOW = datetime(2030, 1, 4, 8, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import pytest
 
 from app.models import Integration
 from app.security import Encryptor
-from app.services import connections
+from app.services.integrations import connections
 from tests import factories
 from tests.web.conftest import data
 
@@ -64,7 +64,7 @@ def test_busy_read_with_unreadable_credentials_says_so_and_asks_nothing(app, mak
     from datetime import UTC, datetime
 
     from app.models import CalendarBusyCache
-    from app.services import calendars
+    from app.services.integrations import calendars
 
     user = make_user()
     with data(app):

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.models import Booking, Contact, OutboxMessage
-from app.services import bookings as bookings_svc
-from app.services import contacts as svc
+from app.services.booking import bookings as bookings_svc
+from app.services.booking import contacts as svc
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from tests import factories
 

@@ -7,9 +7,9 @@ import pytest
 
 from app.integrations import ics_feed
 from app.models import Integration, IntegrationCalendar
-from app.services import calendars, connections
 from app.services.errors import ValidationFailed
-from app.services.slots import available_slots
+from app.services.integrations import calendars, connections
+from app.services.scheduling.slots import available_slots
 
 NOW = datetime(2030, 1, 4, 8, 0, tzinfo=UTC)
 MONDAY = datetime(2030, 1, 7, tzinfo=UTC)

@@ -14,7 +14,10 @@ from app.integrations.errors import PermanentError
 from app.integrations.oauth import CalendarEvent, Meeting
 from app.integrations.video import VIDEO_PROVIDERS, MeetingDetails
 from app.models import Booking, EventType, OutboxMessage
-from app.services import bookings, events, lifecycle, meetings, webhooks
+from app.services import events
+from app.services.booking import bookings, lifecycle
+from app.services.developer import webhooks
+from app.services.integrations import meetings
 from tests.fakes.webhooks import ManualQueue
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

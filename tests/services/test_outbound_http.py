@@ -20,7 +20,7 @@ import pytest
 
 from app import net
 from app.integrations import caldav, ical, ics_feed
-from app.services import webhook_delivery as delivery
+from app.services.developer import webhook_delivery as delivery
 
 FEED = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:one\r\nDTSTAMP:20300101T000000Z\r\n"
         b"DTSTART:20300107T090000Z\r\nDTEND:20300107T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from app.models import EventType, Schedule
-from app.services import event_types as et
-from app.services import schedules
 from app.services.errors import NotFound, ValidationFailed
-from app.services.slots import available_slots, booking_window
+from app.services.scheduling import event_types as et
+from app.services.scheduling import schedules
+from app.services.scheduling.slots import available_slots, booking_window
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def test_rolling_window_stops_after_n_days(host):
 
 @pytest.mark.parametrize("end", ["00:00", "24:00"])
 def test_a_range_from_midnight_to_midnight_is_the_whole_day_not_unavailable(end):
-    from app.services.availability import SlotRules, compute_slots
+    from app.services.scheduling.availability import SlotRules, compute_slots
 
     cleaned, problem = schedules.validate_ranges([["00:00", end]], "Monday")
     assert problem is None

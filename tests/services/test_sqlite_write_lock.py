@@ -57,7 +57,7 @@ def signup(n: str):
 
 
 def view_of(user_id: str, n: int):
-    from app.services import page_views
+    from app.services.insights import page_views
     return page_views.View(user_id=user_id, event_type_id=None, viewed_at=datetime.now(UTC),
                            visitor=f"{n:016x}", referrer="Direct", embed=False)
 
@@ -167,7 +167,7 @@ SECOND_PROCESS = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from app import create_app
     from app.db import db
-    from app.services import accounts
+    from app.services.account import accounts
 
     app = create_app()
     errors, created = [], 0
@@ -189,7 +189,7 @@ def test_writers_in_threads_and_a_second_process_never_see_database_is_locked(ap
     second process signs up 15 accounts and the CLI creates 2: every write succeeds."""
     from app.db import db
     from app.models import PageView, User
-    from app.services import page_views
+    from app.services.insights import page_views
 
     host = make_user("host")
     script = tmp_path / "second_process.py"

@@ -11,10 +11,12 @@ import pytest
 from app import net
 from app.config import load_config
 from app.models import AuditLog, EventType, OutboxMessage, Webhook
-from app.services import event_types, events, webhooks
-from app.services import webhook_delivery as delivery
+from app.services import events
+from app.services.developer import webhook_delivery as delivery
+from app.services.developer import webhooks
 from app.services.errors import NotFound, ValidationFailed
 from app.services.plans import PlanLimitReached
+from app.services.scheduling import event_types
 from tests import factories
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ import requests
 
 from app.integrations.oauth import TokenSet
 from app.models import Integration
-from app.services import bookings as svc
-from app.services import calendars, connections, oauth_connections
+from app.services.booking import bookings as svc
+from app.services.integrations import calendars, connections, oauth_connections
 
 BASE = "http://linktime.test"
 NOW = datetime(2030, 1, 4, 8, 0, tzinfo=UTC)            # Friday

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.services import page_views
+from app.services.insights import page_views
 from tests import factories
 from tests.conftest import login
 
@@ -178,7 +178,7 @@ def test_api_single_event_of_another_user_or_unknown_is_404(client, host, make_u
     from app.db import db
     with db.connection_context():
         from app.models import User
-        from app.services import event_types as et
+        from app.services.scheduling import event_types as et
         bob = User.get(User.username == "bob")
         et.create_event_type(bob, et.EventTypeInput(name="Bob only", slug="bob-only", duration=15))
     login(client, host)

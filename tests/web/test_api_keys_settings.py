@@ -8,7 +8,7 @@ import pytest
 from app.db import db
 from app.models import ApiKey
 from app.security import sha256_hex
-from app.services import api_keys
+from app.services.developer import api_keys
 from tests.conftest import login
 
 HTMX = {"HX-Request": "true"}

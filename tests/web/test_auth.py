@@ -164,7 +164,7 @@ def test_password_reset_for_unknown_email_sends_nothing_but_answers_the_same(app
 
 def test_expired_or_forged_reset_token_is_refused(client, app, make_user):
     from app.db import db
-    from app.services import accounts
+    from app.services.account import accounts
     user = make_user("alice")
     with app.app_context(), db.connection_context():
         token = accounts.make_reset_token(user, app.config["SECRET_KEY"])

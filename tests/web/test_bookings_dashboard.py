@@ -9,9 +9,9 @@ import pytest
 
 from app.db import db
 from app.models import Booking, BookingActivity, EventType
-from app.services import bookings as svc
-from app.services import event_types as et
-from app.services.slots import available_slots
+from app.services.booking import bookings as svc
+from app.services.scheduling import event_types as et
+from app.services.scheduling.slots import available_slots
 from tests import factories
 from tests.conftest import login
 

@@ -19,8 +19,10 @@ from app.models import (
     OutboxMessage,
     Webhook,
 )
-from app.services import bookings as svc
-from app.services import calendars, meetings, notifications, outbox
+from app.services import outbox
+from app.services.booking import bookings as svc
+from app.services.booking import notifications
+from app.services.integrations import calendars, meetings
 from tests.fakes.google import GoogleFake
 from tests.fakes.microsoft import MicrosoftFake
 from tests.web import test_google_calendar as g

@@ -20,9 +20,10 @@ from app.models import (
     Integration,
     OutboxMessage,
 )
-from app.services import bookings as svc
-from app.services import calendar_sync, calendars, outbox
-from app.services.slots import available_slots
+from app.services import outbox
+from app.services.booking import bookings as svc
+from app.services.integrations import calendar_sync, calendars
+from app.services.scheduling.slots import available_slots
 from tests.conftest import login
 from tests.fakes.google import GoogleFake
 from tests.fakes.microsoft import MicrosoftFake

@@ -9,8 +9,8 @@ import pytest
 
 from app.db import db
 from app.models import Booking, Contact, EventType, OutboxMessage
-from app.services import contacts as svc
-from app.services.slots import available_slots
+from app.services.booking import contacts as svc
+from app.services.scheduling.slots import available_slots
 from tests import factories
 from tests.conftest import login
 

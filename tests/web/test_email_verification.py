@@ -63,7 +63,7 @@ def test_the_first_account_counts_as_verified_and_gets_no_mail(app_factory, smtp
 def test_forged_expired_or_stale_links_are_refused(app, client, make_user):
     from app.db import db
     from app.models import User
-    from app.services import accounts
+    from app.services.account import accounts
     make_user("first")
     bob = make_user("bob")
     secret = app.config["SECRET_KEY"]

@@ -196,7 +196,7 @@ def test_new_form_has_defaults_and_every_field(client, alice):
 
 
 def test_create_as_plain_post_saves_every_field_and_redirects_to_the_edit_page(client, app, alice):
-    from app.services.schedules import default_schedule_for
+    from app.services.scheduling.schedules import default_schedule_for
     with _db(app):
         schedule = default_schedule_for(alice)
     data = form(is_secret="1", max_per_day="3", slot_interval="15", location_type="in_person",
@@ -326,7 +326,7 @@ def test_an_invalid_form_keeps_questions_and_their_order(client, app, alice):
 
 
 def test_another_users_schedule_cannot_be_chosen(client, app, alice, make_user):
-    from app.services.schedules import default_schedule_for
+    from app.services.scheduling.schedules import default_schedule_for
     bob = make_user("bob")
     with _db(app):
         bobs = default_schedule_for(bob)

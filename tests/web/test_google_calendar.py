@@ -18,8 +18,8 @@ from app.models import (
     IntegrationCalendar,
     OutboxMessage,
 )
-from app.services import bookings as svc
 from app.services import mailer
+from app.services.booking import bookings as svc
 from tests.conftest import login
 from tests.fakes.google import GoogleFake
 from tests.test_security import _database_bytes
@@ -121,7 +121,7 @@ def test_disconnect_says_so_when_google_could_not_revoke_the_token(app, client, 
 # --- Google Meet -------------------------------------------------------------------------------------------------
 def test_google_meet_location_creates_the_event_with_a_meet_link_moves_and_deletes_it(app, client, host, google):
     from app.models import BookingMeeting
-    from app.services import meetings
+    from app.services.integrations import meetings
 
     login(client, host)
     assert '<option value="google_meet"' not in client.get("/dashboard/event-types/new").get_data(as_text=True)

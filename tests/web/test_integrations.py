@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from app.models import AuditLog, Integration, IntegrationCalendar
-from app.services import connections
 from app.services.errors import ValidationFailed
+from app.services.integrations import connections
 from tests.conftest import login
 from tests.web.conftest import data
 
@@ -85,7 +85,7 @@ def test_bad_caldav_input_is_an_inline_error(signed_in, form, field):
 
 
 def test_icloud_form_uses_the_icloud_server(signed_in, monkeypatch):
-    from app.services import calendars
+    from app.services.integrations import calendars
 
     seen = {}
 

@@ -10,9 +10,9 @@ import pytest
 from icalendar import Calendar
 
 from app.models import Booking, EventType
-from app.services import bookings as booking_service
-from app.services import event_types as et_service
-from app.services.notifications import invitee_links, link_token
+from app.services.booking import bookings as booking_service
+from app.services.booking.notifications import invitee_links, link_token
+from app.services.scheduling import event_types as et_service
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -22,9 +22,10 @@ from app.models import (
     IntegrationCalendar,
     OutboxMessage,
 )
-from app.services import bookings as svc
-from app.services import calendars, mailer, oauth_connections
-from app.services.slots import available_slots
+from app.services import mailer
+from app.services.booking import bookings as svc
+from app.services.integrations import calendars, oauth_connections
+from app.services.scheduling.slots import available_slots
 from tests import factories
 from tests.conftest import login
 from tests.fakes.google import GoogleFake
@@ -269,7 +270,7 @@ def test_booking_creates_the_event_reschedule_moves_it_and_cancel_deletes_it(app
         if spec.google:
             # the host's dashboard page, not the invitee's manage link (whoever sees the calendar could cancel)
             assert f"{BASE}/dashboard/bookings/{booking.id}" in event["description"]
-            from app.services.notifications import invitee_links
+            from app.services.booking.notifications import invitee_links
             assert invitee_links(booking)["view"] not in event["description"]
             assert all(c.args.get("sendUpdates") == "none" for c in fake.calls("POST") if "/events" in c.path)
         else:

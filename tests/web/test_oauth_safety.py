@@ -23,8 +23,9 @@ from app.models import (
     OutboxMessage,
 )
 from app.security import Encryptor
-from app.services import bookings as svc
-from app.services import calendars, connections, mailer, oauth_connections
+from app.services import mailer
+from app.services.booking import bookings as svc
+from app.services.integrations import calendars, connections, oauth_connections
 from tests.conftest import login
 from tests.fakes.google import GoogleFake
 from tests.fakes.zoom import ZoomFake

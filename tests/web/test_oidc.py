@@ -296,7 +296,7 @@ def test_provider_denial_shows_a_message_and_signs_nobody_in(web, oidc_app, fake
 @pytest.mark.parametrize("linked", [True, False])
 def test_disabled_account_cannot_sign_in_with_a_provider(web, oidc_app, fake, make_user, linked):
     from app.models import User
-    from app.services import accounts
+    from app.services.account import accounts
 
     fake.identity = GRACE
     if linked:
@@ -616,7 +616,7 @@ def test_pre_hijacked_account_loses_the_squatters_api_keys_webhooks_and_connecti
     """Issue 12, 13: a squatter who set up an API key, a webhook, a Zapier subscription and a connected calendar
     would go on receiving the owner's bookings after the takeover guard took only the password."""
     from app.models import ApiKey, AuditLog, Integration, IntegrationCalendar, Webhook
-    from app.services import api_keys
+    from app.services.developer import api_keys
 
     make_user("first-account")
     squatter = make_user("squatter", email="grace@example.com", password="hidden in plain sight 7")
@@ -647,7 +647,8 @@ def test_pre_hijacked_account_loses_the_squatters_api_keys_webhooks_and_connecti
 def test_linking_to_a_verified_account_keeps_its_api_keys(web, oidc_app, fake, make_user):
     make_user("first-account")
     ada = make_user("ada", email="grace@example.com")
-    from app.services import accounts, api_keys
+    from app.services.account import accounts
+    from app.services.developer import api_keys
 
     def prepare():
         accounts.verify_email(ada)
@@ -662,7 +663,7 @@ def test_linking_to_a_verified_account_keeps_its_password(web, oidc_app, fake, m
     make_user("first-account")
     ada = make_user("ada", email="grace@example.com")
     from app.db import db
-    from app.services import accounts
+    from app.services.account import accounts
     with oidc_app.app_context(), db.connection_context():
         accounts.verify_email(ada)
     other_browser = oidc_app.test_client()

@@ -15,8 +15,8 @@ from app.models import (
     Integration,
     IntegrationCalendar,
 )
-from app.services.calendar_providers import CALENDAR_PROVIDERS
-from app.services.calendar_providers.base import host_tz
+from app.services.integrations.calendar_providers import CALENDAR_PROVIDERS
+from app.services.integrations.calendar_providers.base import host_tz
 from tests.conftest import login
 from tests.fakes.microsoft import MicrosoftFake
 from tests.test_security import _database_bytes

@@ -9,9 +9,10 @@ import pytest
 
 from app.db import db
 from app.models import Schedule, User
-from app.services import accounts, schedules
-from app.services import bookings as booking_service
-from app.services import event_types as et_service
+from app.services.account import accounts
+from app.services.booking import bookings as booking_service
+from app.services.scheduling import event_types as et_service
+from app.services.scheduling import schedules
 from app.web import page_cache
 from tests.conftest import login
 

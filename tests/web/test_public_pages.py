@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.models import Booking, Contact, EventType, User
-from app.services import accounts
-from app.services import bookings as booking_service
-from app.services import event_types as et_service
+from app.services.account import accounts
+from app.services.booking import bookings as booking_service
+from app.services.scheduling import event_types as et_service
 from tests.conftest import login
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -442,7 +442,7 @@ def test_booking_form_works_with_csrf_protection_on_and_no_session(app_factory):
     app = app_factory(WTF_CSRF_ENABLED=True)
     from app.db import db
     with app.app_context(), db.connection_context():
-        from app.services.accounts import SignupData, signup
+        from app.services.account.accounts import SignupData, signup
         signup(SignupData(name="Hana", email="hana@example.com", username="hana", password="correct horse battery",
                           timezone="Europe/Berlin"), default_plan="FREE")
     page_client = app.test_client()

@@ -205,7 +205,8 @@ def test_the_same_form_reused_for_other_details_is_409_not_the_earlier_booking(c
 
 # --- contacts and accounts use the same checks --------------------------------------------------------------------
 def test_contacts_and_signup_refuse_control_characters_and_address_lists(app, host):
-    from app.services import accounts, contacts
+    from app.services.account import accounts
+    from app.services.booking import contacts
     from app.services.errors import ValidationFailed
     for data, field in (({"name": "A\nB", "email": "a@example.com"}, "name"),
                         ({"name": "A", "email": "a@example.com", "company": "X\r\nY"}, "company"),
@@ -223,7 +224,7 @@ def test_contacts_and_signup_refuse_control_characters_and_address_lists(app, ho
 # --- email about a booking: a line break in a stored name no longer breaks it; a failure is logged -----------------
 def _booking_with_a_stored_line_break(event_type):
     """A row saved before names were checked (the service refuses such a name now)."""
-    from app.services.bookings import BookingRequest, create_booking
+    from app.services.booking.bookings import BookingRequest, create_booking
     booking = create_booking(event_type, BookingRequest(start=next_week(1, 10), invitee_name="Ivan",
                                                         invitee_email="ivan@example.com",
                                                         invitee_timezone="Europe/Berlin")).booking
@@ -237,7 +238,7 @@ def _activity(booking) -> list[str]:
 
 
 def test_a_stored_name_with_a_line_break_still_gets_its_emails_through(app, event_type, smtp_server):
-    from app.services.notifications import send_confirmation
+    from app.services.booking.notifications import send_confirmation
     booking = _booking_with_a_stored_line_break(event_type)
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server.port)
     with app.test_request_context():
@@ -251,7 +252,7 @@ def test_a_stored_name_with_a_line_break_still_gets_its_emails_through(app, even
 
 def test_an_email_given_up_is_noted_in_the_booking_activity(app, event_type):
     """The activity log says "queued"; when the outbox gives a message up, the log says that too."""
-    from app.services.notifications import send_confirmation
+    from app.services.booking.notifications import send_confirmation
     booking = _booking_with_a_stored_line_break(event_type)
     app.config.update(SMTP_URL="ftp://nowhere.invalid")  # a permanent failure: no retry can fix it
     with app.test_request_context():

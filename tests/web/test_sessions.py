@@ -107,7 +107,7 @@ def test_last_seen_is_written_at_most_once_a_minute(app, client, make_user):
 
 def test_a_password_reset_ends_every_session(app, client, make_user):
     from app.db import db
-    from app.services import accounts
+    from app.services.account import accounts
     alice = make_user("alice")
     login(client, alice)
     with app.app_context(), db.connection_context():
@@ -320,7 +320,7 @@ def test_visitors_cost_no_rows_and_their_signed_cookie_cannot_be_forged(app):
 
 def test_housekeeping_removes_expired_sessions(app, make_user):
     from app.db import db
-    from app.services import sessions
+    from app.services.account import sessions
     alice, bob = make_user("alice"), make_user("bob")
     login(app.test_client(), alice)
     login(app.test_client(), bob)

@@ -22,14 +22,10 @@ from app.models import (
     OutboxMessage,
     Webhook,
 )
-from app.services import bookings as svc
-from app.services import (
-    mailer,
-    meetings,
-    notifications,
-    oauth_connections,
-    outbox,
-)
+from app.services import mailer, outbox
+from app.services.booking import bookings as svc
+from app.services.booking import notifications
+from app.services.integrations import meetings, oauth_connections
 from tests.conftest import login
 from tests.fakes.microsoft import MicrosoftFake
 from tests.fakes.webex import WebexFake

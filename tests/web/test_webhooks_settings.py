@@ -9,7 +9,8 @@ import pytest
 
 from app.db import db
 from app.models import EventType, Webhook, WebhookDelivery
-from app.services import bookings, webhooks
+from app.services.booking import bookings
+from app.services.developer import webhooks
 from tests.conftest import login
 from tests.fakes.webhooks import verify_both
 

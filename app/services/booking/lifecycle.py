@@ -1,10 +1,10 @@
 """The booking lifecycle: facts first, then everything that shows them, with one internal event per change.
 
 The lifecycle subscribes to the public booking events (``CHANGES``). For each, it first runs the *steps*
-that produce facts other side effects need (today the video link, ``app.services.meetings``; a payment could
-be another), in the order they registered. A step either finishes in the fan-out itself or takes the change
-over (returns True) and calls ``step_done`` once its first attempt is over, whatever its outcome. When no step
-holds the change any more, ``READY`` is emitted, once per change: when no step held it at all (no video link to
+that produce facts other side effects need (today the video link, ``app.services.integrations.meetings``;
+a payment could be another), in the order they registered. A step either finishes in the fan-out itself or takes
+the change over (returns True) and calls ``step_done`` once its first attempt is over, whatever its outcome. When
+no step holds the change any more, ``READY`` is emitted, once per change: when no step held it at all (no video link to
 make), its subscribers run at once in the domain event's fan-out (the same transaction, as before); otherwise it is
 one ``lifecycle`` outbox row written in the transaction that records the step's first attempt, fanned out by the
 queue like a domain event. Either way the consumers' rows are written atomically with marking the trigger done.

@@ -1,6 +1,6 @@
 """Booking emails: confirmation, cancellation, reschedule and reminders, each with an iCalendar part.
 
-The booking lifecycle's READY event (``app.services.lifecycle``, after the video link when there is one) queues
+The booking lifecycle's READY event (``app.services.booking.lifecycle``, after the video link when there is one) queues
 one email per recipient through the outbox; times are shown in each recipient's own zone. The ``.ics`` keeps one
 UID per booking and raises SEQUENCE on every change, so calendar programs update the same event.
 """
@@ -16,8 +16,9 @@ from icalendar import Calendar, Event, vCalAddress, vText
 from app.datetimes import Clock, host_clock, invitee_clock
 from app.models import Booking, Reminder, User
 from app.models.base import utcnow
-from app.services import events, lifecycle
-from app.services.bookings import add_activity, location_label
+from app.services import events
+from app.services.booking import lifecycle
+from app.services.booking.bookings import add_activity, location_label
 from app.services.mailer import queue_email
 
 PRODID = "-//LinkTime//Scheduling//EN"

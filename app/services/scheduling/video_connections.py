@@ -1,5 +1,5 @@
 """Which video providers a user can use: the event-type form offers only their locations, and the meeting step
-(``app.services.meetings``) makes a location's meetings through the oldest connection of its provider.
+(``app.services.integrations.meetings``) makes a location's meetings through the oldest connection of its provider.
 
 It depends on the registry (``app.integrations.video``) and the ``integrations`` rows only, so event types can ask
 without importing the meeting service (and through it the booking and calendar services), and calendar_sync reaches
@@ -44,7 +44,7 @@ _RELINKERS: list[Relinker] = []
 
 
 def relinker(fn: Relinker) -> Relinker:
-    """Register the handler of ``conference_recreated`` (``app.services.meetings``)."""
+    """Register the handler of ``conference_recreated`` (``app.services.integrations.meetings``)."""
     _RELINKERS.append(fn)
     return fn
 

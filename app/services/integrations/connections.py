@@ -1,9 +1,9 @@
 """Connections to other services (calendars, video conferencing), whatever the provider: their names, the
 encrypted credentials, listing, status, the calendars a connection brings, and disconnecting.
 
-``app.services.calendars`` connects CalDAV / iCloud accounts and ICS feeds and owns busy time;
-``app.services.oauth_connections`` connects the OAuth providers (Google, Microsoft, Zoom, Webex, Teams) and keeps
-their tokens fresh; ``app.services.meetings`` makes the video meetings of bookings.
+``app.services.integrations.calendars`` connects CalDAV / iCloud accounts and ICS feeds and owns busy time;
+``app.services.integrations.oauth_connections`` connects the OAuth providers (Google, Microsoft, Zoom, Webex,
+Teams) and keeps their tokens fresh; ``app.services.integrations.meetings`` makes the video meetings of bookings.
 """
 from __future__ import annotations
 

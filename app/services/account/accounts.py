@@ -15,10 +15,11 @@ from app.models import ApiKey, Integration, IntegrationCalendar, OAuthIdentity, 
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.security import hash_password, sha256_hex, verify_password
-from app.services import audit, sessions
+from app.services import audit
+from app.services.account import sessions
 from app.services.errors import ValidationFailed
-from app.services.event_types import create_defaults
 from app.services.plans import UnknownPlan, normalize_plan
+from app.services.scheduling.event_types import create_defaults
 from app.services.validation import NAME_CONTROL, has_control, is_email
 from app.timezones import is_valid_timezone
 

@@ -31,7 +31,8 @@ from app.integrations.errors import (
 from app.models import Integration, IntegrationCalendar, User
 from app.models.base import utcnow
 from app.services import audit
-from app.services.connections import (
+from app.services.errors import ValidationFailed
+from app.services.integrations.connections import (
     AUDIT_SERVICES,
     SERVICES,
     UNREADABLE_MESSAGE,
@@ -44,12 +45,11 @@ from app.services.connections import (
     service_name,
     sync_calendars,
 )
-from app.services.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 
 # provider -> (service name, company, settings prefix). Zoom, Webex and Microsoft Teams connections have no
-# calendars: they create the meetings of bookings (app.services.meetings).
+# calendars: they create the meetings of bookings (app.services.integrations.meetings).
 OAUTH_PROVIDERS = {"google": ("Google Calendar", "Google", "GOOGLE"),
                    "microsoft": ("Outlook Calendar", "Microsoft", "MICROSOFT"),
                    "zoom": ("Zoom", "Zoom", "ZOOM"),

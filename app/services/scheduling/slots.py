@@ -11,9 +11,9 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 from app.models import EventType, Schedule
-from app.services import availability
-from app.services.event_types import effective_schedule
-from app.services.schedules import to_engine
+from app.services.scheduling import availability
+from app.services.scheduling.event_types import effective_schedule
+from app.services.scheduling.schedules import to_engine
 from app.timezones import zone
 
 # (event type, start, end, booking id to ignore, e.g. the one being rescheduled) -> busy intervals

@@ -6,7 +6,8 @@ created (``If-None-Match: *``) or replaced (``If-Match``), a cancelled one has i
 changes nothing. A failure is recorded on the connection (the integrations page shows it) and on the
 booking's activity, retried when transient, and never touches the booking itself.
 
-Every provider is written through its adapter (``app.services.calendar_providers``) from one ``EventDraft``.
+Every provider is written through its adapter (``app.services.integrations.calendar_providers``) from one
+``EventDraft``.
 The CalDAV event carries the invitee as ATTENDEE with ``SCHEDULE-AGENT=CLIENT``: LinkTime sends the invitation
 email itself, so a scheduling server (iCloud) must not send a second one. Google Calendar and Outlook Calendar
 events are written through their APIs (the remote event id is kept in ``href``).
@@ -22,10 +23,13 @@ from app.integrations.errors import GrantRevoked, IntegrationError
 from app.integrations.oauth import Attendee
 from app.models import Booking, BookingCalendarEvent, Integration, IntegrationCalendar
 from app.models.base import utcnow
-from app.services import connections, events, lifecycle, outbox, video_connections
-from app.services.bookings import add_activity, location_label
-from app.services.calendar_providers import provider_of
-from app.services.calendar_providers.base import EventDraft
+from app.services import events, outbox
+from app.services.booking import lifecycle
+from app.services.booking.bookings import add_activity, location_label
+from app.services.integrations import connections
+from app.services.integrations.calendar_providers import provider_of
+from app.services.integrations.calendar_providers.base import EventDraft
+from app.services.scheduling import video_connections
 from app.statements import Param, Statement
 
 log = logging.getLogger(__name__)
@@ -33,7 +37,7 @@ KIND = "calendar_sync"
 
 
 def event_ics(booking: Booking) -> bytes:
-    from app.services.notifications import PRODID, ics_uid
+    from app.services.booking.notifications import PRODID, ics_uid
 
     host = booking.user
     cal = Calendar()
@@ -121,7 +125,7 @@ def queue(booking: Booking) -> None:
 
 def draft(booking: Booking) -> EventDraft:
     """The booking's event as every calendar provider writes it."""
-    from app.services.notifications import ics_uid
+    from app.services.booking.notifications import ics_uid
 
     return EventDraft(key=booking.id, uid=ics_uid(booking), summary=_summary(booking),
                       description=_description(booking), location=_where(booking) or "", start=booking.start_at,
@@ -193,9 +197,9 @@ def sync_booking(payload: dict, message=None, now=None) -> None:
 def create_remote_event(booking: Booking, integration: Integration, calendar: IntegrationCalendar, *,
                         with_meet: bool = False):
     """Create the booking's event in ``calendar`` (idempotent) and remember it; ``with_meet`` asks Google for a
-    Meet conference (app.services.meetings reads the link from the answer). Returns the provider's answer
+    Meet conference (app.services.integrations.meetings reads the link from the answer). Returns the provider's answer
     (``oauth.CalendarEvent`` for Google and Outlook, None for CalDAV). Raises IntegrationError."""
-    from app.services.notifications import ics_uid
+    from app.services.booking.notifications import ics_uid
 
     written = provider_of(integration).create_event(integration, calendar.remote_id, draft(booking),
                                                     with_meet=with_meet)

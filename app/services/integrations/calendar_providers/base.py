@@ -18,7 +18,7 @@ from app.integrations.ical import LINKTIME_UID_SUFFIX, Interval, OwnUids
 from app.integrations.oauth import Attendee
 from app.models import Booking, Integration, User
 from app.net import host_name_ok
-from app.services.connections import UNREADABLE_MESSAGE, cfg, credentials
+from app.services.integrations.connections import UNREADABLE_MESSAGE, cfg, credentials
 from app.timezones import zone
 
 MAX_FIELD = 2000

@@ -31,9 +31,10 @@ from app.db import is_postgres, transaction
 from app.ids import new_id
 from app.models import EventType, OutboxMessage, User, Webhook, WebhookDelivery
 from app.models.base import utcnow
-from app.services import audit, events, lifecycle, outbox
-from app.services import webhook_delivery as delivery
-from app.services.bookings import add_activity
+from app.services import audit, events, outbox
+from app.services.booking import lifecycle
+from app.services.booking.bookings import add_activity
+from app.services.developer import webhook_delivery as delivery
 from app.services.errors import NotFound, ValidationFailed
 from app.services.plans import check_count
 from app.statements import Param, Statement

@@ -21,7 +21,7 @@ from app.db import transaction
 from app.models import Booking, Contact, User
 from app.models.base import utcnow
 from app.services import events
-from app.services.bookings import PHONE_RE, contact_payload
+from app.services.booking.bookings import PHONE_RE, contact_payload
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.validation import (
     NAME_CONTROL,

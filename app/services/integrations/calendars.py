@@ -1,9 +1,10 @@
 """Connected calendars: connect CalDAV / iCloud accounts and ICS feeds, choose the calendars checked for
 conflicts and the one that receives bookings, and busy time from every connected calendar.
 
-Google Calendar and Outlook Calendar connect through ``app.services.oauth_connections``; what all connections share
-(credentials, status, disconnecting) is in ``app.services.connections``. What differs by provider (connecting a
-CalDAV account or a feed, reading busy time) is in its adapter, ``app.services.calendar_providers``.
+Google Calendar and Outlook Calendar connect through ``app.services.integrations.oauth_connections``; what all
+connections share (credentials, status, disconnecting) is in ``app.services.integrations.connections``. What
+differs by provider (connecting a CalDAV account or a feed, reading busy time) is in its adapter,
+``app.services.integrations.calendar_providers``.
 
 Busy time never makes the booking page wait on a slow provider. Intervals are cached per calendar in fixed
 28-day windows (``calendar_busy_cache``, plus an in-process copy of the parsed intervals). A window older than
@@ -41,13 +42,13 @@ from app.models import (
 )
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
-from app.services.calendar_providers import provider_of
-from app.services.calendar_providers.base import host_tz
-from app.services.calendar_providers.caldav import connect_caldav  # noqa: F401 (connecting is the adapter's)
-from app.services.calendar_providers.ics import connect_ics  # noqa: F401
-from app.services.connections import cfg, lock_user, record_error, record_ok
 from app.services.errors import ValidationFailed
-from app.services.slots import busy_refresher, busy_source
+from app.services.integrations.calendar_providers import provider_of
+from app.services.integrations.calendar_providers.base import host_tz
+from app.services.integrations.calendar_providers.caldav import connect_caldav  # noqa: F401 (connecting is the adapter's)
+from app.services.integrations.calendar_providers.ics import connect_ics  # noqa: F401
+from app.services.integrations.connections import cfg, lock_user, record_error, record_ok
+from app.services.scheduling.slots import busy_refresher, busy_source
 from app.statements import Param, Statement
 
 log = logging.getLogger(__name__)

@@ -1,16 +1,16 @@
 """Calendar providers: one adapter per kind of calendar connection, behind one interface
 (``base.CalendarProvider``: list calendars, busy time for a window, create / move / delete a booking's event).
 
-``app.services.calendars`` (busy time) and ``app.services.calendar_sync`` (booking events) only go through
-``CALENDAR_PROVIDERS``. A new calendar provider is one module with an adapter class and one line here.
+``app.services.integrations.calendars`` (busy time) and ``app.services.integrations.calendar_sync`` (booking events)
+only go through ``CALENDAR_PROVIDERS``. A new calendar provider is one module with an adapter class and one line here.
 """
 from __future__ import annotations
 
-from app.services.calendar_providers.base import CalendarProvider
-from app.services.calendar_providers.caldav import CalDAVCalendars
-from app.services.calendar_providers.google import GoogleCalendars
-from app.services.calendar_providers.ics import IcsFeedCalendar
-from app.services.calendar_providers.outlook import OutlookCalendars
+from app.services.integrations.calendar_providers.base import CalendarProvider
+from app.services.integrations.calendar_providers.caldav import CalDAVCalendars
+from app.services.integrations.calendar_providers.google import GoogleCalendars
+from app.services.integrations.calendar_providers.ics import IcsFeedCalendar
+from app.services.integrations.calendar_providers.outlook import OutlookCalendars
 
 CALENDAR_PROVIDERS: dict[str, CalendarProvider] = {
     "google": GoogleCalendars(),

@@ -1,7 +1,7 @@
 """Video links of bookings: Google Meet, Zoom, Microsoft Teams and Webex meetings, through the outbox.
 
 An event type whose location is a video provider (``app.integrations.video.VIDEO_PROVIDERS``) gets a meeting per
-booking. The meeting is a step of the booking lifecycle (``app.services.lifecycle``): booking.created queues one
+booking. The meeting is a step of the booking lifecycle (``app.services.booking.lifecycle``): booking.created queues one
 ``meeting`` outbox row and holds the change, so the confirmation emails, the booking.created webhooks and the
 calendar event (the lifecycle's READY consumers) carry the link. Whatever the first attempt gives, the step is
 done after it (``_release``): a failure never fails or holds up the booking. The host sees the reason on the
@@ -31,17 +31,19 @@ from app.models import (
     IntegrationCalendar,
 )
 from app.models.base import utcnow
-from app.services import connections, lifecycle, outbox
-from app.services.bookings import add_activity
-from app.services.oauth_connections import oauth_call, oauth_client
-from app.services.video_connections import (  # noqa: F401 (VIDEO_LOCATIONS, available_locations: public here too)
+from app.services import outbox
+from app.services.booking import lifecycle
+from app.services.booking.bookings import add_activity
+from app.services.integrations import connections
+from app.services.integrations.oauth_connections import oauth_call, oauth_client
+from app.services.scheduling.video_connections import (  # noqa: F401 (VIDEO_LOCATIONS, available_locations: public here too)
     LOCATION_NAMES,
     VIDEO_LOCATIONS,
     available_locations,
     connection,
     relinker,
 )
-from app.services.video_connections import usable as _usable
+from app.services.scheduling.video_connections import usable as _usable
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +176,7 @@ def _event_calendar(user_id: str, provider: str) -> tuple[Integration, Integrati
 def _create_in_calendar_event(booking: Booking, meeting: BookingMeeting, adapter: CalendarConference) -> None:
     """A meeting that is the conference of the booking's calendar event (Google Meet): asked for on the event an
     earlier attempt made, else the event is created here with it (calendar_sync owns it afterwards)."""
-    from app.services import calendar_sync
+    from app.services.integrations import calendar_sync
 
     mapping = BookingCalendarEvent.get_or_none(BookingCalendarEvent.booking == booking)
     if mapping is not None and mapping.integration.provider == adapter.connection:   # an earlier attempt made it

@@ -10,9 +10,9 @@ from datetime import datetime
 from app.integrations.errors import IntegrationError, NotFound
 from app.integrations.ical import Interval
 from app.models import Booking, BookingCalendarEvent, Integration
-from app.services.calendar_providers.base import BusyRead, EventDraft, RemoteCalendar, WrittenEvent
-from app.services.connections import service_name
-from app.services.oauth_connections import OAUTH_PROVIDERS, oauth_call, oauth_client
+from app.services.integrations.calendar_providers.base import BusyRead, EventDraft, RemoteCalendar, WrittenEvent
+from app.services.integrations.connections import service_name
+from app.services.integrations.oauth_connections import OAUTH_PROVIDERS, oauth_call, oauth_client
 
 
 class OAuthCalendars:

@@ -13,9 +13,9 @@ from app.models import EventType, Schedule, User
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.services import audit
-from app.services.availability import Schedule as EngineSchedule
-from app.services.availability import TimeRange
 from app.services.errors import NotFound, ValidationFailed
+from app.services.scheduling.availability import Schedule as EngineSchedule
+from app.services.scheduling.availability import TimeRange
 from app.statements import Param, Statement
 from app.timezones import is_valid_timezone
 

@@ -172,7 +172,7 @@ def _clean_questions(errors, questions) -> list[dict]:
 def location_choices(user: User, current: str | None = None) -> dict[str, str]:
     """The locations an event type of ``user`` can have: video services only when connected (the current one
     stays listed so an edit does not change it)."""
-    from app.services.video_connections import VIDEO_LOCATIONS, available_locations
+    from app.services.scheduling.video_connections import VIDEO_LOCATIONS, available_locations
 
     usable = available_locations(user)
     return {key: label for key, label in LOCATION_TYPES.items()
@@ -181,7 +181,7 @@ def location_choices(user: User, current: str | None = None) -> dict[str, str]:
 
 def _video_location_problem(user: User, location: str, current: EventType | None) -> str | None:
     from app.integrations.video import VIDEO_PROVIDERS
-    from app.services.video_connections import VIDEO_LOCATIONS, available_locations
+    from app.services.scheduling.video_connections import VIDEO_LOCATIONS, available_locations
 
     if location not in VIDEO_LOCATIONS or (current is not None and current.location_type == location):
         return None
@@ -390,7 +390,7 @@ def delete_event_type(event_type: EventType, *, ip: str | None = None) -> None:
 
 def create_defaults(user: User) -> None:
     """Every new account: the "Working hours" schedule and an active "30 Minute Meeting"."""
-    from app.services.schedules import create_default_schedule
+    from app.services.scheduling.schedules import create_default_schedule
 
     create_default_schedule(user)
     EventType.create(user=user, name="30 Minute Meeting", slug="30-min", duration=30, location_type="none",
@@ -398,7 +398,7 @@ def create_defaults(user: User) -> None:
 
 
 def effective_schedule(event_type: EventType) -> Schedule | None:
-    from app.services.schedules import default_schedule_for
+    from app.services.scheduling.schedules import default_schedule_for
 
     if event_type.schedule_id:
         schedule = Schedule.get_or_none(Schedule.id == event_type.schedule_id)

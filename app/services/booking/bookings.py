@@ -28,8 +28,8 @@ from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.services import audit, events
 from app.services.errors import Conflict, NotFound, ValidationFailed
-from app.services.event_types import LOCATION_TYPES, effective_schedule
-from app.services.slots import (
+from app.services.scheduling.event_types import LOCATION_TYPES, effective_schedule
+from app.services.scheduling.slots import (
     available_slots,
     busy_source,
     day_count_source,

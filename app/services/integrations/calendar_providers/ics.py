@@ -11,7 +11,8 @@ from app.integrations.errors import IntegrationError
 from app.integrations.ical import Budget
 from app.models import Integration, IntegrationCalendar, User
 from app.services import audit
-from app.services.calendar_providers.base import (
+from app.services.errors import ValidationFailed
+from app.services.integrations.calendar_providers.base import (
     BusyRead,
     ReadOnly,
     RemoteCalendar,
@@ -21,8 +22,7 @@ from app.services.calendar_providers.base import (
     secret,
     timeout,
 )
-from app.services.connections import SERVICES, cfg, credentials, lock_user, sealed
-from app.services.errors import ValidationFailed
+from app.services.integrations.connections import SERVICES, cfg, credentials, lock_user, sealed
 
 PROVIDER = "ics"
 FEED_CALENDAR = "feed"          # the remote id of a feed's one calendar

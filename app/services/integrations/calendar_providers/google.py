@@ -4,9 +4,9 @@ invitations or updates (``sendUpdates=none``); a first insert carries an id deri
 from __future__ import annotations
 
 from app.models import Integration
-from app.services.calendar_providers.base import EventDraft
-from app.services.calendar_providers.oauth import OAuthCalendars, google_event_id
-from app.services.oauth_connections import oauth_call
+from app.services.integrations.calendar_providers.base import EventDraft
+from app.services.integrations.calendar_providers.oauth import OAuthCalendars, google_event_id
+from app.services.integrations.oauth_connections import oauth_call
 
 
 def _fields(draft: EventDraft) -> dict:

@@ -1,5 +1,5 @@
 """Page analytics (spec page 22): the numbers the Analytics dashboard, the event type card and
-``/api/analytics/page-views`` show, read from the daily rollups ``app/services/page_views.py`` keeps; and the
+``/api/analytics/page-views`` show, read from the daily rollups ``app/services/insights/page_views.py`` keeps; and the
 booking numbers of the dashboard's Bookings tab.
 
 Conversions
@@ -24,7 +24,7 @@ import peewee
 from app.models import Booking, EventType
 from app.models.analytics import ALL_PAGES, PageViewDaily, PageViewReferrer
 from app.services.errors import NotFound, ValidationFailed
-from app.services.page_views import as_date
+from app.services.insights.page_views import as_date
 from app.services.plans import PLAN_LABELS, effective_plan, limits_for
 
 PRESETS = {"7d": 7, "30d": 30, "90d": 90, "year": 365}

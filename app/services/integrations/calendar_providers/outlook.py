@@ -4,9 +4,9 @@ event it created before instead of adding a second one."""
 from __future__ import annotations
 
 from app.models import Integration
-from app.services.calendar_providers.base import EventDraft
-from app.services.calendar_providers.oauth import OAuthCalendars
-from app.services.oauth_connections import oauth_call
+from app.services.integrations.calendar_providers.base import EventDraft
+from app.services.integrations.calendar_providers.oauth import OAuthCalendars
+from app.services.integrations.oauth_connections import oauth_call
 
 
 def _fields(draft: EventDraft) -> dict:

@@ -12,7 +12,8 @@ from app.integrations.ical import Budget
 from app.models import Integration, User
 from app.models.base import utcnow
 from app.services import audit
-from app.services.calendar_providers.base import (
+from app.services.errors import ValidationFailed
+from app.services.integrations.calendar_providers.base import (
     BusyRead,
     EventDraft,
     RemoteCalendar,
@@ -23,8 +24,7 @@ from app.services.calendar_providers.base import (
     secret,
     timeout,
 )
-from app.services.connections import lock_user, sealed, service_name, sync_calendars
-from app.services.errors import ValidationFailed
+from app.services.integrations.connections import lock_user, sealed, service_name, sync_calendars
 
 
 def caldav_client(integration: Integration) -> caldav.CalDAVClient:

@@ -1,0 +1,1 @@
+"""The developer platform: API keys, webhooks and their deliveries."""

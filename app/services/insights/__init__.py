@@ -1,0 +1,1 @@
+"""Page analytics: recorded views and their daily rollups."""

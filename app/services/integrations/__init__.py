@@ -1,0 +1,1 @@
+"""Connected accounts: calendars (busy times, the booking's calendar event) and video meetings."""
