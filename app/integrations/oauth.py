@@ -51,30 +51,44 @@ class ProviderInfo:
     client_path: str                       # "module:Class"
     supports: frozenset[str]               # calendars, busy_times, events, meetings
     video_locations: tuple[str, ...] = ()  # event-type locations this connection can serve
+    service: str = ""                      # what people call a connection of it ("Outlook Calendar")
+    company: str = ""                      # who grants the access ("Microsoft")
+    audit_name: str = ""                   # its name in the audit log's details
+    connect_hint: str = ""                 # the line on its "Connect" card
 
 
+# The OAuth providers, in the order the integrations page shows them. A new one is an entry here (and its client
+# module and *_CLIENT_ID / *_CLIENT_SECRET settings); pages, routes, names and the audit log read it from here.
 PROVIDERS: dict[str, ProviderInfo] = {
     "google": ProviderInfo(
         "google", "Google Calendar", "calendar",
         ("openid", "email", "https://www.googleapis.com/auth/calendar.readonly",
          "https://www.googleapis.com/auth/calendar.events"),
         "app.integrations.google:GoogleClient", frozenset({"calendars", "busy_times", "events"}),
-        ("google_meet",)),
+        ("google_meet",), service="Google Calendar", company="Google", audit_name="google_calendar"),
     "microsoft": ProviderInfo(
         "microsoft", "Outlook / Microsoft 365", "calendar",
         ("offline_access", "User.Read", "Calendars.ReadWrite"),
-        "app.integrations.microsoft:MicrosoftClient", frozenset({"calendars", "busy_times", "events"})),
+        "app.integrations.microsoft:MicrosoftClient", frozenset({"calendars", "busy_times", "events"}),
+        service="Outlook Calendar", company="Microsoft", audit_name="outlook_calendar"),
+    "zoom": ProviderInfo(
+        "zoom", "Zoom", "video", ("meeting:write", "user:read"),
+        "app.integrations.zoom:ZoomClient", frozenset({"meetings"}), ("zoom",), service="Zoom", company="Zoom",
+        audit_name="zoom",
+        connect_hint="Sign in with Zoom and allow LinkTime to create meetings for your bookings."),
     # Teams is its own connection (Video Conferencing) through the same Microsoft app and MICROSOFT_* settings
     "teams": ProviderInfo(
         "teams", "Microsoft Teams", "video", ("offline_access", "User.Read", "OnlineMeetings.ReadWrite"),
-        "app.integrations.microsoft:MicrosoftClient", frozenset({"meetings"}), ("teams",)),
-    "zoom": ProviderInfo(
-        "zoom", "Zoom", "video", ("meeting:write", "user:read"),
-        "app.integrations.zoom:ZoomClient", frozenset({"meetings"}), ("zoom",)),
+        "app.integrations.microsoft:MicrosoftClient", frozenset({"meetings"}), ("teams",),
+        service="Microsoft Teams", company="Microsoft", audit_name="microsoft_teams",
+        connect_hint="Sign in with Microsoft 365 (Teams needs a Microsoft 365 licence) and allow LinkTime to create "
+                     "online meetings."),
     "webex": ProviderInfo(
         "webex", "Webex", "video",
         ("spark:kms", "spark:people_read", "meeting:schedules_read", "meeting:schedules_write"),
-        "app.integrations.webex:WebexClient", frozenset({"meetings"}), ("webex",)),
+        "app.integrations.webex:WebexClient", frozenset({"meetings"}), ("webex",), service="Webex", company="Webex",
+        audit_name="webex",
+        connect_hint="Sign in with Webex and allow LinkTime to schedule meetings for your bookings."),
 }
 
 _SETTING_KEYS = ("client_id", "client_secret", "authorize_url", "token_url", "revoke_url", "api_url",

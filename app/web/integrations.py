@@ -24,6 +24,7 @@ from flask import (
     url_for,
 )
 
+from app.integrations import oauth as oauth_clients
 from app.integrations.caldav import ICLOUD_URL
 from app.models import Integration
 from app.security import DecryptionError
@@ -38,10 +39,12 @@ bp = Blueprint("integrations", __name__, url_prefix="/settings/integrations")
 
 # Categories shown on the page, each with the providers that can be connected.
 CATEGORIES = [("calendar", "Calendars", ("google", "microsoft", "caldav", "ics")),
-              ("video", "Video Conferencing", ("zoom", "teams", "webex"))]
-GOOGLE_SESSION_KEY = "google_calendar_oauth"
-SESSION_KEYS = {"google": GOOGLE_SESSION_KEY, "microsoft": "outlook_calendar_oauth", "zoom": "zoom_oauth",
-                "teams": "teams_oauth", "webex": "webex_oauth"}
+              ("video", "Video Conferencing", oauth_service.VIDEO_PROVIDERS)]
+
+
+def _session_key(provider: str) -> str:
+    """Where an OAuth flow's state and verifier wait in the session."""
+    return f"connect_{provider}_oauth"
 EMPTY_FORMS = {"icloud": {"username": ""}, "caldav": {"server_url": "", "username": ""},
                "ics": {"feed_url": "", "feed_name": ""}}
 
@@ -66,7 +69,8 @@ def _panel(status: int = 200, *, errors: dict | None = None, form: str | None = 
                       service_name=connections.service_name, errors=errors or {}, form=form, forms=forms,
                       notice=notice, icloud_url=ICLOUD_URL, google_enabled=oauth_service.oauth_configured("google"),
                       microsoft_enabled=oauth_service.oauth_configured("microsoft"),
-                      video_connect=[(p, connections.SERVICES[p]) for p in oauth_service.VIDEO_PROVIDERS
+                      video_connect=[(p, connections.SERVICES[p], oauth_clients.PROVIDERS[p].connect_hint)
+                                     for p in oauth_service.VIDEO_PROVIDERS
                                      if oauth_service.oauth_configured(p) and p not in connected],
                       google_connected="google" in connected)
     response.headers["Cache-Control"] = "no-store"
@@ -138,7 +142,7 @@ def _encryptor():
 
 
 def _redirect_uri(provider: str) -> str:
-    return current_app.config["BASE_URL"] + url_for(f"integrations.{provider}_callback")
+    return current_app.config["BASE_URL"] + url_for("integrations.callback", provider=provider)
 
 
 def _oauth_failed(message: str):
@@ -154,14 +158,14 @@ def _start_oauth(provider: str):
     except ValidationFailed as exc:
         return _oauth_failed(exc.errors[provider])
     # The session is a signed cookie: the verifier goes in encrypted, so it never reaches the browser readable.
-    session[SESSION_KEYS[provider]] = {"state": auth.state, "verifier": _encryptor().encrypt(auth.code_verifier)}
+    session[_session_key(provider)] = {"state": auth.state, "verifier": _encryptor().encrypt(auth.code_verifier)}
     response = redirect(auth.url)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def _finish_oauth(provider: str):
-    pending = session.pop(SESSION_KEYS[provider], None)
+    pending = session.pop(_session_key(provider), None)
     pending = pending if isinstance(pending, dict) else {}
     try:
         verifier = _encryptor().decrypt(str(pending["verifier"])) if pending.get("verifier") else ""
@@ -182,64 +186,22 @@ def _finish_oauth(provider: str):
     return redirect(url_for("integrations.index"))
 
 
-@bp.get("/google")
+# One pair of routes for every OAuth provider of the registry (app/integrations/oauth.py PROVIDERS): the same
+# paths as ever (/settings/integrations/zoom, /settings/integrations/zoom/callback), so the redirect URIs
+# registered with the providers stay valid; ``any(...)`` keeps them apart from /<integration_id>.
+_OAUTH = "<any(" + ", ".join(oauth_clients.PROVIDERS) + "):provider>"
+
+
+@bp.get(f"/{_OAUTH}")
 @login_required
-def connect_google():
-    return _start_oauth("google")
+def connect(provider: str):
+    return _start_oauth(provider)
 
 
-@bp.get("/google/callback")
+@bp.get(f"/{_OAUTH}/callback")
 @login_required
-def google_callback():
-    return _finish_oauth("google")
-
-
-@bp.get("/microsoft")
-@login_required
-def connect_microsoft():
-    return _start_oauth("microsoft")
-
-
-@bp.get("/microsoft/callback")
-@login_required
-def microsoft_callback():
-    return _finish_oauth("microsoft")
-
-
-@bp.get("/zoom")
-@login_required
-def connect_zoom():
-    return _start_oauth("zoom")
-
-
-@bp.get("/zoom/callback")
-@login_required
-def zoom_callback():
-    return _finish_oauth("zoom")
-
-
-@bp.get("/teams")
-@login_required
-def connect_teams():
-    return _start_oauth("teams")
-
-
-@bp.get("/teams/callback")
-@login_required
-def teams_callback():
-    return _finish_oauth("teams")
-
-
-@bp.get("/webex")
-@login_required
-def connect_webex():
-    return _start_oauth("webex")
-
-
-@bp.get("/webex/callback")
-@login_required
-def webex_callback():
-    return _finish_oauth("webex")
+def callback(provider: str):
+    return _finish_oauth(provider)
 
 
 @bp.post("/calendars")

@@ -29,6 +29,7 @@ from app.services.booking.bookings import (
 )
 from app.services.booking.notifications import booking_for_token, build_ics, invitee_links
 from app.services.errors import ValidationFailed
+from app.services.scheduling.video_connections import VIDEO_LOCATIONS
 from app.services.validation import parse_date, parse_month
 from app.timezones import all_timezones, zone
 from app.web.booking_view import (
@@ -121,6 +122,7 @@ def page_context(booking: Booking, token: str, state: ViewState) -> dict:
     context.update(
         booking=booking, token=token,
         location=location_label(booking), series=series_of(booking), answers=answers_of(booking),
+        video_location=booking.location_type in VIDEO_LOCATIONS,
         add=calendar_links(booking, f"{booking.event_name} with {host.name}", details, where),
         problem=why_unchangeable(booking),
         is_past=booking.start_at <= datetime.now(UTC),

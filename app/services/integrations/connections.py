@@ -14,7 +14,7 @@ import peewee
 from flask import current_app
 
 from app.db import transaction
-from app.integrations import caldav
+from app.integrations import caldav, oauth
 from app.models import Integration, IntegrationCalendar, User
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
@@ -22,11 +22,10 @@ from app.services.errors import NotFound
 
 log = logging.getLogger(__name__)
 
-SERVICES = {"caldav": "CalDAV", "icloud": "iCloud", "ics": "ICS feed", "google": "Google Calendar",
-            "microsoft": "Outlook Calendar", "zoom": "Zoom", "webex": "Webex", "teams": "Microsoft Teams"}
+SERVICES = {"caldav": "CalDAV", "icloud": "iCloud", "ics": "ICS feed",
+            **{provider: info.service for provider, info in oauth.PROVIDERS.items()}}
 # OAuth providers are named by key in the audit log
-AUDIT_SERVICES = {"google": "google_calendar", "microsoft": "outlook_calendar", "zoom": "zoom", "webex": "webex",
-                  "teams": "microsoft_teams"}
+AUDIT_SERVICES = {provider: info.audit_name for provider, info in oauth.PROVIDERS.items()}
 
 
 # What a connection's card says when its stored secrets cannot be decrypted any more.

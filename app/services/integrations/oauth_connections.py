@@ -50,12 +50,9 @@ log = logging.getLogger(__name__)
 
 # provider -> (service name, company, settings prefix). Zoom, Webex and Microsoft Teams connections have no
 # calendars: they create the meetings of bookings (app.services.integrations.meetings).
-OAUTH_PROVIDERS = {"google": ("Google Calendar", "Google", "GOOGLE"),
-                   "microsoft": ("Outlook Calendar", "Microsoft", "MICROSOFT"),
-                   "zoom": ("Zoom", "Zoom", "ZOOM"),
-                   "webex": ("Webex", "Webex", "WEBEX"),
-                   "teams": ("Microsoft Teams", "Microsoft", "MICROSOFT")}
-VIDEO_PROVIDERS = ("zoom", "teams", "webex")
+OAUTH_PROVIDERS = {provider: (info.service, info.company, oauth.SETTINGS_PREFIX.get(provider, provider.upper()))
+                   for provider, info in oauth.PROVIDERS.items()}
+VIDEO_PROVIDERS = tuple(provider for provider, info in oauth.PROVIDERS.items() if info.category == "video")
 GOOGLE_REVOKED_MESSAGE = ("Google no longer accepts LinkTime's access to this calendar (access was removed in your "
                           "Google account, or it expired). It is no longer checked for conflicts and new bookings "
                           "are not added to it. Connect Google Calendar again to restore it.")

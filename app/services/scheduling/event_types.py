@@ -17,15 +17,13 @@ from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.services import audit
 from app.services.errors import NotFound, ValidationFailed
+from app.services.scheduling.video_connections import LOCATION_NAMES
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 LOCATION_TYPES = {
     "none": "No location",
-    "google_meet": "Google Meet",
-    "zoom": "Zoom",
-    "teams": "Microsoft Teams",
-    "webex": "Webex",
+    **LOCATION_NAMES,     # the video services of the registry (app/integrations/video.py)
     "phone_host_calls": "Phone call (you call the invitee)",
     "phone_invitee_calls": "Phone call (the invitee calls you)",
     "in_person": "In person",
