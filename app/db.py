@@ -19,7 +19,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -117,6 +119,19 @@ class SqliteDatabase(peewee.SqliteDatabase):
         super().__init__(*args, **kwargs)
         self.write_queue = WriteQueue()
         _sqlite_databases.append(self)
+
+    def _set_pragmas(self, conn) -> None:
+        """Peewee's, retried while another process switches a new database file to WAL: that switch needs an
+        exclusive lock, and SQLite answers "database is locked" at once instead of waiting in its busy handler
+        (two processes starting on a new database together, e.g. web workers and ``flask db upgrade``)."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                return super()._set_pragmas(conn)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def _queue(self) -> bool:
         """Take this process's write turn unless the thread has it; True when this call took it."""
