@@ -3,6 +3,7 @@ calendar without LinkTime's own events, and the writes through the provider's ev
 from __future__ import annotations
 
 import base64
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -15,7 +16,7 @@ from app.services.integrations.connections import service_name
 from app.services.integrations.oauth_connections import OAUTH_PROVIDERS, oauth_call, oauth_client
 
 
-class OAuthCalendars:
+class OAuthCalendars(ABC):
     """A calendar provider behind ``oauth_call``; subclasses write events (``_create``, ``_update``,
     ``delete_event``) with their client's arguments."""
     name = ""
@@ -53,12 +54,14 @@ class OAuthCalendars:
     def failure_text(self, integration: Integration, exc: IntegrationError) -> str:
         return f"{service_name(integration)}: {exc.message}"
 
+    @abstractmethod
     def _create(self, integration: Integration, calendar_id: str, draft: EventDraft, *, first: bool,
                 with_meet: bool):
-        raise NotImplementedError
+        """Create the event in the provider's calendar; answers the provider's event."""
 
+    @abstractmethod
     def _update(self, integration: Integration, mapping, draft: EventDraft):
-        raise NotImplementedError
+        """Update the mapped event; answers the provider's event."""
 
     def create_event(self, integration: Integration, calendar_id: str, draft: EventDraft, *, first: bool = True,
                      with_meet: bool = False) -> WrittenEvent:
