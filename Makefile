@@ -7,7 +7,7 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-sqlite test-postgres install install-dev browser bench lint clean
+.PHONY: run test test-sqlite test-postgres install install-dev browser bench lint screenshots clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ bench: install-dev
 	$(PY) bench/booking_pages.py --seconds 3 --clients 1,8 --bookings-seconds 3
 	$(PY) bench/calendar_slots.py --events 500 --requests 100
 	$(PY) bench/soak.py --minutes 1 --sample-seconds 15 --tolerance-mib 64  # a minute shows the cache filling only
+
+# Screenshots of the booking flow and the host's first pages at 375 px and 1280 px (not run by CI).
+SCREENSHOTS_DIR ?= screenshots
+screenshots: install-dev browser
+	rm -rf $(SCREENSHOTS_DIR)
+	SCREENSHOTS_DIR=$(SCREENSHOTS_DIR) $(PY) -m pytest tests/browser/screenshots.py
+	@echo "Screenshots in $(SCREENSHOTS_DIR)/375 and $(SCREENSHOTS_DIR)/1280"
 
 clean:
 	rm -rf $(VENV) .pytest_cache
