@@ -11,6 +11,7 @@ from app.models.integrations import (
     Integration,
     IntegrationCalendar,
 )
+from app.models.organizations import Invitation, Membership, Organization, Team, TeamMember
 from app.models.outbox import OutboxMessage
 from app.models.scheduling import EventType, Schedule
 
@@ -28,3 +29,6 @@ __all__ += ["PageView", "PageViewDaily", "PageViewReferrer", "PageVisitor"]
 
 ALL_MODELS += [WebSession]
 __all__ += ["WebSession"]
+
+ALL_MODELS += [Organization, Membership, Invitation, Team, TeamMember]
+__all__ += ["Invitation", "Membership", "Organization", "Team", "TeamMember"]

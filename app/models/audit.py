@@ -11,6 +11,7 @@ from app.models.base import BaseModel, UTCDateTimeField, utcnow
 
 class AuditLog(BaseModel):
     user_id = peewee.CharField(max_length=32, null=True, index=True)  # the account the entry belongs to
+    organization_id = peewee.CharField(max_length=32, null=True)      # and its organization's log, if any
     actor_id = peewee.CharField(max_length=32, null=True)             # who did it (null: system/invitee)
     actor_email = peewee.CharField(max_length=254, null=True)
     action = peewee.CharField(max_length=64)
@@ -25,6 +26,6 @@ class AuditLog(BaseModel):
 
     class Meta:
         table_name = "audit_logs"
-        indexes = ((("user_id", "created_at"), False),
+        indexes = ((("user_id", "created_at"), False), (("organization_id", "created_at"), False),
                    (("user_id", "category", "created_at", "action", "resource", "resource_id", "id"), False),
                    (("user_id", "created_at", "category", "action", "resource", "resource_id", "id"), False))

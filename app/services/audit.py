@@ -94,8 +94,11 @@ def category_for(action: str) -> str:
 
 
 def record(action: str, *, resource: str, resource_id: str | None = None, user=None, actor=None,
-           ip: str | None = None, user_agent: str | None = None, details: dict | None = None) -> None:
-    """Record one audit entry; on any failure log it and carry on (spec 21: fire-and-forget)."""
+           ip: str | None = None, user_agent: str | None = None, details: dict | None = None,
+           organization=None) -> None:
+    """Record one audit entry; on any failure log it and carry on (spec 21: fire-and-forget).
+
+    ``organization``: the organization whose log also shows the entry (team and organization actions)."""
     try:
         from app.db import db
         from app.models import AuditLog
@@ -106,6 +109,7 @@ def record(action: str, *, resource: str, resource_id: str | None = None, user=N
         with db.atomic():  # a savepoint inside a caller's transaction: a failure here leaves it usable
             create(
                 AuditLog, user_id=getattr(owner, "id", None),
+                organization_id=getattr(organization, "id", None),
                 actor_id=getattr(actor, "id", None),
                 actor_email=getattr(actor, "email", None),
                 action=action,

@@ -20,3 +20,8 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     status = 409
+
+
+class Forbidden(DomainError):
+    """The signed-in person may see the object but not do this to it (a MEMBER where an ADMIN is needed)."""
+    status = 403

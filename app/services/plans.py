@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.models import Membership, Organization
+from app.statements import Param, Statement
+
 PLANS = ("FREE", "PRO", "BUSINESS", "ORGANIZATION")
 PLAN_ALIASES = {"ENTERPRISE": "ORGANIZATION"}
 PLAN_LABELS = {"FREE": "Free", "PRO": "Pro", "BUSINESS": "Business", "ORGANIZATION": "Organization"}
@@ -77,12 +80,18 @@ def normalize_plan(name: str) -> str:
     return plan
 
 
-def effective_plan(user) -> str:
-    """The plan whose limits apply to ``user``: their own, or their organization's when higher.
+_ORG_PLANS = Statement(lambda: Organization.select(Organization.plan).join(Membership)
+                       .where(Membership.user == Param("user")).tuples())
 
-    Organizations arrive in a later issue; until then this is the user's own plan.
-    """
-    return normalize_plan(user.plan)
+
+def effective_plan(user) -> str:
+    """The plan whose limits apply to ``user``: their own, or the highest of their organizations' when higher
+    (spec ``effectivePlan``: a member of an organization on the Organization plan has that plan's limits)."""
+    own = normalize_plan(user.plan)
+    if own == PLANS[-1] or getattr(user, "id", None) is None:
+        return own
+    plans = [own] + [normalize_plan(plan) for (plan,) in _ORG_PLANS.rows(user=user.id)]
+    return max(plans, key=PLANS.index)
 
 
 def limits_for(user) -> Limits:
