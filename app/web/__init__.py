@@ -23,13 +23,14 @@ def register_web(app: Flask) -> None:
         integrations,
         invitee,
         main,
+        organizations,
         public,
         settings,
         webhooks,
     )
     # public (/<username>/...) stays last: fixed routes win
     for module in (main, auth, dashboard, event_types, availability, bookings, contacts, settings, admin, webhooks,
-                   api_keys, integrations, audit, analytics, docs, invitee, public):
+                   api_keys, integrations, audit, analytics, docs, invitee, organizations, public):
         app.register_blueprint(module.bp)
 
     @app.context_processor
