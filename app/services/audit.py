@@ -163,13 +163,23 @@ class AuditPage:
 def visible_query(user, *, category: str = "all", search: str = "", now: datetime | None = None):
     """The account's entries inside its plan's retention window, newest first, filtered."""
     from app.models import AuditLog
-    from app.models.base import contains_text
     from app.services.plans import limits_for
 
+    return scoped_query(AuditLog.user_id == user.id, limits_for(user).audit_retention_days, category=category,
+                        search=search, now=now)
+
+
+def scoped_query(condition, retention_days: int, *, category: str = "all", search: str = "",
+                 now: datetime | None = None):
+    """The entries matching ``condition`` (whose log: an account's, an organization's) inside the retention
+    window, newest first, filtered by category and search."""
+    from app.models import AuditLog
+    from app.models.base import contains_text
+
     now = now or datetime.now(UTC)
-    since = now - timedelta(days=limits_for(user).audit_retention_days)
+    since = now - timedelta(days=retention_days)
     query = (AuditLog.select()
-             .where((AuditLog.user_id == user.id) & (AuditLog.created_at >= since))
+             .where(condition & (AuditLog.created_at >= since))
              .order_by(AuditLog.created_at.desc(), AuditLog.id.desc()))
     if category and category != "all":
         query = query.where(AuditLog.category == category)
@@ -182,11 +192,16 @@ def visible_query(user, *, category: str = "all", search: str = "", now: datetim
 
 def list_entries(user, *, category: str = "all", search: str = "", page: int = 1, limit: int = 50,
                  now: datetime | None = None) -> AuditPage:
-    from app.models import AuditLog
     from app.services.plans import limits_for
 
-    limits = limits_for(user)
-    query = visible_query(user, category=category, search=search, now=now)
+    return page_of(visible_query(user, category=category, search=search, now=now), limits_for(user),
+                   page=page, limit=limit)
+
+
+def page_of(query, limits, *, page: int, limit: int) -> AuditPage:
+    """One page of a scoped query, with the plan facts the page and the API show."""
+    from app.models import AuditLog
+
     # the page's ids come from the covering index alone; only those rows are read in full
     ids = [row.id for row in query.select(AuditLog.id).paginate(page, limit)]
     entries = list(AuditLog.select().where(AuditLog.id.in_(ids)).order_by(AuditLog.created_at.desc(),
@@ -243,14 +258,20 @@ def export_csv(user, *, category: str = "all", search: str = "", now: datetime |
     """Every visible entry matching the filters, as CSV with spec 21's columns."""
     from app.services.plans import limits_for
 
-    full_ip = limits_for(user).audit_full_ip
+    return csv_of(visible_query(user, category=category, search=search, now=now),
+                  full_ip=limits_for(user).audit_full_ip)
+
+
+def csv_of(query, *, full_ip: bool, who=None) -> str:
+    """CSV of a scoped query; ``who(entry)`` adds the columns naming the member (the organization's log)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for entry in visible_query(user, category=category, search=search, now=now).iterator():
-        writer.writerow([iso(entry.created_at), action_label(entry.action), entry.resource, entry.resource_id or "",
-                         json.dumps(details_of(entry), separators=(",", ":")),
-                         mask_ip(entry.ip_address, full=full_ip) or ""])
+    writer.writerow((["User", "User Email"] if who else []) + CSV_COLUMNS)
+    for entry in query.iterator():
+        writer.writerow((list(who(entry)) if who else [])
+                        + [iso(entry.created_at), action_label(entry.action), entry.resource, entry.resource_id or "",
+                           json.dumps(details_of(entry), separators=(",", ":")),
+                           mask_ip(entry.ip_address, full=full_ip) or ""])
     return out.getvalue()
 
 

@@ -138,3 +138,35 @@ def test_an_admin_manages_teams_in_place(app, people, org):
     made = olga.post(f"/dashboard/organizations/{org.id}/teams", data={"name": "Support", "slug": "sales"},
                      headers={"HX-Request": "true"})
     assert made.status_code == 422 and b"This address is taken." in made.data
+
+
+def test_the_organization_audit_log_api_names_each_member_and_is_for_admins(app, people, org):
+    from datetime import UTC, datetime, timedelta
+
+    from app.models import AuditLog
+    with app.app_context(), db.connection_context():   # Mia's own entry from before she joined stays hers
+        AuditLog.create(user_id=people["mia"].id, actor_id=people["mia"].id, action="booking.created",
+                        category="bookings", resource="booking", resource_id="old",
+                        created_at=datetime.now(UTC) - timedelta(days=3))
+        AuditLog.create(user_id=people["mia"].id, actor_id=people["mia"].id, action="booking.created",
+                        category="bookings", resource="booking", resource_id="new")
+    olga = _client(app, people["olga"])
+    answer = olga.get(f"/api/organizations/{org.id}/audit-logs?limit=10")
+    assert answer.status_code == 200
+    body = answer.get_json()
+    actions = {(log["action"], log["resourceId"]): log["user"] for log in body["logs"]}
+    assert ("booking.created", "old") not in actions
+    assert actions[("booking.created", "new")] == {"name": people["mia"].name, "email": "mia@example.com",
+                                                   "image": None}
+    assert actions[("org.member_invited", org.id)]["email"] == "olga@example.com"
+    assert actions[("team.created", _team(app).id)]["email"] == "olga@example.com"
+    assert set(body) == {"logs", "total", "page", "limit", "hasMore", "retentionDays"}
+    teams = olga.get(f"/api/organizations/{org.id}/audit-logs?category=team").get_json()["logs"]
+    assert {log["action"] for log in teams} == {"team.created", "org.member_invited"}
+    csv_text = olga.get(f"/api/organizations/{org.id}/audit-logs?export=csv").get_data(as_text=True)
+    assert csv_text.splitlines()[0].startswith("User,User Email,Time,Action") and "mia@example.com" in csv_text
+
+    refused = _client(app, people["mia"]).get(f"/api/organizations/{org.id}/audit-logs")
+    assert refused.status_code == 403 and refused.get_json() == {"error": service.NEEDS_ADMIN}
+    assert _client(app, people["otto"]).get(f"/api/organizations/{org.id}/audit-logs").status_code == 404
+    assert app.test_client().get(f"/api/organizations/{org.id}/audit-logs").status_code == 401
