@@ -189,3 +189,21 @@ def test_hashed_name_goes_before_the_last_extension():
     assert hashed_name("js/htmx-2.0.11.min.js", "abc") == "js/htmx-2.0.11.min.abc.js"
     assert hashed_name("LICENSE", "abc") == "LICENSE.abc"
     assert hashed_name("v1.0/README", "abc") == "v1.0/README.abc"
+
+
+def test_send_asset_serves_a_file_under_a_fixed_url_compressed(app_factory):
+    """For routes like /embed.js whose URL must stay stable for other sites (app.web.public could use it)."""
+    from app.web.static_assets import send_asset
+
+    application = app_factory()
+    application.add_url_rule("/_test/embed.js", "_test_embed", lambda: send_asset("embed.js", "public, max-age=3600"))
+    application.add_url_rule("/_test/missing.js", "_test_missing", lambda: send_asset("missing.js", SHORT))
+    client = application.test_client()
+    response = client.get("/_test/embed.js", headers={"Accept-Encoding": "br"})
+    assert response.status_code == 200 and response.headers["Content-Encoding"] == "br"
+    assert response.headers["Cache-Control"] == "public, max-age=3600"
+    assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert brotli.decompress(response.data) == (STATIC / "embed.js").read_bytes()
+    again = client.get("/_test/embed.js", headers={"Accept-Encoding": "br", "If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    assert client.get("/_test/missing.js").status_code == 404
