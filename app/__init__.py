@@ -33,6 +33,10 @@ def create_app(overrides: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         JSON_SORT_KEYS=False,
     )
+    from app.web.compression import init_compression
+    from app.web.static_assets import init_static_assets
+    init_compression(app)     # first registered after-request hook: runs last, on the final headers
+    init_static_assets(app)   # url_for('static', ...) gives content-hashed URLs, served with a year's cache
     logging.basicConfig(level=cfg["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_http_client_logs(cfg["LOG_LEVEL"])
 
