@@ -8,6 +8,7 @@ error is "Invalid request data"), else like ``abort`` would for a page: a ``NotF
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -40,12 +41,34 @@ def wants_json() -> bool:
     return is_api_request() or request.accept_mimetypes.best == "application/json"
 
 
+def wait_text(seconds: int) -> str:
+    """How long to wait, as people say it: "40 seconds", "1 minute", "about 15 minutes"."""
+    if seconds < 60:
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
+    minutes = -(-seconds // 60)
+    return f"{'' if seconds % 60 == 0 else 'about '}{minutes} minute{'' if minutes == 1 else 's'}"
+
+
+def back_link() -> str | None:
+    """Where "try again" leads: this page for a GET, else the page the form was sent from (when it is one of
+    this site's)."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.scheme in ("http", "https"):
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return None
+
+
 def error_response(status: int, message: str, retry_after: int | None = None):
     if wants_json():
         response = jsonify({"error": message})
         response.status_code = status
     else:
-        response = make_response(render_template("error.html", status=status, message=message), status)
+        response = make_response(render_template(
+            "error.html", status=status, message=message,
+            wait=wait_text(retry_after) if retry_after is not None else None,
+            back=back_link() if status == 429 else None), status)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response

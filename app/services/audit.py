@@ -288,3 +288,121 @@ def remove_expired(now: datetime | None = None) -> int:
     cutoff = (now or datetime.now(UTC)) - timedelta(days=MAX_RETENTION_DAYS, minutes=1)
     with db.atomic():
         return AuditLog.delete().where(AuditLog.created_at < cutoff).execute()
+
+
+# --- display helpers of the audit log page (stored entries stay as they are) -------------------------------
+RESOURCE_LABELS = {"booking": "Booking", "event_type": "Event type", "schedule": "Schedule", "user": "Account",
+                   "integration": "Integration", "api_key": "API key", "webhook": "Webhook"}
+DETAIL_LABELS = {"inviteeEmail": "Invitee", "eventType": "Event type", "startTime": "Start",
+                 "previousStartTime": "Previously", "field": "Changed", "oldValue": "Before", "newValue": "After",
+                 "service": "Service", "account": "Account", "name": "Name", "url": "URL", "events": "Events",
+                 "label": "Label", "active": "Active", "email": "Email", "username": "Username", "method": "Method",
+                 "duplicatedFrom": "Copied from"}
+FIELD_LABELS = {"schedule": "Schedule", "schedule.name": "Schedule name", "schedule.timezone": "Schedule time zone",
+                "schedule.weekly": "Weekly hours", "schedule.override": "Date override", "timezone": "Time zone",
+                "hour12": "12-hour clock", "brand_color": "Brand colour", "name": "Name", "email": "Email",
+                "username": "Username", "password": "Password", "plan": "Plan"}
+WEEKDAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class DetailLine:
+    """One line of an entry's details: a label and either text or an instant (the page formats it on the
+    viewer's clock)."""
+    label: str
+    text: str = ""
+    when: datetime | None = None
+
+
+def resource_label(resource: str | None) -> str:
+    return RESOURCE_LABELS.get(resource or "", (resource or "").replace("_", " ").capitalize())
+
+
+def _words(key: str) -> str:
+    spaced = "".join(" " + c.lower() if c.isupper() else c for c in key).replace("_", " ").strip()
+    return spaced[:1].upper() + spaced[1:]
+
+
+def _instant(value) -> datetime | None:
+    if not isinstance(value, str) or "T" not in value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _plain(value) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{_words(str(k))}: {_plain(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _clock_time(hhmm: str, hour12: bool) -> str:
+    from app.datetimes import format_time
+
+    try:
+        hours, minutes = (int(part) for part in str(hhmm).split(":", 1))
+        moment = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(hours=hours, minutes=minutes)
+    except (TypeError, ValueError):
+        return str(hhmm)
+    return format_time(moment, "UTC", hour12)
+
+
+def _ranges(ranges, hour12: bool) -> str:
+    if not ranges:
+        return "unavailable"
+    try:
+        return ", ".join(f"{_clock_time(start, hour12)} – {_clock_time(end, hour12)}" for start, end in ranges)
+    except (TypeError, ValueError):
+        return _plain(ranges)
+
+
+def _weekly(value, hour12: bool) -> str:
+    if not isinstance(value, dict):
+        return _plain(value)
+    return "; ".join(f"{WEEKDAY_ABBR[day]} {_ranges(value.get(str(day)), hour12)}" for day in range(7))
+
+
+def _override(value, hour12: bool) -> str:
+    from datetime import date
+
+    from app.datetimes import format_date
+
+    if not isinstance(value, dict):
+        return _plain(value)
+    try:
+        first, last = date.fromisoformat(value["from"]), date.fromisoformat(value["to"])
+    except (KeyError, TypeError, ValueError):
+        return _plain(value)
+    days = format_date(first, style="short") + ("" if last == first else " – " + format_date(last, style="short"))
+    return f"{days}: {_ranges(value.get('hours'), hour12)}"
+
+
+def detail_lines(entry, *, hour12: bool = False) -> list[DetailLine]:
+    """An entry's details as labelled lines people read: instants to be shown on the viewer's clock, schedule
+    hours as days and times, lists and objects as text (the CSV export and the API keep the stored JSON)."""
+    details = details_of(entry)
+    field = details.get("field") if isinstance(details.get("field"), str) else ""
+    lines = []
+    for key, value in details.items():
+        label = DETAIL_LABELS.get(key) or _words(str(key))
+        when = _instant(value) if str(key).endswith(("Time", "At", "_at")) else None
+        if when is not None:
+            lines.append(DetailLine(label, when=when))
+        elif key == "field":
+            lines.append(DetailLine(label, FIELD_LABELS.get(field, _words(field))))
+        elif key in ("oldValue", "newValue") and field == "schedule.weekly":
+            lines.append(DetailLine(label, _weekly(value, hour12)))
+        elif key in ("oldValue", "newValue") and field == "schedule.override":
+            lines.append(DetailLine(label, _override(value, hour12)))
+        else:
+            lines.append(DetailLine(label, _plain(value)))
+    return lines

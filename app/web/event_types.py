@@ -25,6 +25,7 @@ from app.services.errors import ValidationFailed
 from app.services.insights import analytics
 from app.services.scheduling import event_types as service
 from app.web.htmx import is_htmx
+from app.web.integrations import video_offered
 from app.web.rendering import render
 from app.web.session import login_required
 
@@ -80,7 +81,7 @@ def _helpers():
             "location_choices": lambda current=None: service.location_choices(g.user, current),
             "QUESTION_LABELS": QUESTION_LABELS, "NOTICE_UNITS": NOTICE_UNITS, "FIELD_LABELS": FIELD_LABELS,
             "FIELD_ANCHORS": FIELD_ANCHORS, "REMINDER_PRESETS": REMINDER_PRESETS,
-            "base_url": current_app.config["BASE_URL"]}
+            "base_url": current_app.config["BASE_URL"], "video_offered": lambda: video_offered(g.user)}
 
 
 def _own(event_type_id: str):
@@ -213,8 +214,23 @@ def _schedules():
     return list(Schedule.select().where(Schedule.user == g.user).order_by(Schedule.created_at))
 
 
+def _notice_in_unit(errors: dict, values: dict) -> dict:
+    """The service checks the minimum notice in minutes; the form says the range in the unit chosen."""
+    factor = NOTICE_UNITS.get(values.get("notice_unit", ""))
+    if "minimum_notice" not in errors or not factor:
+        return errors
+    try:
+        int(values.get("notice_value", ""))
+    except ValueError:
+        return errors       # not a number: the service's message says so
+    unit = values["notice_unit"]
+    return {**errors, "minimum_notice": f"The minimum notice must be between 0 and {service.MAX_NOTICE // factor} "
+                                        f"{unit}."}
+
+
 def _form_page(event_type, values, errors=None, *, block="event_type_form", status=200, notice=None,
                focus=None):
+    errors = _notice_in_unit(errors or {}, values)
     # a new form re-rendered after a post keeps a hand-edited slug from following the name
     slug_edited = (event_type is None and bool(values["slug"])
                    and values["slug"] != service.suggest_slug(g.user, values["name"]))

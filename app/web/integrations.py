@@ -42,6 +42,26 @@ CATEGORIES = [("calendar", "Calendars", ("google", "microsoft", "caldav", "ics")
               ("video", "Video Conferencing", oauth_service.VIDEO_PROVIDERS)]
 
 
+# Video services and the settings (app/config.py, README "Configuration") the operator sets to offer them.
+VIDEO_SETUP = (("google", "Google Meet (with Google Calendar)"), ("zoom", "Zoom"), ("teams", "Microsoft Teams"),
+               ("webex", "Webex"))
+
+
+def video_setup() -> list[tuple[str, str, str]]:
+    """Each video service with the two settings that enable it: (service, client id, client secret)."""
+    return [(title, f"{oauth_service.OAUTH_PROVIDERS[p][2]}_CLIENT_ID", f"{oauth_service.OAUTH_PROVIDERS[p][2]}"
+             "_CLIENT_SECRET") for p, title in VIDEO_SETUP]
+
+
+def video_offered(user) -> bool:
+    """Whether this server lets ``user`` have meeting links: a video service is configured by the operator,
+    or the host has a video connection already."""
+    if any(oauth_service.oauth_configured(p) for p, _title in VIDEO_SETUP):
+        return True
+    return (Integration.select().where((Integration.user == user) & (Integration.category == "video")
+                                       & (Integration.status != "revoked")).exists())
+
+
 def _session_key(provider: str) -> str:
     """Where an OAuth flow's state and verifier wait in the session."""
     return f"connect_{provider}_oauth"
@@ -72,7 +92,8 @@ def _panel(status: int = 200, *, errors: dict | None = None, form: str | None = 
                       video_connect=[(p, connections.SERVICES[p], oauth_clients.PROVIDERS[p].connect_hint)
                                      for p in oauth_service.VIDEO_PROVIDERS
                                      if oauth_service.oauth_configured(p) and p not in connected],
-                      google_connected="google" in connected)
+                      google_connected="google" in connected,
+                      video_offered=video_offered(user), video_setup=video_setup(), is_admin=user.is_admin)
     response.headers["Cache-Control"] = "no-store"
     return response
 

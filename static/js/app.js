@@ -46,12 +46,73 @@
     if (event.target.matches && event.target.matches("input[data-tz-filter]")) { filterTimezones(event.target); }
   });
 
-  // Buttons with data-confirm ask before submitting.
+  // Buttons (or forms) with data-confirm ask in an in-page dialog before submitting; data-confirm-yes and
+  // data-confirm-no name its two buttons. The form is sent again, with the same submitter, once confirmed.
+  var confirmed = null;
+
+  function confirmDialog() {
+    var dialog = document.getElementById("confirm-dialog");
+    if (dialog) { return dialog; }
+    dialog = document.createElement("dialog");
+    dialog.id = "confirm-dialog";
+    dialog.className = "confirm-dialog";
+    dialog.setAttribute("aria-labelledby", "confirm-dialog-text");
+    dialog.innerHTML = '<form method="dialog"><p id="confirm-dialog-text"></p><div class="confirm-actions">' +
+      '<button type="submit" value="no" class="btn" data-answer="no"></button>' +
+      '<button type="submit" value="yes" class="btn btn-danger-solid" data-answer="yes"></button></div></form>';
+    document.body.appendChild(dialog);
+    return dialog;
+  }
+
+  function askFirst(form, submitter, message) {
+    var source = submitter && submitter.hasAttribute("data-confirm") ? submitter : form;
+    var dialog = confirmDialog();
+    dialog.querySelector("#confirm-dialog-text").textContent = message;
+    dialog.querySelector('[data-answer="yes"]').textContent = source.getAttribute("data-confirm-yes") || "Yes";
+    dialog.querySelector('[data-answer="no"]').textContent = source.getAttribute("data-confirm-no") || "No";
+    dialog.returnValue = "";
+    dialog.onclose = function () {
+      if (dialog.returnValue === "yes") {
+        confirmed = form;
+        if (submitter && form.requestSubmit) { form.requestSubmit(submitter); } else if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+      } else if (submitter) {
+        submitter.focus();
+      }
+    };
+    dialog.showModal();
+    dialog.querySelector('[data-answer="no"]').focus();
+  }
+
   document.addEventListener("submit", function (event) {
-    var submitter = event.submitter;
-    var message = (submitter && submitter.getAttribute("data-confirm")) || event.target.getAttribute("data-confirm");
-    if (message && !window.confirm(message)) { event.preventDefault(); event.stopImmediatePropagation(); }
+    var form = event.target, submitter = event.submitter;
+    var message = (submitter && submitter.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+    if (!message || form.id === "confirm-dialog" || form.closest("dialog.confirm-dialog")) { return; }
+    if (confirmed === form) { confirmed = null; return; }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    askFirst(form, submitter, message);
   }, true);
+
+  // The dashboard menu collapses behind a button on narrow screens (the CSS decides when it shows).
+  function setupNavToggle() {
+    var button = document.getElementById("nav-toggle");
+    var menu = button && document.getElementById(button.getAttribute("aria-controls"));
+    if (!menu) { return; }
+    document.documentElement.classList.add("has-nav-toggle");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      menu.classList.toggle("is-open", open);
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && button.getAttribute("aria-expanded") === "true") {
+        button.setAttribute("aria-expanded", "false");
+        menu.classList.remove("is-open");
+        button.focus();
+      }
+    });
+  }
 
   // Buttons with data-copy copy text to the clipboard.
   document.addEventListener("click", function (event) {
@@ -68,6 +129,6 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { detectTimezones(document); });
+  document.addEventListener("DOMContentLoaded", function () { detectTimezones(document); setupNavToggle(); });
   document.addEventListener("htmx:afterSettle", function (event) { detectTimezones(event.target); });
 })();

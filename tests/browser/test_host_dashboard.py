@@ -73,24 +73,20 @@ def test_host_cancels_a_booking_with_a_reason_and_finds_it_under_cancelled(page,
     row.get_by_role("link", name=re.compile("Details")).click()
     page.wait_for_url(f"**/dashboard/bookings/{booking.id}")
 
-    dialogs = []
-
-    def answer(dialog):
-        dialogs.append(dialog.message)
-        dialog.accept()
+    confirm = page.locator("dialog#confirm-dialog")     # the in-page confirmation of app.js
 
     # No reason yet: the inline error replaces the form, nothing is cancelled.
-    page.once("dialog", answer)
     _mark(page)
     page.get_by_role("button", name="Cancel booking").click()
+    confirm.get_by_role("button", name="Yes, cancel the booking").click()
     expect(page.locator("#e-reason")).to_have_text("Give a reason; the invitee will see it.")
     assert _same_document(page) and _fetch(live_server.app, booking.id).status == "CONFIRMED"
 
-    page.once("dialog", answer)
     page.get_by_label("Reason for cancelling").fill("I have to travel that day")
     page.get_by_role("button", name="Cancel booking").click()
+    expect(confirm).to_contain_text("Ivan Invitee will be told")
+    confirm.get_by_role("button", name="Yes, cancel the booking").click()
     expect(page.locator(".flash-success")).to_contain_text("Booking cancelled")
-    assert len(dialogs) == 2 and "Ivan Invitee will be told" in dialogs[1]
     fresh = _fetch(live_server.app, booking.id)
     assert (fresh.status, fresh.cancelled_by, fresh.cancel_reason) == ("CANCELLED", "host", "I have to travel that day")
     expect(page.locator(".history")).to_contain_text("Cancelled by the host: I have to travel that day")
@@ -115,9 +111,9 @@ def test_declining_the_confirmation_cancels_nothing(page, live_server, host):
     _sign_in(page, host)
     page.goto(f"/dashboard/bookings/{booking.id}")
     page.get_by_label("Reason for cancelling").fill("Changed my mind")
-    page.once("dialog", lambda dialog: dialog.dismiss())
     page.get_by_role("button", name="Cancel booking").click()
-    page.wait_for_timeout(500)
+    page.locator("dialog#confirm-dialog").get_by_role("button", name="Keep the booking").click()
+    expect(page.locator("dialog#confirm-dialog")).to_be_hidden()
     assert _fetch(live_server.app, booking.id).status == "CONFIRMED"
     expect(page.locator(".flash-success")).to_have_count(0)
 

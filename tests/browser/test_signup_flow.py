@@ -39,7 +39,7 @@ def test_person_signs_up_with_detected_time_zone_signs_out_and_signs_in_again(pa
     page.get_by_role("button", name="Sign up", exact=True).click()
     expect(page).to_have_url(live_server.url + "/dashboard")
     expect(page.get_by_role("heading", name=f"Welcome, {PERSON['name']}")).to_be_visible()
-    expect(page.get_by_text(f"Welcome to LinkTime, {PERSON['name']}!")).to_be_visible()
+    expect(page.get_by_text("Welcome")).to_have_count(1)          # one welcome, the page's heading
     [user] = _users(live_server.app)
     assert (user.email, user.username, user.timezone) == (PERSON["email"], PERSON["username"], TIMEZONE)
 

@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from app.datetimes import format_datetime
 from app.db import db
 from app.models import ApiKey
 from app.security import sha256_hex
@@ -60,7 +61,7 @@ def test_the_list_shows_name_prefix_created_and_last_used(app, signed_in, host):
     page = text(signed_in.get("/settings/api-keys"))
     assert "CRM sync" in page and "Zapier" in page
     assert f"{key.prefix}…" in page and raw not in page
-    assert key.created_at.strftime("%Y-%m-%d %H:%M") in page
+    assert format_datetime(key.created_at, host.timezone, style="short") in page   # the host's clock and zone
     assert "Never" in page   # the Zapier key was not used yet
 
 
