@@ -98,6 +98,15 @@ def locale_hour12(accept_language: str | None) -> bool | None:
     return None if found is None else found.group(1).upper() in HOUR12_COUNTRIES
 
 
+def signup_hour12(choice: str | None, accept_language: str | None, tz: str | None) -> bool:
+    """A new host's clock: the sign-up form's ``hour`` field (``"12"``/``"24"``, the browser's hour cycle), else
+    the region of the browser's language (``locale_hour12``), else the convention of the zone's country."""
+    if choice in ("12", "24"):
+        return choice == "12"
+    hint = locale_hour12(accept_language)
+    return conventional_hour12(tz) if hint is None else hint
+
+
 def to_local(moment: datetime | str, tz: str) -> datetime:
     """``moment`` on the wall clock of ``tz`` (UTC for an unknown zone; a naive ``moment`` is taken as UTC; an
     ISO 8601 string such as ``2026-12-08T15:30:00Z`` is read first)."""
