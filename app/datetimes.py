@@ -8,25 +8,40 @@ Which clock a viewer reads (``Clock``):
 * Booking pages: the ``hour=12|24`` query parameter (``app.web.booking_view.ViewState``). Without it the page shows
   24 h and ``static/js/booking.js`` asks the browser (``Intl.DateTimeFormat`` hour cycle) and swaps the step in
   again with the browser's choice; every link and form then carries it along, up to the confirmation page.
-* Invitee pages (``/booking/<token>``): the same parameter, else 24 h (no browser detection there; the links
-  in emails carry no ``hour``).
-* Hosts (dashboard and the host's emails): ``host_clock``, the host's zone and the clock chosen in Settings →
-  Profile (``users.hour12``; 24 h until chosen).
+* Invitee pages (``/booking/<token>``): the same parameter, else the clock their booking page showed
+  (``bookings.invitee_hour12``; the links in emails carry no ``hour``).
+* Hosts (dashboard, the host's emails, the host's availability errors): ``host_clock``, the host's zone and the
+  clock chosen in Settings → Profile (``users.hour12``). At sign-up it starts as the browser's hour cycle (the
+  form's hidden ``hour`` field, else the ``Accept-Language`` region), else the zone's country convention
+  (``conventional_hour12``).
 * Invitees' emails: ``invitee_clock``, the invitee's zone and the clock their booking page showed
   (``bookings.invitee_hour12``; 24 h where unknown, e.g. bookings made through the API).
 
-Date styles (``style=``; each keeps the text its pages and emails have always shown):
-  ``long``  Tuesday, 2 June 2026  — booking and invitee pages
+Country convention (``HOUR12_COUNTRIES``): the countries whose everyday clock is 12 h (the CLDR preferred hour
+cycle "h" of their main language): the United States and its territories, Canada, Australia, New Zealand, India,
+Pakistan, Bangladesh, the Philippines, Malaysia, Egypt, Saudi Arabia, the United Arab Emirates, Jordan, Korea and
+Taiwan; everywhere else 24 h. A zone's country comes from the IANA ``zone.tab`` (the ``tzdata`` package); a zone
+it does not list (``UTC``, ``Etc/*``, old aliases) counts as 24 h.
+
+Date styles (``style=``), the same on pages, in emails and in error messages:
+  ``long``  Tuesday, 2 June 2026  — booking, invitee pages and emails (a range: ``… · 9:00am – 9:30am``)
   ``full``  Tuesday 2 June 2026   — dashboard headings
-  ``short`` Tue 2 Jun 2026        — dashboard lists and stamps
-  ``email`` Tuesday, 02 June 2026 — booking emails
+  ``short`` Tue 2 Jun 2026        — dashboard lists and log stamps: ``|datetime('short')`` gives
+                                    ``Tue 8 Dec 2026, 12:30am`` (audit log, API keys' "Created"), ``seconds=True``
+                                    adds seconds; a UTC ISO string (``2026-12-08T15:30:00Z``) is read as an instant
   ``iso``   2026-06-02            — settings tables (with a time: 2026-06-02 16:00)
   ``month`` June 2026
+
+``with_zone=True`` names the zone as people read it after the time: ``(Tokyo time / Asia/Tokyo)``.
+A wall-clock time of a weekly schedule (``"13:00"``) on a viewer's clock: ``format_hhmm``.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 from app.timezones import is_valid_timezone, zone
@@ -34,7 +49,9 @@ from app.timezones import is_valid_timezone, zone
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
-STYLES = ("long", "full", "short", "email", "iso", "month")
+STYLES = ("long", "full", "short", "iso", "month")
+HOUR12_COUNTRIES = frozenset("US PR GU VI AS MP UM CA AU NZ IN PK BD PH MY EG SA AE JO KR TW".split())
+_LOCALE_REGION = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z]{4})?[-_]([A-Za-z]{2})\b")
 
 
 @dataclass(frozen=True)
@@ -57,8 +74,44 @@ def invitee_clock(booking: Any) -> Clock:
                  hour12=bool(getattr(booking, "invitee_hour12", False)))
 
 
-def to_local(moment: datetime, tz: str) -> datetime:
-    """``moment`` on the wall clock of ``tz`` (UTC for an unknown zone; a naive ``moment`` is taken as UTC)."""
+@lru_cache(maxsize=1)
+def _zone_countries() -> dict[str, str]:
+    """IANA zone id -> ISO country code, from the ``zone.tab`` that ships with ``tzdata``."""
+    try:
+        text = resources.files("tzdata.zoneinfo").joinpath("zone.tab").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return {}
+    rows = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+    return {row[2]: row[0] for row in rows if len(row) >= 3}
+
+
+def conventional_hour12(tz: str | None) -> bool:
+    """Whether people in ``tz``'s country read a 12-hour clock (``HOUR12_COUNTRIES``; unknown zones: 24 h)."""
+    return _zone_countries().get(tz or "") in HOUR12_COUNTRIES
+
+
+def locale_hour12(accept_language: str | None) -> bool | None:
+    """The hour cycle of a browser's first language with a region (``en-US`` 12 h, ``en-GB`` 24 h), from an
+    ``Accept-Language`` header; None when it names no region (``en``) or is empty."""
+    first = (accept_language or "").split(",")[0].split(";")[0].strip()
+    found = _LOCALE_REGION.match(first)
+    return None if found is None else found.group(1).upper() in HOUR12_COUNTRIES
+
+
+def signup_hour12(choice: str | None, accept_language: str | None, tz: str | None) -> bool:
+    """A new host's clock: the sign-up form's ``hour`` field (``"12"``/``"24"``, the browser's hour cycle), else
+    the region of the browser's language (``locale_hour12``), else the convention of the zone's country."""
+    if choice in ("12", "24"):
+        return choice == "12"
+    hint = locale_hour12(accept_language)
+    return conventional_hour12(tz) if hint is None else hint
+
+
+def to_local(moment: datetime | str, tz: str) -> datetime:
+    """``moment`` on the wall clock of ``tz`` (UTC for an unknown zone; a naive ``moment`` is taken as UTC; an
+    ISO 8601 string such as ``2026-12-08T15:30:00Z`` is read first)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.strip())
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(zone(tz) if is_valid_timezone(tz) else UTC)
@@ -69,11 +122,29 @@ def zone_label(tz: str) -> str:
     return tz.replace("_", " ")
 
 
-def _day(value: date | datetime, tz: str) -> date:
-    return to_local(value, tz).date() if isinstance(value, datetime) else value
+def zone_text(tz: str) -> str:
+    """A zone as an email or a message names it: ``Tokyo time / Asia/Tokyo``; ``UTC`` and ``Etc/*`` as they are."""
+    city = tz.rsplit("/", 1)[-1]
+    if "/" not in tz or tz.startswith("Etc/") or not city[:1].isalpha():
+        return zone_label(tz)
+    return f"{zone_label(city)} time / {zone_label(tz)}"
 
 
-def format_date(value: date | datetime, tz: str = "UTC", style: str = "long") -> str:
+def format_hhmm(hhmm: str, hour12: bool = False) -> str:
+    """A schedule's wall-clock ``"13:00"`` as the viewer reads times: ``1:00pm`` or ``13:00`` (``00:00`` and
+    ``24:00``: ``12:00am``); text that is no such time is returned as it is."""
+    hours, _, mins = (hhmm or "").partition(":")
+    if not (hours.isdigit() and mins.isdigit() and len(mins) == 2) or not hour12:
+        return hhmm
+    hour = int(hours) % 24
+    return f"{hour % 12 or 12}:{mins}{'am' if hour < 12 else 'pm'}"
+
+
+def _day(value: date | datetime | str, tz: str) -> date:
+    return to_local(value, tz).date() if isinstance(value, datetime | str) else value
+
+
+def format_date(value: date | datetime | str, tz: str = "UTC", style: str = "long") -> str:
     """A calendar date in one of ``STYLES``; an instant is first put on ``tz``'s clock, a ``date`` is taken as is."""
     day = _day(value, tz)
     weekday, month = DAYS[day.weekday()], MONTHS[day.month - 1]
@@ -83,8 +154,6 @@ def format_date(value: date | datetime, tz: str = "UTC", style: str = "long") ->
         return f"{weekday} {day.day} {month} {day.year}"
     if style == "short":
         return f"{weekday[:3]} {day.day} {month[:3]} {day.year}"
-    if style == "email":
-        return f"{weekday}, {day.day:02d} {month} {day.year}"
     if style == "iso":
         return day.isoformat()
     if style == "month":
@@ -92,7 +161,7 @@ def format_date(value: date | datetime, tz: str = "UTC", style: str = "long") ->
     raise ValueError(f"unknown date style {style!r}; one of {', '.join(STYLES)}")
 
 
-def format_time(moment: datetime, tz: str = "UTC", hour12: bool = False, *, seconds: bool = False) -> str:
+def format_time(moment: datetime | str, tz: str = "UTC", hour12: bool = False, *, seconds: bool = False) -> str:
     """``9:05am`` / ``12:00am`` (midnight) / ``12:00pm`` (noon) on a 12-hour clock, ``09:05`` on a 24-hour one."""
     local = to_local(moment, tz)
     tail = f":{local.second:02d}" if seconds else ""
@@ -105,11 +174,11 @@ def _joiner(style: str) -> str:
     return " " if style == "iso" else ", "
 
 
-def format_datetime(moment: datetime, tz: str = "UTC", hour12: bool = False, *, style: str = "short",
+def format_datetime(moment: datetime | str, tz: str = "UTC", hour12: bool = False, *, style: str = "short",
                     seconds: bool = False, with_zone: bool = False) -> str:
-    """Date and time: ``Tue 2 Jun 2026, 16:00``; ``with_zone`` adds `` (Europe/Berlin)``."""
+    """Date and time: ``Tue 2 Jun 2026, 16:00``; ``with_zone`` adds `` (Berlin time / Europe/Berlin)``."""
     text = f"{format_date(moment, tz, style)}{_joiner(style)}{format_time(moment, tz, hour12, seconds=seconds)}"
-    return f"{text} ({zone_label(tz)})" if with_zone else text
+    return f"{text} ({zone_text(tz)})" if with_zone else text
 
 
 def format_timerange(start: datetime, end: datetime | None, tz: str = "UTC", hour12: bool = False, *,
@@ -120,7 +189,7 @@ def format_timerange(start: datetime, end: datetime | None, tz: str = "UTC", hou
     joiner = " · " if style == "long" else _joiner(style)
     times = format_time(start, tz, hour12) if end is None else format_times(start, end, tz, hour12)
     text = f"{format_date(start, tz, style)}{joiner}{times}"
-    return f"{text} ({zone_label(tz)})" if with_zone else text
+    return f"{text} ({zone_text(tz)})" if with_zone else text
 
 
 def format_times(start: datetime, end: datetime, tz: str = "UTC", hour12: bool = False) -> str:
@@ -182,4 +251,5 @@ def register_filters(app: Any) -> None:
         return "" if start is None else format_times(start, end, clock.tz, clock.hour12)
 
     app.jinja_env.filters.update({"date": date_filter, "time": time_filter, "datetime": datetime_filter,
-                                  "timerange": timerange_filter, "times": times_filter, "zone_label": zone_label})
+                                  "timerange": timerange_filter, "times": times_filter, "zone_label": zone_label,
+                                  "zone_text": zone_text})

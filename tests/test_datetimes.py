@@ -86,7 +86,6 @@ def test_unknown_zone_is_utc_and_naive_is_utc():
     ("long", "Tuesday, 2 June 2026"),
     ("full", "Tuesday 2 June 2026"),
     ("short", "Tue 2 Jun 2026"),
-    ("email", "Tuesday, 02 June 2026"),
     ("iso", "2026-06-02"),
     ("month", "June 2026"),
 ])
@@ -120,8 +119,8 @@ def test_datetime_as_dashboard_email_and_settings_write_it():
     assert format_datetime(moment, NY) == "Tue 2 Jun 2026, 10:00"
     assert format_datetime(moment, NY, True) == "Tue 2 Jun 2026, 10:00am"
     assert format_datetime(moment, NY, seconds=True) == "Tue 2 Jun 2026, 10:00:05"
-    assert format_datetime(moment, NY, style="email", with_zone=True) == \
-        "Tuesday, 02 June 2026, 10:00 (America/New York)"
+    assert format_datetime(moment, NY, style="long", with_zone=True) == \
+        "Tuesday, 2 June 2026, 10:00 (New York time / America/New York)"
     assert format_datetime(moment, "UTC", style="iso") == "2026-06-02 14:00"
 
 
@@ -129,11 +128,11 @@ def test_timerange_as_booking_pages_and_emails_write_it():
     start, end = utc(2026, 6, 2, 14), utc(2026, 6, 2, 14, 30)
     assert format_timerange(start, end, BERLIN) == "Tuesday, 2 June 2026 · 16:00 – 16:30"
     assert format_timerange(start, end, NY, hour12=True) == "Tuesday, 2 June 2026 · 10:00am – 10:30am"
-    assert format_timerange(start, end, BERLIN, style="email", with_zone=True) == \
-        "Tuesday, 02 June 2026, 16:00 – 16:30 (Europe/Berlin)"
+    assert format_timerange(start, end, BERLIN, with_zone=True) == \
+        "Tuesday, 2 June 2026 · 16:00 – 16:30 (Berlin time / Europe/Berlin)"
     assert format_times(start, end, NY, True) == "10:00am – 10:30am"
-    assert format_timerange(start, None, BERLIN, style="email", with_zone=True) == \
-        "Tuesday, 02 June 2026, 16:00 (Europe/Berlin)"
+    assert format_timerange(start, None, BERLIN, with_zone=True) == \
+        "Tuesday, 2 June 2026 · 16:00 (Berlin time / Europe/Berlin)"
 
 
 def test_timerange_over_midnight_takes_the_starts_date():
@@ -192,8 +191,8 @@ def test_filter_overrides_and_empty_values(env):
     assert render(env, "{{ s|datetime('short', tz='Europe/Berlin') }}", s=start, current_user=host) == \
         "Tue 2 Jun 2026, 16:00"
     assert render(env, "{{ s|time(hour12=True) }}", s=start, current_user=host) == "10:00am"
-    assert render(env, "{{ s|datetime('email', with_zone=True) }}", s=start, clock=Clock(NY, False)) == \
-        "Tuesday, 02 June 2026, 10:00 (America/New York)"
+    assert render(env, "{{ s|datetime(with_zone=True) }}", s=start, clock=Clock(NY, False)) == \
+        "Tuesday, 2 June 2026, 10:00 (New York time / America/New York)"
     empty = "[{{ none|datetime }}{{ none|time }}{{ none|date }}{{ none|timerange(none) }}]"
     assert render(env, empty, none=None) == "[]"
     assert render(env, "{{ 'America/Port_of_Spain'|zone_label }}") == "America/Port of Spain"
@@ -206,11 +205,61 @@ def test_booking_email_shows_the_recipients_clock_even_when_sent_during_a_hosts_
     booking = SimpleNamespace(event_name="Intro", start_at=utc(2026, 6, 2, 14), end_at=utc(2026, 6, 2, 14, 30),
                               previous_start_at=utc(2026, 6, 1, 14), previous_end_at=utc(2026, 6, 1, 14, 30),
                               invitee_name="Ivan", invitee_email="ivan@example.com", meeting_link=None, notes="")
-    context = {"booking": booking, "host": SimpleNamespace(name="Hana"), "minutes": 30, "location": ""}
+    context = {"booking": booking, "host": SimpleNamespace(name="Hana"), "minutes": 30, "location": "",
+               "previous": (booking.previous_start_at, booking.previous_end_at)}
     with app.test_request_context("/dashboard"):
         g.user = SimpleNamespace(timezone="Asia/Tokyo")          # a signed-in host's request queues the email
         text = render_template("email/_booking_details.txt", clock=Clock(NY, False), **context)
         html = render_template("email/_booking_details.html", clock=Clock(BERLIN, True), **context)
-    assert "When: Tuesday, 02 June 2026, 10:00 – 10:30 (America/New York)\n" in text
-    assert "Previously: Monday, 01 June 2026, 10:00 – 10:30 (America/New York)\n" in text
-    assert "<td>Tuesday, 02 June 2026, 4:00pm – 4:30pm (Europe/Berlin)</td>" in html
+    assert "When: Tuesday, 2 June 2026 · 10:00 – 10:30 (New York time / America/New York)\n" in text
+    assert "Previously: Monday, 1 June 2026 · 10:00 – 10:30 (New York time / America/New York)\n" in text
+    assert "<td>Tuesday, 2 June 2026 · 4:00pm – 4:30pm (Berlin time / Europe/Berlin)</td>" in html
+
+
+# --- zones named for people, schedule times, log stamps, the country convention ------------------------------
+def test_zone_text_names_the_city_and_the_zone():
+    from app.datetimes import zone_text
+    assert zone_text("Asia/Tokyo") == "Tokyo time / Asia/Tokyo"
+    assert zone_text("America/Argentina/Buenos_Aires") == "Buenos Aires time / America/Argentina/Buenos Aires"
+    assert (zone_text("UTC"), zone_text("Etc/GMT+5")) == ("UTC", "Etc/GMT+5")
+
+
+def test_the_issues_tokyo_email_time_reads_as_people_write_it():
+    start = utc(2026, 12, 7, 15, 30)                     # 00:30 on Tuesday in Tokyo
+    assert format_timerange(start, start.replace(hour=16, minute=0), "Asia/Tokyo", True, with_zone=True) == \
+        "Tuesday, 8 December 2026 · 12:30am – 1:00am (Tokyo time / Asia/Tokyo)"
+
+
+@pytest.mark.parametrize("hhmm, twelve", [("13:00", "1:00pm"), ("09:30", "9:30am"), ("00:00", "12:00am"),
+                                          ("12:00", "12:00pm"), ("24:00", "12:00am"), ("9am", "9am")])
+def test_schedule_times_on_the_viewers_clock(hhmm, twelve):
+    from app.datetimes import format_hhmm
+    assert format_hhmm(hhmm, hour12=True) == twelve
+    assert format_hhmm(hhmm, hour12=False) == hhmm
+
+
+def test_log_stamp_from_a_utc_iso_string_on_the_hosts_clock(env):
+    host = SimpleNamespace(timezone="Asia/Tokyo", hour12=True)
+    assert render(env, "{{ s|datetime('short') }}", s="2026-12-07T15:30:00Z", current_user=host) == \
+        "Tue 8 Dec 2026, 12:30am"
+    assert format_datetime("2026-12-07T15:30:05+00:00", "Asia/Tokyo", seconds=True) == "Tue 8 Dec 2026, 00:30:05"
+
+
+@pytest.mark.parametrize("tz, hour12", [
+    ("America/New_York", True), ("America/Los_Angeles", True), ("America/Toronto", True),
+    ("Australia/Sydney", True), ("Asia/Kolkata", True), ("Asia/Manila", True),
+    ("Europe/Paris", False), ("Europe/London", False), ("Asia/Tokyo", False), ("America/Sao_Paulo", False),
+    ("UTC", False), ("Mars/Olympus", False), (None, False),
+])
+def test_country_convention_of_a_zone(tz, hour12):
+    from app.datetimes import conventional_hour12
+    assert conventional_hour12(tz) is hour12
+
+
+@pytest.mark.parametrize("header, hour12", [
+    ("en-US,en;q=0.9", True), ("en-GB,en;q=0.8", False), ("de-DE", False), ("en-CA", True),
+    ("zh-Hant-TW,zh;q=0.9", True), ("en", None), ("", None), (None, None), ("es-419", None),
+])
+def test_browser_language_region_gives_an_hour_cycle(header, hour12):
+    from app.datetimes import locale_hour12
+    assert locale_hour12(header) is hour12

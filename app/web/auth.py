@@ -18,6 +18,7 @@ from flask import (
 )
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from app.datetimes import signup_hour12
 from app.db import transaction
 from app.integrations import oauth as oauth_clients
 from app.models import OAuthIdentity, User
@@ -74,6 +75,12 @@ def _oauth() -> OAuth:
     return oauth
 
 
+def _new_host_hour12(choice: str, timezone: str) -> bool:
+    """The clock a new host reads: the browser's hour cycle (the form's hidden ``hour``, filled by script), else
+    its language's region, else the zone's country (``app.datetimes.signup_hour12``)."""
+    return signup_hour12(choice, request.headers.get("Accept-Language"), timezone)
+
+
 def _form_values(*names: str) -> dict[str, str]:
     return {n: request.form.get(n, "").strip() if n != "password" else request.form.get(n, "") for n in names}
 
@@ -84,14 +91,16 @@ def signup():
         return redirect(url_for("dashboard.home"))
     if not current_app.config["SIGNUP_OPEN"] and User.select().exists():
         return render("auth/signup_closed.html", status=403)
-    values = {"name": "", "email": "", "username": "", "timezone": "", "password": ""}
+    values = {"name": "", "email": "", "username": "", "timezone": "", "password": "", "hour": ""}
     errors: dict[str, str] = {}
     if request.method == "POST":
         rate_check("signup", g.client_ip or "unknown", current_app.config["RATELIMIT_SIGNUP"])
-        values = _form_values("name", "email", "username", "timezone", "password")
+        values = _form_values("name", "email", "username", "timezone", "password", "hour")
+        data = accounts.SignupData(name=values["name"], email=values["email"], username=values["username"],
+                                   password=values["password"], timezone=values["timezone"],
+                                   hour12=_new_host_hour12(values["hour"], values["timezone"]))
         try:
-            user = accounts.signup(accounts.SignupData(**values), default_plan=current_app.config["DEFAULT_PLAN"],
-                                   ip=g.client_ip)
+            user = accounts.signup(data, default_plan=current_app.config["DEFAULT_PLAN"], ip=g.client_ip)
         except ValidationFailed as exc:
             errors = exc.errors
         else:
@@ -403,7 +412,8 @@ def oidc_complete():
         rate_check("signup", g.client_ip or "unknown", current_app.config["RATELIMIT_SIGNUP"])
         values = _form_values("name", "username", "timezone")
         data = accounts.SignupData(name=values["name"], email=pending["email"], username=values["username"],
-                                   password="", timezone=values["timezone"])
+                                   password="", timezone=values["timezone"],
+                                   hour12=_new_host_hour12(request.form.get("hour", ""), values["timezone"]))
         try:
             user = accounts.signup(data, default_plan=current_app.config["DEFAULT_PLAN"], ip=g.client_ip,
                                    password_required=False, identity=(pending["provider"], pending["subject"]))

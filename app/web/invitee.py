@@ -6,7 +6,6 @@ token answers 404.  A cancelled or past booking gets a plain explanation (200), 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -20,6 +19,7 @@ from flask import (
 )
 from icalendar import Calendar
 
+from app.calendar_links import calendar_links
 from app.models import Booking
 from app.services.booking.bookings import (
     SlotUnavailable,
@@ -27,7 +27,7 @@ from app.services.booking.bookings import (
     location_label,
     reschedule_booking,
 )
-from app.services.booking.notifications import booking_for_token, build_ics, invitee_links
+from app.services.booking.notifications import booking_answers, booking_for_token, build_ics, invitee_links
 from app.services.errors import ValidationFailed
 from app.services.scheduling.video_connections import VIDEO_LOCATIONS
 from app.services.validation import parse_date, parse_month
@@ -42,10 +42,6 @@ from app.web.booking_view import (
 from app.web.rendering import render
 
 bp = Blueprint("invitee", __name__, url_prefix="/booking")
-
-GOOGLE = "https://calendar.google.com/calendar/render"
-OUTLOOK = "https://outlook.live.com/calendar/0/deeplink/compose"
-OFFICE = "https://outlook.office.com/calendar/0/deeplink/compose"
 
 
 def load(token: str) -> Booking:
@@ -63,8 +59,12 @@ def series_of(booking: Booking) -> list[Booking]:
 
 
 def state_for(booking: Booking) -> ViewState:
+    """The invitee's zone and clock: the URL's ``tz``/``hour``, else the zone and the 12/24 h clock their booking
+    page showed (``invitee_hour12``; 24 h when unknown), as the links in emails carry neither."""
     state = view_state(request.values, booking.invitee_timezone)
-    state.detect = False   # the invitee told us their zone when booking
+    if request.values.get("hour") not in ("12", "24"):
+        state.hour = "12" if booking.invitee_hour12 else "24"
+    state.detect = False   # the invitee told us their zone and clock when booking
     return state
 
 
@@ -86,32 +86,6 @@ def why_unchangeable(booking: Booking, now: datetime | None = None) -> str | Non
     return None
 
 
-def calendar_links(booking: Booking, title: str, details: str, where: str) -> dict[str, str]:
-    stamp = "%Y%m%dT%H%M%SZ"
-    google = {"action": "TEMPLATE", "text": title, "details": details, "location": where,
-              "dates": f"{booking.start_at.astimezone(UTC):{stamp}}/{booking.end_at.astimezone(UTC):{stamp}}"}
-    iso = "%Y-%m-%dT%H:%M:%SZ"
-    outlook = {"path": "/calendar/action/compose", "rru": "addevent", "subject": title, "body": details,
-               "location": where, "startdt": f"{booking.start_at.astimezone(UTC):{iso}}",
-               "enddt": f"{booking.end_at.astimezone(UTC):{iso}}"}
-    return {"google": f"{GOOGLE}?{urlencode(google)}", "outlook": f"{OUTLOOK}?{urlencode(outlook)}",
-            "office": f"{OFFICE}?{urlencode(outlook)}"}
-
-
-def answers_of(booking: Booking) -> list[tuple[str, str]]:
-    questions = {q["id"]: q for q in (booking.event_type.questions if booking.event_type else []) or []}
-    out = []
-    for key, value in (booking.answers or {}).items():
-        label = questions.get(key, {}).get("label", key)
-        if isinstance(value, bool):
-            value = "Yes" if value else "No"
-        elif isinstance(value, list):
-            value = ", ".join(value)
-        if value not in ("", None, []):
-            out.append((label, str(value)))
-    return out
-
-
 def page_context(booking: Booking, token: str, state: ViewState) -> dict:
     host = booking.user
     context = host_context(host, state)
@@ -121,9 +95,10 @@ def page_context(booking: Booking, token: str, state: ViewState) -> dict:
         details = f"Join: {booking.meeting_link}\n{details}"
     context.update(
         booking=booking, token=token,
-        location=location_label(booking), series=series_of(booking), answers=answers_of(booking),
+        location=location_label(booking), series=series_of(booking), answers=booking_answers(booking),
         video_location=booking.location_type in VIDEO_LOCATIONS,
-        add=calendar_links(booking, f"{booking.event_name} with {host.name}", details, where),
+        add=calendar_links(booking.start_at, booking.end_at, f"{booking.event_name} with {host.name}", details,
+                           where),
         problem=why_unchangeable(booking),
         is_past=booking.start_at <= datetime.now(UTC),
         minutes=int((booking.end_at - booking.start_at).total_seconds() // 60))

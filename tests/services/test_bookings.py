@@ -187,9 +187,9 @@ def test_emails_carry_ics_with_stable_uid_and_rising_sequence(app_factory, make_
         created = smtp_server.wait_for(2)[:2]
         assert sorted(m["To"] for m in created) == ["hana@example.com", "ivan@example.com"]
         invitee_mail = next(m for m in created if m["To"] == "ivan@example.com")
-        assert "Tuesday, 02 June 2026, 16:00" in invitee_mail.get_body(("plain",)).get_content()  # Berlin time
+        assert "Tuesday, 2 June 2026 · 16:00" in invitee_mail.get_body(("plain",)).get_content()  # Berlin time
         host_mail = next(m for m in created if m["To"] == "hana@example.com")
-        assert "Tuesday, 02 June 2026, 10:00" in host_mail.get_body(("plain",)).get_content()     # New York time
+        assert "Tuesday, 2 June 2026 · 10:00" in host_mail.get_body(("plain",)).get_content()     # New York time
         cal, part = _ics(invitee_mail)
         assert "method=REQUEST" in part["Content-Type"].replace('"', "")
         [vevent] = cal.walk("VEVENT")
@@ -226,13 +226,13 @@ def test_emails_show_times_on_each_recipients_clock(app_factory, make_user, smtp
         assert Booking.get_by_id(booking.id).invitee_hour12 is True
         mails = smtp_server.wait_for(2)[:2]
         body = {m["To"]: m.get_body(("plain",)).get_content() for m in mails}
-        assert "Tuesday, 02 June 2026, 4:00pm – 4:30pm" in body["ivan@example.com"]      # Berlin, 12 h
-        assert "Tuesday, 02 June 2026, 10:00am – 10:30am" in body["hana@example.com"]     # New York, 12 h
+        assert "Tuesday, 2 June 2026 · 4:00pm – 4:30pm" in body["ivan@example.com"]      # Berlin, 12 h
+        assert "Tuesday, 2 June 2026 · 10:00am – 10:30am" in body["hana@example.com"]     # New York, 12 h
         later = SLOT + timedelta(hours=1)
         svc.create_booking(event_type, request(start=later, invitee_email="una@example.com"), now=NOW)
         mails = smtp_server.wait_for(4)[2:4]
         body = {m["To"]: m.get_body(("plain",)).get_content() for m in mails}
-        assert "Tuesday, 02 June 2026, 17:00 – 17:30" in body["una@example.com"]          # unknown: 24 h
+        assert "Tuesday, 2 June 2026 · 17:00 – 17:30" in body["una@example.com"]          # unknown: 24 h
         assert "11:00am – 11:30am" in body["hana@example.com"]
 
 

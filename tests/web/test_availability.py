@@ -355,9 +355,9 @@ def test_upcoming_overrides_are_listed_in_runs_and_can_be_removed(client, app, a
 @pytest.mark.parametrize("data,message", [
     ({"override_start": "2030-01-10", "override_end": "2030-01-09"}, "The last date must not be before the first."),
     ({"override_start": "2030-01-10", "override-start": ["12:00"], "override-end": ["10:00"]},
-     "2030-01-10: the end (10:00) must be after the start (12:00)."),
+     "Thursday, 10 January 2030: the end (10:00) must be after the start (12:00)."),
     ({"override_start": "2030-01-10", "override-start": ["09:00", "10:00"], "override-end": ["11:00", "12:00"]},
-     "2030-01-10: 09:00–11:00 overlaps 10:00–12:00."),
+     "Thursday, 10 January 2030: 09:00–11:00 overlaps 10:00–12:00."),
     ({"override_start": "", "override-start": ["09:00"], "override-end": ["11:00"]}, "Choose the date"),
     ({"override_start": "2030-01-10", "override_end": "2031-06-01", "unavailable": "1"},
      "An override can cover at most one year."),
@@ -393,3 +393,38 @@ def test_an_existing_override_is_prefilled_when_its_date_is_opened(client, sched
     body = client.get(f"{BASE}/{schedule.id}/override", query_string={"date": "2030-01-10"}, headers=HX).get_data(
         as_text=True)
     assert 'name="unavailable" value="1" data-unavailable-toggle checked' in body
+
+
+# ---------------------------------------------------------------- errors on the host's clock
+
+
+@pytest.fixture
+def twelve_hour(app, alice):
+    from app.models import User
+    with _db(app):
+        User.update(hour12=True).where(User.id == alice.id).execute()
+
+
+@pytest.mark.parametrize("ranges,message", [
+    ([["13:00", "10:00"]], "Tuesday: the end (10:00am) must be after the start (1:00pm)."),
+    ([["09:00", "13:00"], ["12:30", "00:00"]], "Tuesday: 9:00am–1:00pm overlaps 12:30pm–12:00am."),
+])
+def test_weekly_hours_errors_speak_the_hosts_12_hour_clock(client, schedule, twelve_hour, ranges, message):
+    response = client.post(f"{BASE}/{schedule.id}/weekly", data=weekly_form({**WEEKDAY_HOURS, "1": ranges}),
+                           headers=HX)
+    assert response.status_code == 422
+    assert f'<p class="error" id="e-day-1">{message}</p>' in response.get_data(as_text=True)
+
+
+def test_override_errors_name_the_date_as_people_write_it_on_the_hosts_clock(client, schedule, twelve_hour):
+    response = client.post(f"{BASE}/{schedule.id}/overrides", headers=HX, data={
+        "op": "save", "override_start": "2030-01-09", "override-start": ["13:00"], "override-end": ["10:00"]})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Wednesday, 9 January 2030: the end (10:00am) must be after the start (1:00pm)." in body
+    assert "2030-01-09:" not in body and "(13:00)" not in body
+    several = client.post(f"{BASE}/{schedule.id}/overrides", headers=HX, data={
+        "op": "save", "override_start": "2030-01-09", "override_end": "2030-01-11",
+        "override-start": ["09:00", "10:00"], "override-end": ["11:00", "12:00"]}).get_data(as_text=True)
+    assert ("Wednesday, 9 January 2030 to Friday, 11 January 2030: 9:00am–11:00am overlaps 10:00am–12:00pm."
+            in several)

@@ -247,3 +247,34 @@ def test_confirmation_after_booking_shows_add_to_calendar(client, booking, token
     page = html(client.get(f"/booking/{token}?booked=1"))
     assert "You are scheduled" in page and "Download .ics" in page
     assert f'data-booking-id="{booking.id}"' in page
+
+
+# --- the invitee's clock: the one their booking page showed, unless the URL says otherwise ------------------
+def _new_york_labels(booking) -> tuple[str, str, str]:
+    """The booking's start and range in New York on a 12 h and a 24 h clock: ("8:00am", "8:00am – 8:30am",
+    "08:00 – 08:30")."""
+    start, end = (moment.astimezone(ZoneInfo("America/New_York")) for moment in (booking.start_at, booking.end_at))
+    twelve = [f"{m.hour % 12 or 12}:{m:%M}{'am' if m.hour < 12 else 'pm'}" for m in (start, end)]
+    return twelve[0], " – ".join(twelve), f"{start:%H:%M} – {end:%H:%M}"
+
+
+def test_pages_without_an_hour_parameter_show_the_clock_the_booking_page_showed(client, event_type):
+    booking = book(event_type, start=next_week(1, 14), invitee_hour12=True).booking   # morning in New York
+    token = link_token(booking)
+    first, twelve, twenty_four = _new_york_labels(booking)
+    day = booking.start_at.astimezone(ZoneInfo("America/New_York")).date()
+    reschedule = html(client.get(f"/booking/{token}/reschedule?date={day.isoformat()}"))
+    assert twelve in reschedule and twenty_four not in reschedule   # the current time, on their 12 h clock
+    assert re.search(rf'class="slot"[^>]*>{first}<', reschedule)
+    slots = html(client.get(f"/booking/{token}/reschedule/slots?date={day.isoformat()}"))
+    assert re.search(rf'class="slot"[^>]*>{first}<', slots)
+    for path in ("", "/cancel"):
+        page = html(client.get(f"/booking/{token}{path}"))
+        assert twelve in page and twenty_four not in page
+    assert twenty_four in html(client.get(f"/booking/{token}?hour=24"))   # the URL's choice wins
+
+
+def test_pages_of_a_booking_with_an_unknown_clock_show_24_hours(client, event_type):
+    booking = book(event_type, start=next_week(1, 14)).booking          # made through the API: no clock known
+    assert booking.invitee_hour12 is None
+    assert _new_york_labels(booking)[2] in html(client.get(f"/booking/{link_token(booking)}"))

@@ -51,6 +51,7 @@ class SignupData:
     username: str
     password: str
     timezone: str
+    hour12: bool = False     # the clock the host reads (the web sign-up: ``app.datetimes.signup_hour12``)
 
 
 def normalize_email(email: str) -> str:
@@ -131,7 +132,7 @@ def signup(data: SignupData, *, default_plan: str, ip: str | None = None,
             user = User.create(
                 name=data.name.strip(), email=email, username=username,
                 password_hash=password_hash,
-                timezone=data.timezone, plan=normalize_plan(default_plan), is_admin=first,
+                timezone=data.timezone, hour12=bool(data.hour12), plan=normalize_plan(default_plan), is_admin=first,
                 email_verified_at=utcnow() if (first or identity or email_verified) else None)
             create_defaults(user)
             if identity:

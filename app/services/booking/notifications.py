@@ -1,8 +1,11 @@
 """Booking emails: confirmation, cancellation, reschedule and reminders, each with an iCalendar part.
 
 The booking lifecycle's READY event (``app.services.booking.lifecycle``, after the video link when there is one) queues
-one email per recipient through the outbox; times are shown in each recipient's own zone. The ``.ics`` keeps one
-UID per booking and raises SEQUENCE on every change, so calendar programs update the same event.
+one email per recipient through the outbox; times are shown on each recipient's own clock (zone and 12/24 h,
+``app.datetimes``). The ``.ics`` keeps one UID per booking and raises SEQUENCE on every change, so calendar programs
+update the same event; beside it, the emails of a booking that stands carry add-to-calendar links
+(``app.calendar_links``). The host's emails list the invitee's answers to the event type's questions; only the
+rescheduled emails show the previous time.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from icalendar import Calendar, Event, vCalAddress, vText
 
+from app.calendar_links import TARGETS, calendar_links
 from app.datetimes import Clock, host_clock, invitee_clock
 from app.models import Booking, Reminder, User
 from app.models.base import utcnow
@@ -95,14 +99,50 @@ def build_ics(booking: Booking, host: User, method: str) -> bytes:
     return cal.to_ical()
 
 
-def _context(booking: Booking, host: User, clock: Clock) -> dict:
+def booking_answers(booking: Booking) -> list[tuple[str, str]]:
+    """The invitee's answers as ``(question label, answer)`` in the event type's question order (answers to
+    questions since removed last, labelled with their id); a yes/no as "Yes"/"No", several choices joined with
+    commas, empty answers left out."""
+    questions = [q for q in (booking.event_type.questions if booking.event_type else None) or [] if q.get("id")]
+    answers = dict(booking.answers or {})
+    ordered = [(q["label"], answers.pop(q["id"])) for q in questions if q["id"] in answers]
+    out = []
+    for label, value in ordered + list(answers.items()):
+        if isinstance(value, bool):
+            value = "Yes" if value else "No"
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        if value not in ("", None, []):
+            out.append((str(label), str(value)))
+    return out
+
+
+def _add_links(booking: Booking, host: User, for_host: bool, dashboard_link: str) -> list[tuple[str, str]]:
+    """Add-to-calendar links as ``(label, url)``, titled and described for the recipient."""
+    title = f"{booking.event_name} with {booking.invitee_name if for_host else host.name}"
+    details = [f"Join: {booking.meeting_link}"] if booking.meeting_link else []
+    details.append(f"Details: {dashboard_link}" if for_host else
+                   f"Reschedule or cancel: {invitee_links(booking)['view']}")
+    urls = calendar_links(booking.start_at, booking.end_at, title, "\n".join(details),
+                          booking.meeting_link or location_label(booking))
+    return [(label, urls[key]) for key, label in TARGETS]
+
+
+def _context(booking: Booking, host: User, clock: Clock, *, kind: str = "reminder", for_host: bool = False) -> dict:
     """What a booking email shows; its times are on the recipient's ``clock`` (``|timerange`` and ``|datetime``
-    in the templates): the invitee's (``invitee_clock``) or the host's (``host_clock``)."""
+    in the templates): the invitee's (``invitee_clock``) or the host's (``host_clock``). ``previous``: the time
+    a rescheduled booking had (rescheduled emails only); ``answers``: for the host; ``add_links``: while the
+    booking stands."""
+    dashboard_link = f"{current_app.config['BASE_URL']}/dashboard/bookings/{booking.id}"
+    moved = kind == "rescheduled" and booking.previous_start_at is not None
     return {
         "booking": booking, "host": host, "clock": clock,
         "location": location_label(booking), "links": invitee_links(booking),
-        "dashboard_link": f"{current_app.config['BASE_URL']}/dashboard/bookings/{booking.id}",
+        "dashboard_link": dashboard_link,
         "minutes": int((booking.end_at - booking.start_at).total_seconds() // 60),
+        "previous": (booking.previous_start_at, booking.previous_end_at) if moved else None,
+        "answers": booking_answers(booking) if for_host else [],
+        "add_links": [] if kind == "cancelled" else _add_links(booking, host, for_host, dashboard_link),
     }
 
 
@@ -113,9 +153,10 @@ def _send_pair(booking: Booking, kind: str, method: str, invitee_subject: str, h
                    "content_type": f"text/calendar; method={method}", "data": ics}]
     queue_email(booking.invitee_email, invitee_subject, f"booking_{kind}_invitee", user_id=host.id,
                 attachments=attachment, reply_to=host.email, booking_id=booking.id,
-                **_context(booking, host, invitee_clock(booking)))
+                **_context(booking, host, invitee_clock(booking), kind=kind))
     queue_email(host.email, host_subject, f"booking_{kind}_host", user_id=host.id, attachments=attachment,
-                reply_to=booking.invitee_email, booking_id=booking.id, **_context(booking, host, host_clock(host)))
+                reply_to=booking.invitee_email, booking_id=booking.id,
+                **_context(booking, host, host_clock(host), kind=kind, for_host=True))
     what = "Meeting link" if kind == "link_added" else kind.title()
     add_activity(booking.id, "email", f"{what} emails queued to {booking.invitee_email} and {host.email}")
 

@@ -1,6 +1,8 @@
 """Availability schedules: weekly hours and date overrides, validated and stored.
 
 Hours are kept as "HH:MM" strings; an end of "00:00" (or "24:00") means midnight at the end of the date.
+Error messages show times on the host's clock (``users.hour12``: ``1:00pm`` or ``13:00``) and dates as people
+write them (``Wednesday, 9 December 2026``), like the pages around them (``app.datetimes``).
 """
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import itertools
 import re
 from datetime import date, time, timedelta
 
+from app.datetimes import format_date, format_hhmm, host_clock
 from app.db import transaction
 from app.models import EventType, Schedule, User
 from app.models.accounts import bump_pages_version
@@ -35,8 +38,13 @@ def _end_minutes(hhmm: str) -> int:
     return 1440 if value == 0 else value
 
 
-def validate_ranges(ranges: list[list[str]] | list[tuple[str, str]], label: str) -> tuple[list[list[str]], str | None]:
-    """Check one day's ranges: well-formed, end after start, no overlaps. Returns (sorted ranges, error)."""
+def validate_ranges(ranges: list[list[str]] | list[tuple[str, str]], label: str, *,
+                    hour12: bool = False) -> tuple[list[list[str]], str | None]:
+    """Check one day's ranges: well-formed, end after start, no overlaps. Returns (sorted ranges, error); the
+    error shows times on a 12-hour clock when ``hour12``."""
+    def t(hhmm: str) -> str:
+        return format_hhmm(hhmm, hour12)
+
     cleaned: list[list[str]] = []
     for pair in ranges:
         if len(pair) != 2:
@@ -48,12 +56,13 @@ def validate_ranges(ranges: list[list[str]] | list[tuple[str, str]], label: str)
             return [], f"{label}: a range cannot start at 24:00."
         end = "00:00" if end == "24:00" else end
         if _end_minutes(end) <= minutes(start):
-            return [], f"{label}: the end ({end}) must be after the start ({start})."
+            return [], f"{label}: the end ({t(end)}) must be after the start ({t(start)})."
         cleaned.append([start, end])
     cleaned.sort(key=lambda r: minutes(r[0]))
     for previous, current in itertools.pairwise(cleaned):
         if minutes(current[0]) < _end_minutes(previous[1]):
-            return [], f"{label}: {previous[0]}–{previous[1]} overlaps {current[0]}–{current[1]}."
+            return [], (f"{label}: {t(previous[0])}–{t(previous[1])} overlaps "
+                        f"{t(current[0])}–{t(current[1])}.")
     return cleaned, None
 
 
@@ -113,8 +122,9 @@ def update_schedule(schedule: Schedule, *, name: str | None = None, timezone: st
         changes["timezone"] = timezone
     if weekly is not None:
         cleaned = {}
+        hour12 = host_clock(schedule.user).hour12
         for day in range(7):
-            ranges, problem = validate_ranges(weekly.get(str(day), []), WEEKDAYS[day])
+            ranges, problem = validate_ranges(weekly.get(str(day), []), WEEKDAYS[day], hour12=hour12)
             if problem:
                 errors[f"day-{day}"] = problem
             cleaned[str(day)] = ranges
@@ -145,7 +155,8 @@ def set_override(schedule: Schedule, first: date, last: date | None, ranges: lis
         errors["override_end"] = "The last date must not be before the first."
     elif (last - first).days >= MAX_OVERRIDE_SPAN_DAYS:
         errors["override_end"] = "An override can cover at most one year."
-    cleaned, problem = validate_ranges(ranges, first.isoformat())
+    label = format_date(first) if last == first else f"{format_date(first)} to {format_date(last)}"
+    cleaned, problem = validate_ranges(ranges, label, hour12=host_clock(schedule.user).hour12)
     if problem:
         errors["override_ranges"] = problem
     if errors:
