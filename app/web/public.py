@@ -167,8 +167,10 @@ def form_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="linktime-public-booking-form")
 
 
-def _page(event_type: EventType, state: ViewState, picker: Picker, *, status: int = 200, form: dict | None = None):
+def _page(event_type: EventType, state: ViewState, picker: Picker, *, status: int = 200, form: dict | None = None,
+          all_zones: bool = False):
     context = host_context(event_type.user, state)
+    context["all_zones"] = all_zones
     context.update(event_type=event_type, picker=picker, form=form, location=location_text(event_type),
                    description=render_description(event_type.description), durations=durations_of(event_type),
                    recurrence=recurrence_text(event_type), shared_page=form is None,
@@ -196,7 +198,9 @@ def booking_page(username: str, slug: str):
     if version is None:
         abort(404)
     track_view(version.host_id, version.event_type_id, embed=_embedded())
-    if not request.args.get("time"):  # the form step carries one-time tokens: never shared
+    # ?zones=all: the whole zone list in the page (the picker's fallback without JavaScript), never shared
+    all_zones = request.args.get("zones") == "all"
+    if not request.args.get("time") and not all_zones:  # the form step carries one-time tokens: never shared
         hit = page_cache.cached(version)
         if hit is not None:
             return hit
@@ -214,6 +218,8 @@ def booking_page(username: str, slug: str):
         return _page(event_type, state, picker)
     picker.load_month(parse_month(request.args.get("month")), selected=day,
                       auto_advance=not request.args.get("month") and day is None)
+    if all_zones:
+        return _page(event_type, state, picker, all_zones=True)
     return page_cache.store(version, _page(event_type, state, picker))
 
 

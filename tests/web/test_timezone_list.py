@@ -77,3 +77,14 @@ def test_dashboard_selects_use_the_same_grouped_picker(client, host):
     assert re.search(r'<option value="Europe/Berlin" selected>Berlin, Germany · UTC\+0[12]:00 CES?T', page)
     assert "data-tz-options" not in page                              # the whole list, no fetching
     assert "US/Eastern" not in page
+
+
+def test_without_javascript_the_whole_list_is_one_link_away_and_never_shared(client, host):
+    page = client.get("/hana/30-min?tz=Asia/Tokyo&hour=24").get_data(as_text=True)
+    link = re.search(r'<a class="tz-all" href="([^"]+)">Other regions</a>', page).group(1).replace("&amp;", "&")
+    assert "zones=all" in link and "tz=Asia%2FTokyo" in link and "month=" in link
+    full = client.get(link).get_data(as_text=True)
+    assert full.count("<option value=") == len(all_timezones()) and "data-tz-options" not in full
+    assert "Other regions" not in full
+    again = client.get("/hana/30-min?tz=Asia/Tokyo&hour=24").get_data(as_text=True)   # the cache kept the light page
+    assert again.count("<option value=") < 100
