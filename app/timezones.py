@@ -113,7 +113,7 @@ class ZoneChoice:
     region: str          # "Americas"
     offset: str          # "UTC−08:00" (now)
     abbr: str            # "PST" (now; "" where the zone has no letter abbreviation)
-    keywords: str        # lower-case search text: id, place, both seasons' abbreviations
+    keywords: str        # lower-case search words besides the label: the id, both seasons' abbreviations
 
     def label(self, time: str = "") -> str:
         parts = [self.place, f"{self.offset} {self.abbr}" if self.abbr and self.abbr != "UTC" else self.offset]
@@ -149,7 +149,7 @@ def _choices_at(hour: datetime) -> tuple[ZoneChoice, ...]:
             place = "UTC (Coordinated Universal Time)"
         abbrs = {a for a in (_abbr(tz, s) for s in seasons) if a}
         now_abbr = _abbr(tz, hour)
-        keywords = " ".join([name.lower().replace("_", " "), place.lower(), *sorted(a.lower() for a in abbrs)])
+        keywords = " ".join([name.lower().replace("_", " "), *sorted(a.lower() for a in abbrs)])
         out.append(ZoneChoice(id=name, city=city, place=place, region=REGIONS.get(parts[0], parts[0]),
                               offset=_offset_text(hour.astimezone(tz).utcoffset()), abbr=now_abbr,
                               keywords=keywords))
