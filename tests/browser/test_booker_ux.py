@@ -337,3 +337,32 @@ def test_arrow_keys_move_through_the_calendar_with_one_tab_stop(page, live_serve
     assert page.locator("#calendar a.day[tabindex='0']").count() == 1
     page.keyboard.press("Enter")
     expect(page.locator("#slots")).to_have_attribute("data-date", dates[0])
+
+
+CONTRAST = """day => {
+  const parse = text => {
+    const n = text.match(/[\\d.]+/g).map(Number);
+    const srgb = text.startsWith("color(");
+    const [r, g, b] = srgb ? n.slice(0, 3) : n.slice(0, 3).map(v => v / 255);
+    return [r, g, b, n.length > 3 ? n[3] : 1];
+  };
+  const over = (top, base) => top.slice(0, 3).map((v, i) => v * top[3] + base[i] * (1 - top[3]));
+  const lum = c => { const l = c.map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+                     return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+  let base = [1, 1, 1];
+  const chain = [];
+  for (let e = day.parentElement; e; e = e.parentElement) { chain.unshift(e); }
+  for (const e of chain) { base = over(parse(getComputedStyle(e).backgroundColor), base); }
+  const bg = over(parse(getComputedStyle(day).backgroundColor), base);
+  const fg = over(parse(getComputedStyle(day).color), bg);
+  const [hi, lo] = [lum(bg), lum(fg)].sort((a, b) => b - a);
+  return (hi + 0.05) / (lo + 0.05);
+}"""
+
+
+def test_available_days_meet_the_contrast_minimum(page, live_server, host):
+    page.set_viewport_size(DESKTOP)
+    page.goto("/hana/30-min?tz=Europe/Berlin&hour=24")
+    day = page.locator("#calendar a.day.is-available:not(.is-selected)").first
+    expect(day).to_be_visible()
+    assert day.evaluate(CONTRAST) >= 4.5
