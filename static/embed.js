@@ -9,7 +9,9 @@
  * LinkTime.popup(url, options), LinkTime.close().
  *
  * When a booking is made the element (or document, for LinkTime.popup) receives a bubbling
- * CustomEvent "linktime:booked" with detail {bookingId, startTime, kind}.  Messages are only accepted from
+ * CustomEvent "linktime:booked" with detail {bookingId, startTime, kind}.  The frames report their content's
+ * height (an inline frame and a popup on a large screen follow it) and where the times of a picked day are (the
+ * page scrolls them into view).  Messages are only accepted from
  * the LinkTime site this script was loaded from, and only from the frames this script created.
  */
 (function () {
@@ -89,7 +91,9 @@
       box.width = "100vw"; box.height = "100vh"; box.maxWidth = "none"; box.borderRadius = "0";
     } else {
       popup.overlay.style.padding = "2vh 2vw";
-      box.width = "min(1000px, 96vw)"; box.height = "min(780px, 94vh)"; box.borderRadius = "12px";
+      // as tall as the step shown (no empty area under a short one), at most 780px or the window
+      box.width = "min(1000px, 96vw)"; box.borderRadius = "12px";
+      box.height = popup.contentHeight ? "min(" + popup.contentHeight + "px, 780px, 94vh)" : "min(780px, 94vh)";
     }
   }
 
@@ -172,9 +176,24 @@
     }
     var data = event.data;
     if (!entry || !data || typeof data !== "object" || typeof data.type !== "string") { return; }
-    if (data.type === "linktime:resize" && entry.kind === "inline") {
+    if (data.type === "linktime:resize") {
       var height = Number(data.height);
-      if (height > 0 && height < 20000) { entry.iframe.style.height = Math.ceil(height) + "px"; }
+      if (!(height > 0 && height < 20000)) { return; }
+      if (entry.kind === "inline") {
+        entry.iframe.style.height = Math.ceil(height) + "px";
+      } else if (popup && popup.frame === entry.iframe) {
+        popup.contentHeight = Math.ceil(height);
+        layout();
+      }
+    } else if (data.type === "linktime:scroll" && entry.kind === "inline") {
+      // the times of a picked day: bring them into view unless they already are
+      var top = Number(data.top), size = Number(data.height) || 0;
+      if (!(top >= 0 && top < 20000)) { return; }
+      var frameTop = entry.iframe.getBoundingClientRect().top;
+      var y = frameTop + top;
+      if (y < 0 || y + Math.min(size, 80) > window.innerHeight) {
+        window.scrollTo({ top: Math.max(0, window.pageYOffset + y - 16), behavior: "auto" });
+      }
     } else if (data.type === "linktime:booking") {
       var detail = { bookingId: String(data.bookingId || ""), startTime: String(data.startTime || ""),
                      kind: entry.kind };

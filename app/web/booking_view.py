@@ -17,7 +17,7 @@ from app.services.plans import limits_for
 from app.services.scheduling.availability import group_by_day
 from app.services.scheduling.event_types import LOCATION_TYPES, effective_schedule
 from app.services.scheduling.slots import available_slots, booking_window
-from app.timezones import is_valid_timezone, zone
+from app.timezones import canonical, is_valid_timezone, zone
 
 TRUE = ("true", "1", "yes", "on")
 
@@ -66,7 +66,8 @@ def view_state(args, default_tz: str, durations: list[int] | None = None) -> Vie
             duration = None
         if duration not in durations or duration == durations[0]:
             duration = None
-    return ViewState(tz=tz if is_valid_timezone(tz) else default_tz, hour=hour if hour in ("12", "24") else "24",
+    return ViewState(tz=canonical(tz) if is_valid_timezone(tz) else default_tz,
+                     hour=hour if hour in ("12", "24") else "24",
                      embed=args.get("embed", "").lower() in TRUE,
                      hide_header=args.get("hideHeader", "").lower() in TRUE,
                      name=(args.get("name") or "")[:200], email=(args.get("email") or "")[:254],

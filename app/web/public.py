@@ -19,7 +19,7 @@ session-free form token instead and refuses a foreign ``Origin``; an embed respo
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
 from flask import (
@@ -38,6 +38,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
 import app.web.page_cache as page_cache
+from app.datetimes import format_time
 from app.extensions import csrf
 from app.models import EventType, User
 from app.ratelimit import check as rate_check
@@ -53,7 +54,7 @@ from app.services.scheduling.event_types import (
     render_description,
 )
 from app.services.validation import parse_date, parse_month
-from app.timezones import all_timezones, zone
+from app.timezones import canonical, zone, zone_groups
 from app.web.analytics import track_view
 from app.web.booking_view import (
     TRUE,
@@ -166,11 +167,13 @@ def form_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="linktime-public-booking-form")
 
 
-def _page(event_type: EventType, state: ViewState, picker: Picker, *, status: int = 200, form: dict | None = None):
+def _page(event_type: EventType, state: ViewState, picker: Picker, *, status: int = 200, form: dict | None = None,
+          all_zones: bool = False):
     context = host_context(event_type.user, state)
+    context["all_zones"] = all_zones
     context.update(event_type=event_type, picker=picker, form=form, location=location_text(event_type),
                    description=render_description(event_type.description), durations=durations_of(event_type),
-                   recurrence=recurrence_text(event_type), timezones=all_timezones(), shared_page=form is None,
+                   recurrence=recurrence_text(event_type), shared_page=form is None,
                    # the page may be shared by the page cache: its own address, not the visitor's query string
                    detect_url=url_for("public.booking_page", username=event_type.user.username,
                                       slug=event_type.slug) + page_cache.own_query("public.booking_page"))
@@ -195,7 +198,9 @@ def booking_page(username: str, slug: str):
     if version is None:
         abort(404)
     track_view(version.host_id, version.event_type_id, embed=_embedded())
-    if not request.args.get("time"):  # the form step carries one-time tokens: never shared
+    # ?zones=all: the whole zone list in the page (the picker's fallback without JavaScript), never shared
+    all_zones = request.args.get("zones") == "all"
+    if not request.args.get("time") and not all_zones:  # the form step carries one-time tokens: never shared
         hit = page_cache.cached(version)
         if hit is not None:
             return hit
@@ -213,6 +218,8 @@ def booking_page(username: str, slug: str):
         return _page(event_type, state, picker)
     picker.load_month(parse_month(request.args.get("month")), selected=day,
                       auto_advance=not request.args.get("month") and day is None)
+    if all_zones:
+        return _page(event_type, state, picker, all_zones=True)
     return page_cache.store(version, _page(event_type, state, picker))
 
 
@@ -349,6 +356,36 @@ def book(username: str, slug: str):
 
 
 csrf.exempt(book)
+
+
+# --- the time-zone picker (templates/macros/forms.html: timezone_select) -------------------------------------
+@bp.app_template_global("timezone_groups")
+def timezone_groups(only: str | None = None, include: str | None = None):
+    return zone_groups(only=only, include=include)
+
+
+@bp.app_template_global("timezone_canonical")
+def timezone_canonical(name: str) -> str:
+    return canonical(name)
+
+
+@bp.app_template_global("zone_time")
+def zone_time(tz: str, hour12: bool | None = None) -> str:
+    """The time now in ``tz``, on the viewer's clock (``hour12``; by default the signed-in user's setting)."""
+    if hour12 is None:
+        user = g.get("user")
+        hour12 = bool(user is not None and user.hour12)
+    return format_time(datetime.now(UTC), tz, hour12)
+
+
+@bp.get("/timezones.html")
+def timezone_options():
+    """The picker's whole list as <optgroup>s (fetched when a public page's picker is first used). Shared by
+    every visitor; the local times in the labels are at most a minute old."""
+    hour12 = request.args.get("hour") == "12"
+    response = make_response(render("public/_tz_options.html", hour12=hour12, selected=request.args.get("tz", "")))
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
 
 
 # --- embed script and the share dialog ---------------------------------------------------------------------

@@ -1,5 +1,7 @@
 // Runs inside a LinkTime page shown in an embed (?embed=true): tells the embedding page (embed.js) how tall
-// the content is, that a booking was made, and that the visitor pressed Escape (closes a popup).
+// the content is, that a booking was made, that the visitor pressed Escape (closes a popup), and where the
+// times of a day just picked are (the inline frame is as tall as its content, so only the embedding page can
+// scroll them into view: "linktime:scroll" with the position in the frame's document).
 // The messages hold nothing private (a height, the booking id and start), so they go to whichever page
 // frames us ("*"); embed.js only accepts messages whose origin is this LinkTime site.
 (function () {
@@ -33,6 +35,16 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") { post({ type: "linktime:close" }); }
+  });
+
+  // booking.js announces the times of a day the visitor picked
+  document.addEventListener("linktime:slots-shown", function (event) {
+    var element = event.detail && event.detail.element;
+    if (!element) { return; }
+    sendHeight();
+    var rect = element.getBoundingClientRect();
+    post({ type: "linktime:scroll", top: Math.max(0, Math.round(rect.top + window.scrollY)),
+           height: Math.round(rect.height) });
   });
 
   function start() {
