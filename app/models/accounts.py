@@ -31,6 +31,7 @@ class User(BaseModel):
     # Set when the owner proved the address (signed link, a provider that vouches for it, the CLI, the first
     # account of the instance). Null: the account works, but a banner asks to confirm it.
     email_verified_at = UTCDateTimeField(null=True)
+    checklist_dismissed_at = UTCDateTimeField(null=True)  # the dashboard's first-run checklist, hidden
     # Raised in the same transaction as any change that alters the host's public pages (bookings, hours,
     # event types, profile, connected calendars): the public page cache keys on it (app/web/page_cache.py).
     pages_version = peewee.BigIntegerField(default=0)

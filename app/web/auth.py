@@ -107,7 +107,6 @@ def signup():
             login_user(user)
             if user.email_verified_at is None:
                 send_verification_email(user)
-            flash(f"Welcome to LinkTime, {user.name}!", "success")
             return redirect(url_for("dashboard.home"))
     values["password"] = ""
     return render("auth/signup.html", values=values, errors=errors, timezones=all_timezones(),
@@ -421,7 +420,6 @@ def oidc_complete():
             errors = exc.errors
         else:
             login_user(user)  # also drops oidc_pending: the session starts afresh
-            flash(f"Welcome to LinkTime, {user.name}!", "success")
             return redirect(url_for("dashboard.home"))
     return render("auth/complete.html", values=values, email=pending["email"], errors=errors,
                   provider=PROVIDERS[pending["provider"]]["label"], timezones=all_timezones(),

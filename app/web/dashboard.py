@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Blueprint, current_app, g, redirect, session, url_for
+from flask import Blueprint, current_app, g, redirect, url_for
 
+from app.db import transaction
 from app.models import Booking, EventType, Integration, PageView, PageViewDaily, Schedule
+from app.services.account import accounts
 from app.services.plans import PLAN_LABELS, effective_plan, limits_for
 from app.web.rendering import render
 from app.web.session import login_required
@@ -16,9 +18,7 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 # Rows made at sign-up get created_at and updated_at from two calls of the clock: an edit is a later update.
 EDITED_AFTER = timedelta(seconds=1)
-DISMISSED_KEY = "checklist_dismissed"
 # Sign-up (app/web/auth.py) flashes "Welcome to LinkTime, <name>!"; this page's heading welcomes the host already.
-SIGNUP_WELCOME = "Welcome to LinkTime, "
 
 
 @dataclass(frozen=True)
@@ -57,19 +57,11 @@ def first_run_steps(user) -> list[Step]:
     ]
 
 
-def _drop_signup_welcome() -> None:
-    """One welcome after sign-up: the flashed one gives way to the page's own heading."""
-    flashes = session.get("_flashes")
-    if flashes and any(message.startswith(SIGNUP_WELCOME) for _category, message in flashes):
-        session["_flashes"] = [(c, m) for c, m in flashes if not m.startswith(SIGNUP_WELCOME)]
-
-
 @bp.get("")
 @login_required
 def home():
     user = g.user
-    _drop_signup_welcome()
-    steps = [] if session.get(DISMISSED_KEY) else first_run_steps(user)
+    steps = [] if user.checklist_dismissed_at else first_run_steps(user)
     event_types = list(EventType.select().where((EventType.user == user) & (EventType.status == "active"))
                        .order_by(EventType.position, EventType.created_at))
     return render("dashboard/home.html", plan=PLAN_LABELS[effective_plan(user)], limits=limits_for(user),
@@ -81,5 +73,6 @@ def home():
 @bp.post("/checklist/dismiss")
 @login_required
 def dismiss_checklist():
-    session[DISMISSED_KEY] = True
+    with transaction():
+        accounts.dismiss_checklist(g.user)
     return redirect(url_for("dashboard.home"))

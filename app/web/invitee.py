@@ -31,7 +31,7 @@ from app.services.booking.notifications import booking_answers, booking_for_toke
 from app.services.errors import ValidationFailed
 from app.services.scheduling.video_connections import VIDEO_LOCATIONS
 from app.services.validation import parse_date, parse_month
-from app.timezones import all_timezones, zone
+from app.timezones import zone
 from app.web.booking_view import (
     Picker,
     ViewState,
@@ -162,7 +162,7 @@ def reschedule_picker(booking: Booking, token: str, state: ViewState) -> Picker:
 def _reschedule_page(booking: Booking, token: str, state: ViewState, picker: Picker, *, status: int = 200,
                      confirm: dict | None = None):
     context = page_context(booking, token, state)
-    context.update(picker=picker, confirm=confirm, timezones=all_timezones(), durations=[])
+    context.update(picker=picker, confirm=confirm, durations=[], all_zones=request.args.get("zones") == "all")
     return private(render("invitee/reschedule.html", block="step", status=status, **context))
 
 

@@ -31,7 +31,6 @@ from flask import (
     make_response,
     redirect,
     request,
-    send_from_directory,
     url_for,
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -69,6 +68,7 @@ from app.web.booking_view import (
 from app.web.htmx import is_htmx
 from app.web.rendering import CSP, render
 from app.web.session import login_required
+from app.web.static_assets import send_asset
 
 bp = Blueprint("public", __name__)
 
@@ -391,10 +391,7 @@ def timezone_options():
 # --- embed script and the share dialog ---------------------------------------------------------------------
 @bp.get("/embed.js")
 def embed_js():
-    response = send_from_directory(current_app.static_folder, "embed.js", mimetype="text/javascript",
-                                   max_age=3600)
-    response.headers["Content-Type"] = "text/javascript; charset=utf-8"
-    return response
+    return send_asset("embed.js", "public, max-age=3600")  # a stable URL on customers' sites; compressed
 
 
 @bp.get("/dashboard/event-types/<event_type_id>/share")

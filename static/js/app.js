@@ -27,17 +27,36 @@
     });
   }
 
+  // A new account's clock: the browser's hour cycle fills the sign-up form's hidden field (the server falls
+  // back to the language and the zone's country when it stays empty).
+  function detectHourCycle(root) {
+    root.querySelectorAll("input[data-detect-hour-cycle]").forEach(function (input) {
+      if (input.value) { return; }
+      try {
+        var o = new Intl.DateTimeFormat(undefined, {hour: "numeric"}).resolvedOptions();
+        input.value = (o.hourCycle ? /h1[12]/.test(o.hourCycle) : o.hour12) ? "12" : "24";
+      } catch (e) { input.value = ""; }
+    });
+  }
+
+  // The zone filter: every typed word must appear in the option's keywords (city, country, id, abbreviations)
+  // or its text; a region with no match left is hidden with its options.
   function filterTimezones(input) {
     var select = document.getElementById(input.getAttribute("data-tz-filter"));
     if (!select) { return; }
-    var needle = input.value.trim().toLowerCase().replace(/ /g, "_");
+    var words = input.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
     var firstMatch = null;
     Array.prototype.forEach.call(select.options, function (option) {
-      var match = !needle || !option.value || option.value.toLowerCase().indexOf(needle) !== -1;
+      var haystack = (option.getAttribute("data-k") || option.value.toLowerCase()) + " " +
+        option.text.toLowerCase() + " " + option.value.toLowerCase().replace(/_/g, " ");
+      var match = !option.value || words.every(function (word) { return haystack.indexOf(word) !== -1; });
       option.hidden = !match;
       if (match && option.value && !firstMatch) { firstMatch = option; }
     });
-    if (needle && firstMatch && select.selectedOptions.length && select.selectedOptions[0].hidden) {
+    Array.prototype.forEach.call(select.querySelectorAll("optgroup"), function (group) {
+      group.hidden = !Array.prototype.some.call(group.children, function (option) { return !option.hidden; });
+    });
+    if (words.length && firstMatch && select.selectedOptions.length && select.selectedOptions[0].hidden) {
       select.value = firstMatch.value;
     }
   }
@@ -129,6 +148,10 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { detectTimezones(document); setupNavToggle(); });
-  document.addEventListener("htmx:afterSettle", function (event) { detectTimezones(event.target); });
+  document.addEventListener("DOMContentLoaded", function () {
+    detectTimezones(document); detectHourCycle(document); setupNavToggle();
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    detectTimezones(event.target); detectHourCycle(event.target);
+  });
 })();

@@ -51,11 +51,14 @@ def test_checklist_follows_the_accounts_real_state_and_goes_when_all_is_done(app
     assert re.search(r'href="/dashboard/event-types/[^"]+/share" aria-label="Share 30', html)  # booking page card
 
 
-def test_checklist_can_be_hidden(signed_in):
+def test_checklist_can_be_hidden_for_good(app, signed_in, host):
     assert 'id="first-run"' in _text(signed_in.get("/dashboard"))
     response = signed_in.post("/dashboard/checklist/dismiss")
     assert response.status_code == 302
     assert 'id="first-run"' not in _text(signed_in.get("/dashboard"))
+    other_device = app.test_client()                      # another browser, a later sign-in: still hidden
+    login(other_device, host)
+    assert 'id="first-run"' not in _text(other_device.get("/dashboard"))
 
 
 def test_the_dashboard_previews_the_booking_page_in_a_frame_it_may_show(signed_in, host):

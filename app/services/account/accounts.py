@@ -374,3 +374,8 @@ def set_disabled(user: User, disabled: bool, *, actor: User | None = None, ip: s
     audit.record("admin.user_disabled" if disabled else "admin.user_enabled", resource="user", resource_id=user.id,
                  user=user, actor=actor, ip=ip)
     return user
+
+
+def dismiss_checklist(user: User) -> None:
+    """Hide the dashboard's first-run checklist for good (every device, every later session)."""
+    User.update(checklist_dismissed_at=utcnow()).where(User.id == user.id).execute()
