@@ -43,6 +43,13 @@ class BusySpans:
             ends = [end for _, end in pairs]
             if None in map(_get_tzinfo, starts) or None in map(_get_tzinfo, ends):
                 raise ValueError("busy intervals must be timezone-aware datetimes")
+            count = len(pairs)
+            if (operator.countOf(map(_get_tzinfo, starts), UTC) < count
+                    or operator.countOf(map(_get_tzinfo, ends), UTC) < count):
+                # Two datetimes of one zone compare by wall clock, ignoring the fold of a repeated hour: in UTC.
+                starts = [start.astimezone(UTC) for start in starts]
+                ends = [end.astimezone(UTC) for end in ends]
+                pairs = list(zip(starts, ends, strict=True))
             if any(map(operator.gt, starts, ends)):
                 raise ValueError("busy interval ends before it starts")
             pairs.sort()

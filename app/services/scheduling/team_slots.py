@@ -17,9 +17,9 @@ Pure functions, no database or Flask access.  The rule (shared with the comparis
 Implementation: each member's slots come from the single-host engine on epoch seconds
 (:func:`~app.services.scheduling.availability.compute_slot_epochs_indexed`), with the member's busy list indexed
 by :class:`~app.services.scheduling.busy_spans.BusySpans` (sorted and merged as datetimes; only the intervals
-near a working range are converted to numbers), and results are combined as sets of integers.  A collective computation narrows each later
-member's window to the span of the starts still common, and stops as soon as none is left; fixed members of a
-round-robin event narrow the window the same way before the others are computed.
+near a working range are converted to numbers), and the results are combined as sets of integers.  A collective
+computation narrows each later member's window to the span of the starts still common and stops as soon as none
+is left; the fixed members of a round-robin event narrow the others' window the same way.
 """
 from __future__ import annotations
 
