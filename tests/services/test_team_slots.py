@@ -100,22 +100,31 @@ def ranges_of_a_day(draw) -> list[TimeRange]:
 
 
 @st.composite
-def members(draw, ident: str, anchor: date, window_start: datetime, window_minutes: int) -> TeamMember:
-    zone_name = draw(st.sampled_from(ZONES))
-    choices = [draw(ranges_of_a_day()), draw(ranges_of_a_day()), []]
-    weekly = {day: choices[pick] for day, pick in enumerate(draw(st.lists(st.sampled_from([0, 0, 1, 2]),
-                                                                           min_size=7, max_size=7)))}
+def weeks(draw) -> dict[int, list[TimeRange]]:
+    """Two sets of hours (one of them never empty) and days off shared out over the week."""
+    choices = [draw(ranges_of_a_day().filter(bool)), draw(ranges_of_a_day()), []]
+    return {day: choices[pick] for day, pick in enumerate(draw(st.lists(st.sampled_from([0, 0, 0, 1, 2]),
+                                                                         min_size=7, max_size=7)))}
+
+
+@st.composite
+def members(draw, ident: str, anchor: date, window_start: datetime, window_minutes: int, shared) -> TeamMember:
+    """A member; most take the team's usual zone and weekly hours, so that collective teams often overlap."""
+    if draw(st.integers(0, 3)):
+        zone_name, weekly = shared
+    else:
+        zone_name, weekly = draw(st.sampled_from(ZONES)), draw(weeks())
     overrides = {}
     if draw(st.booleans()):
         overrides[anchor + timedelta(days=draw(st.integers(-1, 2)))] = draw(ranges_of_a_day())
     busy = []
-    for _ in range(draw(st.integers(0, 12))):
+    for _ in range(draw(st.integers(0, 8))):
         unit = draw(st.sampled_from([300, 900, 60, 1]))  # 5 and 15 minutes, minutes, seconds
         start = window_start + timedelta(seconds=unit * draw(st.integers(-7200 // unit, (window_minutes * 60) // unit)))
         end = start + timedelta(seconds=unit * draw(st.integers(0, 7200 // unit)))  # empty ones included
         shown_in = ZoneInfo(draw(st.sampled_from(ZONES)))
         busy.append((start.astimezone(shown_in), end.astimezone(shown_in)))
-    day_counts = {anchor + timedelta(days=shift): draw(st.integers(0, 2)) for shift in (-1, 0, 1)}
+    day_counts = {anchor + timedelta(days=shift): draw(st.sampled_from([0, 0, 0, 1, 2])) for shift in (-1, 0, 1)}
     return TeamMember(ident, Schedule(zone_name, weekly, overrides), busy, day_counts, fixed=draw(st.booleans()))
 
 
@@ -125,14 +134,15 @@ def teams(draw) -> dict:
     window_start = datetime.combine(anchor, time(0), UTC) + timedelta(minutes=draw(st.sampled_from([-720, -180, 0])))
     window_minutes = draw(st.sampled_from([1440, 2880, 4320]))
     ids = draw(st.lists(st.sampled_from(["ana", "bo", "cy", "dee", "eli"]), min_size=1, max_size=4, unique=True))
-    team = [draw(members(ident, anchor, window_start, window_minutes)) for ident in ids]
+    shared = (draw(st.sampled_from(ZONES)), draw(weeks()))
+    team = [draw(members(ident, anchor, window_start, window_minutes, shared)) for ident in ids]
     rules = SlotRules(
         length=draw(st.sampled_from([15, 30, 45, 60])),
         interval=draw(st.sampled_from([None, 15, 20, 30, 45, 60, 90])),
         before_buffer=draw(st.sampled_from([0, 5, 15])),
         after_buffer=draw(st.sampled_from([0, 10, 30])),
         minimum_notice=draw(st.sampled_from([0, 0, 90])),
-        max_per_day=draw(st.sampled_from([None, None, None, 1, 2])),
+        max_per_day=draw(st.sampled_from([None, None, None, None, 1, 2])),
     )
     now = window_start + timedelta(minutes=draw(st.sampled_from([-60, 0, 200])))
     return {"members": team, "args": (rules, window_start, window_start + timedelta(minutes=window_minutes), now)}
