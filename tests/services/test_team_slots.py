@@ -185,10 +185,11 @@ NEW_YORK = ZoneInfo("America/New_York")
 @given(
     st.lists(st.tuples(BUSY_BOUNDS, st.integers(0, 5400), st.sampled_from([1, 60, 900])), max_size=15),
     st.integers(0, 3600), st.integers(1, 3 * 3600), st.sampled_from([1, 60, 300, 900, 1800]),
-    st.integers(0, 1800), st.integers(60, 7200), st.booleans(),
+    st.integers(0, 1800), st.integers(60, 7200), st.booleans(), st.integers(-3600, 3600),
 )
-def test_busy_spans_answer_like_the_engines_own_index(raw, first, span, step, before, after, as_list):
-    """BusySpans (datetimes, merged) and the engine's _BusyIndex (epochs) give the same answers."""
+def test_busy_spans_answer_like_the_engines_own_index(raw, first, span, step, before, after, as_list, asked):
+    """BusySpans (datetimes, merged) and the engine's _BusyIndex (epochs) give the same answers, also when
+    free_starts follows an is_free question about a nearby range (whose position it reuses when it can)."""
     base = utc(2026, 11, 1, 3)  # New York falls back at 06:00 UTC: its 01:00-02:00 is repeated
     pairs = [(start // unit * unit, start // unit * unit + length // unit * unit) for start, length, unit in raw]
     busy = [(base + timedelta(seconds=a), base + timedelta(seconds=b)) for a, b in pairs]
@@ -198,9 +199,10 @@ def test_busy_spans_answer_like_the_engines_own_index(raw, first, span, step, be
     offset = base.timestamp()
     candidates = range(int(offset) + first, int(offset) + first + span, step)
     given_candidates = list(candidates) if as_list else candidates
-    assert spans.free_starts(given_candidates, before, after) == reference.free_starts(candidates, before, after)
-    lo = offset + first
+    lo = offset + first + asked
     assert spans.is_free(lo, lo + span) == reference.is_free(lo, lo + span)
+    assert spans.free_starts(given_candidates, before, after) == reference.free_starts(candidates, before, after)
+    assert spans.free_starts(given_candidates, before, after) == reference.free_starts(candidates, before, after)
 
 
 # --------------------------------------------------------------------------------------------------
