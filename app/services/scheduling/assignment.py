@@ -33,8 +33,9 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 class Assignment:
     """The hosts of one round-robin booking.
 
-    ``attendees``: the fixed members (sorted by id), then ``chosen``; ``chosen`` is None when every member of
-    the team is fixed.  ``reason``: why ``chosen`` was picked, in words, for the host dashboard.
+    ``attendees``: the fixed members (sorted by id), then ``chosen``; ``chosen`` is None when no free member is
+    outside the fixed ones (a team of fixed members only).  ``reason``: why ``chosen`` was picked, in words,
+    for the host dashboard.
     """
 
     attendees: tuple[Hashable, ...]
