@@ -93,5 +93,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.services import mailer  # noqa: F401
     from app.services.booking import notifications  # noqa: F401
     from app.services.developer import webhooks  # noqa: F401
-    from app.services.integrations import calendars, meetings  # noqa: F401
+    from app.services.integrations import calendar_sync, calendars, meetings  # noqa: F401
     return app

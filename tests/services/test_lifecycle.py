@@ -215,3 +215,24 @@ def test_meet_adapter_asks_for_a_conference_only_when_the_event_has_none():
     assert meet.update_meeting(untouched, "tok", "ev", details) is None
     meet.delete_meeting(untouched, "tok", "ev")
     assert untouched.calls == []            # the event carries the Meet: calendar_sync moves and deletes it
+
+
+def test_a_fresh_app_process_subscribes_every_booking_consumer(tmp_path):
+    """The consumers register on import: a new process (the web server, the queue consumer) that only builds the
+    app must have all of them, not only those some other import happened to load (the calendar event did not)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("from app import create_app\n"
+              "from app.services import events\n"
+              "from app.services.booking import lifecycle\n"
+              f"create_app({{'TESTING': True, 'INSTANCE_DIR': {str(tmp_path)!r}, "
+              f"'DATABASE_URL': 'sqlite:///{tmp_path}/x.db'}})\n"
+              "print(sorted(f.__module__ for f in events.SUBSCRIBERS.get(lifecycle.READY, [])))\n")
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                           cwd=str(Path(__file__).resolve().parents[2]))
+    assert found.returncode == 0, found.stderr[-2000:]
+    modules = set(ast.literal_eval(found.stdout.strip().splitlines()[-1]))
+    assert {"app.services.booking.notifications", "app.services.developer.webhooks",
+            "app.services.integrations.calendar_sync"} <= modules
