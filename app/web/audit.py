@@ -11,9 +11,9 @@ from app.web.session import login_required
 bp = Blueprint("audit", __name__, url_prefix="/settings/audit-log")
 
 PAGE_SIZE = 50
-# The categories this build records entries in (audit.FILTERS also names Team, Workflows, Payments and Voice,
-# which the product does not have yet: the filter offers only what can match).
-SHOWN_FILTERS = ("all", "bookings", "events", "settings", "integrations")
+# The categories this build records entries in (audit.FILTERS also names Workflows, Payments and Voice, which the
+# product does not have yet: the filter offers only what can match). Team: organizations and their teams.
+SHOWN_FILTERS = ("all", "bookings", "events", "team", "settings", "integrations")
 
 
 def shown_filters(current: str) -> dict[str, str]:

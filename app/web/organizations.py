@@ -8,20 +8,25 @@ with the invited address; signed in with that address, one button joins.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, request, url_for
+from flask import Blueprint, Response, current_app, flash, g, redirect, request, url_for
 
+from app.datetimes import host_clock
 from app.db import transaction
-from app.models import Membership, Team, TeamMember, User
+from app.models import Membership, Team, TeamMember, User, UserLogo
+from app.services import audit
+from app.services.account import org_audit
 from app.services.account import organizations as service
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.mailer import queue_email
 from app.services.plans import PLAN_LABELS
+from app.web.audit import shown_filters
 from app.web.htmx import is_htmx
 from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("organizations", __name__)
 ROLE_LABELS = {"OWNER": "Owner", "ADMIN": "Admin", "MEMBER": "Member"}
+AUDIT_PAGE_SIZE = 50
 
 
 @bp.get("/dashboard/organizations")
@@ -202,3 +207,39 @@ def invitation(token: str):
                   wrong_account=wrong_account, role=ROLE_LABELS[invite_row.role],
                   is_member=user is not None and Membership.select().where(
                       (Membership.organization == invite_row.organization) & (Membership.user == user)).exists())
+
+
+# -- the organization audit log (OWNER and ADMIN) ----------------------------------------------------------------
+
+@bp.get("/dashboard/organizations/<org_id>/audit-log")
+@login_required
+def audit_log(org_id: str):
+    values, errors = audit.parse_filters(request.args)
+    if "category" in errors:
+        values["category"] = "all"
+    values["page"] = 1 if "page" in errors else values["page"]
+    org, result = org_audit.list_entries(g.user, org_id, category=values["category"], search=values["search"],
+                                         page=values["page"], limit=AUDIT_PAGE_SIZE)
+    hour12 = host_clock(g.user).hour12
+    users = org_audit.members_of(result.entries)
+    logos = {row.user_id for row in UserLogo.select(UserLogo.user).where(UserLogo.user.in_(list(users)))}
+    rows = [{"entry": e, "label": audit.action_label(e.action), "resource": audit.resource_label(e.resource),
+             "details": audit.detail_lines(e, hour12=hour12), "ip": audit.mask_ip(e.ip_address, full=result.full_ip),
+             "user": users.get(e.user_id),
+             "user_image": url_for("main.logo", user_id=e.user_id) if e.user_id in logos else None}
+            for e in result.entries]
+    return render("organizations/audit.html", block="audit_results", org=org, rows=rows, result=result,
+                  filters=shown_filters(values["category"]), category=values["category"],
+                  search=values["search"], notice=errors.get("category"), show_user=True,
+                  log_endpoint="organizations.audit_log", export_endpoint="organizations.audit_export",
+                  route_args={"org_id": org.id})
+
+
+@bp.get("/dashboard/organizations/<org_id>/audit-log/export.csv")
+@login_required
+def audit_export(org_id: str):
+    values, _errors = audit.parse_filters(request.args)
+    category = values["category"] if values["category"] in audit.FILTERS else "all"
+    body = org_audit.export_csv(g.user, org_id, category=category, search=values["search"])
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{audit.csv_filename()}"'})

@@ -114,7 +114,7 @@ def test_audit_entries_read_as_text_on_the_hosts_clock(app, signed_in, host):
 def test_audit_filter_offers_only_categories_this_build_records(signed_in):
     html = _text(signed_in.get("/settings/audit-log"))
     options = re.findall(r'<option value="([a-z]+)"', html)
-    assert options == ["all", "bookings", "events", "settings", "integrations"]
+    assert options == ["all", "bookings", "events", "team", "settings", "integrations"]
 
 
 def test_webhook_form_offers_only_events_the_product_emits(signed_in):

@@ -170,3 +170,24 @@ def test_the_organization_audit_log_api_names_each_member_and_is_for_admins(app,
     assert refused.status_code == 403 and refused.get_json() == {"error": service.NEEDS_ADMIN}
     assert _client(app, people["otto"]).get(f"/api/organizations/{org.id}/audit-logs").status_code == 404
     assert app.test_client().get(f"/api/organizations/{org.id}/audit-logs").status_code == 401
+
+
+def test_the_organization_audit_log_page_has_a_member_column_filters_and_csv(app, people, org):
+    olga = _client(app, people["olga"])
+    page = olga.get(f"/dashboard/organizations/{org.id}")
+    assert f'href="/dashboard/organizations/{org.id}/audit-log"'.encode() in page.data
+    log = olga.get(f"/dashboard/organizations/{org.id}/audit-log")
+    text = log.get_data(as_text=True)
+    assert log.status_code == 200 and '<th scope="col">Member</th>' in text
+    assert "Team Created" in text and "olga@example.com" in text and 'value="team"' in text
+    part = olga.get(f"/dashboard/organizations/{org.id}/audit-log?category=team&search=member_invited",
+                    headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in part and "Member Invited" in part and "Team Created" not in part
+    assert f"/dashboard/organizations/{org.id}/audit-log/export.csv?category=team" in part
+    csv_text = olga.get(f"/dashboard/organizations/{org.id}/audit-log/export.csv").get_data(as_text=True)
+    assert csv_text.startswith("User,User Email,Time")
+    mia = _client(app, people["mia"])
+    assert b'/audit-log"' not in mia.get(f"/dashboard/organizations/{org.id}").data
+    assert mia.get(f"/dashboard/organizations/{org.id}/audit-log").status_code == 403
+    assert mia.get(f"/dashboard/organizations/{org.id}/audit-log/export.csv").status_code == 403
+    assert _client(app, people["otto"]).get(f"/dashboard/organizations/{org.id}/audit-log").status_code == 404
