@@ -84,9 +84,14 @@ def walk_invitee(page: Page, visit: Visit, *, zone: str = "Europe/Paris") -> str
 
 
 def walk_embed(page: Page, visit: Visit) -> None:
+    """The inline embed's pages as the frame shows them: the booking page and the form."""
     page.goto(f"/{HOST['username']}/30-min?embed=1")
-    expect(page.locator("#slots, .calendar").first).to_be_visible()
+    slot = page.locator("#slots a.slot").first
+    expect(slot).to_be_visible()
     visit("embed-booking-page", page)
+    slot.click()
+    expect(page.get_by_role("button", name="Schedule meeting")).to_be_visible()
+    visit("embed-booking-form", page)
 
 
 def walk(page: Page, live_server, visit: Visit) -> None:
