@@ -18,8 +18,9 @@ from flask import (
 from app.models import UserLogo
 from app.ratelimit import backoff_check, backoff_failure, backoff_reset
 from app.services import audit
-from app.services.account import accounts, sessions
+from app.services.account import accounts, organizations, sessions
 from app.services.errors import ValidationFailed
+from app.services.plans import PLAN_LABELS, effective_plan, normalize_plan
 from app.timezones import all_timezones
 from app.web.auth import remember_device
 from app.web.htmx import is_htmx
@@ -65,7 +66,9 @@ def profile():
                 return redirect(url_for("settings.profile"))
     has_logo = UserLogo.select().where(UserLogo.user == user).exists()
     return render("settings/profile.html", block="profile_form", values=values, errors=errors,
-                  timezones=all_timezones(), has_logo=has_logo, status=422 if errors else 200)
+                  timezones=all_timezones(), has_logo=has_logo, status=422 if errors else 200,
+                  plan=PLAN_LABELS[effective_plan(user)], own_plan=PLAN_LABELS[normalize_plan(user.plan)],
+                  plan_from=organizations.plan_source(user))
 
 
 @bp.get("/profile/username-check")

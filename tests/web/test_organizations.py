@@ -191,3 +191,10 @@ def test_the_organization_audit_log_page_has_a_member_column_filters_and_csv(app
     assert mia.get(f"/dashboard/organizations/{org.id}/audit-log").status_code == 403
     assert mia.get(f"/dashboard/organizations/{org.id}/audit-log/export.csv").status_code == 403
     assert _client(app, people["otto"]).get(f"/dashboard/organizations/{org.id}/audit-log").status_code == 404
+
+
+def test_a_member_s_settings_show_the_plan_the_organization_gives(app, people, org):
+    page = _client(app, people["mia"]).get("/settings/profile").get_data(as_text=True)
+    assert "the <strong>Organization</strong> plan" in page and "(your own plan: Free)" in page
+    alone = _client(app, people["otto"]).get("/settings/profile").get_data(as_text=True)
+    assert "the <strong>Free</strong> plan." in alone

@@ -283,3 +283,16 @@ def remove_team_member(actor: User, team_id: str, member_id: str) -> None:
         row.delete_instance()
         audit.record("team.member_removed", resource="team", resource_id=team.id, user=actor, actor=actor,
                      organization=team.organization, details={"team": team.name, "email": row.user.email})
+
+
+def plan_source(user: User) -> Organization | None:
+    """The organization whose plan gives ``user`` their limits (effectivePlan), when it is above their own."""
+    from app.services.plans import effective_plan, normalize_plan
+
+    plan = effective_plan(user)
+    if plan == normalize_plan(user.plan):
+        return None
+    for org, _role in organizations_of(user):
+        if normalize_plan(org.plan) == plan:
+            return org
+    return None
