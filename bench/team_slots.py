@@ -19,28 +19,16 @@ import math
 import statistics
 import sys
 import time as clock
-from datetime import UTC, date, datetime, time
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.services.scheduling.availability import Schedule, SlotRules, TimeRange
 from app.services.scheduling.team_slots import TeamMember, collective_slots, round_robin_slots
+from bench.slots_compare import format_instant, parse_instant, parse_range  # the single-host case format
 
 MODES = {"collective": collective_slots, "roundRobin": round_robin_slots}
-
-
-def parse_instant(text: str) -> datetime:
-    """Parse "YYYY-MM-DDTHH:MM:SSZ" (or any ISO 8601 instant with an offset) into an aware datetime."""
-    return datetime.fromisoformat(text)
-
-
-def format_instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_range(entry: dict) -> TimeRange:
-    return TimeRange(time.fromisoformat(entry["start"]), time.fromisoformat(entry["end"]))
 
 
 def load_member(raw: dict) -> TeamMember:
