@@ -54,7 +54,9 @@ def test_connect_caldav_shows_connected_then_choose_calendars_and_disconnect(pag
     page.get_by_label("Check Home for conflicts").uncheck()
     expect(page.locator("#integrations-notice")).to_have_text("Saved your calendar choices.")
     expect(page.get_by_label("Check Home for conflicts")).not_to_be_checked()
-    page.get_by_label("Add new bookings to Work").check()
+    with page.expect_response(lambda answer: answer.request.method == "POST") as saved:  # the save, not the tick
+        page.get_by_label("Add new bookings to Work").check()
+    assert saved.value.ok
     expect(page.get_by_label("Add new bookings to Work")).to_be_checked()
     page.reload()
     expect(page.get_by_label("Check Home for conflicts")).not_to_be_checked()
