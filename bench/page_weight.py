@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.booking_pages import free_port  # noqa: E402 (after the path of this checkout)
 
 CHROMIUM = os.environ.get("LINKTIME_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -57,12 +57,6 @@ new PerformanceObserver((list) => {
   window.__lcp = entries[entries.length - 1].startTime;
 }).observe({type: "largest-contentful-paint", buffered: true});
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seed(env: dict) -> str:

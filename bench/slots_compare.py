@@ -51,6 +51,13 @@ def load_case(path: Path) -> dict:
     return {
         "schedule": Schedule(timezone=raw["timeZone"], weekly=weekly, overrides=overrides),
         "busy": [(parse_instant(start), parse_instant(end)) for start, end in raw["busy"]],
+        **event_fields(raw),
+    }
+
+
+def event_fields(raw: dict) -> dict:
+    """The event's rules, window and "now" of a case (the team cases share these fields)."""
+    return {
         "rules": SlotRules(
             length=raw["eventLength"],
             interval=raw.get("slotInterval"),

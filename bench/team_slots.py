@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.services.scheduling.availability import Schedule, SlotRules, TimeRange
+from app.services.scheduling.availability import Schedule, TimeRange
 from app.services.scheduling.team_slots import TeamMember, collective_slots, round_robin_slots
-from bench.slots_compare import format_instant, parse_instant, parse_range  # the single-host case format
+from bench.slots_compare import event_fields, format_instant, parse_instant, parse_range  # the single-host case format
 
 MODES = {"collective": collective_slots, "roundRobin": round_robin_slots}
 
@@ -55,17 +55,7 @@ def load_case(path: Path) -> tuple[str, dict]:
         raise ValueError(f"unknown mode {raw['mode']!r} in {path}")
     return raw["mode"], {
         "members": [load_member(member) for member in raw["members"]],
-        "rules": SlotRules(
-            length=raw["eventLength"],
-            interval=raw.get("slotInterval"),
-            before_buffer=raw.get("beforeBuffer", 0),
-            after_buffer=raw.get("afterBuffer", 0),
-            minimum_notice=raw.get("minimumNotice", 0),
-            max_per_day=raw.get("maxPerDay"),
-        ),
-        "window_start": parse_instant(raw["windowStart"]),
-        "window_end": parse_instant(raw["windowEnd"]),
-        "now": parse_instant(raw["now"]),
+        **event_fields(raw),
     }
 
 
