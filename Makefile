@@ -7,7 +7,7 @@ TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test test-sqlite test-postgres install install-dev browser bench lint screenshots clean
+.PHONY: run test test-sqlite test-postgres install install-dev browser caddy bench lint screenshots clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,9 +26,12 @@ run: $(VENV)/.installed
 	$(PY) -m app.serve
 
 browser:
-	@scripts/ensure-chromium.sh
+	@scripts/ensure-debian-package.sh chromium chromium
 
-test: install-dev browser
+caddy:  # the custom-domain TLS test runs Debian's Caddy
+	@scripts/ensure-debian-package.sh caddy caddy
+
+test: install-dev browser caddy
 	@$(MAKE) --no-print-directory lint  # findings fail `make test` before any test runs
 	@status=0; \
 	$(MAKE) --no-print-directory test-sqlite || status=1; \

@@ -40,6 +40,20 @@ def _list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def _paypal_mode(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in ("sandbox", "live"):
+        raise ValueError(f"expected sandbox or live, got {value!r}")
+    return mode
+
+
+def _http_url(value: str) -> str:
+    url = value.strip().rstrip("/")
+    if not url.startswith(("https://", "http://")) or "?" in url or "#" in url:
+        raise ValueError(f"expected an http(s) URL without query, got {value!r}")
+    return url
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -83,8 +97,12 @@ SETTINGS: tuple[Setting, ...] = (
             "failure past the fifth (1 s, 2 s, 4 s ... up to 15 minutes) for that account."),
     Setting("RATELIMIT_PUBLIC_BOOKING", "10/minute", "Bookings created through the public booking page and "
             "`POST /api/bookings` per client IP."),
+    Setting("RATELIMIT_ROUTING_FORM", "10/minute", "Routing form submissions (`/<username>/route/<form-slug>`) "
+            "per client IP."),
     Setting("RATELIMIT_API_KEY", "60/minute", "REST API requests per API key."),
     Setting("RATELIMIT_API_PREAUTH", "5/minute", "Failed API authentications per client IP."),
+    Setting("RATELIMIT_SCIM", "300/minute", "SCIM requests (`/api/scim/v2`) per organization, all its tokens "
+            "together."),
     Setting("RATELIMIT_WEBHOOK_TEST", "5/minute", "Webhook test sends (Settings → Webhooks) per account."),
     Setting("PUBLIC_PAGE_CACHE_SECONDS", 30, "How long a rendered public booking page or slots partial is reused "
             "for visitors without a session (per process). Any change to the host's bookings, hours, event types, "
@@ -145,7 +163,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration",
             "Google's OpenID discovery document (tests point it at a local provider)."),
     Setting("INTEGRATION_HTTP_TIMEOUT", 10, "Seconds a request to an OAuth provider (Google, Microsoft, Zoom, "
-            "Webex) may take to connect and to answer.", float),
+            "Webex, the CRMs) may take to connect and to answer.", float),
     Setting("MICROSOFT_CLIENT_ID", "", "Microsoft OAuth client id: enables \"Sign in with Microsoft\" (OpenID "
             "Connect) and connecting Outlook Calendar and Microsoft Teams (Settings → Integrations)."),
     Setting("MICROSOFT_CLIENT_SECRET", "", "Microsoft OAuth client secret.", secret=True),
@@ -172,6 +190,76 @@ SETTINGS: tuple[Setting, ...] = (
             "(tests point it at a fake)."),
     Setting("WEBEX_TOKEN_URL", "https://webexapis.com/v1/access_token", "Webex's OAuth token endpoint."),
     Setting("WEBEX_API_URL", "https://webexapis.com/v1", "Base URL of the Webex REST API."),
+    Setting("HUBSPOT_CLIENT_ID", "", "HubSpot public app client id: with HUBSPOT_CLIENT_SECRET, offers HubSpot under "
+            "Settings → Integrations → CRM (Pro plan and above). Redirect URL: `BASE_URL/settings/integrations/hubspot/"
+            "callback`."),
+    Setting("HUBSPOT_CLIENT_SECRET", "", "HubSpot public app client secret.", secret=True),
+    Setting("HUBSPOT_API_BASE", "https://api.hubapi.com", "Base URL of HubSpot's API and OAuth token endpoints "
+            "(tests point it at a fake)."),
+    Setting("HUBSPOT_APP_BASE", "https://app.hubspot.com", "Host of HubSpot's OAuth consent screen."),
+    Setting("ATTIO_CLIENT_ID", "", "Attio OAuth app client id: with ATTIO_CLIENT_SECRET, offers Attio under "
+            "Settings → Integrations → CRM. Redirect URL: `BASE_URL/settings/integrations/attio/callback`; tick the "
+            "scopes record_permission:read-write, object_configuration:read and note:read-write in the app."),
+    Setting("ATTIO_CLIENT_SECRET", "", "Attio OAuth app client secret.", secret=True),
+    Setting("ATTIO_API_BASE", "https://api.attio.com", "Base URL of Attio's REST API (tests point it at a fake)."),
+    Setting("ATTIO_APP_BASE", "https://app.attio.com", "Host of Attio's OAuth authorize and token endpoints."),
+    Setting("SALESFORCE_CLIENT_ID", "", "Consumer key of a Salesforce Connected App (scopes `id`, `api`, "
+            "`refresh_token`): with SALESFORCE_CLIENT_SECRET, offers Salesforce under Settings → Integrations → CRM. "
+            "Callback URL: `BASE_URL/api/integrations/salesforce/callback`."),
+    Setting("SALESFORCE_CLIENT_SECRET", "", "Consumer secret of the Salesforce Connected App.", secret=True),
+    Setting("SALESFORCE_LOGIN_URL", "https://login.salesforce.com", "Salesforce login host for production orgs "
+            "(a My Domain login URL works too; tests point it at a fake)."),
+    Setting("SALESFORCE_SANDBOX_LOGIN_URL", "https://test.salesforce.com", "Salesforce login host used when a host "
+            "connects a sandbox org."),
+    Setting("CLOSE_CLIENT_ID", "", "Close OAuth app client id: with CLOSE_CLIENT_SECRET, offers Close under "
+            "Settings → Integrations → CRM (event types published as Close scheduling links). Redirect URL: "
+            "`BASE_URL/settings/integrations/close/callback`."),
+    Setting("CLOSE_CLIENT_SECRET", "", "Close OAuth app client secret.", secret=True),
+    Setting("CLOSE_API_BASE", "https://api.close.com", "Host of Close's API (`/api/v1`) and OAuth token endpoints "
+            "(tests point it at a fake)."),
+    Setting("CLOSE_APP_BASE", "https://app.close.com", "Host of Close's OAuth consent screen."),
+    Setting("STRIPE_SECRET_KEY", "", "Secret API key of the instance's Stripe account (`sk_live_...`, `sk_test_...` "
+            "or a restricted `rk_...` key): with STRIPE_WEBHOOK_SECRET, enables Stripe Checkout for priced event "
+            "types.", secret=True),
+    Setting("STRIPE_WEBHOOK_SECRET", "", "Signing secret (`whsec_...`) of the Stripe webhook endpoint "
+            "`BASE_URL/api/webhooks/stripe`; events whose `Stripe-Signature` does not match are refused.",
+            secret=True),
+    Setting("STRIPE_API_BASE", "https://api.stripe.com", "Base URL of the Stripe API (tests point it at a fake; "
+            "a base other than the default may be on a private or loopback address)."),
+    Setting("PAYPAL_CLIENT_ID", "", "PayPal REST app client id: with PAYPAL_CLIENT_SECRET and PAYPAL_WEBHOOK_ID "
+            "(all three or none) it offers PayPal for priced event types."),
+    Setting("PAYPAL_CLIENT_SECRET", "", "PayPal REST app secret.", secret=True),
+    Setting("PAYPAL_WEBHOOK_ID", "", "The id PayPal shows for the app's webhook to `BASE_URL/api/webhooks/paypal` "
+            "(PayPal's signature check of each event needs it)."),
+    Setting("PAYPAL_MODE", "sandbox", "`sandbox` (PayPal's test accounts) or `live`.", _paypal_mode),
+    Setting("PAYPAL_API_BASE", "", "Base URL of PayPal's REST API. Default: `https://api-m.sandbox.paypal.com` in "
+            "sandbox mode, `https://api-m.paypal.com` in live mode. Any other value (tests point it at a fake) may "
+            "be plain http or a private address.", _http_url),
+    Setting("TWILIO_ACCOUNT_SID", "", "Twilio account SID (`AC...`): with TWILIO_AUTH_TOKEN and a sender "
+            "(TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID), enables the workflows' Send SMS action. Point the "
+            "number's incoming messages at `BASE_URL/api/webhooks/twilio/inbound` (STOP, START, HELP)."),
+    Setting("TWILIO_AUTH_TOKEN", "", "Twilio auth token: authenticates the texts sent and checks the "
+            "`X-Twilio-Signature` of Twilio's requests to LinkTime.", secret=True),
+    Setting("TWILIO_FROM_NUMBER", "", "The Twilio phone number texts are sent from, in E.164 (`+14155550100`)."),
+    Setting("TWILIO_MESSAGING_SERVICE_SID", "", "A Twilio Messaging Service (`MG...`) to send from instead of "
+            "TWILIO_FROM_NUMBER (used when both are set)."),
+    Setting("TWILIO_API_BASE", "https://api.twilio.com", "Base URL of the Twilio REST API (tests point it at a "
+            "fake; a base other than the default may be on a private or loopback address)."),
+    Setting("SLACK_WEBHOOK_BASE", "https://hooks.slack.com", "Scheme and host a Slack incoming-webhook URL must "
+            "have (tests point it at a fake; a base other than the default may be on a private or loopback "
+            "address)."),
+    Setting("SMS_MONTHLY_CAP", 500, "Texts one account may send per calendar month (workflow SMS actions); protects "
+            "the bill of the instance's Twilio account.", int),
+    Setting("CUSTOM_DOMAIN_CNAME_TARGET", "", "Host name customers point their custom domain's CNAME record at "
+            "(Settings → Custom Domain). Default: the host of BASE_URL."),
+    Setting("DNS_RESOLVER", "", "DNS server that custom domains' TXT records are looked up with: `address` or "
+            "`address:port` (e.g. `127.0.0.1:5353`). Default: the system's resolvers."),
+    Setting("DNS_TIMEOUT", 5, "Seconds a DNS look-up of a custom domain may take.", float),
+    Setting("ALLOWED_HOSTS", "", "Other host names (comma-separated) the main site answers on besides BASE_URL's "
+            "host and loopback; a request for any other host that is not a verified custom domain gets 404.",
+            _list),
+    Setting("RATELIMIT_DOMAIN_ASK", "60/minute", "Questions of the TLS proxy (`/api/custom-domains/ask`) per "
+            "client IP."),
     Setting("LOG_LEVEL", "INFO", "Python log level."),
 )
 
@@ -279,6 +367,10 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         problems.append("SMTP_TLS: must be none, starttls or ssl")
     if not 1 <= cfg["SESSION_IDLE_DAYS"] <= cfg["SESSION_MAX_DAYS"]:
         problems.append("SESSION_IDLE_DAYS and SESSION_MAX_DAYS: need 1 <= SESSION_IDLE_DAYS <= SESSION_MAX_DAYS")
+    paypal_missing = [n for n in ("PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_ID") if not cfg[n]]
+    if 0 < len(paypal_missing) < 3:
+        problems.append("PayPal needs PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET and PAYPAL_WEBHOOK_ID together; missing: "
+                        + ", ".join(paypal_missing))
     if problems:
         raise ConfigError("LinkTime cannot start:\n  - " + "\n  - ".join(problems))
 
@@ -293,6 +385,9 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         cfg["WEBHOOK_ALLOW_PRIVATE"] = not production
     if cfg["CALENDAR_ALLOW_PRIVATE"] is None:
         cfg["CALENDAR_ALLOW_PRIVATE"] = not production
+    if not cfg["PAYPAL_API_BASE"]:
+        cfg["PAYPAL_API_BASE"] = {"live": "https://api-m.paypal.com"}.get(cfg["PAYPAL_MODE"],
+                                                                         "https://api-m.sandbox.paypal.com")
     return cfg
 
 

@@ -294,3 +294,24 @@ def session(allow_private: bool) -> requests.Session:
     s.mount("https://", adapter)
     setattr(_local, attr, s)
     return s
+
+
+def refusal(exc: BaseException) -> BaseException | None:
+    """The guard's refusal (``AddressNotAllowed``, ``InvalidHostName``) anywhere in ``exc``'s causes, contexts,
+    arguments and urllib3 ``reason``s, or None: how a client tells "not allowed here" (permanent) from a network
+    failure (transient) when requests wraps the refusal."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, AddressNotAllowed | InvalidHostName):
+            return current
+        stack.extend([current.__cause__, current.__context__, *[a for a in getattr(current, "args", ())
+                                                                 if isinstance(a, BaseException)]])
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+    return None

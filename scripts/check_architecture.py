@@ -18,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES = 600
 HTMX_HELPER = "app/web/htmx.py"
-PROVIDERS = ("google", "google_meet", "microsoft", "outlook", "teams", "zoom", "webex", "caldav", "ics")
+PROVIDERS = ("google", "google_meet", "microsoft", "outlook", "teams", "zoom", "webex", "caldav", "ics", "stripe",
+             "paypal")
 PROVIDER_BRANCH = re.compile(r"""(provider|location_type|location)\s*(==|!=)\s*["'](""" + "|".join(PROVIDERS)
                              + r""")["']""")
 

@@ -17,4 +17,13 @@ __all__ = ["DEFAULT_QUEUE", "LANES", "WEBHOOK_QUEUE", "app_periodic_task", "app_
 
 def load_all() -> None:
     """Import every task module so the consumer knows every task (and ``app.queue`` every name)."""
-    from tasks import analytics, calendars, maintenance, notifications, outbox  # noqa: F401 (registers them)
+    from tasks import (  # noqa: F401 (registers)
+        analytics,
+        calendars,
+        domains,
+        maintenance,
+        notifications,
+        outbox,
+        payments,
+        workflows,
+    )

@@ -3,6 +3,11 @@
 The suite runs on SQLite (default) or PostgreSQL (``LINKTIME_TEST_BACKEND=postgres``, database URL from
 ``TEST_DATABASE_URL``). Each xdist worker gets its own database, migrated once; every test starts from
 empty tables. Huey runs tasks inline (immediate mode) unless a test starts a real consumer process.
+
+The PostgreSQL pass runs only the tests whose result can depend on the backend: those that use the suite's database
+(the ``migrated_database`` fixture, through ``app`` and its kin) or read ``BACKEND``/``DATABASE_URL`` from here.
+The others (pure logic, property tests, and the integration stacks that choose their own database) already ran
+in the SQLite pass; ``LINKTIME_TEST_ALL=1`` runs them again.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 BACKEND = os.environ.get("LINKTIME_TEST_BACKEND", "sqlite")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
-pytest_plugins = ["tests.webhook_fixtures"]            # ``receiver``, ``queue``
+pytest_plugins = ["tests.webhook_fixtures", "tests.payment_fixtures",  # receiver, queue; stripe_fake, paypal_fake
+                  "tests.crm_fixtures"]                               # crm_fakes
 _TMP = Path(tempfile.mkdtemp(prefix=f"linktime-test-{WORKER}-"))
 
 
@@ -90,6 +96,40 @@ os.environ.update({
 })
 for var in ("SMTP_URL", "SMTP_HOST", "GOOGLE_CLIENT_ID", "MICROSOFT_CLIENT_ID", "TRUSTED_PROXIES"):
     os.environ.pop(var, None)
+
+
+def _cheap_password_hashing() -> None:
+    """Argon2id at its lowest cost inside the test processes. The production cost (about half a second of CPU per
+    hash and per sign-in on a busy 2-core machine) is what protects stored passwords, and the suite creates and signs
+    in thousands of accounts. The algorithm, the hash format and every check stay the same; the tests that start
+    ``python -m app.serve`` as a subprocess run the production cost."""
+    from argon2 import PasswordHasher
+
+    from app import security
+
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+_cheap_password_hashing()
+
+
+def _depends_on_backend(item) -> bool:
+    if "migrated_database" in getattr(item, "fixturenames", ()):
+        return True
+    module = getattr(item, "module", None)
+    return any(getattr(module, name, None) is value for name, value in (("BACKEND", BACKEND),
+                                                                          ("DATABASE_URL", DATABASE_URL)))
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND != "postgres" or os.environ.get("LINKTIME_TEST_ALL"):
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if _depends_on_backend(item) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def free_port() -> int:

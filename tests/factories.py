@@ -9,7 +9,7 @@ connection the way the calendar tests need one without a server behind it.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 PASSWORD = "correct horse battery"
 INVITEE = {"name": "Ivan Invitee", "email": "ivan@example.com", "timezone": "Europe/Berlin"}
@@ -61,6 +61,19 @@ def schedule(owner, name: str = "Evenings", *, timezone: str | None = None, week
 
 
 # --- bookings --------------------------------------------------------------------------------------------------
+def weekday_at(n: int, hour: int = 10) -> datetime:
+    """The n-th weekday (Monday to Friday) after the next two days, at `hour`:00 UTC.
+
+    Distinct n give distinct days whatever weekday today is, so a test that books
+    weekday_at(1), weekday_at(2) and weekday_at(3) never books one slot twice."""
+    day = (datetime.now(UTC) + timedelta(days=2)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    while n:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            n -= 1
+    return day
+
+
 def booking_request(start: datetime, *, name: str = INVITEE["name"], email: str = INVITEE["email"],
                     timezone: str = INVITEE["timezone"], **fields):
     """What the booking page sends (``fields``: notes, answers, duration, occurrences, source, ...)."""
@@ -115,3 +128,35 @@ def connection_calendar(integration, remote_id: str = "/alice/cal/", name: str =
 
     return IntegrationCalendar.create(integration=integration, user=integration.user_id, remote_id=remote_id,
                                       name=name, **fields)
+
+
+# --- organizations and teams -----------------------------------------------------------------------------------
+def team(owner, members, *, org_slug: str = "acme", slug: str = "sales", name: str = "Sales"):
+    """An organization of ``owner`` (OWNER) with ``members`` (MEMBER) and a team of all of them (owner included)."""
+    from app.models import Membership
+    from app.services.account import organizations
+
+    org = organizations.create_organization(owner, name=org_slug.title(), slug=org_slug)
+    for person in members:
+        Membership.create(organization=org, user=person, role="MEMBER")
+    made = organizations.create_team(owner, org.id, name=name, slug=slug)
+    for person in [owner, *members]:
+        organizations.add_team_member(owner, made.id, person.id)
+    return made
+
+
+def team_event_type(owner, team_row, hosts, *, kind: str = "round_robin", name: str = "Intro call",
+                    slug: str | None = None, duration: int = 30, fixed=(), weights=None, **fields):
+    """A team event type through its service: ``hosts`` (users) host it, ``fixed`` of them always attend."""
+    from app.services.account import team_event_types
+    from app.services.scheduling import event_types
+
+    weights = weights or {}
+    fixed_ids = {person.id for person in fixed}
+    return team_event_types.create_team_event_type(
+        owner, team_row.id,
+        event_types.EventTypeInput(name=name, slug=slug or name.lower().replace(" ", "-"), duration=duration,
+                                   **fields),
+        scheduling_type=kind,
+        hosts=[team_event_types.HostInput(person.id, person.id in fixed_ids, weights.get(person.id, 1))
+               for person in hosts])

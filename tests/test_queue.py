@@ -106,3 +106,20 @@ def test_import_layers():
     for module in graph.modules:
         if module.startswith("app.integrations"):
             assert not graph.chain_exists(importer=module, imported="app.services.developer.webhook_delivery"), module
+
+
+def test_periodic_checks_fall_on_the_minute_boundary():
+    """Huey counts 60 s from the consumer's start; ours wakes a moment past each minute (timed runs fire on time)."""
+    import threading
+    import time
+
+    from huey import MemoryHuey
+
+    from app.queue import Lane, MinuteConsumer, MinuteScheduler
+
+    assert Lane.create_consumer.__annotations__["return"] in ("MinuteConsumer", MinuteConsumer)
+    assert MinuteConsumer.scheduler_class is MinuteScheduler
+    scheduler = MinuteScheduler(huey=MemoryHuey("aligned"), stop_flag=threading.Event(), interval=1, periodic=True)
+    scheduler.enqueue_periodic_tasks(None)
+    wakes_at = time.time() + (scheduler._next_periodic - time.monotonic())
+    assert 0 <= wakes_at % 60 < 1 and wakes_at - time.time() <= 61

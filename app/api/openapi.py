@@ -110,38 +110,52 @@ def _user_paths() -> dict:
         responses={"200": json_response("The user.", ref("User"))})}}
 
 
+PAID_NOTE = ("A priced event type's booking is held (status `PENDING_PAYMENT`, the slot taken) and the answer "
+             "carries the `checkoutUrl` where the invitee pays with `paymentProvider` (one of the event type's "
+             "`paymentProviders`, default the first; another is a 400). Only the provider's signed webhook confirms "
+             "it; when the payment window runs out the hold is released. If the provider cannot be reached, nothing "
+             "is held or charged and the answer is a 409.")
+
+
 def _booking_paths() -> dict:
     booking_id = path_param("bookingId", "The booking's id.")
     return {
         "/api/v1/bookings": {
             "get": operation(
                 "listBookings", "Bookings", "List bookings",
-                "Your bookings, latest start first. `from`/`to` filter on the start: a date (`2026-03-01`, "
-                "UTC) includes that whole day; a date-time is an exact bound.",
+                "Your bookings, latest start first: those you host, and the team bookings you attend as one of "
+                "their hosts (`host` is then the organizer). `from`/`to` filter on the start: a date "
+                "(`2026-03-01`, UTC) includes that whole day; a date-time is an exact bound.",
                 params=[*PAGING,
-                        query("status", string(enum=["CONFIRMED", "CANCELLED", "all"], default="all"),
-                              "Only bookings with this status."),
+                        query("status", string(enum=["CONFIRMED", "PENDING_PAYMENT", "CANCELLED", "all"],
+                                               default="all"),
+                              "Only bookings with this status (PENDING_PAYMENT: held while the invitee pays)."),
                         query("from", string(example="2026-03-01"), "Earliest start: ISO date or date-time."),
                         query("to", string(example="2026-03-31"), "Latest start: ISO date or date-time.")],
                 responses={"200": json_response("One page of bookings.", ref("BookingList")), **errors("400")}),
             "post": operation(
                 "createBooking", "Bookings", "Create a booking",
-                "Books a slot of one of your event types, chosen by slug. Checks the slot is available and "
+                "Books a slot of one of your event types, chosen by slug, or by `eventTypeId` (the way to book a "
+                "team event type of one of your teams: its hosts are chosen as on its team page). Checks the "
+                "slot is available and "
                 "fires every side effect (emails, calendars, webhooks) as a booking page would. An identical "
                 "repeat (same event type, start and email, or the same `Idempotency-Key`) answers 200 with "
-                "the first booking.",
+                "the first booking. " + PAID_NOTE,
                 params=[IDEMPOTENCY_KEY], body=ref("CreateBookingRequest"),
-                responses={"201": json_response("Booked.", ref("CreateBookingResponse")),
+                responses={"201": json_response("Booked (a priced event type: held, with its `checkoutUrl`).",
+                                                ref("CreateBookingResponse")),
                            "200": json_response("An identical earlier request's booking.",
                                                 ref("CreateBookingResponse")),
                            **errors("400", not_found="Event type not found"),
-                           "409": json_response("The time is not available.", ref("Error"), example=SLOT_TAKEN),
+                           "409": json_response("The time is not available, or the payment could not be started.",
+                                                ref("Error"), example=SLOT_TAKEN),
                            "422": json_response("The Idempotency-Key was already used with another body.",
                                                 ref("ValidationError"), example=IDEMPOTENCY_REUSED)}),
         },
         "/api/v1/bookings/{bookingId}": {"get": operation(
             "getBooking", "Bookings", "Get a booking",
-            "Full detail: the event type, the contact and the booking's history (emails sent, changes).",
+            "Full detail: the event type, the contact and the booking's history (emails sent, changes). A team "
+            "booking you attend can be read too (cancelling and rescheduling stay with its organizer).",
             params=[booking_id],
             responses={"200": json_response("The booking.", ref("BookingDetail")),
                        **errors(not_found="Booking not found")})},
@@ -206,11 +220,13 @@ def _event_type_paths() -> dict:
     return {
         "/api/v1/event-types": {"get": operation(
             "listEventTypes", "Event Types", "List active event types",
-            "Your active event types in their dashboard order.", params=PAGING,
+            "Your active event types in their dashboard order, then the active team event types of your teams "
+            "(each with `team`, `schedulingType` and `hosts`).", params=PAGING,
             responses={"200": json_response("One page of event types.", ref("EventTypeList")), **errors("400")})},
         "/api/v1/event-types/{eventTypeId}": {"get": operation(
             "getEventType", "Event Types", "Get an event type",
-            "Full detail including the scheduling configuration (drafts too).",
+            "Full detail including the scheduling configuration (drafts too): one of yours, or a team event "
+            "type of one of your teams (another organization's is a 404).",
             params=[path_param("eventTypeId", "The event type's id.")],
             responses={"200": json_response("The event type.", ref("EventType")),
                        **errors(not_found="Event type not found")})},
@@ -219,7 +235,8 @@ def _event_type_paths() -> dict:
             "Bookable starts of an active event type, after working hours, buffers, existing bookings, notice "
             "and daily limits. Dates are local to `timezone`; `endDate` is included and may be at most 31 days "
             "after `startDate`.",
-            params=[{"name": "slug", "in": "path", "required": True, "description": "The event type's slug.",
+            params=[{"name": "slug", "in": "path", "required": True,
+                     "description": "The event type's slug, or the id of a team event type of one of your teams.",
                      "schema": {"type": "string", "example": "30-min"}},
                     query("timezone", string(example="America/New_York"), "IANA time zone of the answer.",
                           required=True),
@@ -236,13 +253,16 @@ def _public_paths() -> dict:
     return {"/api/bookings": {"post": operation(
         "createPublicBooking", "Public", "Book a slot (no API key)",
         "The endpoint the booking page and the embed use: books an available slot of an active event type "
-        "by its id. At most 10 requests a minute per IP address. An identical repeat (same event type, start "
-        "and email, or the same `Idempotency-Key`) answers 200 with the first booking.",
+        "by its id (a team event type too: its hosts are chosen as on the team page). At most 10 requests a "
+        "minute per IP address. An identical repeat (same event type, start and email, or the same "
+        "`Idempotency-Key`) answers 200 with the first booking. " + PAID_NOTE,
         params=[IDEMPOTENCY_KEY], body=ref("PublicBookingRequest"), public=True,
-        responses={"201": json_response("Booked.", ref("PublicBookingResponse")),
+        responses={"201": json_response("Booked (a priced event type: held, with its `checkoutUrl`).",
+                                        ref("PublicBookingResponse")),
                    "200": json_response("An identical earlier request's booking.", ref("PublicBookingResponse")),
                    **errors("400", "500", not_found="Event type not found"),
-                   "409": json_response("The time is not available.", ref("SlotConflict"), example=SLOT_TAKEN),
+                   "409": json_response("The time is not available, or the payment could not be started.",
+                                        ref("SlotConflict"), example=SLOT_TAKEN),
                    "422": json_response("The Idempotency-Key was already used with another body.",
                                         ref("ValidationError"), example=IDEMPOTENCY_REUSED),
                    "429": json_response("More than 10 requests a minute from this address.", ref("Error"),

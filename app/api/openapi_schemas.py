@@ -72,6 +72,11 @@ def an_id(what: str) -> dict:
 
 # --- components --------------------------------------------------------------------------------------
 PLANS = ["FREE", "PRO", "BUSINESS", "ORGANIZATION"]
+BOOKING_STATUSES = ["CONFIRMED", "PENDING_PAYMENT", "CANCELLED"]
+STATUS_NOTE = ("PENDING_PAYMENT: a booking of a priced event type held while the invitee pays; the provider's signed "
+               "webhook confirms it, or it is cancelled when the payment window runs out.")
+PAYMENT_PROVIDERS = ["stripe", "paypal"]
+PAYMENT_STATUSES = ["pending", "paid", "refunded", "partially_refunded", "expired", "failed"]
 
 
 def _error_schemas() -> dict:
@@ -108,7 +113,7 @@ def _booking_properties() -> dict:
         "id": an_id("booking"),
         "startTime": instant("Start, ISO 8601 UTC."),
         "endTime": instant("End, ISO 8601 UTC."),
-        "status": string(enum=["CONFIRMED", "CANCELLED"], example="CONFIRMED"),
+        "status": string(STATUS_NOTE, enum=BOOKING_STATUSES, example="CONFIRMED"),
         "invitee": invitee,
         "inviteeName": string(example="Sarah Chen"),
         "inviteeEmail": string(example="sarah@example.com"),
@@ -132,15 +137,98 @@ def _booking_properties() -> dict:
     }
 
 
-OPTIONAL_BOOKING_FIELDS = ("cancelReason", "previousStartTime", "previousEndTime")
+SCHEDULING_TYPES = ["COLLECTIVE", "ROUND_ROBIN"]
+TEAM_NOTE = "Team event types only (issue 15)."
+
+
+def _team_schema() -> dict:
+    return obj({"id": an_id("team"), "name": string(example="Sales"), "slug": string(example="sales")},
+               description="The team an event type belongs to.")
+
+
+def _scheduling_type(what: str) -> dict:
+    return string(f"{TEAM_NOTE} COLLECTIVE: every host attends {what}; ROUND_ROBIN: one host is assigned per "
+                  "booking (plus any fixed hosts).", enum=SCHEDULING_TYPES, example="ROUND_ROBIN")
+
+
+def _team_booking_properties() -> dict:
+    host = obj({"id": an_id("host"), "name": string(example="Adam Host"), "email": string(),
+                "fixed": boolean("A fixed host attends every booking of a round-robin event type.")})
+    return {
+        "team": ref("Team"),
+        "schedulingType": _scheduling_type("each booking"),
+        "hosts": array(host, f"{TEAM_NOTE} Every host attending, the organizer (`host`) first."),
+        "assignmentReason": string(f"{TEAM_NOTE} Round robin: why this host was assigned (null for collective).",
+                                   nullable=True, example="fewest bookings in the last 30 days (2)"),
+    }
+
+
+def _routing_form_schema() -> dict:
+    return obj({"id": an_id("routing form"), "name": string(example="Sales Qualifier"),
+                "slug": string(example="sales-qualifier"), "responseId": string(),
+                "answers": {"type": "object", "description": "The visitor's answers by question label (a string, or "
+                                                             "a list for a multi-select)."}},
+               description="Present when the booking followed a routing form (issue 18).")
+
+
+OPTIONAL_BOOKING_FIELDS = ("cancelReason", "previousStartTime", "previousEndTime", "routingForm",
+                           *_team_booking_properties())
+
+
+def _payment_schema() -> dict:
+    return obj({
+        "status": string("pending until paid; expired when the payment window ran out first.",
+                         enum=PAYMENT_STATUSES, example="paid"),
+        "amount": integer("In minor units of the currency (cents; yen for JPY).", example=5000, minimum=0),
+        "currency": string("Lower-case ISO 4217 code.", example="usd"),
+        "provider": string(enum=PAYMENT_PROVIDERS, example="stripe"),
+        "amountRefunded": integer("Refunded so far, minor units.", example=0, minimum=0),
+        "transactionId": string("The provider's payment (a Stripe payment intent, a PayPal capture), once paid.",
+                                nullable=True, example="pi_3Nabc"),
+    }, description="A paid booking's payment (issue 16).")
+
+
+def _price_schema() -> dict:
+    return obj({"amount": integer("In minor units of the currency.", example=5000, minimum=1),
+                "currency": string("Lower-case ISO 4217 code.", example="usd")},
+               description="The price of a booking (issue 16).")
 
 
 def _booking_schema(event_type: dict, extra: dict | None = None) -> dict:
-    props = {**_booking_properties(), "eventType": event_type, **(extra or {})}
-    return obj(props, required=[k for k in props if k not in OPTIONAL_BOOKING_FIELDS])
+    props = {**_booking_properties(), "eventType": event_type, **_team_booking_properties(),
+             "payment": nullable(ref("Payment")), "routingForm": _routing_form_schema(), **(extra or {})}
+    return obj(props, required=[k for k in props if k not in OPTIONAL_BOOKING_FIELDS],
+               description="A booking. A team booking (issue 15) also has `team`, `schedulingType`, `hosts` and "
+                           "`assignmentReason`; `host` is its organizer. The same fields are the `data` of the "
+                           "booking webhooks.")
+
+
+def _webhook_booking_schema() -> dict:
+    """The ``data`` of ``booking.*`` webhooks (``booking_payload``): the API's booking without the fields only
+    the API adds."""
+    api_only = ("inviteeName", "inviteeEmail", "inviteeTimezone", "inviteePhone", "answers", "contactId", "source",
+                "cancelledAt", "createdAt", "updatedAt")
+    props = {k: v for k, v in _booking_properties().items() if k not in api_only}
+    props = {**props, "eventType": nullable(obj({"id": an_id("event type"), "name": string(), "slug": string(),
+                                                  "duration": integer("Minutes.")})),
+             **_team_booking_properties()}
+    return obj(props, required=[k for k in props if k not in OPTIONAL_BOOKING_FIELDS],
+               description="The `data` of booking.created, booking.cancelled and booking.rescheduled webhooks. "
+                           "For a team booking it names the team, the scheduling type and every attending host.")
 
 
 def _event_type_schema() -> dict:
+    schema = _personal_event_type_schema()
+    schema["properties"].update(
+        team=ref("Team"), schedulingType=_scheduling_type("every booking"),
+        hosts=array(obj({"id": an_id("host"), "name": string(example="Adam Host")}),
+                    f"{TEAM_NOTE} The members who host it, by name."))
+    schema["description"] = ("An event type. A team event type (issue 15) also has `team`, `schedulingType` and "
+                             "`hosts`, and its `bookingUrl` is the team page; a personal one has none of them.")
+    return schema
+
+
+def _personal_event_type_schema() -> dict:
     question = obj({"id": string(example="company"), "label": string(example="Company"),
                     "type": string(enum=["text", "textarea", "select", "multiselect", "number", "email", "phone",
                                          "checkbox"]),
@@ -164,6 +252,10 @@ def _event_type_schema() -> dict:
         "recurrence": nullable(obj({"frequency": string(enum=["weekly", "monthly"]), "interval": integer(),
                                     "maxOccurrences": integer()})),
         "reminders": array(integer(), "Reminder emails, minutes before the start."),
+        "price": nullable(ref("Price")),
+        "paymentProviders": array(string(enum=PAYMENT_PROVIDERS),
+                                  "Priced event types: the providers an invitee can pay with here (the first is "
+                                  "the default of `paymentProvider`)."),
         "scheduleId": string("The availability schedule (null: the default).", nullable=True),
         "bookingUrl": string(format="uri", example="https://cal.example.com/jane/30-min"),
         "createdAt": instant(), "updatedAt": instant(),
@@ -186,6 +278,13 @@ def _contact_input(required: tuple[str, ...]) -> dict:
                 "notes": string(nullable=True, maxLength=5000)}, required=required)
 
 
+PAYMENT_PROVIDER_INPUT = string("Priced event types: the provider the invitee pays with, one of the event type's "
+                                 "`paymentProviders` (default: the first).", enum=PAYMENT_PROVIDERS, example="stripe")
+CHECKOUT_URL = string("Priced event types: where the invitee pays (Stripe Checkout, PayPal approval) before the "
+                      "payment window runs out; null when the booking no longer waits for a payment.", nullable=True,
+                      format="uri")
+
+
 def _public_schemas() -> dict:
     return {
         "PublicBookingRequest": obj({
@@ -197,6 +296,7 @@ def _public_schemas() -> dict:
             "answers": {"type": ["object", "null"], "description": "Question id to answer."},
             "duration": integer("One of the event type's offered lengths (default: its duration).", nullable=True),
             "occurrences": integer("Recurring event types: how many occurrences to book (default 1).", minimum=1),
+            "paymentProvider": PAYMENT_PROVIDER_INPUT,
         }, required=("eventTypeId", "inviteeName", "inviteeEmail", "inviteeTimezone", "startTime"), example={
             "eventTypeId": EXAMPLE_ID, "inviteeName": "Jane", "inviteeEmail": "jane@example.com",
             "inviteeTimezone": "America/New_York", "startTime": "2026-02-15T15:00:00.000Z"}),
@@ -205,13 +305,21 @@ def _public_schemas() -> dict:
             "eventType": nullable(obj({"id": an_id("event type"), "name": string(), "slug": string(),
                                        "duration": integer()})),
             "startTime": instant(), "endTime": instant(),
-            "status": string(enum=["CONFIRMED", "CANCELLED"]),
+            "status": string(STATUS_NOTE, enum=BOOKING_STATUSES),
             "invitee": obj({"name": string(), "email": string(), "timezone": string()}),
             "host": obj({"name": string(), "username": string()}),
             "location": string(nullable=True), "isRecurring": boolean(), "recurringGroupId": string(nullable=True),
-        }),
+            "team": obj({"name": string(example="Sales"), "slug": string(example="sales")}),
+            "schedulingType": _scheduling_type("each booking"),
+            "hosts": array(obj({"name": string()}), f"{TEAM_NOTE} Every attending host, the organizer first."),
+            "payment": nullable(obj({k: v for k, v in _payment_schema()["properties"].items()
+                                     if k in ("status", "amount", "currency", "provider")},
+                                    description="Priced event types: the payment's state.")),
+        }, required=("id", "eventType", "startTime", "endTime", "status", "invitee", "host", "location",
+                     "isRecurring", "recurringGroupId", "payment")),
         "PublicBookingResponse": obj({"bookingId": an_id("booking"), "booking": ref("PublicBooking"),
-                                      "bookings": array(ref("PublicBooking"), "Every occurrence of a series.")},
+                                      "bookings": array(ref("PublicBooking"), "Every occurrence of a series."),
+                                      "checkoutUrl": CHECKOUT_URL},
                                      required=("bookingId", "booking")),
     }
 
@@ -233,6 +341,9 @@ def components() -> dict:
         "BookingList": obj({"data": array(ref("Booking")), "pagination": ref("Pagination")}),
         "CreateBookingRequest": obj({
             "eventTypeSlug": string("Slug of one of your active event types.", example="30-min"),
+            "eventTypeId": string("Instead of `eventTypeSlug`: the id of an active event type of yours or of one of "
+                                  "your teams (a team event type is booked by id). Takes precedence over the slug.",
+                                  example=EXAMPLE_ID),
             "startTime": instant("The slot's start, ISO 8601 with an offset."),
             "inviteeName": string(example="Sarah Chen"),
             "inviteeEmail": string(format="email", example="sarah@example.com"),
@@ -241,12 +352,19 @@ def components() -> dict:
             "answers": {"type": ["object", "null"], "description": "Question id to answer."},
             "duration": integer("One of the offered lengths (default: the duration).", nullable=True),
             "occurrences": integer("Recurring event types: occurrences to book (default 1).", nullable=True),
-        }, required=("eventTypeSlug", "startTime", "inviteeName", "inviteeEmail", "inviteeTimezone"), example={
+            "paymentProvider": PAYMENT_PROVIDER_INPUT,
+        }, required=("startTime", "inviteeName", "inviteeEmail", "inviteeTimezone"),
+            anyOf=[{"required": ["eventTypeSlug"]}, {"required": ["eventTypeId"]}], example={
             "eventTypeSlug": "30-min", "startTime": EXAMPLE_INSTANT, "inviteeName": "Sarah Chen",
             "inviteeEmail": "sarah@example.com", "inviteeTimezone": "America/New_York", "notes": "Optional"}),
         "CreateBookingResponse": obj({"bookingId": an_id("booking"),
-                                      "bookingIds": array(string(), "Every occurrence of a recurring series.")},
+                                      "bookingIds": array(string(), "Every occurrence of a recurring series."),
+                                      "booking": ref("Booking") | {"description": "Priced event types: the held "
+                                                                   "booking (status PENDING_PAYMENT)."},
+                                      "checkoutUrl": CHECKOUT_URL},
                                      required=("bookingId",)),
+        "Payment": _payment_schema(),
+        "Price": _price_schema(),
         "CancelRequest": obj({"reason": string(nullable=True, example="Schedule conflict")}, required=()),
         "RescheduleRequest": obj({"newStartTime": instant("The new start, ISO 8601 with an offset."),
                                   "reason": string(nullable=True, example="Conflict")}, required=("newStartTime",)),
@@ -262,6 +380,8 @@ def components() -> dict:
             "notes": "Met at the conference"}},
         "ContactUpdateRequest": _contact_input(()) | {"example": {"name": "Jane Smith", "company": "NewCo"}},
         "EventType": _event_type_schema(),
+        "Team": _team_schema(),
+        "WebhookBooking": _webhook_booking_schema(),
         "EventTypeList": obj({"data": array(ref("EventType")), "pagination": ref("Pagination")}),
         "Slot": obj({"date": day("Local date in the requested zone."),
                      "time": string("Local start time, HH:MM.", example="10:00", pattern=r"^\d{2}:\d{2}$"),
@@ -271,7 +391,9 @@ def components() -> dict:
                                        example="2026-03-01T10:30:00.000-05:00")}),
         "Availability": obj({"data": array(ref("Slot")),
                              "eventType": obj({"id": an_id("event type"), "name": string(), "slug": string(),
-                                               "durationMinutes": integer()}),
+                                               "durationMinutes": integer(), "team": ref("Team"),
+                                               "schedulingType": _scheduling_type("every booking")},
+                                              required=("id", "name", "slug", "durationMinutes")),
                              "timezone": string(example="America/New_York"),
                              "startDate": day("First local date searched."),
                              "endDate": day("Last local date searched.")}),
@@ -305,8 +427,10 @@ def _zapier_schemas() -> dict:
         "ZapierUnsubscribeRequest": obj({"id": string("The id subscribe returned.")}, required=("id",)),
         "ZapierUnsubscribed": obj({"id": string(), "deleted": boolean(const=True)}),
         "WebhookEnvelope": obj({"apiVersion": string(example=API_VERSION), "event": string(enum=list(EVENT_NAMES)),
-                                "timestamp": instant(), "data": {"type": "object",
-                                                                 "description": "The event's payload."}}),
+                                "timestamp": instant(), "data": {
+                                    "type": "object", "description": "The event's payload: for booking events a "
+                                    "`WebhookBooking` (a team booking names its team and hosts), for "
+                                    "contact.created a contact."}}),
         "ZapierEventType": obj({"id": an_id("event type"), "name": string(example="30 Minute Meeting"),
                                 "slug": string(example="30-min")}),
     }

@@ -1,10 +1,10 @@
 """``POST /api/bookings``: the public booking endpoint (spec page 23), no API key.
 
-Body: ``{eventTypeId, inviteeName, inviteeEmail, inviteeTimezone, startTime, notes?, phone?, answers?,
-duration?, occurrences?}``.  Answers: 201 ``{"bookingId", "booking"}`` for a new booking (``"bookings"`` lists
-every occurrence of a recurring series), 200 with the same shape when an identical earlier request's booking
-is returned (same ``Idempotency-Key``, or same event type, start and email), 400 ``{"error": "Invalid request
-data", "details": {field: message}}``, 404 for an unknown event type, 409 when the time is taken, 422 when the
+Body: ``{eventTypeId, inviteeName, inviteeEmail, inviteeTimezone, startTime, notes?, phone?, answers?, duration?,
+occurrences?, paymentProvider?}``. Answers: 201 ``{"bookingId", "booking"}`` for a new booking (``"bookings"`` lists
+every occurrence of a recurring series), 200 with the same shape when an identical earlier request's booking is
+returned (same ``Idempotency-Key``, or same event type, start and email), 400 ``{"error": "Invalid request data",
+"details": {field: message}}``, 404 for an unknown event type, 409 when the time is taken, 422 when the
 ``Idempotency-Key`` was already used with a different body, 429 with ``Retry-After`` beyond 10 requests a minute
 from one IP.
 
@@ -14,6 +14,13 @@ reusing it for another invitee or time gets the 422 instead of the earlier booki
 
 The endpoint is public, so its booking representation leaves out what only the host should see (notes,
 answers, meeting link, host email): a repeated request must not reveal more than its sender already knows.
+A team event type (issue 15) is booked by its id like any other; its booking also names the ``team``, the
+``schedulingType`` and the attending ``hosts`` (names only).
+
+A priced event type (issue 16) holds the slot: the booking answers with status ``PENDING_PAYMENT``, its ``payment``
+and the ``checkoutUrl`` where the invitee pays (``paymentProvider``: one of the event type's offered providers,
+default the first; another is a 400). When the provider cannot be reached the hold is released and the answer is a
+409 (nothing booked, nothing charged). The booking is confirmed only by the provider's signed webhook.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from app.api.checkout import held_checkout, payment_provider_of
 from app.api.json_input import BadJson, request_json
 from app.extensions import csrf
 from app.models import Booking, EventType, User
@@ -35,6 +43,8 @@ from app.services.booking.bookings import (
     location_label,
     validate_request,
 )
+from app.services.booking.payments import PaymentUnavailable, payment_of
+from app.services.booking.team_bookings import hosts_of_booking
 from app.services.errors import ValidationFailed
 from app.statements import Param, Statement
 
@@ -47,7 +57,7 @@ FIELD_NAMES = {"name": "inviteeName", "email": "inviteeEmail", "timezone": "invi
                "startTime": "startTime", "phone": "phone", "notes": "notes", "duration": "duration",
                "occurrences": "occurrences"}
 STRINGS = ("eventTypeId", "inviteeName", "inviteeEmail", "inviteeTimezone", "startTime")
-OPTIONAL_STRINGS = ("notes", "phone")
+OPTIONAL_STRINGS = ("notes", "phone", "paymentProvider")
 
 
 def invalid(details: dict[str, str]):
@@ -56,7 +66,7 @@ def invalid(details: dict[str, str]):
 
 def public_booking(booking: Booking) -> dict:
     event_type = booking.event_type
-    return {
+    data = {
         "id": booking.id,
         "eventType": ({"id": event_type.id, "name": event_type.name, "slug": event_type.slug,
                        "duration": event_type.duration} if event_type else None),
@@ -69,7 +79,22 @@ def public_booking(booking: Booking) -> dict:
         "location": location_label(booking) or None,
         "isRecurring": booking.recurring_group_id is not None,
         "recurringGroupId": booking.recurring_group_id,
+        "payment": public_payment(booking) if event_type is not None and event_type.is_paid else None,
     }
+    if event_type is not None and event_type.team_id:   # who will attend: names only, as for the host
+        data.update(team={"name": event_type.team.name, "slug": event_type.team.slug},
+                    schedulingType=(event_type.scheduling_type or "").upper(),
+                    hosts=[{"name": user.name} for user in hosts_of_booking(booking)])
+    return data
+
+
+def public_payment(booking: Booking) -> dict | None:
+    """What the invitee may know of their payment: its status, amount (minor units), currency and provider."""
+    payment = payment_of(booking)
+    if payment is None:
+        return None
+    return {"status": payment.status, "amount": payment.amount, "currency": payment.currency,
+            "provider": payment.provider}
 
 
 def _parse_start(value: str) -> datetime | None:
@@ -166,6 +191,11 @@ def create():
                          invitee_phone=values["phone"], notes=values["notes"], answers=values["answers"],
                          duration=values["duration"], occurrences=values["occurrences"], idempotency_key=key,
                          source="public-api")
+    provider = None
+    if event_type.is_paid and "paymentProvider" not in errors:
+        provider, problem = payment_provider_of(event_type, values["paymentProvider"])
+        if problem:
+            errors["paymentProvider"] = problem
     if errors:
         try:
             validate_request(event_type, req)
@@ -183,7 +213,16 @@ def create():
         if exc.conflicts:
             answer["conflicts"] = exc.conflicts
         return jsonify(answer), 409
+    checkout = None
+    if provider is not None:      # held for its payment: where the invitee pays
+        try:
+            checkout = held_checkout(result.booking, provider)
+        except PaymentUnavailable as exc:   # the hold is released already
+            return jsonify({"error": str(exc)}), 409
+        result.bookings[0] = Booking.get_by_id(result.booking.id)
     payload = {"bookingId": result.booking.id, "booking": public_booking(result.booking)}
     if len(result.bookings) > 1:
         payload["bookings"] = [public_booking(b) for b in result.bookings]
+    if provider is not None:
+        payload["checkoutUrl"] = checkout
     return jsonify(payload), 201 if result.created else 200

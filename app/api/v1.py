@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, time, timedelta
-from functools import lru_cache
 from time import time as time_now
-from types import SimpleNamespace
 
 import peewee
 from flask import Blueprint, current_app, g, jsonify, request
 from limits import parse as parse_rate
 
+from app.api.checkout import held_checkout, payment_provider_of
 from app.api.messages import INVALID_KEY, PLAN_REQUIRED, TOO_MANY_FAILURES
+from app.api.v1_booking_list import booking_json, booking_page, page_json, payments_of
 from app.api.v1_input import (
     ID_RE,
     ApiError,
@@ -33,17 +33,15 @@ from app.api.v1_input import (
     parse_instant,
     valid_id,
 )
-from app.db import db
 from app.extensions import csrf
-from app.models import Booking, BookingActivity, Contact, EventType, User
-from app.models.scheduling import JSONField
+from app.models import Booking, BookingActivity, BookingHost, Contact, EventType, EventTypeHost, Team, TeamMember, User
 from app.ratelimit import RateLimited, limiter
 from app.ratelimit import check as rate_check
 from app.services.booking import contacts as contacts_service
+from app.services.booking import payments
 from app.services.booking.bookings import (
     BookingRequest,
     IdempotencyMismatch,
-    booking_payload,
     cancel_booking,
     contact_payload,
     create_booking,
@@ -55,6 +53,7 @@ from app.services.events import iso
 from app.services.plans import effective_plan, limits_for
 from app.services.scheduling.availability import group_by_day
 from app.services.scheduling.slots import available_slots
+from app.services.scheduling.team_event_types import for_member
 from app.timezones import is_valid_timezone, zone
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -66,7 +65,7 @@ DEFAULT_AVAILABILITY_DAYS = 7
 MAX_IDEMPOTENCY_KEY = 200
 PREAUTH = "api-preauth"
 PUBLIC_ENDPOINTS = {"api_v1.openapi_document"}
-BOOKING_STATUSES = ("CONFIRMED", "CANCELLED", "all")
+BOOKING_STATUSES = ("CONFIRMED", "PENDING_PAYMENT", "CANCELLED", "all")
 MISSING_KEY = "Missing API key. Send it as the header Authorization: Bearer lt_live_..."
 MALFORMED_HEADER = "Malformed Authorization header. Use: Authorization: Bearer lt_live_..."
 # service error keys -> request body field names
@@ -133,9 +132,12 @@ def user_json(user: User) -> dict:
             "createdAt": iso(user.created_at)}
 
 
-def event_type_json(event_type: EventType, username: str) -> dict:
+def event_type_json(event_type: EventType, username: str, hosts: list[dict] | None = None) -> dict:
+    """An event type; a team event type also has ``team``, ``schedulingType`` and ``hosts`` (``hosts``: pass
+    them when already loaded for a whole page) and its team page as ``bookingUrl``. Personal event types keep
+    their shape without those fields (as booking payloads do)."""
     base = current_app.config["BASE_URL"]
-    return {
+    data = {
         "id": event_type.id, "name": event_type.name, "slug": event_type.slug,
         "description": event_type.description or "",
         "durationMinutes": event_type.duration, "extraDurations": event_type.extra_durations or [],
@@ -149,103 +151,76 @@ def event_type_json(event_type: EventType, username: str) -> dict:
         "status": event_type.status.upper(), "isActive": event_type.is_active, "isSecret": event_type.is_secret,
         "color": event_type.color, "questions": event_type.questions or [], "recurrence": event_type.recurrence,
         "reminders": event_type.reminders or [], "scheduleId": event_type.schedule_id,
+        "price": price_json(event_type), "paymentProviders": payments.providers_for(event_type),
         "bookingUrl": f"{base}/{username}/{event_type.slug}",
         "createdAt": iso(event_type.created_at), "updatedAt": iso(event_type.updated_at),
     }
-
-
-def booking_json(booking: Booking, host: User, event_type: EventType | None) -> dict:
-    data = booking_payload(booking, host, event_type)
-    data.update(inviteeName=booking.invitee_name, inviteeEmail=booking.invitee_email,
-                inviteeTimezone=booking.invitee_timezone, inviteePhone=booking.invitee_phone,
-                answers=booking.answers or {}, contactId=booking.contact_id, source=booking.source,
-                cancelledAt=iso(booking.cancelled_at), createdAt=iso(booking.created_at),
-                updatedAt=iso(booking.updated_at))
+    if event_type.team_id:
+        team = event_type.team
+        if hosts is None:
+            hosts = _hosts_of([event_type.id]).get(event_type.id, [])
+        data.update(team=team_json(team), schedulingType=(event_type.scheduling_type or "").upper(), hosts=hosts,
+                    bookingUrl=f"{base}/team/{team.slug}/{event_type.slug}")
     return data
 
 
-def _instant(value):
-    """A stored instant as an aware UTC datetime (SQLite gives text, PostgreSQL naive datetimes)."""
-    if value is None:
+def price_json(event_type: EventType) -> dict | None:
+    """A priced event type's price in minor units (``{"amount": 5000, "currency": "usd"}``), None when free."""
+    if not event_type.is_paid:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC)
+    return {"amount": event_type.price_amount, "currency": event_type.price_currency}
 
 
-def _row_reader(fields: tuple) -> tuple[tuple[str, ...], list[tuple[int, object]]]:
-    """Attribute names (the models' column names, e.g. ``event_type_id``) and the converters the columns
-    need (instants, JSON); text and numbers come from the database as they are."""
-    converters = [(i, _instant if isinstance(f, peewee.DateTimeField) else f.python_value)
-                  for i, f in enumerate(fields) if isinstance(f, (peewee.DateTimeField, JSONField))]
-    return tuple(f.column_name for f in fields), converters
+def team_json(team: Team) -> dict:
+    return {"id": team.id, "name": team.name, "slug": team.slug}
 
 
-# What booking_json reads: list pages load only these columns.
-LIST_FIELDS = (Booking.id, Booking.event_type, Booking.contact, Booking.status, Booking.start_at, Booking.end_at,
-               Booking.invitee_name, Booking.invitee_email, Booking.invitee_timezone, Booking.invitee_phone,
-               Booking.notes, Booking.answers, Booking.location_type, Booking.location, Booking.meeting_link,
-               Booking.recurring_group_id, Booking.previous_start_at, Booking.previous_end_at, Booking.cancel_reason,
-               Booking.cancelled_at, Booking.source, Booking.created_at, Booking.updated_at)
-EVENT_TYPE_SUMMARY = (EventType.id, EventType.name, EventType.slug, EventType.duration)
-BOOKING_READER = _row_reader(LIST_FIELDS)
-EVENT_TYPE_READER = _row_reader(EVENT_TYPE_SUMMARY)
+def _hosts_of(event_type_ids: list[str]) -> dict[str, list[dict]]:
+    """Team event type id -> its hosts ``[{id, name}]`` by name, in one query."""
+    hosts: dict[str, list[dict]] = {}
+    if not event_type_ids:
+        return hosts
+    rows = (EventTypeHost.select(EventTypeHost.event_type, User.id, User.name)
+            .join(User, on=(EventTypeHost.user == User.id))
+            .where(EventTypeHost.event_type.in_(event_type_ids)).order_by(User.name, User.id).tuples())
+    for event_type_id, user_id, name in rows:
+        hosts.setdefault(event_type_id, []).append({"id": user_id, "name": name})
+    return hosts
 
 
-@lru_cache(maxsize=64)
-def _page_sql(columns: tuple[tuple[str, str], ...], param: str) -> tuple[str, str]:
-    """(count SQL, page SQL) for the filter ``columns`` ((column, operator) pairs).
-
-    Written out once per filter shape: building this query with the ORM on every request cost more than
-    running it. The page's ids come in order from the (user_id, start_at, id) index (migration 0005),
-    newest start first; then those rows are loaded with their event types in one join.
-    """
-    where = " AND ".join(f'"{column}" {op} {param}' for column, op in columns)
-    ids = (f'SELECT "id" FROM "bookings" WHERE {where} ORDER BY "start_at" DESC, "id" DESC '
-           f'LIMIT {param} OFFSET {param}')
-    selected = ", ".join([*(f'b."{f.column_name}"' for f in LIST_FIELDS),
-                          *(f'e."{f.column_name}"' for f in EVENT_TYPE_SUMMARY)])
-    page = (f'SELECT {selected} FROM "bookings" AS b LEFT OUTER JOIN "event_types" AS e '
-            f'ON e."id" = b."event_type_id" WHERE b."id" IN ({ids}) ORDER BY b."start_at" DESC, b."id" DESC')
-    return f'SELECT COUNT(*) FROM "bookings" WHERE {where}', page
+def _member_teams(user: User):
+    return TeamMember.select(TeamMember.team).where(TeamMember.user == user)
 
 
-def _read(row, names: tuple[str, ...], converters: list) -> SimpleNamespace:
-    values = list(row)
-    for index, convert in converters:
-        values[index] = convert(values[index])
-    return SimpleNamespace(**dict(zip(names, values, strict=True)))
-
-
-def _booking_page(conditions: list[tuple], page: int, limit: int) -> tuple[int, list[tuple]]:
-    """The number of the host's bookings matching ``conditions`` and one page of (booking, event type).
-
-    The rows are read-only records with the models' attribute names (what ``booking_json`` reads), not
-    model instances: building 40 models per request cost more than the queries.
-    """
-    count_sql, page_sql = _page_sql(tuple((field.column_name, op) for field, op, _ in conditions), db.param)
-    values = [field.db_value(value) for field, _, value in conditions]
-    total = db.execute_sql(count_sql, values).fetchone()[0]
-    split = len(LIST_FIELDS)
-    pairs = []
-    for row in db.execute_sql(page_sql, [*values, limit, (page - 1) * limit]).fetchall():
-        booking = _read(row[:split], *BOOKING_READER)
-        event_type = _read(row[split:], *EVENT_TYPE_READER) if row[split] is not None else None
-        pairs.append((booking, event_type))
-    return total, pairs
+def _visible_event_types(user: User):
+    """The condition for the event types a key's user may read and book through the API: their own personal
+    ones and those of the teams they are in (another organization's are a 404)."""
+    return (EventType.personal() & (EventType.user == user)) | EventType.team.in_(_member_teams(user))
 
 
 def _bookings_json(bookings: list[Booking], host: User) -> list[dict]:
-    """Bookings with their event types loaded in one query."""
+    """Bookings with their event types loaded in one query, and their payments in another."""
     ids = {b.event_type_id for b in bookings if b.event_type_id}
     types = {et.id: et for et in EventType.select().where(EventType.id.in_(list(ids)))} if ids else {}
-    return [booking_json(b, host, types.get(b.event_type_id)) for b in bookings]
+    paid = payments_of([b.id for b in bookings])
+    return [booking_json(b, host, types.get(b.event_type_id), paid.get(b.id)) for b in bookings]
 
 
 def contact_json(contact: Contact) -> dict:
     data = contact_payload(contact)
     data["updatedAt"] = iso(contact.updated_at)
     return data
+
+
+def _visible_booking(booking_id: str) -> Booking:
+    """A booking filed under the key's user, or a team booking they attend (read-only for them)."""
+    valid_id(booking_id, "Booking not found")
+    user = g.api_user
+    attends = BookingHost.select(BookingHost.booking).where(BookingHost.user == user)
+    booking = Booking.get_or_none((Booking.id == booking_id) & ((Booking.user == user) | Booking.id.in_(attends)))
+    if booking is None:
+        raise ApiError(404, "Booking not found")
+    return booking
 
 
 def _own_booking(booking_id: str) -> Booking:
@@ -283,7 +258,7 @@ def bookings_list():
     page, limit = page_args(errors)
     status = arg("status", errors) or "all"
     if status not in BOOKING_STATUSES and "status" not in errors:
-        errors["status"] = "Use CONFIRMED, CANCELLED or all."
+        errors["status"] = "Use CONFIRMED, PENDING_PAYMENT, CANCELLED or all."
     first_day, start = parse_day_or_instant(arg("from", errors), "from", errors, tz=UTC)
     last_day, end = parse_day_or_instant(arg("to", errors), "to", errors, tz=UTC)
     if first_day:
@@ -295,26 +270,32 @@ def bookings_list():
     if errors:
         raise invalid(errors)
     host = g.api_user
-    conditions = [(Booking.user, "=", host.id)]
+    conditions = []
     if status != "all":
         conditions.append((Booking.status, "=", status))
     if start:
         conditions.append((Booking.start_at, ">=", start))
     if end:
         conditions.append((Booking.start_at, "<" if last_day else "<=", end))
-    total, rows = _booking_page(conditions, page, limit)
-    return paginated([booking_json(b, host, et) for b, et in rows], total, page, limit)
+    total, rows = booking_page(host, conditions, page, limit)
+    return paginated(page_json(host, rows), total, page, limit)
 
 
 @bp.get("/bookings/<booking_id>")
 def bookings_detail(booking_id: str):
-    booking = _own_booking(booking_id)
-    host = g.api_user
-    event_type = EventType.get_or_none(EventType.id == booking.event_type_id) if booking.event_type_id else None
-    data = booking_json(booking, host, event_type)
+    booking = _visible_booking(booking_id)
+    user = g.api_user
+    host = user if booking.user_id == user.id else booking.user   # a team booking: its organizer
+    event_type = (EventType.select(EventType, Team).join(Team, peewee.JOIN.LEFT_OUTER)
+                  .where(EventType.id == booking.event_type_id).first() if booking.event_type_id else None)
+    data = booking_json(booking, host, event_type, payments.payment_of(booking))
     if event_type is not None:
-        data["eventType"] = event_type_json(event_type, host.username)
-    contact = Contact.get_or_none(Contact.id == booking.contact_id) if booking.contact_id else None
+        data["eventType"] = event_type_json(event_type, user.username)   # a team's: its team page URL
+    if booking.user_id == user.id:
+        contact = Contact.get_or_none(Contact.id == booking.contact_id) if booking.contact_id else None
+    else:   # an attending host's own contact for the invitee
+        contact = Contact.get_or_none((Contact.user == user) & (Contact.email == booking.invitee_email))
+    data["contactId"] = contact.id if contact else None
     data["contact"] = contact_json(contact) if contact else None
     activities = BookingActivity.select().where(BookingActivity.booking == booking).order_by(
         BookingActivity.created_at, BookingActivity.id)
@@ -326,9 +307,11 @@ def bookings_detail(booking_id: str):
 @bp.post("/bookings")
 def bookings_create():
     body = json_body()
-    values = body_fields(body, required=("eventTypeSlug", "startTime", "inviteeName", "inviteeEmail",
-                                         "inviteeTimezone"),
-                         strings=("notes", "phone"), ints=("duration", "occurrences"), objects=("answers",))
+    by_id = body.get("eventTypeId") is not None     # a team event type is named by id (its slug is the team's)
+    values = body_fields(body, required=("eventTypeId" if by_id else "eventTypeSlug", "startTime", "inviteeName",
+                                         "inviteeEmail", "inviteeTimezone"),
+                         strings=("notes", "phone", "paymentProvider"), ints=("duration", "occurrences"),
+                         objects=("answers",))
     errors: dict[str, str] = {}
     start = parse_instant(values["startTime"], "startTime", errors)
     key = request.headers.get("Idempotency-Key", "").strip() or None
@@ -337,9 +320,19 @@ def bookings_create():
     if errors:
         raise invalid(errors)
     host = g.api_user
-    event_type = EventType.get_or_none((EventType.user == host) & (EventType.slug == values["eventTypeSlug"]))
+    if by_id:
+        event_type = (EventType.get_or_none((EventType.id == values["eventTypeId"]) & _visible_event_types(host))
+                      if ID_RE.match(values["eventTypeId"]) else None)
+    else:
+        event_type = EventType.get_or_none(EventType.personal() & (EventType.user == host)
+                                           & (EventType.slug == values["eventTypeSlug"]))
     if event_type is None or not event_type.is_active:
         raise ApiError(404, "Event type not found")
+    provider = None
+    if event_type.is_paid:
+        provider, problem = payment_provider_of(event_type, values["paymentProvider"])
+        if problem:
+            raise invalid({"paymentProvider": problem})
     req = BookingRequest(start=start, invitee_name=values["inviteeName"], invitee_email=values["inviteeEmail"],
                          invitee_timezone=values["inviteeTimezone"], invitee_phone=values["phone"],
                          notes=values["notes"], answers=values["answers"] or {}, duration=values["duration"],
@@ -355,6 +348,14 @@ def bookings_create():
     payload = {"bookingId": result.booking.id}
     if len(result.bookings) > 1:
         payload["bookingIds"] = [b.id for b in result.bookings]
+    if provider is not None:      # held for its payment: where the invitee pays
+        try:
+            checkout = held_checkout(result.booking, provider)
+        except payments.PaymentUnavailable as exc:   # the hold is released already
+            raise ApiError(409, str(exc)) from None
+        booking = Booking.get_by_id(result.booking.id)
+        payload["booking"] = booking_json(booking, booking.user, event_type, payments.payment_of(booking))
+        payload["checkoutUrl"] = checkout
     return jsonify(payload), 201 if result.created else 200
 
 
@@ -430,21 +431,30 @@ def contacts_delete(contact_id: str):
 # --- event types ---------------------------------------------------------------------------------------
 @bp.get("/event-types")
 def event_types_list():
+    """The user's active personal event types in their dashboard order, then the active team event types of
+    their teams (by team name, then the team's order)."""
     errors: dict[str, str] = {}
     page, limit = page_args(errors)
     if errors:
         raise invalid(errors)
     host = g.api_user
-    query = EventType.select().where((EventType.user == host) & (EventType.status == "active"))
-    total = query.count()
-    rows = query.order_by(EventType.position, EventType.created_at, EventType.id).paginate(page, limit)
-    return paginated([event_type_json(et, host.username) for et in rows], total, page, limit)
+    query = EventType.select().where(EventType.personal() & (EventType.user == host) & (EventType.status == "active"))
+    own_total = query.count()
+    teams = [et for et in for_member(host) if et.is_active]
+    offset = (page - 1) * limit
+    rows = list(query.order_by(EventType.position, EventType.created_at, EventType.id)
+                .limit(limit).offset(offset)) if offset < own_total else []
+    team_rows = teams[max(0, offset - own_total):max(0, offset - own_total) + limit - len(rows)]
+    hosts = _hosts_of([et.id for et in team_rows])
+    items = [event_type_json(et, host.username) for et in rows]
+    items += [event_type_json(et, host.username, hosts.get(et.id, [])) for et in team_rows]
+    return paginated(items, own_total + len(teams), page, limit)
 
 
 @bp.get("/event-types/<event_type_id>")
 def event_types_detail(event_type_id: str):
     valid_id(event_type_id, "Event type not found")
-    event_type = EventType.get_or_none((EventType.id == event_type_id) & (EventType.user == g.api_user))
+    event_type = EventType.get_or_none((EventType.id == event_type_id) & _visible_event_types(g.api_user))
     if event_type is None:
         raise ApiError(404, "Event type not found")
     return jsonify(event_type_json(event_type, g.api_user.username))
@@ -476,8 +486,11 @@ def availability(slug: str):
     if (last - first).days > MAX_AVAILABILITY_DAYS:
         raise invalid({"endDate": f"Must be at most {MAX_AVAILABILITY_DAYS} days after startDate."})
     event_type = None
-    if ID_RE.match(slug):
-        event_type = EventType.get_or_none((EventType.user == g.api_user) & (EventType.slug == slug))
+    if ID_RE.match(slug):   # a personal event type's slug, or the id of a team event type of the user's teams
+        event_type = EventType.get_or_none(EventType.personal() & (EventType.user == g.api_user)
+                                           & (EventType.slug == slug))
+        if event_type is None:
+            event_type = EventType.get_or_none((EventType.id == slug) & EventType.team.in_(_member_teams(g.api_user)))
     if event_type is None or not event_type.is_active:
         raise ApiError(404, "Event type not found")
     length = timedelta(minutes=event_type.duration)
@@ -487,8 +500,11 @@ def availability(slug: str):
             local = slot.astimezone(tz)
             slots.append({"date": day.isoformat(), "time": local.strftime("%H:%M"),
                           "startTime": _local_iso(local), "endTime": _local_iso((slot + length).astimezone(tz))})
-    return jsonify({"data": slots, "eventType": {"id": event_type.id, "name": event_type.name,
-                                                 "slug": event_type.slug, "durationMinutes": event_type.duration},
+    summary = {"id": event_type.id, "name": event_type.name, "slug": event_type.slug,
+               "durationMinutes": event_type.duration}
+    if event_type.team_id:
+        summary.update(team=team_json(event_type.team), schedulingType=(event_type.scheduling_type or "").upper())
+    return jsonify({"data": slots, "eventType": summary,
                     "timezone": tz_name, "startDate": first.isoformat(), "endDate": last.isoformat()})
 
 

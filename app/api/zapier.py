@@ -158,5 +158,5 @@ def perform_list(event: str):
 @api_key_required
 def event_types():
     rows = (EventType.select(EventType.id, EventType.name, EventType.slug)
-            .where(EventType.user == g.api_user).order_by(EventType.position, EventType.name))
+            .where((EventType.user == g.api_user) & EventType.personal()).order_by(EventType.position, EventType.name))
     return jsonify([{"id": et.id, "name": et.name, "slug": et.slug} for et in rows])

@@ -23,6 +23,9 @@ when it sent one) and a message that never contains a token or password. ``trans
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
 
 class IntegrationError(Exception):
     transient = False
@@ -83,3 +86,24 @@ def classify_status(status: int, what: str, *, provider: str = "") -> Integratio
     if status == 429 or status >= 500:
         return TransientError(f"{what}: the server answered {status}; will try again.", **kwargs)
     return PermanentError(f"{what}: the server answered {status}.", **kwargs)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A ``Retry-After`` header's wait in seconds, given as a number of seconds or as an HTTP date (RFC 9110); None
+    when absent or unreadable, never negative."""
+    value = str(value or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

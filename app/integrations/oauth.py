@@ -27,6 +27,7 @@ import requests
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from app import net
 from app.integrations.errors import (
     AuthorizationFailed,
     GrantRevoked,
@@ -35,6 +36,7 @@ from app.integrations.errors import (
     PermanentError,
     TransientError,
     Unauthorized,
+    retry_after_seconds,
 )
 
 DEFAULT_TIMEOUT = 10.0
@@ -55,6 +57,8 @@ class ProviderInfo:
     company: str = ""                      # who grants the access ("Microsoft")
     audit_name: str = ""                   # its name in the audit log's details
     connect_hint: str = ""                 # the line on its "Connect" card
+    settings_hook: str = ""                # "module:function" building its client config from the settings
+    token_class: str = ""                  # "module:Class" of its stored token set (default TokenSet)
 
 
 # The OAuth providers, in the order the integrations page shows them. A new one is an entry here (and its client
@@ -89,6 +93,30 @@ PROVIDERS: dict[str, ProviderInfo] = {
         "app.integrations.webex:WebexClient", frozenset({"meetings"}), ("webex",), service="Webex", company="Webex",
         audit_name="webex",
         connect_hint="Sign in with Webex and allow LinkTime to schedule meetings for your bookings."),
+    # CRMs (Settings -> Integrations -> CRM, Pro plan and above): each module builds its own config from its settings
+    "hubspot": ProviderInfo(
+        "hubspot", "HubSpot", "crm", ("crm.objects.contacts.read", "crm.objects.contacts.write"),
+        "app.integrations.hubspot:HubSpotClient", frozenset({"crm_records"}), service="HubSpot", company="HubSpot",
+        audit_name="hubspot", settings_hook="app.integrations.hubspot:config_from_settings",
+        connect_hint="Every booking creates or updates the invitee's contact and logs the meeting on it."),
+    "attio": ProviderInfo(
+        "attio", "Attio", "crm", (), "app.integrations.attio:AttioClient", frozenset({"crm_records"}),
+        service="Attio", company="Attio", audit_name="attio",
+        settings_hook="app.integrations.attio:config_from_settings",
+        connect_hint="Every booking asserts the invitee as a person and adds a note with the meeting."),
+    "salesforce": ProviderInfo(
+        "salesforce", "Salesforce", "crm", ("id", "api", "refresh_token"),
+        "app.integrations.salesforce:SalesforceClient", frozenset({"crm_records"}), service="Salesforce",
+        company="Salesforce", audit_name="salesforce",
+        settings_hook="app.integrations.salesforce:config_from_settings",
+        token_class="app.integrations.salesforce:SalesforceToken",
+        connect_hint="Every booking finds or creates the invitee's Contact and adds an Event to it."),
+    "close": ProviderInfo(
+        "close", "Close", "crm", ("all.full_access", "offline_access"), "app.integrations.close_crm:CloseClient",
+        frozenset({"scheduling_links"}), service="Close", company="Close", audit_name="close",
+        settings_hook="app.integrations.close_crm:config_from_settings",
+        token_class="app.integrations.close_crm:CloseToken",
+        connect_hint="Your public event types appear in Close as scheduling links your team can send."),
 }
 
 _SETTING_KEYS = ("client_id", "client_secret", "authorize_url", "token_url", "revoke_url", "api_url",
@@ -98,8 +126,16 @@ _SETTING_KEYS = ("client_id", "client_secret", "authorize_url", "token_url", "re
 SETTINGS_PREFIX = {"teams": "MICROSOFT"}      # providers that share another provider's app registration
 
 
+def _load(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def config_from_settings(settings: Mapping[str, Any], provider: str) -> dict[str, Any]:
-    """``GOOGLE_CLIENT_ID``, ``GOOGLE_TOKEN_URL``, ... and ``INTEGRATION_HTTP_TIMEOUT`` as a client config."""
+    """``GOOGLE_CLIENT_ID``, ``GOOGLE_TOKEN_URL``, ... and ``INTEGRATION_HTTP_TIMEOUT`` as a client config (a
+    provider with a ``settings_hook``, the CRMs, builds its own from its settings)."""
+    if PROVIDERS.get(provider) and PROVIDERS[provider].settings_hook:
+        return _load(PROVIDERS[provider].settings_hook)(settings)
     prefix = SETTINGS_PREFIX.get(provider, provider.upper()) + "_"
     config = {key: settings[prefix + key.upper()] for key in _SETTING_KEYS if settings.get(prefix + key.upper())}
     if settings.get("INTEGRATION_HTTP_TIMEOUT"):
@@ -108,12 +144,18 @@ def config_from_settings(settings: Mapping[str, Any], provider: str) -> dict[str
 
 
 def client_class(provider: str) -> type[OAuthClient]:
-    module, _, name = PROVIDERS[provider].client_path.partition(":")
-    return getattr(importlib.import_module(module), name)
+    return _load(PROVIDERS[provider].client_path)
+
+
+def token_class(provider: str) -> type[TokenSet]:
+    """The token set a connection of ``provider`` stores (Salesforce and Close keep more than the tokens)."""
+    path = PROVIDERS[provider].token_class if provider in PROVIDERS else ""
+    return _load(path) if path else TokenSet
 
 
 def client_for(provider: str, config: Mapping[str, Any], session: requests.Session | None = None) -> OAuthClient:
-    config = {"scopes": PROVIDERS[provider].scopes, **config}   # e.g. Teams: the Microsoft client with its scopes
+    if PROVIDERS[provider].scopes:
+        config = {"scopes": PROVIDERS[provider].scopes, **config}   # e.g. Teams: the Microsoft client with its scopes
     return client_class(provider)(config, session=session)
 
 
@@ -401,7 +443,8 @@ class OAuthClient:
         if token_endpoint and code == "invalid_grant":
             return GrantRevoked(message, **kwargs)
         if status >= 500 or self._is_rate_limited(response, code) or code == "temporarily_unavailable":
-            return TransientError(message, retry_after=_retry_after(response), **kwargs)
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            return TransientError(message, retry_after=wait, **kwargs)
         if status == 401 and not token_endpoint:
             return Unauthorized(message, **kwargs)
         if status in (404, 410):
@@ -409,9 +452,53 @@ class OAuthClient:
         return PermanentError(message, **kwargs)
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
+class GuardedOAuthClient(OAuthClient):
+    """An ``OAuthClient`` whose requests go through ``app.net``'s guarded session of the calling thread, inside a
+    deadline: the address guard refuses private and rebinding targets and plain http unless ``allow_private``
+    (a subclass sets it when its configured URLs are not the provider's own, i.e. a local fake). A ``session``
+    given to the constructor (tests) is used as it is. ``company`` names the provider in messages."""
+
+    company = "The provider"
+    allow_private = False
+
+    def __init__(self, config: Mapping[str, Any], session: requests.Session | None = None) -> None:
+        self._given_session = session
+        super().__init__(config, session=session)
+
+    @property
+    def session(self) -> requests.Session:
+        """The given session, else the guarded one of the calling thread (read per request: threads differ)."""
+        return self._given_session or net.session(self.allow_private)
+
+    @session.setter
+    def session(self, value: requests.Session | None) -> None:    # OAuthClient's constructor sets it
+        pass
+
+    def _request(self, method: str, url: str, *, access_token: str | None = None, params: Any = None,
+                 json: Any = None, data: Any = None, headers: Mapping[str, str] | None = None,
+                 auth: tuple[str, str] | None = None, token_endpoint: bool = False) -> requests.Response:
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if access_token is not None:
+            all_headers["Authorization"] = f"Bearer {access_token}"
+        if not self.allow_private and not url.startswith("https://"):
+            raise PermanentError(f"{self.company} is only reached over https.", provider=self.name)
+        try:
+            with net.deadline(self.timeout):
+                response = self.session.request(method, url, params=params, json=json, data=data, headers=all_headers,
+                                           auth=auth, timeout=self.timeout, allow_redirects=False)
+        except requests.Timeout as exc:
+            raise TransientError(f"{self.company} did not answer within {self.timeout:g} s.",
+                                 provider=self.name) from exc
+        except (requests.RequestException, net.AddressNotAllowed, OSError) as exc:
+            refused = net.refusal(exc)
+            if refused is not None:
+                raise PermanentError(f"{self.company}'s address is not allowed ({refused}).",
+                                     provider=self.name) from exc
+            if net.expired() or isinstance(exc, net.DeadlineExceeded):
+                raise TransientError(f"{self.company} did not answer within {self.timeout:g} s.",
+                                     provider=self.name) from exc
+            raise TransientError(f"{self.company} could not be reached ({type(exc).__name__}).",
+                                 provider=self.name) from exc
+        if 200 <= response.status_code < 300:
+            return response
+        raise self._classify(response, token_endpoint)

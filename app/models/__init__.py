@@ -2,7 +2,7 @@
 from app.models.accounts import OAuthIdentity, User, UserLogo, WebSession
 from app.models.analytics import PageView, PageViewDaily, PageViewReferrer, PageVisitor
 from app.models.audit import AuditLog
-from app.models.bookings import Booking, BookingActivity, Contact, Reminder
+from app.models.bookings import Booking, BookingActivity, BookingHost, Contact, Reminder
 from app.models.developer import ApiKey, Webhook, WebhookDelivery
 from app.models.integrations import (
     BookingCalendarEvent,
@@ -11,9 +11,9 @@ from app.models.integrations import (
     Integration,
     IntegrationCalendar,
 )
-from app.models.organizations import Invitation, Membership, Organization, Team, TeamMember
+from app.models.organizations import Invitation, Membership, Organization, OrganizationLogo, Team, TeamMember
 from app.models.outbox import OutboxMessage
-from app.models.scheduling import EventType, Schedule
+from app.models.scheduling import EventType, EventTypeHost, Schedule
 
 ALL_MODELS = [User, UserLogo, OAuthIdentity, AuditLog, OutboxMessage, Schedule, EventType, Contact, Booking,
               BookingActivity, Reminder, ApiKey, Webhook, WebhookDelivery]
@@ -32,3 +32,51 @@ __all__ += ["WebSession"]
 
 ALL_MODELS += [Organization, Membership, Invitation, Team, TeamMember]
 __all__ += ["Invitation", "Membership", "Organization", "Team", "TeamMember"]
+
+ALL_MODELS += [EventTypeHost, BookingHost]
+__all__ += ["BookingHost", "EventTypeHost"]
+
+ALL_MODELS += [OrganizationLogo]
+__all__ += ["OrganizationLogo"]
+
+from app.models.payments import Payment, PaymentEvent, Refund  # noqa: E402
+
+ALL_MODELS += [Payment, Refund, PaymentEvent]
+__all__ += ["Payment", "PaymentEvent", "Refund"]
+
+from app.models.workflows import (  # noqa: E402
+    SmsOptOut,
+    Workflow,
+    WorkflowAction,
+    WorkflowEventType,
+    WorkflowRun,
+    WorkflowRunAction,
+)
+
+ALL_MODELS += [Workflow, WorkflowEventType, WorkflowAction, WorkflowRun, WorkflowRunAction, SmsOptOut]
+__all__ += ["SmsOptOut", "Workflow", "WorkflowAction", "WorkflowEventType", "WorkflowRun", "WorkflowRunAction"]
+
+from app.models.routing import RoutingForm, RoutingResponse  # noqa: E402
+
+ALL_MODELS += [RoutingForm, RoutingResponse]
+__all__ += ["RoutingForm", "RoutingResponse"]
+
+from app.models.crm import BookingCrmSync  # noqa: E402
+
+ALL_MODELS += [BookingCrmSync]
+__all__ += ["BookingCrmSync"]
+
+from app.models.close_links import CloseLink  # noqa: E402
+
+ALL_MODELS += [CloseLink]
+__all__ += ["CloseLink"]
+
+from app.models.scim import ScimToken, ScimUser  # noqa: E402
+
+ALL_MODELS += [ScimToken, ScimUser]
+__all__ += ["ScimToken", "ScimUser"]
+
+from app.models.domains import CustomDomain  # noqa: E402
+
+ALL_MODELS += [CustomDomain]
+__all__ += ["CustomDomain"]

@@ -6,8 +6,9 @@ host, day and referrer), which the recorder keeps up to date when it flushes a b
 ``PageVisitor`` is the set of visitor ids already counted for a host, day and page; it is what makes the
 ``visitors`` column exact when several processes flush at once, and is purged once its day is over.
 
-Days are UTC dates. ``page`` is ``""`` for all of a host's pages together (profile and event pages) and an
-event type id for one event's booking page. ``embed`` separates views inside an embedded widget.
+Days are UTC dates. ``page`` is ``""`` for all of a host's pages together (profile and event pages), an event
+type id for one event's booking page, or ``form:<id>`` for a routing form (issue 18). ``embed`` separates views
+inside an embedded widget.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class PageView(BaseModel):
 class PageViewDaily(BaseModel):
     id = peewee.BigAutoField()
     user = peewee.ForeignKeyField(User, on_delete="CASCADE")
-    page = peewee.CharField(max_length=32)                          # ALL_PAGES or an event type id
+    page = peewee.CharField(max_length=32)                          # ALL_PAGES, an event type id or form:<form id>
     embed = peewee.BooleanField()
     day = peewee.DateField()
     views = peewee.IntegerField(default=0)

@@ -8,6 +8,9 @@ from app.models.accounts import User
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
 from app.models.scheduling import EventType, JSONField
 
+# statuses whose time is taken: confirmed bookings and paid ones held while the invitee pays (issue 16)
+TAKEN_STATUSES = ("CONFIRMED", "PENDING_PAYMENT")
+
 
 class Contact(BaseModel):
     user = peewee.ForeignKeyField(User, backref="contacts", on_delete="CASCADE")
@@ -30,7 +33,9 @@ class Booking(BaseModel):
     event_type = peewee.ForeignKeyField(EventType, null=True, on_delete="SET NULL")
     contact = peewee.ForeignKeyField(Contact, null=True, on_delete="SET NULL")
     uid = peewee.CharField(max_length=64, unique=True, default=new_token)            # for invitee links
-    status = peewee.CharField(max_length=12, default="CONFIRMED")                    # CONFIRMED | CANCELLED
+    # CONFIRMED | CANCELLED | PENDING_PAYMENT (held while the invitee pays, until held_until)
+    status = peewee.CharField(max_length=16, default="CONFIRMED")
+    held_until = UTCDateTimeField(null=True)
     start_at = UTCDateTimeField()
     end_at = UTCDateTimeField()
     # Busy time this booking blocks: its own event type's buffers, kept with the booking.
@@ -56,6 +61,8 @@ class Booking(BaseModel):
     cancelled_by = peewee.CharField(max_length=10, null=True)                        # host | invitee
     idempotency_key = peewee.CharField(max_length=200, null=True)
     source = peewee.CharField(max_length=20, default="page")
+    assignment_reason = peewee.TextField(null=True)     # round-robin team bookings: why this host was chosen
+    routing_response_id = peewee.CharField(max_length=32, null=True)   # the routing form answers it followed (0024)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 
@@ -67,11 +74,23 @@ class Booking(BaseModel):
             (("user", "start_at", "id"), False),   # API booking list, newest first (migration 0005)
             # analytics: bookings made in a period, counted per event type and source without reading rows
             (("user", "created_at", "source", "event_type", "recurring_group_id", "status"), False),  # 0010
+            (("status", "held_until"), False),      # held bookings whose payment window ran out (0022)
         )
 
     @property
     def is_cancelled(self) -> bool:
         return self.status == "CANCELLED"
+
+
+class BookingHost(BaseModel):
+    """Every host attending a team booking (the booking's ``user`` among them): their busy time includes it."""
+    booking = peewee.ForeignKeyField(Booking, backref="hosts", on_delete="CASCADE")
+    user = peewee.ForeignKeyField(User, backref="+", on_delete="CASCADE")
+    is_fixed = peewee.BooleanField(default=False)
+
+    class Meta:
+        table_name = "booking_hosts"
+        indexes = ((("booking", "user"), True), (("user", "booking"), False))
 
 
 class BookingActivity(BaseModel):

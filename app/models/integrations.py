@@ -67,7 +67,9 @@ class CalendarBusyCache(BaseModel):
 
 
 class BookingCalendarEvent(BaseModel):
-    """The event a booking created in the host's destination calendar, so reschedule and cancel find it."""
+    """The event a booking created in a host's destination calendar, so reschedule and cancel find it. A team
+    booking has one per attending host (each in that host's own connection): unique per (booking, connection),
+    the connection's ``user`` being the host (migration 0020)."""
     booking = peewee.ForeignKeyField(Booking, backref="calendar_events", on_delete="CASCADE")
     integration = peewee.ForeignKeyField(Integration, backref="booking_events", on_delete="CASCADE")
     calendar_remote_id = peewee.CharField(max_length=2000)
@@ -79,7 +81,7 @@ class BookingCalendarEvent(BaseModel):
 
     class Meta:
         table_name = "booking_calendar_events"
-        indexes = ((("booking",), True),)
+        indexes = ((("booking", "integration"), True),)
 
 
 class BookingMeeting(BaseModel):

@@ -71,3 +71,14 @@ class TeamMember(BaseModel):
     class Meta:
         table_name = "team_members"
         indexes = ((("team", "user"), True),)
+
+
+class OrganizationLogo(BaseModel):
+    """An organization's logo kept in the database (as a host's ``UserLogo``), served at ``/org-logo/<id>``."""
+    organization = peewee.ForeignKeyField(Organization, backref="logos", on_delete="CASCADE", unique=True)
+    content_type = peewee.CharField(max_length=40)
+    data = peewee.BlobField()
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "organization_logos"

@@ -7,6 +7,7 @@ import peewee
 
 from app.models.accounts import User
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
+from app.models.organizations import Team
 
 
 class JSONField(peewee.TextField):
@@ -38,8 +39,14 @@ class Schedule(BaseModel):
         table_name = "schedules"
 
 
+SCHEDULING_TYPES = {"collective": "Collective", "round_robin": "Round robin"}
+
+
 class EventType(BaseModel):
+    # personal event types: the host; team event types: who created it (the hosts are EventTypeHost rows)
     user = peewee.ForeignKeyField(User, backref="event_types", on_delete="CASCADE")
+    team = peewee.ForeignKeyField(Team, null=True, backref="event_types", on_delete="CASCADE")
+    scheduling_type = peewee.CharField(max_length=12, null=True)   # team event types: collective | round_robin
     schedule = peewee.ForeignKeyField(Schedule, null=True, on_delete="SET NULL")  # null: the default schedule
     name = peewee.CharField(max_length=100)
     slug = peewee.CharField(max_length=100)
@@ -66,11 +73,51 @@ class EventType(BaseModel):
     position = peewee.IntegerField(default=0)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
+    # paid bookings (issue 16): no price = free
+    price_amount = peewee.IntegerField(null=True)                # minor units of price_currency
+    price_currency = peewee.CharField(max_length=3, null=True)   # lower-case ISO 4217
+    payment_providers = JSONField(default=list)                  # ["stripe", "paypal"]: what the invitee may use
+    payment_window = peewee.IntegerField(default=15)             # minutes a held booking waits for its payment
+    refund_on_host_cancel = peewee.BooleanField(default=True)
+    refund_invitee_hours = peewee.IntegerField(default=24)       # an invitee cancelling earlier than this is refunded
 
     class Meta:
         table_name = "event_types"
-        indexes = ((("user", "slug"), True),)
+        # unique (user, slug) where team is null and (team, slug) where it is not: partial indexes (migration 0019)
 
     @property
     def is_active(self) -> bool:
         return self.status == "active"
+
+    @property
+    def is_paid(self) -> bool:
+        return bool(self.price_amount) and bool(self.price_currency)
+
+    @property
+    def is_team(self) -> bool:
+        return self.team_id is not None
+
+    @classmethod
+    def personal(cls):
+        """The condition selecting personal event types (not a team's)."""
+        return cls.team.is_null()
+
+
+class EventTypeHost(BaseModel):
+    """A host of a team event type: a member of its team; ``is_fixed`` members attend every round-robin booking,
+    ``weight`` shares the others out (default equal)."""
+    event_type = peewee.ForeignKeyField(EventType, backref="hosts", on_delete="CASCADE")
+    user = peewee.ForeignKeyField(User, backref="+", on_delete="CASCADE")
+    is_fixed = peewee.BooleanField(default=False)
+    weight = peewee.IntegerField(default=1)
+    created_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "event_type_hosts"
+        indexes = ((("event_type", "user"), True),)
+
+
+EventType.add_index(peewee.ModelIndex(EventType, (EventType.user, EventType.slug), unique=True,
+                                      name="event_types_personal_slug", where=EventType.team.is_null()))
+EventType.add_index(peewee.ModelIndex(EventType, (EventType.team, EventType.slug), unique=True,
+                                      name="event_types_team_slug", where=EventType.team.is_null(False)))

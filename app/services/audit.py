@@ -53,6 +53,19 @@ ACTION_LABELS = {
     "webhook.deleted": "Webhook Deleted",
     "admin.user_disabled": "Account Disabled",
     "admin.user_enabled": "Account Enabled",
+    "scim.token_created": "SCIM Token Created",
+    "scim.token_rotated": "SCIM Token Rotated",
+    "scim.token_revoked": "SCIM Token Revoked",
+    "scim.user_created": "SCIM User Provisioned",
+    "scim.user_replaced": "SCIM User Replaced",
+    "scim.user_updated": "SCIM User Updated",
+    "scim.user_deactivated": "SCIM User Suspended",
+    "scim.user_reactivated": "SCIM User Reactivated",
+    "scim.user_deleted": "SCIM User Deprovisioned",
+    "scim.user_read": "SCIM User Read",
+    "scim.users_listed": "SCIM Users Listed",
+    "scim.config_read": "SCIM Configuration Read",
+    "scim.request_failed": "SCIM Request Failed",
 }
 
 # The category filter of the audit log page and API, in the spec's order ("all" first).
@@ -77,6 +90,7 @@ CATEGORIES = {
     "schedule": "events",
     "team": "team",
     "org": "team",
+    "scim": "team",
     "integration": "integrations",
     "api_key": "integrations",
     "webhook": "integrations",

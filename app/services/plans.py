@@ -22,8 +22,10 @@ class Limits:
     webhooks: int | None              # spec 14: Free 2 total (manual + Zapier)
     routing_forms: int | None         # spec 02
     routing_form_fields: int          # spec 02
+    routing_form_rules: int           # spec 02
     active_workflows: int | None      # spec 12
     workflow_actions: int             # spec 12
+    sms_actions: bool                 # spec 12: Pro and above
     voice_agents: int | None          # spec 10
     voice_minutes: int | None         # spec 10 (monthly)
     voice_phone_number: bool          # spec 10
@@ -41,28 +43,33 @@ class Limits:
 
 LIMITS: dict[str, Limits] = {
     "FREE": Limits(api_keys=2, api_v1_access=False, webhooks=2, routing_forms=1, routing_form_fields=10,
-                   active_workflows=3, workflow_actions=5, voice_agents=1, voice_minutes=5,
-                   voice_phone_number=False, messaging_numbers=0, messaging_agents_per_channel=0,
+                   routing_form_rules=10, active_workflows=3, workflow_actions=5, sms_actions=False, voice_agents=1,
+                   voice_minutes=5, voice_phone_number=False, messaging_numbers=0, messaging_agents_per_channel=0,
                    monthly_messages=0, audit_retention_days=7, audit_full_ip=False, analytics_days=30,
                    crm_integrations=False, custom_domains=False, scim=False, hide_branding=False),
     "PRO": Limits(api_keys=None, api_v1_access=True, webhooks=None, routing_forms=5, routing_form_fields=10,
-                  active_workflows=10, workflow_actions=5, voice_agents=2, voice_minutes=60,
-                  voice_phone_number=True, messaging_numbers=1, messaging_agents_per_channel=2,
+                  routing_form_rules=10, active_workflows=10, workflow_actions=5, sms_actions=True, voice_agents=2,
+                  voice_minutes=60, voice_phone_number=True, messaging_numbers=1, messaging_agents_per_channel=2,
                   monthly_messages=100, audit_retention_days=90, audit_full_ip=False, analytics_days=90,
                   crm_integrations=True, custom_domains=False, scim=False, hide_branding=True),
-    "BUSINESS": Limits(api_keys=None, api_v1_access=True, webhooks=None, routing_forms=None,
-                       routing_form_fields=10, active_workflows=None, workflow_actions=5, voice_agents=20,
-                       voice_minutes=None, voice_phone_number=True, messaging_numbers=5,
+    "BUSINESS": Limits(api_keys=None, api_v1_access=True, webhooks=None, routing_forms=None, routing_form_fields=10,
+                       routing_form_rules=10, active_workflows=None, workflow_actions=5, sms_actions=True,
+                       voice_agents=20, voice_minutes=None, voice_phone_number=True, messaging_numbers=5,
                        messaging_agents_per_channel=10, monthly_messages=500, audit_retention_days=365,
                        audit_full_ip=True, analytics_days=365, crm_integrations=True, custom_domains=False,
                        scim=True, hide_branding=True),
     "ORGANIZATION": Limits(api_keys=None, api_v1_access=True, webhooks=None, routing_forms=None,
-                           routing_form_fields=10, active_workflows=None, workflow_actions=5, voice_agents=20,
-                           voice_minutes=None, voice_phone_number=True, messaging_numbers=20,
-                           messaging_agents_per_channel=50, monthly_messages=None, audit_retention_days=365,
-                           audit_full_ip=True, analytics_days=365, crm_integrations=True, custom_domains=True,
-                           scim=True, hide_branding=True),
+                           routing_form_fields=10, routing_form_rules=10, active_workflows=None, workflow_actions=5,
+                           sms_actions=True, voice_agents=20, voice_minutes=None, voice_phone_number=True,
+                           messaging_numbers=20, messaging_agents_per_channel=50, monthly_messages=None,
+                           audit_retention_days=365, audit_full_ip=True, analytics_days=365, crm_integrations=True,
+                           custom_domains=True, scim=True, hide_branding=True),
 }
+
+
+# Called with the user after an administrator changed their plan (e.g. workflows pause what a lower plan no
+# longer allows); services register here, so plans imports none of them.
+PLAN_CHANGED: list = []
 
 
 class UnknownPlan(ValueError):
@@ -105,3 +112,11 @@ def check_count(user, limit_name: str, current: int, what: str) -> None:
         raise PlanLimitReached(
             f"Your {PLAN_LABELS[effective_plan(user)]} plan allows {limit} {what}. "
             "Delete one or ask your administrator for a higher plan.")
+
+
+def check_feature(user, limit_name: str, what: str) -> None:
+    """Raise PlanLimitReached when the account's plan lacks the feature ``limit_name`` (a yes/no limit)."""
+    if not getattr(limits_for(user), limit_name):
+        raise PlanLimitReached(
+            f"Your {PLAN_LABELS[effective_plan(user)]} plan does not include {what}. "
+            "Ask your administrator for a higher plan.")

@@ -17,21 +17,36 @@ def register_web(app: Flask) -> None:
         availability,
         bookings,
         contacts,
+        crm_integrations,
+        custom_domain_settings,
         dashboard,
         docs,
         event_types,
         integrations,
         invitee,
         main,
+        org_members,
+        org_settings,
         organizations,
         public,
+        routing_forms,
+        routing_public,
+        scim_settings,
         settings,
+        team_event_types,
+        team_pages,
         webhooks,
+        workflows,
     )
     # public (/<username>/...) stays last: fixed routes win
     for module in (main, auth, dashboard, event_types, availability, bookings, contacts, settings, admin, webhooks,
-                   api_keys, integrations, audit, analytics, docs, invitee, organizations, public):
+                   api_keys, crm_integrations, integrations, audit, analytics, docs, invitee, organizations,
+                   org_members, org_settings, scim_settings, team_event_types, team_pages, workflows, routing_forms,
+                   routing_public, custom_domain_settings, public):
         app.register_blueprint(module.bp)
+
+    from app.web.host_routing import check_host
+    app.before_request(check_host)  # after the user is loaded: a custom domain serves its owner's pages only
 
     @app.context_processor
     def _globals():

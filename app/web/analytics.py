@@ -69,6 +69,11 @@ def track_view(host_id: str, event_type_id: str | None = None, *, embed: bool = 
         log.exception("could not record a page view")
 
 
+def track_form_view(form, *, embed: bool = False) -> None:
+    """Count a view of a routing form's public page, under the form's own page key."""
+    track_view(form.user_id, page_views.form_page(form.id), embed=embed)
+
+
 # --- the SVG trend chart -----------------------------------------------------------------------------------
 @dataclass
 class Column:

@@ -5,20 +5,24 @@ from flask import Blueprint, Response, g, request
 
 from app.datetimes import host_clock
 from app.services import audit
+from app.services.booking import payments
 from app.web.rendering import render
 from app.web.session import login_required
 
 bp = Blueprint("audit", __name__, url_prefix="/settings/audit-log")
 
 PAGE_SIZE = 50
-# The categories this build records entries in (audit.FILTERS also names Workflows, Payments and Voice, which the
-# product does not have yet: the filter offers only what can match). Team: organizations and their teams.
+# The categories this build records entries in (audit.FILTERS also names Workflows and Voice, which the product does
+# not have yet: the filter offers only what can match; Payments where a payment provider is configured). Team:
+# organizations and their teams.
 SHOWN_FILTERS = ("all", "bookings", "events", "team", "settings", "integrations")
 
 
 def shown_filters(current: str) -> dict[str, str]:
-    """The category choices of the page; a category asked for by address stays selectable."""
-    return {key: label for key, label in audit.FILTERS.items() if key in SHOWN_FILTERS or key == current}
+    """The category choices of the page (Payments where a payment provider is configured); a category asked for by
+    address stays selectable."""
+    shown = SHOWN_FILTERS + (("payments",) if payments.configured_providers() else ())
+    return {key: label for key, label in audit.FILTERS.items() if key in shown or key == current}
 
 
 @bp.get("")

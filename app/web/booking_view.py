@@ -33,6 +33,8 @@ class ViewState:
     email: str = ""
     duration: int | None = None    # None: the event type's own length
     detect: bool = False           # tz or hour missing from the URL: the browser may supply its own
+    prefill: dict = field(default_factory=dict)   # q_<question id> -> answer(s), from a routing form
+    routing: str = ""              # the signed routing-form response the visitor comes from
 
     def params(self, **changes) -> dict:
         """Query parameters that ride along in every link, with ``changes`` applied (None drops a key)."""
@@ -47,6 +49,9 @@ class ViewState:
             out["name"] = self.name
         if self.email:
             out["email"] = self.email
+        if self.routing:
+            out["routing"] = self.routing
+        out.update(self.prefill)
         out.update(changes)
         return {k: v for k, v in out.items() if v not in (None, "")}
 
@@ -71,7 +76,23 @@ def view_state(args, default_tz: str, durations: list[int] | None = None) -> Vie
                      embed=args.get("embed", "").lower() in TRUE,
                      hide_header=args.get("hideHeader", "").lower() in TRUE,
                      name=(args.get("name") or "")[:200], email=(args.get("email") or "")[:254],
-                     duration=duration, detect=not is_valid_timezone(tz) or hour not in ("12", "24"))
+                     duration=duration, detect=not is_valid_timezone(tz) or hour not in ("12", "24"),
+                     prefill=_prefill(args), routing=(args.get("routing") or "")[:200])
+
+
+MAX_PREFILL = 10
+
+
+def _prefill(args) -> dict:
+    """The answers a routing form passed on (``q_<question id>``, several values for a multi-select), bounded."""
+    getlist = getattr(args, "getlist", lambda key: [args[key]])
+    out = {}
+    for key in args:
+        if key.startswith("q_") and len(key) <= 40 and len(out) < MAX_PREFILL:
+            values = [value[:500] for value in getlist(key) if value][:50]
+            if values:
+                out[key] = values if len(values) > 1 else values[0]
+    return out
 
 
 def text_on(color: str) -> str:
@@ -83,15 +104,22 @@ def text_on(color: str) -> str:
     return "#111827" if (0.299 * r + 0.587 * g_ + 0.114 * b) > 160 else "#ffffff"
 
 
-def brand_style(host: User) -> str:
-    color = host.brand_color if host.brand_color and len(host.brand_color) == 7 else "#2563eb"
+def color_style(color: str | None) -> str:
+    """The CSS variables of a brand colour (#rrggbb; the default blue otherwise)."""
+    color = color if color and len(color) == 7 else "#2563eb"
     return f"--brand: {color}; --brand-text: {text_on(color)};"
 
 
+def brand_style(host: User) -> str:
+    return color_style(host.brand_color)
+
+
 def host_context(host: User, state: ViewState) -> dict:
+    """What the public templates need about whose page it is (a team's: app/web/team_pages.team_context)."""
     return {"host": host, "state": state, "embed": state.embed, "brand_style": brand_style(host),
             "has_logo": UserLogo.select(UserLogo.id).where(UserLogo.user == host).exists(),
-            "hide_branding": limits_for(host).hide_branding, "base_url": current_app.config["BASE_URL"]}
+            "hide_branding": limits_for(host).hide_branding, "base_url": current_app.config["BASE_URL"],
+            "profile_url": url_for("public.profile", username=host.username)}
 
 
 def location_text(event_type: EventType) -> str:
@@ -159,7 +187,7 @@ class Picker:
         cache = self.__dict__.setdefault("_paths", {})
         if endpoint not in cache:
             cache[endpoint] = url_for(endpoint, **self.route_args)
-        return cache[endpoint] + "?" + urlencode(self.state.params(**changes))
+        return cache[endpoint] + "?" + urlencode(self.state.params(**changes), doseq=True)
 
     def page_url(self, **changes) -> str:
         return self._url(self.page_endpoint, **changes)
@@ -213,7 +241,8 @@ class Picker:
     def _slots_between(self, start: datetime, end: datetime, now: datetime) -> list[datetime]:
         found = available_slots(self.event_type, start, end, now=now, duration=self.duration,
                                 exclude_booking_id=self.exclude_booking_id)
-        if calendars.unreadable(self.event_type.user_id, max(start, now), end):
+        # a team event type's hosts are many: their unreadable calendars are not looked up for the note
+        if not self.event_type.team_id and calendars.unreadable(self.event_type.user_id, max(start, now), end):
             self.calendar_note = ("Some of the host's calendars could not be checked just now, so a time shown here "
                                   "may already be taken. Your booking is checked again when you confirm it.")
         return found

@@ -1,6 +1,9 @@
 """Dashboard: the host's bookings — upcoming / past / cancelled with search and pages, a booking's detail
 and history, and cancelling or rescheduling it as the host.
 
+A host sees their own bookings (``Booking.user``) and the team bookings they attend (``BookingHost`` rows,
+issue 15): any attending host may open, cancel or reschedule one; anyone else gets a 404.
+
 Lists answer htmx with only the part that changed (the results under the search box, or the whole panel
 when a tab is chosen); every link and form also works as a plain request. Times show in the host's zone.
 """
@@ -10,10 +13,18 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, flash, g, make_response, redirect, request, url_for
 
+from app import money
 from app.datetimes import format_datetime, host_clock
-from app.models import Booking, BookingActivity, BookingMeeting
+from app.db import transaction
+from app.models import Booking, BookingActivity, BookingHost, BookingMeeting, Payment, Refund, Team, User
+from app.models.scheduling import SCHEDULING_TYPES
 from app.services.booking import bookings as service
-from app.services.errors import ValidationFailed
+from app.services.booking import payments
+from app.services.booking.payment_providers import PAYMENT_PROVIDERS
+from app.services.errors import NotFound, ValidationFailed
+from app.services.integrations import crm_sync
+from app.services.plans import PlanLimitReached
+from app.services.routing.responses import routing_form_of
 from app.services.scheduling.slots import available_slots
 from app.services.validation import parse_instant
 from app.timezones import is_valid_timezone, zone
@@ -68,8 +79,34 @@ def _helpers():
     return {"safe_link": safe_link, "TABS": TABS, "location_label": service.location_label}
 
 
+def _attended(host):
+    """The ids of the team bookings ``host`` attends (the index on booking_hosts (user, booking) answers it)."""
+    return BookingHost.select(BookingHost.booking).where(BookingHost.user == host)
+
+
 def _own(booking_id: str) -> Booking:
-    return service.get_booking_for_host(g.user, booking_id)
+    """A booking of the host's own or a team booking they attend; NotFound for anyone else."""
+    booking = Booking.get_or_none(Booking.id == booking_id)
+    if booking is None or (booking.user_id != g.user.id and not BookingHost.select().where(
+            (BookingHost.booking == booking.id) & (BookingHost.user == g.user.id)).exists()):
+        raise NotFound("Booking not found")
+    return booking
+
+
+def team_of(booking: Booking) -> dict | None:
+    """A team booking's team, scheduling type, hosts (the organizer first) and assignment; None otherwise."""
+    hosts = list(User.select(User.id, User.name, User.email, BookingHost.is_fixed)
+                 .join(BookingHost, on=(BookingHost.user == User.id))
+                 .where(BookingHost.booking == booking.id).order_by(User.name).namedtuples())
+    event_type = booking.event_type if booking.event_type_id else None
+    if not hosts and (event_type is None or not event_type.team_id):
+        return None
+    hosts.sort(key=lambda row: row.id != booking.user_id)
+    team = Team.get_or_none(Team.id == event_type.team_id) if event_type is not None and event_type.team_id else None
+    kind = event_type.scheduling_type if event_type is not None else None
+    organizer = next((row for row in hosts if row.id == booking.user_id), None)
+    return {"team": team, "kind": kind, "kind_label": SCHEDULING_TYPES.get(kind or "", ""), "hosts": hosts,
+            "organizer": organizer, "reason": booking.assignment_reason}
 
 
 def _done(endpoint: str, **values):
@@ -94,7 +131,12 @@ def is_over(booking: Booking, now: datetime | None = None) -> bool:
 
 # --- list ----------------------------------------------------------------------------------------------
 def booking_query(host, tab: str, search: str, now: datetime):
-    query = Booking.select().where(Booking.user == host)
+    """The host's bookings of a tab: their own (by the (user, status, start_at) index) and the team bookings they
+    attend, as one ``id IN (own UNION attended)``."""
+    status = "CANCELLED" if tab == "cancelled" else "CONFIRMED"
+    mine = Booking.alias("own")
+    own = mine.select(mine.id).where((mine.user == host) & (mine.status == status))
+    query = Booking.select().where(Booking.id.in_(own | _attended(host)))
     if tab == "cancelled":
         query = query.where(Booking.status == "CANCELLED").order_by(Booking.start_at.desc(), Booking.id)
     elif tab == "past":
@@ -122,10 +164,12 @@ def index():
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(page, pages)
     rows = list(query.paginate(page, PAGE_SIZE))
+    team_ids = {row.booking_id for row in BookingHost.select(BookingHost.booking)
+                .where(BookingHost.booking.in_([b.id for b in rows]))} if rows else set()
     # The search box swaps only the results below it (so typing keeps focus); tabs swap the whole panel.
     block = "booking_results" if request.headers.get("HX-Target") == "booking-results" else "bookings_panel"
     response = render("bookings/index.html", block=block, bookings=rows, tab=tab, q=q, page=page, pages=pages,
-                      total=total)
+                      total=total, team_ids=team_ids)
     response.vary.add("HX-Target")
     return response
 
@@ -139,8 +183,30 @@ def upcoming_card():
 
 
 # --- detail and cancel ---------------------------------------------------------------------------------
+PAYMENT_STATUS = {"pending": "Waiting for the payment", "paid": "Paid", "refunded": "Refunded",
+                  "partially_refunded": "Partly refunded", "expired": "Expired unpaid", "failed": "Failed"}
+
+
+def payment_card(booking: Booking) -> dict | None:
+    """The booking detail's "Payment" card: what was paid, through which provider, and what was refunded."""
+    payment = payments.payment_of(booking)
+    if payment is None:
+        return None
+    currency = payment.currency
+    refunds = list(Refund.select().where(Refund.payment == payment).order_by(Refund.created_at, Refund.id))
+    left = payments.refundable(payment) if payment.paid_at is not None else 0
+    return {"payment": payment, "amount": money.format_amount(payment.amount, currency),
+            "provider": PAYMENT_PROVIDERS[payment.provider].label if payment.provider in PAYMENT_PROVIDERS
+            else payment.provider, "status": PAYMENT_STATUS.get(payment.status, payment.status),
+            "refunded": money.format_amount(payment.amount_refunded, currency),
+            "refunds": [(row, money.format_amount(row.amount, currency)) for row in refunds],
+            "left": left, "left_text": money.format_amount(left, currency), "currency": currency.upper(),
+            "can_refund": left > 0 and booking.user_id == g.user.id}
+
+
 def _detail(booking: Booking, *, errors: dict[str, str] | None = None, values: dict | None = None,
-            status: int = 200):
+            status: int = 200, block: str | None = None, refund_errors: dict[str, str] | None = None,
+            refund_values: dict | None = None, refund_done: str | None = None, crm_notice: str | None = None):
     errors = errors or {}
     activities = list(BookingActivity.select().where(BookingActivity.booking == booking)
                       .order_by(BookingActivity.created_at.desc(), BookingActivity.id.desc()))
@@ -150,11 +216,14 @@ def _detail(booking: Booking, *, errors: dict[str, str] | None = None, values: d
                                                   & (Booking.user == booking.user_id)
                                                   & (Booking.status == "CONFIRMED")
                                                   & (Booking.start_at > booking.start_at)).count())
-    block = "cancel_form" if errors else None
+    block = block or ("cancel_form" if errors else None)
     meeting = BookingMeeting.get_or_none(BookingMeeting.booking == booking)
     return render("bookings/detail.html", block=block, booking=booking, activities=activities,
                   answers=answer_rows(booking), errors=errors, values=values or {"scope": "this"},
-                  later_in_series=later_in_series, over=is_over(booking), status=status, meeting=meeting)
+                  later_in_series=later_in_series, over=is_over(booking), status=status, meeting=meeting,
+                  team=team_of(booking), pay=payment_card(booking), refund_errors=refund_errors or {},
+                  refund_values=refund_values or {}, refund_done=refund_done, routing=routing_form_of(booking),
+                  crm=crm_sync.statuses(booking), crm_notice=crm_notice)
 
 
 @bp.get("/<booking_id>")
@@ -180,6 +249,26 @@ def retry_meeting(booking_id: str):
             flash("The meeting link was created and sent to both of you.", "success")
         else:
             flash("LinkTime is trying to create the meeting link again; this page shows the result.", "success")
+    return redirect(url_for("bookings.detail", booking_id=booking.id))
+
+
+@bp.post("/<booking_id>/crm-sync")
+@login_required
+def retry_crm_sync(booking_id: str):
+    """"Retry sync": queue the booking's failed CRM syncs again (the organizer's CRMs: only they may)."""
+    booking = _own(booking_id)
+    if booking.user_id != g.user.id:        # a team booking's other host: the CRMs are the organizer's
+        return _detail(booking, block="crm_card", status=403,
+                       crm_notice="Only the organizer of this booking can retry syncing it to their CRMs.")
+    try:
+        queued = crm_sync.retry(booking, g.user)
+    except PlanLimitReached as exc:
+        return _detail(booking, block="crm_card", status=403, crm_notice=str(exc))
+    notice = ("Syncing again; this card shows the result." if queued
+              else "Nothing to retry: no CRM sync of this booking has failed.")
+    if is_htmx():
+        return _detail(Booking.get_by_id(booking.id), block="crm_card", crm_notice=notice)
+    flash(notice, "success" if queued else "error")
     return redirect(url_for("bookings.detail", booking_id=booking.id))
 
 
@@ -209,6 +298,53 @@ def cancel(booking_id: str):
     flash("Booking cancelled. The invitee has been told." if count <= 1 else
           f"{count} meetings of the series cancelled. The invitee has been told.", "success")
     return _done("bookings.detail", booking_id=booking.id)
+
+
+@bp.post("/<booking_id>/refund")
+@login_required
+def refund(booking_id: str):
+    """A refund of part (or all) of what is left of a paid booking's payment, by the booking's host only."""
+    booking = _own(booking_id)
+    payment = payments.payment_of(booking)
+    if booking.user_id != g.user.id or payment is None:
+        raise NotFound("Booking not found")
+    raw = request.form.get("amount", "").strip()
+    errors: dict[str, str] = {}
+    done = None
+    if payment.paid_at is None:
+        errors["amount"] = "This payment has not arrived, so there is nothing to refund."
+    elif not raw:
+        errors["amount"] = "Enter the amount to refund."
+    else:
+        try:
+            amount = money.parse_amount(raw, payment.currency)
+        except money.MoneyError as exc:
+            errors["amount"] = str(exc)
+        else:
+            with transaction(immediate=True):
+                service._lock_host(booking.user_id)          # two refunds at once cannot both take what is left
+                fresh = Payment.get_by_id(payment.id)
+                left = payments.refundable(fresh)
+                if left <= 0:
+                    errors["amount"] = "Everything paid has been refunded already."
+                elif not 0 < amount <= left:
+                    errors["amount"] = (f"Enter an amount between {money.format_amount(1, fresh.currency)} and "
+                                        f"{money.format_amount(left, fresh.currency)} (what is left to refund).")
+                else:
+                    try:
+                        payments.refund(fresh, amount=amount, reason="manual")
+                    except ValidationFailed as exc:
+                        errors["amount"] = next(iter(exc.errors.values()))
+                    else:
+                        done = f"A refund of {money.format_amount(amount, fresh.currency)} to " \
+                               f"{booking.invitee_name} is on its way."
+    # htmx swaps the card alone (render gives a plain request the whole page)
+    if errors:
+        return _detail(booking, block="payment_card", status=422, refund_errors=errors, refund_values={"amount": raw})
+    if is_htmx():
+        return _detail(Booking.get_by_id(booking.id), block="payment_card", refund_done=done)
+    flash(done, "success")
+    return redirect(url_for("bookings.detail", booking_id=booking.id))
 
 
 # --- reschedule ----------------------------------------------------------------------------------------

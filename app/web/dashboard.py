@@ -38,7 +38,8 @@ def _edited(rows) -> bool:
 def first_run_steps(user) -> list[Step]:
     """The first-run checklist, each step read from what the account holds (nothing is stored for it)."""
     schedules = list(Schedule.select(Schedule.created_at, Schedule.updated_at).where(Schedule.user == user))
-    event_types = list(EventType.select(EventType.created_at, EventType.updated_at).where(EventType.user == user))
+    event_types = list(EventType.select(EventType.created_at, EventType.updated_at)
+                       .where((EventType.user == user) & EventType.personal()))
     calendar = (Integration.select().where((Integration.user == user) & (Integration.category == "calendar")
                                            & (Integration.status != "revoked")).exists())
     shared = (Booking.select().where(Booking.user == user).exists()
@@ -62,7 +63,8 @@ def first_run_steps(user) -> list[Step]:
 def home():
     user = g.user
     steps = [] if user.checklist_dismissed_at else first_run_steps(user)
-    event_types = list(EventType.select().where((EventType.user == user) & (EventType.status == "active"))
+    event_types = list(EventType.select().where((EventType.user == user) & (EventType.status == "active")
+                                                & EventType.personal())
                        .order_by(EventType.position, EventType.created_at))
     return render("dashboard/home.html", plan=PLAN_LABELS[effective_plan(user)], limits=limits_for(user),
                   base_url=current_app.config["BASE_URL"], event_types=event_types,

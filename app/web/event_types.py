@@ -20,7 +20,10 @@ from flask import (
 from jinja2_fragments.flask import render_block
 from werkzeug.datastructures import MultiDict
 
+from app import money
 from app.models import Schedule
+from app.services.booking import payments
+from app.services.booking.payment_providers import PAYMENT_PROVIDERS
 from app.services.errors import ValidationFailed
 from app.services.insights import analytics
 from app.services.scheduling import event_types as service
@@ -44,9 +47,11 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "window_type": "Booking window", "window_days": "Booking window", "window_start": "First date",
                 "window_end": "Last date", "slot_interval": "Slot interval", "max_per_day": "Bookings per day",
                 "status": "Status", "color": "Colour", "questions": "Questions", "recurrence": "Recurring",
-                "reminders": "Reminders", "schedule_id": "Schedule"}
+                "reminders": "Reminders", "schedule_id": "Schedule", "price": "Price", "price_currency": "Currency",
+                "payment_providers": "Payment methods", "payment_window": "Payment window",
+                "refund_invitee_hours": "Refunds to invitees"}
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
-                 "reminders": "reminders", "minimum_notice": "f-notice_value"}
+                 "reminders": "reminders", "minimum_notice": "f-notice_value", "payment_providers": "payment"}
 
 
 def _redirect(endpoint: str, **values):
@@ -81,7 +86,26 @@ def _helpers():
             "location_choices": lambda current=None: service.location_choices(g.user, current),
             "QUESTION_LABELS": QUESTION_LABELS, "NOTICE_UNITS": NOTICE_UNITS, "FIELD_LABELS": FIELD_LABELS,
             "FIELD_ANCHORS": FIELD_ANCHORS, "REMINDER_PRESETS": REMINDER_PRESETS,
-            "base_url": current_app.config["BASE_URL"], "video_offered": lambda: video_offered(g.user)}
+            "base_url": current_app.config["BASE_URL"], "video_offered": lambda: video_offered(g.user),
+            "payment_choices": _payment_choices, "currency_choices": money.choices}
+
+
+def _payment_choices() -> list[tuple[str, str]]:
+    """(name, label) of the payment providers configured here; empty: the form has no Payment section."""
+    return [(name, PAYMENT_PROVIDERS[name].label) for name in payments.configured_providers()]
+
+
+def _payment_values(event_type) -> dict:
+    if event_type is None or not event_type.price_amount:
+        price = ""
+    else:
+        price = money.to_decimal_string(event_type.price_amount, event_type.price_currency)
+    chosen = list(event_type.payment_providers or []) if event_type is not None else []
+    return {"price": price, "price_currency": (event_type.price_currency if event_type is not None else None) or "usd",
+            "payment_providers": chosen or list(payments.configured_providers()),
+            "payment_window": str(event_type.payment_window if event_type is not None else 15),
+            "refund_on_host_cancel": event_type.refund_on_host_cancel if event_type is not None else True,
+            "refund_invitee_hours": str(event_type.refund_invitee_hours if event_type is not None else 24)}
 
 
 def _own(event_type_id: str):
@@ -89,6 +113,7 @@ def _own(event_type_id: str):
 
 
 # ---------------------------------------------------------------- form values <-> EventTypeInput
+# (shared with the team event type form, app/web/team_event_types.py, which adds its scheduling type and hosts)
 
 def _split_minutes(total: int) -> tuple[int, str]:
     for unit in ("days", "hours"):
@@ -109,7 +134,7 @@ def _recurrence_values(recurrence: dict | None) -> dict:
             "recurrence_max": str(recurrence.get("maxOccurrences", 4))}
 
 
-def _values_from_model(event_type) -> dict:
+def values_from_model(event_type) -> dict:
     """The form's values (strings, as the inputs hold them) for a stored or a new event type."""
     et = event_type
     if et is None:
@@ -118,7 +143,7 @@ def _values_from_model(event_type) -> dict:
                 "notice_value": "4", "notice_unit": "hours", "window_type": "rolling", "window_days": "60",
                 "window_start": "", "window_end": "", "slot_interval": "", "max_per_day": "", "status": "active",
                 "is_secret": False, "color": "#2563eb", "questions": [], **_recurrence_values(None),
-                "reminders": ["1440"], "reminder_custom": "", "schedule_id": ""}
+                "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None)}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -136,11 +161,11 @@ def _values_from_model(event_type) -> dict:
                       for q in et.questions or []],
         **_recurrence_values(et.recurrence),
         "reminders": [str(m) for m in et.reminders or []], "reminder_custom": "",
-        "schedule_id": et.schedule_id or "",
+        "schedule_id": et.schedule_id or "", **_payment_values(et),
     }
 
 
-def _questions_from_form(form: MultiDict) -> list[dict]:
+def questions_from_form(form: MultiDict) -> list[dict]:
     indices = sorted({int(m.group(1)) for key in form if (m := re.fullmatch(r"questions-(\d{1,3})-label", key))})
     rows = []
     for i in indices[:MAX_QUESTION_ROWS]:
@@ -151,17 +176,25 @@ def _questions_from_form(form: MultiDict) -> list[dict]:
     return rows
 
 
-def _values_from_form(form: MultiDict) -> dict:
+def values_from_form(form: MultiDict) -> dict:
     text = {k: form.get(k, "").strip() for k in (
         "name", "slug", "duration", "extra_durations", "location_type", "location_detail", "buffer_before",
         "buffer_after", "notice_value", "notice_unit", "window_type", "window_days", "window_start", "window_end",
         "slot_interval", "max_per_day", "status", "color", "recurrence", "recurrence_interval", "recurrence_max",
         "reminder_custom", "schedule_id")}
-    return {**text, "description": form.get("description", ""), "is_secret": bool(form.get("is_secret")),
-            "questions": _questions_from_form(form), "reminders": form.getlist("reminders")}
+    values = {**text, "description": form.get("description", ""), "is_secret": bool(form.get("is_secret")),
+              "questions": questions_from_form(form), "reminders": form.getlist("reminders")}
+    if form.get("payment_section"):        # the Payment section was on the form (providers are configured)
+        values.update({k: form.get(k, "").strip() for k in ("price", "price_currency", "payment_window",
+                                                                 "refund_invitee_hours")},
+                      payment_section=True, payment_providers=form.getlist("payment_providers"),
+                      refund_on_host_cancel=bool(form.get("refund_on_host_cancel")))
+    else:
+        values.update(_payment_values(None), payment_section=False)
+    return values
 
 
-def _input_from_values(values: dict) -> service.EventTypeInput:
+def input_from_values(values: dict) -> service.EventTypeInput:
     notice: object = values["notice_value"]
     try:
         notice = int(values["notice_value"]) * NOTICE_UNITS.get(values["notice_unit"], 1)
@@ -177,8 +210,15 @@ def _input_from_values(values: dict) -> service.EventTypeInput:
     questions = [{"id": q["id"] or None, "label": q["label"], "type": q["type"], "required": q["required"],
                   "options": [line.strip() for line in q["options_text"].splitlines() if line.strip()]}
                  for q in values["questions"] if q["label"].strip() or q["options_text"].strip()]
+    payment = {}
+    if values.get("payment_section"):
+        payment = {"price": values["price"], "price_currency": values["price_currency"],
+                   "payment_providers": values["payment_providers"], "payment_window": values["payment_window"],
+                   "refund_on_host_cancel": values["refund_on_host_cancel"],
+                   "refund_invitee_hours": values["refund_invitee_hours"]}
     return service.EventTypeInput(
-        name=values["name"], slug=values["slug"], description=values["description"], duration=values["duration"],
+        **payment, name=values["name"], slug=values["slug"], description=values["description"],
+        duration=values["duration"],
         extra_durations=[d for d in re.split(r"[\s,;]+", values["extra_durations"]) if d],
         location_type=values["location_type"], location_detail=values["location_detail"],
         buffer_before=values["buffer_before"], buffer_after=values["buffer_after"], minimum_notice=notice,
@@ -188,7 +228,7 @@ def _input_from_values(values: dict) -> service.EventTypeInput:
         recurrence=recurrence, reminders=reminders, schedule_id=values["schedule_id"])
 
 
-def _apply_question_op(values: dict, op: str) -> str | None:
+def apply_question_op(values: dict, op: str) -> str | None:
     """Add, remove or move a question row (nothing is saved); returns the id of the control to focus."""
     rows = values["questions"]
     if op == "add-question":
@@ -214,7 +254,7 @@ def _schedules():
     return list(Schedule.select().where(Schedule.user == g.user).order_by(Schedule.created_at))
 
 
-def _notice_in_unit(errors: dict, values: dict) -> dict:
+def notice_in_unit(errors: dict, values: dict) -> dict:
     """The service checks the minimum notice in minutes; the form says the range in the unit chosen."""
     factor = NOTICE_UNITS.get(values.get("notice_unit", ""))
     if "minimum_notice" not in errors or not factor:
@@ -230,7 +270,7 @@ def _notice_in_unit(errors: dict, values: dict) -> dict:
 
 def _form_page(event_type, values, errors=None, *, block="event_type_form", status=200, notice=None,
                focus=None):
-    errors = _notice_in_unit(errors or {}, values)
+    errors = notice_in_unit(errors or {}, values)
     # a new form re-rendered after a post keeps a hand-edited slug from following the name
     slug_edited = (event_type is None and bool(values["slug"])
                    and values["slug"] != service.suggest_slug(g.user, values["name"]))
@@ -242,15 +282,33 @@ def _form_page(event_type, values, errors=None, *, block="event_type_form", stat
 
 # ---------------------------------------------------------------- list and row actions
 
-def _list(notice=None, status=200):
+def _list(notice=None, status=200, team_section=None):
     return render("event_types/index.html", block="event_type_list", event_types=service.list_event_types(g.user),
-                  notice=notice, status=status)
+                  notice=notice, status=status, team_section=team_section)
+
+
+def _team_section() -> dict:
+    """The teams the host is in and their event types, each saying whether the host may edit it (OWNER or
+    ADMIN of the organization) and its public address."""
+    from app.models import Membership, Team, TeamMember
+    from app.models.scheduling import SCHEDULING_TYPES
+    from app.services.account.organizations import MANAGERS
+    from app.services.scheduling.team_event_types import for_member
+
+    teams = list(Team.select().join(TeamMember).where(TeamMember.user == g.user).order_by(Team.name))
+    if not teams:
+        return {"teams": [], "rows": []}
+    roles = {row.organization_id: row.role for row in Membership.select().where(Membership.user == g.user)}
+    rows = [{"et": et, "team": et.team, "manager": roles.get(et.team.organization_id) in MANAGERS,
+             "kind": SCHEDULING_TYPES.get(et.scheduling_type or "", ""),
+             "url": f"{current_app.config['BASE_URL']}/team/{et.team.slug}/{et.slug}"} for et in for_member(g.user)]
+    return {"teams": teams, "rows": rows}
 
 
 @bp.get("")
 @login_required
 def index():
-    return _list()
+    return _list(team_section=_team_section())
 
 
 @bp.get("/<event_type_id>/row")
@@ -306,19 +364,19 @@ def delete(event_type_id: str):
 @login_required
 def new():
     if request.method == "GET":
-        return _form_page(None, _values_from_model(None))
-    values = _values_from_form(request.form)
+        return _form_page(None, values_from_model(None))
+    values = values_from_form(request.form)
     op = request.form.get("op", "save")
     if op != "save":
-        return _form_page(None, values, focus=_apply_question_op(values, op))
+        return _form_page(None, values, focus=apply_question_op(values, op))
     try:
-        event_type = service.create_event_type(g.user, _input_from_values(values), ip=g.client_ip)
+        event_type = service.create_event_type(g.user, input_from_values(values), ip=g.client_ip)
     except ValidationFailed as exc:
         return _form_page(None, values, exc.errors, status=422)
     if not is_htmx():
         flash(f"Created “{event_type.name}”.", "success")
         return _redirect("event_types.edit", event_type_id=event_type.id)
-    response = _form_page(event_type, _values_from_model(event_type), notice=f"Created “{event_type.name}”.")
+    response = _form_page(event_type, values_from_model(event_type), notice=f"Created “{event_type.name}”.")
     response.headers["HX-Push-Url"] = url_for("event_types.edit", event_type_id=event_type.id)
     return response
 
@@ -328,27 +386,27 @@ def new():
 def edit(event_type_id: str):
     event_type = _own(event_type_id)
     if request.method == "GET":
-        return _form_page(event_type, _values_from_model(event_type))
-    values = _values_from_form(request.form)
+        return _form_page(event_type, values_from_model(event_type))
+    values = values_from_form(request.form)
     op = request.form.get("op", "save")
     if op != "save":
-        return _form_page(event_type, values, focus=_apply_question_op(values, op))
+        return _form_page(event_type, values, focus=apply_question_op(values, op))
     try:
-        service.update_event_type(event_type, _input_from_values(values), ip=g.client_ip)
+        service.update_event_type(event_type, input_from_values(values), ip=g.client_ip)
     except ValidationFailed as exc:
         return _form_page(_own(event_type_id), values, exc.errors, status=422)
     if not is_htmx():
         flash("Changes saved.", "success")
         return _redirect("event_types.edit", event_type_id=event_type.id)
-    return _form_page(event_type, _values_from_model(event_type), notice="Changes saved.")
+    return _form_page(event_type, values_from_model(event_type), notice="Changes saved.")
 
 
 @bp.post("/questions")
 @login_required
 def questions():
     """Add/remove/reorder question rows of the form being edited (htmx); nothing is saved."""
-    values = _values_from_form(request.form)
-    focus = _apply_question_op(values, request.form.get("op", ""))
+    values = values_from_form(request.form)
+    focus = apply_question_op(values, request.form.get("op", ""))
     if not is_htmx():  # without JS these buttons post to the form itself; nothing to do here
         return _redirect("event_types.index")
     return _form_page(None, values, block="questions", focus=focus)

@@ -1,5 +1,6 @@
 """Settings → Integrations: connect calendars (Google, Outlook, iCloud, CalDAV, ICS feeds), choose calendars,
-connect video conferencing (Zoom, Microsoft Teams, Webex; Google Meet comes with Google Calendar), disconnect.
+connect video conferencing (Zoom, Microsoft Teams, Webex; Google Meet comes with Google Calendar), disconnect. The
+CRM cards are shown here too; their connect routes are in app/web/crm_integrations.py.
 
 Google Calendar and Outlook Calendar connect through an OAuth redirect: ``/google`` (``/microsoft``) keeps the
 state and the PKCE verifier in the session and sends the browser to the provider; ``/google/callback``
@@ -29,7 +30,7 @@ from app.integrations.caldav import ICLOUD_URL
 from app.models import Integration
 from app.security import DecryptionError
 from app.services.errors import ValidationFailed
-from app.services.integrations import calendars, connections
+from app.services.integrations import calendars, connections, crm_connections
 from app.services.integrations import oauth_connections as oauth_service
 from app.web.htmx import is_htmx
 from app.web.rendering import render
@@ -62,7 +63,7 @@ def video_offered(user) -> bool:
                                        & (Integration.status != "revoked")).exists())
 
 
-def _session_key(provider: str) -> str:
+def session_key(provider: str) -> str:
     """Where an OAuth flow's state and verifier wait in the session."""
     return f"connect_{provider}_oauth"
 EMPTY_FORMS = {"icloud": {"username": ""}, "caldav": {"server_url": "", "username": ""},
@@ -93,7 +94,8 @@ def _panel(status: int = 200, *, errors: dict | None = None, form: str | None = 
                                      for p in oauth_service.VIDEO_PROVIDERS
                                      if oauth_service.oauth_configured(p) and p not in connected],
                       google_connected="google" in connected,
-                      video_offered=video_offered(user), video_setup=video_setup(), is_admin=user.is_admin)
+                      video_offered=video_offered(user), video_setup=video_setup(), is_admin=user.is_admin,
+                      crm_cards=crm_connections.cards(user), crm_plan_message=crm_connections.plan_message(user))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -158,7 +160,7 @@ def connect_ics():
     return _done(f"Connected the calendar feed “{integration.label}”. It is checked for conflicts.")
 
 
-def _encryptor():
+def encryptor():
     return current_app.extensions["linktime_encryptor"]
 
 
@@ -166,9 +168,32 @@ def _redirect_uri(provider: str) -> str:
     return current_app.config["BASE_URL"] + url_for("integrations.callback", provider=provider)
 
 
-def _oauth_failed(message: str):
+def oauth_failed(message: str):
     flash(message, "error")
     return redirect(url_for("integrations.index"))
+
+
+def send_to_provider(provider: str, auth, **extra):
+    """Keep an OAuth flow's state and PKCE verifier (and ``extra``) in the session and send the browser to the
+    provider. The session is a signed cookie: the verifier goes in encrypted, so it never reaches the browser
+    readable."""
+    session[session_key(provider)] = {"state": auth.state, "verifier": encryptor().encrypt(auth.code_verifier),
+                                      **extra}
+    response = redirect(auth.url)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def pending_flow(provider: str) -> tuple[dict, str]:
+    """The flow ``send_to_provider`` kept for ``provider`` (taken out of the session) and its PKCE verifier; both
+    empty when there is none or it cannot be read (a session from before a key change: start again)."""
+    pending = session.pop(session_key(provider), None)
+    pending = pending if isinstance(pending, dict) else {}
+    try:
+        verifier = encryptor().decrypt(str(pending["verifier"])) if pending.get("verifier") else ""
+    except DecryptionError:
+        return {}, ""
+    return pending, verifier
 
 
 def _start_oauth(provider: str):
@@ -177,27 +202,18 @@ def _start_oauth(provider: str):
     try:
         auth = oauth_service.oauth_authorization(provider, _redirect_uri(provider))
     except ValidationFailed as exc:
-        return _oauth_failed(exc.errors[provider])
-    # The session is a signed cookie: the verifier goes in encrypted, so it never reaches the browser readable.
-    session[_session_key(provider)] = {"state": auth.state, "verifier": _encryptor().encrypt(auth.code_verifier)}
-    response = redirect(auth.url)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        return oauth_failed(exc.errors[provider])
+    return send_to_provider(provider, auth)
 
 
 def _finish_oauth(provider: str):
-    pending = session.pop(_session_key(provider), None)
-    pending = pending if isinstance(pending, dict) else {}
-    try:
-        verifier = _encryptor().decrypt(str(pending["verifier"])) if pending.get("verifier") else ""
-    except DecryptionError:   # a session from before a key change: start again
-        verifier, pending = "", {}
+    pending, verifier = pending_flow(provider)
     try:
         integration = oauth_service.connect_oauth(
             provider, g.user, request.args, expected_state=str(pending.get("state") or ""),
             code_verifier=verifier, redirect_uri=_redirect_uri(provider), ip=g.client_ip)
     except ValidationFailed as exc:
-        return _oauth_failed(exc.errors[provider])
+        return oauth_failed(exc.errors[provider])
     name = connections.service_name(integration)
     if provider in oauth_service.VIDEO_PROVIDERS:
         flash(f"Connected {name} “{integration.label}”. You can now choose {name} as the location of an event "
@@ -210,7 +226,8 @@ def _finish_oauth(provider: str):
 # One pair of routes for every OAuth provider of the registry (app/integrations/oauth.py PROVIDERS): the same
 # paths as ever (/settings/integrations/zoom, /settings/integrations/zoom/callback), so the redirect URIs
 # registered with the providers stay valid; ``any(...)`` keeps them apart from /<integration_id>.
-_OAUTH = "<any(" + ", ".join(oauth_clients.PROVIDERS) + "):provider>"
+# The CRMs have their own routes on the same paths (app/web/crm_integrations.py).
+_OAUTH = "<any(" + ", ".join(p for p in oauth_clients.PROVIDERS if p not in oauth_service.CRM_PROVIDERS) + "):provider>"
 
 
 @bp.get(f"/{_OAUTH}")
@@ -245,6 +262,11 @@ def disconnect(integration_id: str):
                       service_name=connections.service_name)
     name = connections.service_name(integration)
     revoked = oauth_service.disconnect(g.user, integration.id, ip=g.client_ip)
+    if crm_connections.is_crm(integration.provider):
+        company = oauth_service.OAUTH_PROVIDERS[integration.provider][1]
+        revoked_text = f" and revoked at {company}" if revoked else ""
+        return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted{revoked_text}; new "
+                     f"bookings are no longer synced, and everything already in {name} stays there.")
     if integration.provider in oauth_service.VIDEO_PROVIDERS:
         return _done(f"Disconnected {name} “{integration.label}”. Its stored access was deleted; existing bookings "
                      f"keep their {name} links, new bookings get none.")
@@ -264,5 +286,8 @@ def card(integration_id: str):
     integration = _own(integration_id)
     if not is_htmx():
         return redirect(url_for("integrations.index"))
+    if crm_connections.is_crm(integration.provider):
+        return render("integrations/crm_card.html", card=crm_connections.card(g.user, integration.provider),
+                      crm_plan_message=crm_connections.plan_message(g.user))
     return render("integrations/index.html", block="card", integration=integration,
                   calendars=calendars.calendars_of(g.user), service_name=connections.service_name)

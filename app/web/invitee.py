@@ -19,9 +19,12 @@ from flask import (
 )
 from icalendar import Calendar
 
+from app import money
 from app.calendar_links import calendar_links
 from app.models import Booking
+from app.services.booking import payments
 from app.services.booking.bookings import (
+    PENDING_PAYMENT,
     SlotUnavailable,
     cancel_booking,
     location_label,
@@ -39,6 +42,7 @@ from app.web.booking_view import (
     parse_instant,
     view_state,
 )
+from app.web.htmx import is_htmx
 from app.web.rendering import render
 
 bp = Blueprint("invitee", __name__, url_prefix="/booking")
@@ -109,9 +113,65 @@ def page_context(booking: Booking, token: str, state: ViewState) -> dict:
 def view(token: str):
     booking = load(token)
     state = state_for(booking)
+    if booking.status == PENDING_PAYMENT:     # not booked yet: where its payment stands
+        return private(redirect(url_for("invitee.payment", token=token, **state.params(tz=state.tz,
+                                                                                        hour=state.hour))))
     context = page_context(booking, token, state)
     context.update(booked=request.args.get("booked") == "1", rescheduled=request.args.get("rescheduled") == "1")
     return private(render("invitee/view.html", **context))
+
+
+# --- the return from a payment -------------------------------------------------------------------------------
+def _payment_context(booking: Booking, token: str, state: ViewState) -> dict:
+    payment = payments.payment_of(booking)
+    event_type = booking.event_type
+    rebook_url = None
+    if event_type is not None and event_type.is_active and not booking.user.is_disabled and not event_type.team_id:
+        rebook_url = url_for("public.booking_page", username=booking.user.username, slug=event_type.slug,
+                             **state.params(tz=state.tz, hour=state.hour))
+    poll = url_for("invitee.payment_status", token=token, **state.params(tz=state.tz, hour=state.hour))
+    return {"paid_late": booking.is_cancelled and payment is not None and payment.paid_at is not None,
+            "rebook_url": rebook_url, "poll": poll}
+
+
+def _confirmed_url(token: str, state: ViewState) -> str:
+    return url_for("invitee.view", token=token, booked="1", **state.params(tz=state.tz, hour=state.hour))
+
+
+def _settled(booking: Booking) -> bool:
+    """Confirmed (the provider's webhook came): neither held nor cancelled."""
+    return booking.status != PENDING_PAYMENT and not booking.is_cancelled
+
+
+@bp.get("/<token>/payment")
+def payment(token: str):
+    """Where the provider sends the invitee back: waits (polling) for the webhook's word, never confirms."""
+    booking = load(token)
+    state = state_for(booking)
+    if _settled(booking):
+        return private(redirect(_confirmed_url(token, state)))
+    context = page_context(booking, token, state)
+    context.update(_payment_context(booking, token, state))
+    return private(render("invitee/payment.html", **context))
+
+
+@bp.get("/<token>/payment/status")
+def payment_status(token: str):
+    """The polled partial: still waiting, released (with why), or (confirmed) a redirect to the booking."""
+    booking = load(token)
+    state = state_for(booking)
+    if _settled(booking):
+        if not is_htmx():
+            return private(redirect(_confirmed_url(token, state)))
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = _confirmed_url(token, state)
+        return private(response)
+    if not is_htmx():
+        return private(redirect(url_for("invitee.payment", token=token, **state.params(tz=state.tz,
+                                                                                        hour=state.hour))))
+    context = page_context(booking, token, state)
+    context.update(_payment_context(booking, token, state))
+    return private(render("invitee/_payment_status.html", **context))
 
 
 @bp.get("/<token>/invite.ics")
@@ -136,6 +196,18 @@ def ics(token: str):
 
 
 # --- cancel --------------------------------------------------------------------------------------------
+def refund_preview(booking: Booking) -> dict | None:
+    """What cancelling now refunds a paid booking's invitee (told before they confirm); None when nothing was paid."""
+    owed = payments.cancel_refund(booking, "invitee")
+    if owed is None:
+        return None
+    payment, amount = owed
+    event_type = booking.event_type
+    return {"paid": money.format_amount(payment.amount, payment.currency),
+            "amount": money.format_amount(amount, payment.currency) if amount else None,
+            "hours": event_type.refund_invitee_hours if event_type is not None else None}
+
+
 @bp.route("/<token>/cancel", methods=["GET", "POST"])
 def cancel(token: str):
     booking = load(token)
@@ -143,6 +215,7 @@ def cancel(token: str):
     context = page_context(booking, token, state)
     later = [b for b in context["series"] if b.start_at > booking.start_at and not b.is_cancelled]
     context["later"] = later
+    context["refund"] = None if context["problem"] else refund_preview(booking)
     if context["problem"] or request.method == "GET":
         return private(render("invitee/cancel.html", **context))
     include_following = request.form.get("scope") == "following" and bool(later)

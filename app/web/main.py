@@ -56,7 +56,11 @@ def healthz():
 
 @bp.get("/logo/<user_id>")
 def logo(user_id: str):
-    row = UserLogo.get_or_none(UserLogo.user == user_id)
+    return send_logo(UserLogo.get_or_none(UserLogo.user == user_id))
+
+
+def send_logo(row) -> Response:
+    """A stored logo (a host's or an organization's: ``data`` and ``content_type``), with an ETag; 404 without one."""
     if row is None:
         abort(404)
     data = bytes(row.data)

@@ -12,13 +12,15 @@ from flask import Blueprint, Response, current_app, flash, g, redirect, request,
 
 from app.datetimes import host_clock
 from app.db import transaction
-from app.models import Membership, Team, TeamMember, User, UserLogo
+from app.models import EventType, EventTypeHost, Membership, Team, TeamMember, User, UserLogo
+from app.models.scheduling import SCHEDULING_TYPES
 from app.services import audit
 from app.services.account import org_audit
 from app.services.account import organizations as service
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.mailer import queue_email
 from app.services.plans import PLAN_LABELS
+from app.web import org_members
 from app.web.audit import shown_filters
 from app.web.htmx import is_htmx
 from app.web.rendering import render
@@ -60,14 +62,33 @@ def _teams(org) -> list[tuple[Team, list[User]]]:
     return [(team, people[team.id]) for team in teams]
 
 
+def _team_event_types(teams: list[tuple[Team, list[User]]]) -> dict[str, list[tuple[EventType, list]]]:
+    """Per team id: its event types in order, each with its hosts (users joined, by name)."""
+    rows: dict[str, list[tuple[EventType, list]]] = {team.id: [] for team, _ in teams}
+    event_types = list(EventType.select().where(EventType.team.in_(list(rows)))
+                       .order_by(EventType.position, EventType.created_at))
+    hosts: dict[str, list] = {et.id: [] for et in event_types}
+    for host in (EventTypeHost.select(EventTypeHost, User).join(User)
+                 .where(EventTypeHost.event_type.in_(list(hosts))).order_by(User.name)):
+        hosts[host.event_type_id].append(host)
+    for et in event_types:
+        rows[et.team_id].append((et, hosts[et.id]))
+    return rows
+
+
 def _panel(org_id: str, *, status: int = 200, notice: str | None = None, errors: dict | None = None,
-           values: dict | None = None):
+           values: dict | None = None, **extra):
+    """The organization panel; ``extra``: ``tet_form`` (a team event type form open in its team's card) or
+    ``tet_confirm`` (the id of a team event type whose deletion is being confirmed)."""
     org, mine = service.require_member(org_id, g.user)
+    teams = _teams(org)
     context = {"org": org, "mine": mine, "manager": mine.role in service.MANAGERS,
-               "members": service.members(org), "teams": _teams(org),
+               "members": service.members(org), "teams": teams,
                "invitations": service.pending_invitations(org) if mine.role in service.MANAGERS else [],
                "role_labels": ROLE_LABELS, "plan_label": PLAN_LABELS.get(org.plan, org.plan),
-               "notice": notice, "errors": errors or {}, "values": values or {}}
+               "notice": notice, "errors": errors or {}, "values": values or {},
+               "team_event_types": _team_event_types(teams), "scheduling_types": SCHEDULING_TYPES,
+               "base_url": current_app.config["BASE_URL"], "tet_form": None, "tet_confirm": None, **extra}
     return render("organizations/detail.html", block="org_panel", status=status, **context)
 
 
@@ -134,6 +155,9 @@ def change_role(org_id: str, member_id: str):
 @login_required
 def remove(org_id: str, member_id: str):
     leaving = member_id == g.user.id
+    step = org_members.confirmation_step(org_id, member_id)     # upcoming team bookings: ask what happens first
+    if step is not None:
+        return step
     try:
         with transaction():
             service.remove_member(g.user, org_id, member_id)

@@ -70,7 +70,7 @@ def _statement(kind: str) -> str:
         else:
             query = (EventType.select(User.id, User.pages_version, EventType.id).join(User)
                      .where((User.username == "") & (EventType.slug == "") & (EventType.status == "active")
-                            & (User.is_disabled == False)))
+                            & (User.is_disabled == False) & EventType.personal()))
         _sql[key] = query.sql()[0]
     return _sql[key]
 
@@ -97,10 +97,12 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "public.calendar": (*_VIEW, "duration", "month"),
     "public.slots": (*_VIEW, "duration", "date"),
 }
-# A page made for one visitor is never shared: prefilled name/email ride along in every link, and the booking
-# page's form step (time) carries one-time tokens.
-PERSONAL: dict[str, tuple[str, ...]] = {endpoint: ("name", "email") for endpoint in PARAMS}
-PERSONAL["public.booking_page"] = ("name", "email", "time")
+# A page made for one visitor is never shared: prefilled name/email, a routing form's answers (``q_<question>``)
+# and its response (``routing``) ride along in every link, and the booking page's form step (time) carries one-time
+# tokens.
+PERSONAL: dict[str, tuple[str, ...]] = {endpoint: ("name", "email", "routing") for endpoint in PARAMS}
+PERSONAL["public.booking_page"] = ("name", "email", "routing", "time")
+PREFILL_PREFIX = "q_"
 INVALID = "\x00"  # a parameter that is given but unusable (which some pages treat unlike an absent one)
 _TRUE = ("true", "1", "yes", "on")
 
@@ -139,7 +141,8 @@ def canonical_params(endpoint: str | None = None) -> tuple[tuple[str, str], ...]
     page is personal (or the endpoint is not a cached one)."""
     endpoint = endpoint or request.endpoint or ""
     names = PARAMS.get(endpoint)
-    if names is None or any(request.args.get(name) for name in PERSONAL[endpoint]):
+    if names is None or any(request.args.get(name) for name in PERSONAL[endpoint]) \
+            or any(key.startswith(PREFILL_PREFIX) for key in request.args):
         return None
     out = []
     for name in names:
@@ -169,8 +172,9 @@ def _key(version: Version | None) -> tuple | None:
     params = canonical_params()
     if params is None:
         return None
+    # g.site_host: "" on the main site, the verified custom domain on one (app/web/host_routing.py)
     return (version.host_id, version.event_type_id, version.pages_version, request.endpoint, params,
-            is_htmx(), is_history_restore())
+            is_htmx(), is_history_restore(), g.get("site_host", ""))
 
 
 def cached(version: Version | None) -> Response | None:

@@ -16,6 +16,7 @@ from jinja2_fragments.flask import render_block
 from app.models import EventType
 from app.ratelimit import RateLimited
 from app.ratelimit import check as rate_check
+from app.services.booking import payments
 from app.services.developer import webhooks as service
 from app.services.errors import ValidationFailed
 from app.services.plans import PlanLimitReached
@@ -25,15 +26,19 @@ from app.web.session import login_required
 bp = Blueprint("webhooks", __name__, url_prefix="/settings/webhooks")
 
 HISTORY_LIMIT = 50
-# The events the product emits today: service.EVENT_NAMES also names payment.received, which waits for
-# payments. The forms offer only these (a webhook already subscribed to another keeps it, shown checked).
-NOT_EMITTED = ("payment.received",)
-OFFERED_EVENTS = tuple(name for name in service.EVENT_NAMES if name not in NOT_EMITTED)
+# payment.received is emitted only where a payment provider is configured; the forms offer the events this
+# instance can emit (a webhook already subscribed to another keeps it, shown checked).
+PAYMENT_EVENTS = ("payment.received",)
+
+
+def offered_events() -> tuple[str, ...]:
+    paid = bool(payments.configured_providers())
+    return tuple(name for name in service.EVENT_NAMES if paid or name not in PAYMENT_EVENTS)
 
 
 @bp.context_processor
 def _helpers():
-    return {"event_labels": service.EVENT_LABELS, "event_names": OFFERED_EVENTS,
+    return {"event_labels": service.EVENT_LABELS, "event_names": offered_events(),
             "is_test_delivery": service.is_test, "zapier_label": service.ZAPIER_LABEL}
 
 
@@ -42,7 +47,8 @@ def _own(webhook_id: str):
 
 
 def _event_types():
-    return list(EventType.select().where(EventType.user == g.user).order_by(EventType.position, EventType.name))
+    return list(EventType.select().where((EventType.user == g.user) & EventType.personal())
+                .order_by(EventType.position, EventType.name))
 
 
 def _form_values() -> dict:

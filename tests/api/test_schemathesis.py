@@ -2,7 +2,8 @@
 live app (Flask's WSGI interface, a Pro API key). Every answer must be a non-5xx and match the schema the
 document gives for its status code.
 
-The host is seeded first (event types, confirmed and cancelled bookings, contacts) and the document's id
+The host is seeded first (event types, confirmed and cancelled bookings, contacts, a priced event type with a
+booking held for its payment and a paid one: Stripe is the local fake) and the document's id
 path parameters are narrowed to the seeded ids plus an unknown one, so that generated requests reach real
 objects, not only 404s. Examples per operation are bounded to keep the run well under a minute.
 Each operation runs in positive and negative generation modes through ``operation.as_strategy`` (the
@@ -21,6 +22,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from app.api.openapi import document
+from tests import factories
 from tests.api.conftest import (
     add_contact,
     add_event_type,
@@ -30,11 +32,30 @@ from tests.api.conftest import (
     in_db,
     new_key,
 )
+from tests.fakes.stripe import StripeFake
 
 MAX_EXAMPLES = 15
 UNKNOWN_ID = "cunknown0000000000000000a"
 ID_PARAMS = {"bookingId": "bookings", "contactId": "contacts", "eventTypeId": "event_types",
              "slug": "slugs", "subscriptionId": "unknown"}
+
+
+def _paid_bookings(app, host) -> tuple:
+    """A priced event type (Stripe), one booking held for its payment and one paid (issue 16)."""
+    from app.models import EventType
+    from app.services.booking import payments
+
+    paid = add_event_type(app, host, name="Paid Coaching", slug="paid", duration=30)
+    in_db(app, lambda: EventType.update(price_amount=5000, price_currency="usd", payment_providers=["stripe"])
+          .where(EventType.id == paid.id).execute())
+    held = []
+    for n, start in enumerate(future_slots(app, paid, 2)):
+        booking = book(app, paid, start, email=f"payer{n}@example.com", name=f"Payer {n}")
+        payment = in_db(app, payments.start_checkout, booking, "stripe", success_url="http://localhost/paid",
+                        cancel_url="http://localhost/back")
+        held.append(booking)
+    in_db(app, payments.confirm_payment, payment, transaction_id="pi_seeded", method="card")   # the second one
+    return paid, held
 
 
 def _seed(app, host, stranger) -> dict:
@@ -56,11 +77,20 @@ def _seed(app, host, stranger) -> dict:
               add_contact(app, host, "Bob Roe", "bob@example.com")]
     theirs = book(app, event_type_of(app, stranger), future_slots(app, event_type_of(app, stranger), 1)[0])
     their_contact = add_contact(app, stranger, "Their Contact", "their@example.com")
+    # team event types (issue 15): the host is in Sam's team; a booking of its collective one is filed under Sam
+    team = in_db(app, factories.team, stranger, [host])
+    panel = in_db(app, factories.team_event_type, stranger, team, [stranger, host], kind="collective", name="Panel")
+    rr = in_db(app, factories.team_event_type, stranger, team, [host, stranger], name="Demo")
+    attended = book(app, panel, future_slots(app, panel, 1)[0], email="team@example.com")
+    made.append(attended)
+    paid, held = _paid_bookings(app, host)
+    made += held
     return {
         "bookings": [b.id for b in made] + [theirs.id, UNKNOWN_ID],
         "contacts": [c.id for c in people] + [their_contact.id, UNKNOWN_ID],
-        "event_types": [thirty.id, buffered.id, draft.id, event_type_of(app, stranger).id, UNKNOWN_ID],
-        "slugs": ["30-min", "consult", "draft", "missing"],
+        "event_types": [thirty.id, buffered.id, draft.id, event_type_of(app, stranger).id, panel.id, rr.id,
+                        paid.id, UNKNOWN_ID],
+        "slugs": ["30-min", "consult", "draft", "missing", rr.id, "paid"],
         "unknown": [UNKNOWN_ID],
     }
 
@@ -89,9 +119,16 @@ def no_webhook_sends(monkeypatch):
 
 
 @pytest.fixture
-def api_schema(app_factory, make_user, no_webhook_sends):
+def stripe_fake():
+    with StripeFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def api_schema(app_factory, make_user, no_webhook_sends, stripe_fake):
     # Generous limits: this test is about shapes; the limits have their own tests.
-    app = app_factory(RATELIMIT_API_KEY="100000/minute", RATELIMIT_API_PREAUTH="100000/minute")
+    app = app_factory(RATELIMIT_API_KEY="100000/minute", RATELIMIT_API_PREAUTH="100000/minute",
+                      **stripe_fake.settings())
     host = make_user("hana", plan="PRO", timezone="America/New_York")
     stranger = make_user("sam", plan="PRO", timezone="Europe/London")
     seeded = _seed(app, host, stranger)

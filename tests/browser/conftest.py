@@ -8,12 +8,11 @@ Without Chromium the browser tests fail on CI (CI=true) and are skipped elsewher
 from __future__ import annotations
 
 import os
-import threading
-from dataclasses import dataclass
 
 import pytest
 
 from tests.conftest import IN_CI
+from tests.live import LiveServer, serve_live  # noqa: F401 (the browser tests' helper)
 
 CHROMIUM = os.environ.get("LINKTIME_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -30,37 +29,10 @@ def _unavailable(message: str):
     pytest.skip(message)
 
 
-@dataclass
-class LiveServer:
-    url: str
-    app: object
-
-    def __str__(self) -> str:
-        return self.url
-
-
 @pytest.fixture
 def live_server(app_factory):
-    from waitress import wasyncore
-    from waitress.server import create_server
-
-    app = app_factory(WTF_CSRF_ENABLED=True)
-    server = create_server(app, host="127.0.0.1", port=0, threads=8, ident="LinkTime-test")
-
-    def serve():
-        try:
-            server.run()
-        except (OSError, ValueError):  # the socket map was closed under the loop at shutdown
-            pass
-
-    thread = threading.Thread(target=serve, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.effective_port}", app=app)
-    finally:
-        wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown()
-        thread.join(timeout=10)
+    with serve_live(app_factory(WTF_CSRF_ENABLED=True)) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

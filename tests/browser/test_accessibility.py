@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
 
 from tests.browser.conftest import TIMEZONE, WAIT_MS
 from tests.browser.walk import walk
@@ -36,6 +37,9 @@ def test_no_serious_accessibility_violation_along_the_walk(chromium, live_server
     report: dict[str, list[str]] = {}
 
     def check(name, page):
+        # a request in flight dims its element (.htmx-request, opacity .7): check the page at rest, as it is read
+        expect(page.locator(".htmx-request")).to_have_count(0)
+        page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
         problems = _problems(AXE.run(page))
         if problems:
             report[name] = problems

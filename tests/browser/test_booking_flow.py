@@ -3,29 +3,18 @@ the booking page picks up that zone and the 12-hour clock by itself)."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import TIMEZONE
+from tests.browser.helpers import in_db, next_week
 
 pytestmark = pytest.mark.browser
 
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-def next_week(weekday: int = 1, hour: int = 10) -> datetime:
-    today = datetime.now(BERLIN).date()
-    day = today + timedelta(days=(weekday - today.weekday()) % 7 + 7)
-    return datetime.combine(day, time(hour), BERLIN).astimezone(UTC)
-
-
-def in_db(app, fn):
-    from app.db import db
-    with app.app_context(), db.connection_context():
-        return fn()
 
 
 @pytest.fixture

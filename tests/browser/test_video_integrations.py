@@ -3,7 +3,6 @@ API), choose it as an event type's location, and book: the invitee's confirmatio
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 from playwright.sync_api import expect
@@ -31,35 +30,16 @@ def zoom():
 def live_server(app_factory, zoom):
     """The browser tests' live server, with Zoom configured to the fake and BASE_URL set to the server's own
     address (the OAuth redirect comes back to it)."""
-    from waitress import wasyncore
-    from waitress.server import create_server
-
-    from tests.browser.conftest import LiveServer
+    from tests.live import serve_live
 
     config = zoom.client_config()
     app = app_factory(WTF_CSRF_ENABLED=True, ZOOM_CLIENT_ID=config["client_id"],
                       ZOOM_CLIENT_SECRET=config["client_secret"], ZOOM_AUTHORIZE_URL=config["authorize_url"],
                       ZOOM_TOKEN_URL=config["token_url"], ZOOM_REVOKE_URL=zoom.url + "/oauth/revoke",
                       ZOOM_API_URL=config["api_url"])
-    server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="LinkTime-test")
-    url = f"http://127.0.0.1:{server.effective_port}"
-    app.config["BASE_URL"] = url
-    zoom.redirect_uris = (url + "/settings/integrations/zoom/callback",)
-
-    def serve():
-        try:
-            server.run()
-        except (OSError, ValueError):
-            pass
-
-    thread = threading.Thread(target=serve, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(url=url, app=app)
-    finally:
-        wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown()
-        thread.join(timeout=10)
+    with serve_live(app, own_base_url=True) as server:
+        zoom.redirect_uris = (server.url + "/settings/integrations/zoom/callback",)
+        yield server
 
 
 def test_connect_zoom_choose_it_as_location_and_the_booking_shows_the_link(page, live_server, zoom):

@@ -11,10 +11,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Self, TypeVar
+from urllib.parse import urlparse, urlunparse
 
+import pytest
 import requests
 
 from app.config import SETTINGS
@@ -184,3 +187,35 @@ class SMTPSink:
         with self._cond:
             self._cond.wait_for(lambda: len(self.messages) >= count, timeout=timeout)
             return list(self.messages)
+
+
+def unavailable(message: str):
+    """A service the test needs is missing: a failure on CI, a skip elsewhere."""
+    from tests.conftest import IN_CI
+
+    if IN_CI:
+        pytest.fail(message + " (required on CI)")
+    pytest.skip(message)
+
+
+@contextmanager
+def fresh_postgres_database(base: str, prefix: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database next to ``base``'s, dropped (its connections ended) afterwards."""
+    import secrets
+
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        admin = psycopg2.connect(base, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        unavailable(f"PostgreSQL at {base} is unreachable: {exc}")
+    admin.autocommit = True
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunparse(urlparse(base)._replace(path="/" + name))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()

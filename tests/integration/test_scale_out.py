@@ -11,13 +11,12 @@ import os
 import re
 import secrets
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import pytest
 import requests
 
 from app.config import new_encryption_key
-from tests.conftest import IN_CI, PG_DEFAULT, WORKER, free_port
+from tests.conftest import PG_DEFAULT, WORKER, free_port
 from tests.integration.helpers import (
     VENV_BIN,
     Processes,
@@ -25,7 +24,9 @@ from tests.integration.helpers import (
     clean_env,
     csrf_token,
     flask_cli,
+    fresh_postgres_database,
     post_form,
+    unavailable,
     wait_for_http,
     wait_until,
 )
@@ -37,12 +38,6 @@ REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 PASSWORD = "scaled out and fine"
 
 
-def _unavailable(message: str):
-    if IN_CI:
-        pytest.fail(message + " (required on CI)")
-    pytest.skip(message)
-
-
 def _redis_dbs() -> tuple[int, int]:
     """Two Redis db numbers of this xdist worker, high enough not to clash with a development instance."""
     index = int(re.sub(r"\D", "", WORKER) or 0) % 4
@@ -51,22 +46,8 @@ def _redis_dbs() -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(PG_BASE, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        _unavailable(f"PostgreSQL at {PG_BASE} is unreachable: {exc}")
-    admin.autocommit = True
-    name = f"linktime_scale_{secrets.token_hex(4)}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunparse(urlparse(PG_BASE)._replace(path="/" + name))
-    finally:
-        with admin.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
+    with fresh_postgres_database(PG_BASE, "linktime_scale") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +61,7 @@ def redis_urls():
         for client in clients:
             client.ping()
     except redis.RedisError as exc:
-        _unavailable(f"Redis at {REDIS} is unreachable: {exc}")
+        unavailable(f"Redis at {REDIS} is unreachable: {exc}")
     for client in clients:
         client.flushdb()
     try:

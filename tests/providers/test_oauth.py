@@ -14,6 +14,7 @@ from app.integrations.errors import (
     GrantRevoked,
     PermanentError,
     TransientError,
+    retry_after_seconds,
 )
 from app.integrations.google import GoogleClient
 from app.integrations.microsoft import MicrosoftClient
@@ -24,6 +25,7 @@ from app.integrations.oauth import (
     config_from_settings,
     needs_refresh,
     parse_instant,
+    token_class,
     utc_iso,
 )
 from app.integrations.webex import WebexClient
@@ -242,11 +244,25 @@ def test_settings_map_onto_client_config_and_the_registry_builds_clients():
     assert isinstance(client, ZoomClient)
     assert client.url("token_url") == "https://zoom.us/oauth/token"       # empty setting: the default
     assert {name: info.category for name, info in PROVIDERS.items()} == {
-        "google": "calendar", "microsoft": "calendar", "zoom": "video", "webex": "video", "teams": "video"}
+        "google": "calendar", "microsoft": "calendar", "zoom": "video", "webex": "video", "teams": "video",
+        "hubspot": "crm", "attio": "crm", "salesforce": "crm", "close": "crm"}
     teams = client_for("teams", config_from_settings({"MICROSOFT_CLIENT_ID": "m", "MICROSOFT_CLIENT_SECRET": "s"},
                                                      "teams"))
     assert teams.client_id == "m" and teams.scopes == ("offline_access", "User.Read", "OnlineMeetings.ReadWrite")
     assert PROVIDERS["google"].video_locations == ("google_meet",)
+    # a CRM builds its config with its own settings hook, and stores its own kind of token set
+    hubspot = client_for("hubspot", config_from_settings({"HUBSPOT_CLIENT_ID": "h", "HUBSPOT_CLIENT_SECRET": "s",
+                                                          "HUBSPOT_API_BASE": "http://127.0.0.1:9"}, "hubspot"))
+    assert hubspot.url("token_url") == "http://127.0.0.1:9/oauth/2026-03/token"
+    assert hubspot.scopes == ("crm.objects.contacts.read", "crm.objects.contacts.write")
+    salesforce = client_for("salesforce", config_from_settings(
+        {"SALESFORCE_CLIENT_ID": "c", "SALESFORCE_CLIENT_SECRET": "s", "SALESFORCE_LOGIN_URL": ""}, "salesforce"))
+    assert salesforce.url("token_url") == "https://login.salesforce.com/services/oauth2/token"
+    close = client_for("close", config_from_settings({"CLOSE_CLIENT_ID": "c", "CLOSE_CLIENT_SECRET": "s",
+                                                      "CLOSE_API_BASE": "http://127.0.0.1:9/"}, "close"))
+    assert (close.url("token_url"), close.url("api_url")) == ("http://127.0.0.1:9/oauth2/token/",
+                                                              "http://127.0.0.1:9/api/v1")
+    assert token_class("salesforce").__name__ == "SalesforceToken" and token_class("google") is TokenSet
     assert "offline_access" in PROVIDERS["microsoft"].scopes
 
 
@@ -256,3 +272,11 @@ def test_time_helpers_refuse_naive_datetimes_and_read_offsets():
         utc_iso(datetime(2026, 3, 10, 10, 30))
     assert parse_instant("2026-03-10T10:30:00+01:00") == datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
     assert parse_instant("2026-03-10T09:30:00.0000000") == datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date():
+    now = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    assert retry_after_seconds("120") == 120.0 and retry_after_seconds("-5") == 0.0
+    assert retry_after_seconds("Sun, 06 Dec 2026 03:01:30 GMT", now=now) == 90.0
+    assert retry_after_seconds("Sun, 06 Dec 2026 02:00:00 GMT", now=now) == 0.0      # in the past: at once
+    assert [retry_after_seconds(v) for v in (None, "", "soon", "Sun, 99 Foo")] == [None] * 4

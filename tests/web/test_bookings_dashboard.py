@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -31,9 +31,11 @@ def signed_in(client, host):
 
 
 def future_slots(app, event_type, days_ahead=2):
-    """Bookable starts from a couple of days ahead of the real clock (the dashboard uses the real time)."""
+    """Bookable starts from the start of the host's day a couple of days ahead of the real clock (the dashboard
+    uses the real time): whole host days, so that what a test looks for in one day does not depend on the hour."""
     with app.app_context(), db.connection_context():
-        start = datetime.now(UTC) + timedelta(days=days_ahead)
+        day = (datetime.now(NEW_YORK) + timedelta(days=days_ahead)).date()
+        start = datetime.combine(day, time(0), NEW_YORK).astimezone(UTC)
         return available_slots(event_type, start, start + timedelta(days=14))
 
 

@@ -123,6 +123,17 @@ def test_webhook_form_offers_only_events_the_product_emits(signed_in):
     assert "payment.received" not in html
 
 
+def test_with_a_payment_provider_payments_appear_in_the_webhook_form_and_the_audit_filter(app_factory, make_user):
+    from tests.fakes.stripe import API_KEY, WEBHOOK_SECRET
+
+    app = app_factory(STRIPE_SECRET_KEY=API_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    client = app.test_client()
+    login(client, make_user("paula"))
+    assert 'value="payment.received"' in _text(client.get("/settings/webhooks/new"))
+    options = re.findall(r'<option value="([a-z]+)"', _text(client.get("/settings/audit-log")))
+    assert options == ["all", "bookings", "events", "team", "settings", "integrations", "payments"]
+
+
 # --- video pointer -----------------------------------------------------------------------------------------
 def test_without_a_video_service_the_form_does_not_send_the_host_to_an_empty_page(signed_in, host, app):
     with data(app):

@@ -552,3 +552,29 @@ def test_plain_links_lead_from_profile_to_form(client, host):
     assert query["date"] == [tuesday.isoformat()] and query["time"] == ["09:00"]
     assert 'class="booking-form"' in html(client.get(slot_href))
     assert "Select a date" in page
+
+
+def test_a_routing_forms_answers_prefill_the_booking_form_and_the_booking_links_to_it(client, host):
+    from app.models import RoutingResponse
+    from app.services.routing import forms, responses
+
+    target = new_type(host, name="Demo", slug="demo", questions=[{"label": "Team size", "type": "number"},
+                                                                  {"label": "Topics", "type": "multiselect",
+                                                                   "options": ["Pricing", "Security", "API"]}])
+    [size, topics] = [q["id"] for q in target.questions]
+    form = forms.create_form(host, forms.FormInput(name="Intake", slug="intake", published=True, fields=[
+        {"id": "size", "label": "Team size", "type": "number"}], rules=[],
+        default_route={"kind": "event_type", "eventTypeId": target.id}))
+    response = RoutingResponse.create(form=form.id, answers={"size": "40"}, route=form.default_route)
+    token = responses.link_token(response)
+    page = html(client.get(slot_url(next_week(1, 10), slug="demo", name="Ann", email="ann@example.com",
+                                    routing=token, **{f"q_{size}": "40", f"q_{topics}": "Pricing"})))
+    fields = form_fields(page)
+    assert fields["name"] == "Ann" and fields[f"q_{size}"] == "40" and fields["routing"] == token
+    assert re.search(rf'name="q_{topics}" value="Pricing" checked', page)
+    # the calendar step carries the prefill and the response along (a personal page: never from the cache)
+    calendar = html(client.get(f"/hana/demo?name=Ann&routing={token}&q_{size}=40"))
+    assert f"routing={token}" in calendar and f"q_{size}=40" in calendar
+    data = {**fields, "email": "ann@example.com", f"q_{topics}": "Pricing"}
+    assert client.post("/hana/demo", data=data).status_code == 302
+    assert RoutingResponse.get_by_id(response.id).booking_id == Booking.get().id

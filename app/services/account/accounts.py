@@ -18,8 +18,8 @@ from app.security import hash_password, sha256_hex, verify_password
 from app.services import audit
 from app.services.account import sessions
 from app.services.errors import ValidationFailed
-from app.services.plans import UnknownPlan, normalize_plan
-from app.services.scheduling.event_types import create_defaults
+from app.services.plans import PLAN_CHANGED, UnknownPlan, normalize_plan
+from app.services.scheduling.event_types import announce_url_change, create_defaults
 from app.services.validation import NAME_CONTROL, has_control, is_email
 from app.timezones import is_valid_timezone
 
@@ -29,8 +29,8 @@ RESERVED_USERNAMES = frozenset("""
     about account accounts admin administrator api app apps assets auth billing blog book booking bookings
     cancel contact contacts dashboard docs download embed embed-js events help healthz home integrations
     invite join legal linktime login logout me new oauth oidc pricing privacy profile public register
-    reschedule reset root security settings signin signout signup static status support terms uploads
-    user users webhooks www zapier
+    reschedule reset root security settings signin signout signup static status support team teams terms
+    uploads user users webhooks www zapier
 """.split())
 COMMON_PASSWORDS = frozenset("""
     password password1 password12 password123 passw0rd 12345678 123456789 1234567890 qwerty123 qwertyuiop
@@ -183,6 +183,8 @@ def update_profile(user: User, *, name: str, username: str, timezone: str, brand
             for key, value in changes.items():
                 setattr(user, key, value)
             user.save()
+            if "username" in changes:
+                announce_url_change(user)
             for field, new_value in changes.items():
                 audit.record("settings.updated", resource="user", resource_id=user.id, user=user, actor=user,
                              ip=ip, details={"field": field, "oldValue": old[field], "newValue": new_value})
@@ -360,6 +362,8 @@ def set_plan(user: User, plan: str, *, actor: User | None = None, ip: str | None
     bump_pages_version(user.id)  # the plan decides the branding shown on the public pages
     audit.record("settings.updated", resource="user", resource_id=user.id, user=user, actor=actor, ip=ip,
                  details={"field": "plan", "oldValue": previous, "newValue": plan})
+    for hook in PLAN_CHANGED:
+        hook(user)
     return user
 
 

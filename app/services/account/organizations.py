@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import peewee
 
 from app.db import db
-from app.models import Invitation, Membership, Organization, Team, TeamMember, User
+from app.models import EventType, EventTypeHost, Invitation, Membership, Organization, Team, TeamMember, User
 from app.models.base import utcnow
 from app.services import audit
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -221,11 +221,22 @@ def remove_member(actor: User, org_id: str, member_id: str) -> None:
             raise Forbidden(NEEDS_OWNER)
         if row.role == "OWNER" and _owners(org) <= 1:
             raise Conflict(LAST_OWNER)
+        remove_row(org, row, actor)
+
+
+def remove_row(org: Organization, row: Membership, actor: User | None, via: str | None = None) -> None:
+    """Remove a membership whose removal was allowed: team seats and hosting go with it. ``actor`` None is the
+    organization's identity provider (SCIM, ``via="scim"``)."""
+    with db.atomic():
         teams = Team.select(Team.id).where(Team.organization == org)
-        TeamMember.delete().where((TeamMember.user == member_id) & (TeamMember.team.in_(teams))).execute()
+        TeamMember.delete().where((TeamMember.user == row.user_id) & (TeamMember.team.in_(teams))).execute()
+        _stop_hosting(row.user_id, EventType.select(EventType.id).where(EventType.team.in_(teams)))
         row.delete_instance()
-        audit.record("org.member_removed", resource="organization", resource_id=org.id, user=actor, actor=actor,
-                     organization=org, details={"email": row.user.email, "role": row.role})
+        details = {"email": row.user.email, "role": row.role}
+        if via:
+            details["via"] = via
+        audit.record("org.member_removed", resource="organization", resource_id=org.id, user=actor or row.user,
+                     actor=actor, organization=org, details=details)
 
 
 def members(org: Organization) -> list[Membership]:
@@ -281,8 +292,15 @@ def remove_team_member(actor: User, team_id: str, member_id: str) -> None:
         if row is None:
             raise NotFound("Member not found")
         row.delete_instance()
+        _stop_hosting(member_id, EventType.select(EventType.id).where(EventType.team == team))
         audit.record("team.member_removed", resource="team", resource_id=team.id, user=actor, actor=actor,
                      organization=team.organization, details={"team": team.name, "email": row.user.email})
+
+
+def _stop_hosting(member_id: str, event_types) -> None:
+    """Someone who left a team no longer hosts its event types."""
+    (EventTypeHost.delete()
+     .where((EventTypeHost.user == member_id) & EventTypeHost.event_type.in_(event_types)).execute())
 
 
 def plan_source(user: User) -> Organization | None:

@@ -8,6 +8,7 @@ booking, the contact, the audit entry, the reminders and the outbox events toget
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -18,21 +19,23 @@ from app.ids import new_id
 from app.models import (
     Booking,
     BookingActivity,
+    BookingHost,
     Contact,
     EventType,
     Reminder,
     Schedule,
+    Team,
     User,
 )
 from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
+from app.models.bookings import TAKEN_STATUSES
 from app.services import audit, events
+from app.services.booking import busy  # noqa: F401  (registers the bookings' busy time with the slot engine)
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.scheduling.event_types import LOCATION_TYPES, effective_schedule
 from app.services.scheduling.slots import (
     available_slots,
-    busy_source,
-    day_count_source,
     fresh_busy,
 )
 from app.services.validation import (
@@ -45,6 +48,13 @@ from app.services.validation import (
 from app.statements import Param, Statement, create
 from app.timezones import is_valid_timezone, zone
 
+# Team event types are booked and moved by app.services.booking.team_bookings, which fills this in on import
+# (create_app imports it): {"create": create_team_booking, "reschedule": reschedule_team_booking}
+TEAM_BOOKINGS: dict[str, Callable] = {}
+# Paid bookings: app.services.booking.payments fills this in on import (payments imports this module):
+# {"cancelled": fn(booking, by, now)} queues the refund a cancellation earns, inside the cancel transaction
+PAYMENT_HOOKS: dict[str, Callable] = {}
+PENDING_PAYMENT = "PENDING_PAYMENT"      # a paid booking held while the invitee pays (issue 16)
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{6,25}$")
 MAX_NAME = 200
 MAX_NOTES = 5000
@@ -81,6 +91,7 @@ class BookingRequest:
     idempotency_key: str | None = None
     source: str = "page"
     invitee_hour12: bool | None = None     # the clock the invitee's page showed (their emails use it)
+    routing: str | None = None             # the signed routing-form response the invitee came from (issue 18)
 
 
 @dataclass
@@ -91,53 +102,6 @@ class BookingResult:
     @property
     def booking(self) -> Booking:
         return self.bookings[0]
-
-
-# --- busy time from the host's own bookings -----------------------------------------------------------
-MAX_BUFFER_SECONDS = 240 * 60
-MAX_BOOKING_LENGTH = timedelta(hours=24)  # durations are capped at 720 minutes (event_types.MAX_DURATION)
-
-
-def _busy_query(excluding: bool):
-    query = (Booking.select(Booking.start_at, Booking.end_at, Booking.buffer_before, Booking.buffer_after)
-             .where((Booking.user == Param("user")) & (Booking.status == "CONFIRMED")
-                    & (Booking.start_at < Param("before"))
-                    # a lower bound on start_at as well, so the (user, start_at) index range is the window
-                    # alone rather than every earlier booking of the host
-                    & (Booking.start_at > Param("after"))
-                    & (Booking.end_at > Param("ends_after"))))
-    if excluding:
-        query = query.where(Booking.id != Param("exclude"))
-    return query.tuples()
-
-
-_BUSY = Statement(lambda: _busy_query(False))
-_BUSY_EXCLUDING = Statement(lambda: _busy_query(True))
-
-
-@busy_source
-def _bookings_busy(event_type: EventType, start: datetime, end: datetime, exclude_booking_id: str | None):
-    """Confirmed bookings of the host across all event types, each widened by its own buffers."""
-    reach = timedelta(seconds=MAX_BUFFER_SECONDS)
-    window = {"user": event_type.user_id, "before": end + reach, "after": start - reach - MAX_BOOKING_LENGTH,
-              "ends_after": start - reach}
-    rows = (_BUSY_EXCLUDING.rows(**window, exclude=exclude_booking_id) if exclude_booking_id
-            else _BUSY.rows(**window))
-    return [(start_at - timedelta(minutes=before), end_at + timedelta(minutes=after))
-            for start_at, end_at, before, after in rows]
-
-
-@day_count_source
-def _bookings_per_day(event_type: EventType, start: datetime, end: datetime, tz_name: str) -> dict[date, int]:
-    tz = zone(tz_name)
-    counts: dict[date, int] = {}
-    rows = (Booking.select(Booking.start_at)
-            .where((Booking.event_type == event_type.id) & (Booking.status == "CONFIRMED")
-                   & (Booking.start_at >= start - timedelta(days=1)) & (Booking.start_at < end + timedelta(days=1))))
-    for row in rows.namedtuples():
-        day = row.start_at.astimezone(tz).date()
-        counts[day] = counts.get(day, 0) + 1
-    return counts
 
 
 # --- validation ------------------------------------------------------------------------------------------
@@ -215,7 +179,9 @@ def validate_request(event_type: EventType, req: BookingRequest) -> tuple[int, d
     if length not in allowed:
         errors["duration"] = "Choose one of the offered durations."
     recurrence = event_type.recurrence
-    if req.occurrences != 1:
+    if req.occurrences != 1 and event_type.is_paid:
+        errors["occurrences"] = "A paid meeting is booked one at a time."
+    elif req.occurrences != 1:
         if not recurrence:
             errors["occurrences"] = "This event does not repeat."
         elif not 1 <= req.occurrences <= recurrence["maxOccurrences"]:
@@ -280,12 +246,30 @@ def booking_payload(booking: Booking, host: User, event_type: EventType | None) 
         "isRecurring": booking.recurring_group_id is not None,
         "recurringGroupId": booking.recurring_group_id,
     }
+    if event_type is not None and event_type.team_id:
+        data.update(team_fields(booking, event_type))
     if booking.status == "CANCELLED":
         data["cancelReason"] = booking.cancel_reason
     if booking.previous_start_at is not None:
         data["previousStartTime"] = events.iso(booking.previous_start_at)
         data["previousEndTime"] = events.iso(booking.previous_end_at)
+    for extra in PAYLOAD_EXTRAS:
+        data.update(extra(booking))
     return data
+
+
+def team_fields(booking: Booking, event_type: EventType) -> dict:
+    """A team booking's extra payload fields: the team, every host attending (the organizer first) and, for a
+    round-robin one, why its host was chosen."""
+    hosts = list(User.select(User.id, User.name, User.email, BookingHost.is_fixed)
+                 .join(BookingHost, on=(BookingHost.user == User.id))
+                 .where(BookingHost.booking == booking.id).order_by(User.name).namedtuples())
+    hosts.sort(key=lambda row: row.id != booking.user_id)
+    team = Team.get_by_id(event_type.team_id)
+    return {"team": {"id": team.id, "name": team.name, "slug": team.slug},
+            "schedulingType": (event_type.scheduling_type or "").upper() or None,
+            "hosts": [{"id": h.id, "name": h.name, "email": h.email, "fixed": bool(h.is_fixed)} for h in hosts],
+            "assignmentReason": booking.assignment_reason}
 
 
 def contact_payload(contact: Contact) -> dict:
@@ -318,7 +302,8 @@ _CONTACT = Statement(lambda: Contact.select().where((Contact.user == Param("user
                                                     & (Contact.email == Param("email"))).limit(1))
 
 
-def _upsert_contact(host: User, name: str, email: str, phone: str | None) -> tuple[Contact, bool]:
+def _upsert_contact(host: User, name: str, email: str, phone: str | None,
+                    source: str = "booking") -> tuple[Contact, bool]:
     email_key = email.strip().lower()
     contact = _CONTACT.first(user=host.id, email=email_key)
     if contact is not None:
@@ -327,7 +312,7 @@ def _upsert_contact(host: User, name: str, email: str, phone: str | None) -> tup
             contact.updated_at = utcnow()
             contact.save()
         return contact, False
-    return create(Contact, user=host, name=name, email=email_key, phone=phone or None, source="booking"), True
+    return create(Contact, user=host, name=name, email=email_key, phone=phone or None, source=source), True
 
 
 def _same_request(booking: Booking, event_type: EventType, req: BookingRequest, length: int) -> bool:
@@ -345,7 +330,7 @@ _BY_KEY = Statement(lambda: Booking.select().where((Booking.user == Param("user"
 # user and start first: the (user_id, start_at) index finds the candidates at once
 _REPEAT = Statement(lambda: Booking.select().where(
     (Booking.user == Param("user")) & (Booking.start_at == Param("start")) & (Booking.event_type == Param("type"))
-    & (Booking.invitee_email == Param("email")) & (Booking.status == "CONFIRMED")).limit(1))
+    & (Booking.invitee_email == Param("email")) & Booking.status.in_(TAKEN_STATUSES)).limit(1))
 
 
 def _existing(event_type: EventType, req: BookingRequest, length: int) -> list[Booking] | None:
@@ -394,10 +379,53 @@ def _check_slots(event_type: EventType, starts: list[datetime], length: int, now
                               ". Choose another time or fewer occurrences.", conflicts=names)
 
 
+# Called with each new booking row and its request, in the booking's transaction, before anything is announced (a
+# routing form links its response here, so ``booking.created`` carries it).
+ROW_HOOKS: list[Callable[[Booking, BookingRequest], None]] = []
+# Each adds fields to the ``data`` of a booking's events (``booking_payload``); none may query for a booking that has
+# nothing to add (they read the booking's own columns first).
+PAYLOAD_EXTRAS: list[Callable[[Booking], dict]] = []
+
+
+def new_booking(event_type: EventType, req: BookingRequest, *, host: User, contact: Contact | None, start: datetime,
+                length: int, answers: dict, group: str | None, first: bool, **extra) -> Booking:
+    """Insert one booking (one occurrence of a series) of a checked request; ``extra``: more columns."""
+    booking = create(
+        Booking, user=host, event_type=event_type, contact=contact, start_at=start,
+        end_at=start + timedelta(minutes=length), buffer_before=event_type.buffer_before,
+        buffer_after=event_type.buffer_after, event_name=event_type.name,
+        invitee_name=req.invitee_name.strip(), invitee_email=req.invitee_email.strip().lower(),
+        invitee_timezone=req.invitee_timezone, invitee_hour12=req.invitee_hour12,
+        invitee_phone=(req.invitee_phone or "").strip() or None,
+        notes=(req.notes or "").strip() or None, answers=answers,
+        location_type=event_type.location_type, location=event_type.location_detail,
+        recurring_group_id=group, idempotency_key=req.idempotency_key if first else None,
+        source=req.source, **extra)
+    if first:
+        for hook in ROW_HOOKS:
+            hook(booking, req)
+    return booking
+
+
+def announce_created(booking: Booking, event_type: EventType, host: User, *, now: datetime,
+                     ip: str | None = None, how: str | None = None) -> None:
+    """A booking that stands now: its history, reminders, audit entry and ``booking.created`` (emails, calendars,
+    webhooks and the rest follow through the lifecycle). Call inside the booking's transaction."""
+    _activity(booking, "created", how or f"Booked by {booking.invitee_name} <{booking.invitee_email}> "
+                                         f"({booking.source})")
+    _schedule_reminders(booking, event_type.reminders, now, new=True)
+    audit.record("booking.created", resource="booking", resource_id=booking.id, user=host, ip=ip,
+                 details={"inviteeEmail": booking.invitee_email, "eventType": event_type.name,
+                          "startTime": events.iso(booking.start_at)})
+    events.emit("booking.created", booking_payload(booking, host, event_type), user_id=host.id)
+
+
 def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None = None,
                    now: datetime | None = None) -> BookingResult:
     """Book ``req.start`` (and its recurrences) or raise ValidationFailed / SlotUnavailable."""
     now = now or datetime.now(UTC)
+    if event_type.team_id:
+        return TEAM_BOOKINGS["create"](event_type, req, ip=ip, now=now)
     host = event_type.user
     if host.is_disabled or event_type.status != "active":
         raise NotFound("Event type not found")
@@ -414,27 +442,20 @@ def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None
             if existing:
                 return BookingResult(existing, created=False)
             _check_slots(event_type, starts, length, now, host_tz, schedule=schedule)
+            if event_type.is_paid:      # held for its payment: nobody hears of it before the payment arrives
+                booking = new_booking(event_type, req, host=host, contact=None, start=starts[0], length=length,
+                                      answers=answers, group=None, first=True, status=PENDING_PAYMENT,
+                                      held_until=now + timedelta(minutes=event_type.payment_window))
+                _activity(booking, "held", f"Held for {booking.invitee_name} <{email}> ({req.source}) until the "
+                          f"payment arrives, at most {event_type.payment_window} minutes")
+                return BookingResult([booking], created=True)
             contact, new_contact = _upsert_contact(host, req.invitee_name.strip(), email, req.invitee_phone)
             group = new_id() if len(starts) > 1 else None
             bookings = []
             for index, start in enumerate(starts):
-                booking = create(
-                    Booking, user=host, event_type=event_type, contact=contact, start_at=start,
-                    end_at=start + timedelta(minutes=length), buffer_before=event_type.buffer_before,
-                    buffer_after=event_type.buffer_after, event_name=event_type.name,
-                    invitee_name=req.invitee_name.strip(), invitee_email=email,
-                    invitee_timezone=req.invitee_timezone, invitee_hour12=req.invitee_hour12,
-                    invitee_phone=(req.invitee_phone or "").strip() or None,
-                    notes=(req.notes or "").strip() or None, answers=answers,
-                    location_type=event_type.location_type, location=event_type.location_detail,
-                    recurring_group_id=group, idempotency_key=req.idempotency_key if index == 0 else None,
-                    source=req.source)
-                _activity(booking, "created", f"Booked by {booking.invitee_name} <{email}> ({req.source})")
-                _schedule_reminders(booking, event_type.reminders, now, new=True)
-                audit.record("booking.created", resource="booking", resource_id=booking.id, user=host, ip=ip,
-                             details={"inviteeEmail": email, "eventType": event_type.name,
-                                      "startTime": events.iso(start)})
-                events.emit("booking.created", booking_payload(booking, host, event_type), user_id=host.id)
+                booking = new_booking(event_type, req, host=host, contact=contact, start=start, length=length,
+                                      answers=answers, group=group, first=index == 0)
+                announce_created(booking, event_type, host, now=now, ip=ip)
                 bookings.append(booking)
             if new_contact:
                 events.emit("contact.created", contact_payload(contact), user_id=host.id)
@@ -448,14 +469,17 @@ def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None
 
 
 def cancel_booking(booking: Booking, *, reason: str | None, by: str, actor: User | None = None,
-                   ip: str | None = None, include_following: bool = False) -> list[Booking]:
-    """Cancel a booking (and, for a series, optionally every later occurrence). Already cancelled: no-op."""
+                   ip: str | None = None, include_following: bool = False,
+                   now: datetime | None = None) -> list[Booking]:
+    """Cancel a booking (and, for a series, optionally every later occurrence). Already cancelled: no-op.
+    A paid booking's refund, where the event type's rules give one, is queued with the cancellation."""
     reason = (reason or "").strip()[:1000] or None
     targets = [booking]
     if include_following and booking.recurring_group_id:
         targets = list(Booking.select().where((Booking.recurring_group_id == booking.recurring_group_id)
                                               & (Booking.start_at >= booking.start_at)).order_by(Booking.start_at))
     cancelled = []
+    now = now or utcnow()
     with transaction(immediate=True):
         _lock_host(booking.user_id)
         for target in targets:
@@ -472,6 +496,8 @@ def cancel_booking(booking: Booking, *, reason: str | None, by: str, actor: User
             Reminder.delete().where((Reminder.booking == fresh) & Reminder.sent_at.is_null()).execute()
             who = "the host" if by == "host" else "the invitee"
             _activity(fresh, "cancelled", f"Cancelled by {who}" + (f": {reason}" if reason else ""))
+            if "cancelled" in PAYMENT_HOOKS:
+                PAYMENT_HOOKS["cancelled"](fresh, by, now)
             host = fresh.user
             audit.record("booking.cancelled", resource="booking", resource_id=fresh.id, user=host, actor=actor,
                          ip=ip, details={"inviteeEmail": fresh.invitee_email, "eventType": fresh.event_name,
@@ -491,6 +517,8 @@ def reschedule_booking(booking: Booking, new_start: datetime, *, reason: str | N
     event_type = booking.event_type
     if event_type is None:
         raise ValidationFailed({"booking": "The event type of this booking was deleted; it cannot be moved."})
+    if event_type.team_id:
+        return TEAM_BOOKINGS["reschedule"](booking, new_start, reason=reason, by=by, actor=actor, ip=ip, now=now)
     length = int((booking.end_at - booking.start_at).total_seconds() // 60)
     schedule = effective_schedule(event_type)
     with fresh_busy(event_type, new_start, new_start + timedelta(minutes=length)), transaction(immediate=True):

@@ -36,6 +36,9 @@ UPDATED = "lifecycle.booking_updated"
 # calendar event must now be written without it (calendar only), a Meet link replaced because its calendar event
 # was made again (emails only: calendar_sync rewrites that event itself)
 LINK_ADDED, LINK_GIVEN_UP, LINK_REPLACED = "meeting_link_added", "meeting_link_given_up", "meeting_link_replaced"
+# a team booking's hosts changed without a new time (a member left the organization): ``added`` and ``removed`` list
+# the hosts concerned (emails to them; every host's calendar is brought in line)
+HOSTS_CHANGED = "hosts_changed"
 
 Step = Callable[[str, dict, "Booking | None"], bool]    # (event id, envelope, booking) -> holds the change
 STEPS: list[tuple[str, Step]] = []
@@ -79,9 +82,10 @@ def _advance(event_id: str | None, envelope: dict | None, booking: Booking | Non
         outbox.add(KIND, ready, user_id=booking.user_id)
 
 
-def updated(booking: Booking, what: str) -> None:
-    """A fact of the booking changed after READY (see ``LINK_*``); call it inside the transaction recording it."""
-    outbox.add(KIND, {"event": UPDATED, "bookingId": booking.id, "what": what}, user_id=booking.user_id)
+def updated(booking: Booking, what: str, **details) -> None:
+    """A fact of the booking changed after READY (see ``LINK_*``, ``HOSTS_CHANGED``); call it inside the transaction
+    recording it. ``details`` ride along in the payload (JSON values)."""
+    outbox.add(KIND, {"event": UPDATED, "bookingId": booking.id, "what": what, **details}, user_id=booking.user_id)
 
 
 def booking_of(payload: dict) -> Booking | None:

@@ -6,6 +6,10 @@ one email per recipient through the outbox; times are shown on each recipient's 
 update the same event; beside it, the emails of a booking that stands carry add-to-calendar links
 (``app.calendar_links``). The host's emails list the invitee's answers to the event type's questions; only the
 rescheduled emails show the previous time.
+
+A team booking (issue 15) belongs to every host attending it (``team_bookings.hosts_of_booking``): each of them gets
+the host's email on their own clock, and the invitee's email and ``.ics`` name them all (the organizer,
+``Booking.user``, as ORGANIZER, the other hosts as ATTENDEEs). A personal booking has its one host.
 """
 from __future__ import annotations
 
@@ -16,13 +20,16 @@ from datetime import UTC, datetime
 from flask import current_app
 from icalendar import Calendar, Event, vCalAddress, vText
 
+from app import money
 from app.calendar_links import TARGETS, calendar_links
 from app.datetimes import Clock, host_clock, invitee_clock
-from app.models import Booking, Reminder, User
+from app.models import Booking, Refund, Reminder, User
 from app.models.base import utcnow
 from app.services import events
-from app.services.booking import lifecycle
+from app.services.booking import lifecycle, payments
 from app.services.booking.bookings import add_activity, location_label
+from app.services.booking.payment_providers import PAYMENT_PROVIDERS
+from app.services.booking.team_bookings import hosts_of_booking
 from app.services.mailer import queue_email
 
 PRODID = "-//LinkTime//Scheduling//EN"
@@ -57,8 +64,20 @@ def ics_uid(booking: Booking) -> str:
     return f"{booking.id}@linktime"
 
 
-def build_ics(booking: Booking, host: User, method: str) -> bytes:
-    """METHOD:REQUEST for new and moved bookings, METHOD:CANCEL for cancelled ones."""
+def _attendee(user: User) -> vCalAddress:
+    """A host of a team booking other than its organizer."""
+    address = vCalAddress(f"mailto:{user.email}")
+    address.params["cn"] = vText(user.name)
+    address.params["role"] = vText("REQ-PARTICIPANT")
+    address.params["partstat"] = vText("ACCEPTED")
+    address.params["rsvp"] = vText("FALSE")
+    return address
+
+
+def build_ics(booking: Booking, host: User, method: str, hosts: list[User] | None = None) -> bytes:
+    """METHOD:REQUEST for new and moved bookings, METHOD:CANCEL for cancelled ones. ``host``: the organizer;
+    ``hosts``: every attending host (read from the booking when not given), the others are ATTENDEEs."""
+    hosts = hosts_of_booking(booking) if hosts is None else hosts
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -70,7 +89,8 @@ def build_ics(booking: Booking, host: User, method: str) -> bytes:
     event.add("dtstamp", datetime.now(UTC))
     event.add("dtstart", booking.start_at)
     event.add("dtend", booking.end_at)
-    event.add("summary", f"{booking.event_name} between {host.name} and {booking.invitee_name}")
+    names = ", ".join(user.name for user in [host, *_others(host, hosts)])
+    event.add("summary", f"{booking.event_name} between {names} and {booking.invitee_name}")
     organizer = vCalAddress(f"mailto:{host.email}")
     organizer.params["cn"] = vText(host.name)
     event.add("organizer", organizer)
@@ -80,6 +100,8 @@ def build_ics(booking: Booking, host: User, method: str) -> bytes:
     attendee.params["partstat"] = vText("ACCEPTED")
     attendee.params["rsvp"] = vText("FALSE")
     event.add("attendee", attendee)
+    for other in _others(host, hosts):
+        event.add("attendee", _attendee(other))
     where = booking.meeting_link or location_label(booking)
     if where:
         event.add("location", where)
@@ -97,6 +119,16 @@ def build_ics(booking: Booking, host: User, method: str) -> bytes:
     event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     cal.add_component(event)
     return cal.to_ical()
+
+
+def _others(host: User, hosts: list[User]) -> list[User]:
+    return [user for user in hosts if user.id != host.id]
+
+
+def _names(hosts: list[User]) -> str:
+    """"Olga", "Olga and Adam", "Olga, Adam and Mia"."""
+    names = [user.name for user in hosts]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def booking_answers(booking: Booking) -> list[tuple[str, str]]:
@@ -128,37 +160,63 @@ def _add_links(booking: Booking, host: User, for_host: bool, dashboard_link: str
     return [(label, urls[key]) for key, label in TARGETS]
 
 
-def _context(booking: Booking, host: User, clock: Clock, *, kind: str = "reminder", for_host: bool = False) -> dict:
+def payment_context(booking: Booking) -> dict | None:
+    """What a paid booking's emails say of its payment: ``amount`` ("50.00 USD"), ``via`` ("card (Stripe)",
+    "PayPal") and ``refund``: the amount its cancellation refunds ("50.00 USD"), None when it refunds nothing.
+    None when nothing was paid."""
+    payment = payments.payment_of(booking)
+    if payment is None or payment.paid_at is None:
+        return None
+    provider = PAYMENT_PROVIDERS[payment.provider]
+    method = (payment.payment_method or provider.default_method).replace("_", " ")
+    via = provider.label if method == provider.name else f"{method} ({provider.name.title()})"
+    refunded = sum(row.amount for row in Refund.select(Refund.amount).where(
+        (Refund.payment == payment.id) & Refund.reason.in_(("host_cancel", "invitee_cancel"))
+        & (Refund.status != "failed")))
+    return {"amount": money.format_amount(payment.amount, payment.currency), "via": via,
+            "refund": money.format_amount(refunded, payment.currency) if refunded else None}
+
+
+def _context(booking: Booking, host: User, clock: Clock, *, kind: str = "reminder", for_host: bool = False,
+             hosts: list[User] | None = None) -> dict:
     """What a booking email shows; its times are on the recipient's ``clock`` (``|timerange`` and ``|datetime``
-    in the templates): the invitee's (``invitee_clock``) or the host's (``host_clock``). ``previous``: the time
-    a rescheduled booking had (rescheduled emails only); ``answers``: for the host; ``add_links``: while the
-    booking stands."""
+    in the templates): the invitee's (``invitee_clock``) or the host's (``host_clock``). ``host``: the organizer
+    in the invitee's emails, the recipient in a host's; ``host_names``: every attending host. ``previous``: the
+    time a rescheduled booking had (rescheduled emails only); ``answers``: for the host; ``add_links``: while the
+    booking stands; ``payment``: what was paid and refunded (``payment_context``), None for a free booking."""
+    hosts = hosts or [host]
     dashboard_link = f"{current_app.config['BASE_URL']}/dashboard/bookings/{booking.id}"
     moved = kind == "rescheduled" and booking.previous_start_at is not None
     return {
-        "booking": booking, "host": host, "clock": clock,
+        "booking": booking, "host": host, "clock": clock, "host_names": ", ".join(user.name for user in hosts),
         "location": location_label(booking), "links": invitee_links(booking),
         "dashboard_link": dashboard_link,
         "minutes": int((booking.end_at - booking.start_at).total_seconds() // 60),
         "previous": (booking.previous_start_at, booking.previous_end_at) if moved else None,
         "answers": booking_answers(booking) if for_host else [],
         "add_links": [] if kind == "cancelled" else _add_links(booking, host, for_host, dashboard_link),
+        "payment": payment_context(booking),
     }
 
 
-def _send_pair(booking: Booking, kind: str, method: str, invitee_subject: str, host_subject: str) -> None:
+def _send_pair(booking: Booking, kind: str, method: str, invitee_subject: str, host_subject: str,
+               hosts: list[User]) -> None:
+    """The invitee's email and one to every attending host (``hosts``, the organizer first), each host's on
+    their own clock."""
     host = booking.user
-    ics = build_ics(booking, host, method)
+    ics = build_ics(booking, host, method, hosts)
     attachment = [{"filename": "invite.ics" if method == "REQUEST" else "cancel.ics",
                    "content_type": f"text/calendar; method={method}", "data": ics}]
     queue_email(booking.invitee_email, invitee_subject, f"booking_{kind}_invitee", user_id=host.id,
                 attachments=attachment, reply_to=host.email, booking_id=booking.id,
-                **_context(booking, host, invitee_clock(booking), kind=kind))
-    queue_email(host.email, host_subject, f"booking_{kind}_host", user_id=host.id, attachments=attachment,
-                reply_to=booking.invitee_email, booking_id=booking.id,
-                **_context(booking, host, host_clock(host), kind=kind, for_host=True))
+                **_context(booking, host, invitee_clock(booking), kind=kind, hosts=hosts))
+    for recipient in hosts:
+        queue_email(recipient.email, host_subject, f"booking_{kind}_host", user_id=recipient.id,
+                    attachments=attachment, reply_to=booking.invitee_email, booking_id=booking.id,
+                    **_context(booking, recipient, host_clock(recipient), kind=kind, for_host=True, hosts=hosts))
     what = "Meeting link" if kind == "link_added" else kind.title()
-    add_activity(booking.id, "email", f"{what} emails queued to {booking.invitee_email} and {host.email}")
+    add_activity(booking.id, "email", f"{what} emails queued to {booking.invitee_email} and "
+                                      f"{', '.join(recipient.email for recipient in hosts)}")
 
 
 @events.subscribe(lifecycle.READY, lifecycle.UPDATED)
@@ -170,6 +228,8 @@ def _on_lifecycle(_message_id: str, payload: dict) -> None:
     if payload["event"] == lifecycle.UPDATED:
         if payload["what"] in (lifecycle.LINK_ADDED, lifecycle.LINK_REPLACED) and booking.status == "CONFIRMED":
             send_link_added(booking)
+        elif payload["what"] == lifecycle.HOSTS_CHANGED and booking.status == "CONFIRMED":
+            send_hosts_changed(booking, payload.get("added") or [], payload.get("removed") or [])
         return
     {"booking.created": _on_created, "booking.cancelled": _on_cancelled,
      "booking.rescheduled": _on_rescheduled}[payload["change"]](booking)
@@ -182,27 +242,51 @@ def _on_created(booking: Booking) -> None:
 
 
 def send_confirmation(booking: Booking) -> None:
-    _send_pair(booking, "confirmed", "REQUEST", f"Confirmed: {booking.event_name} with {booking.user.name}",
-               f"New booking: {booking.event_name} with {booking.invitee_name}")
+    hosts = hosts_of_booking(booking)
+    _send_pair(booking, "confirmed", "REQUEST", f"Confirmed: {booking.event_name} with {_names(hosts)}",
+               f"New booking: {booking.event_name} with {booking.invitee_name}", hosts)
 
 
 def send_link_added(booking: Booking) -> None:
     """The video link that could not be created with the confirmation exists now: tell both sides."""
     label = location_label(booking) or "meeting"
-    _send_pair(booking, "link_added", "REQUEST", f"{label} link: {booking.event_name} with {booking.user.name}",
-               f"{label} link created: {booking.event_name} with {booking.invitee_name}")
+    hosts = hosts_of_booking(booking)
+    _send_pair(booking, "link_added", "REQUEST", f"{label} link: {booking.event_name} with {_names(hosts)}",
+               f"{label} link created: {booking.event_name} with {booking.invitee_name}", hosts)
+
+
+def send_hosts_changed(booking: Booking, added: list[str], removed: list[str]) -> None:
+    """A team booking changed hands without moving: each new host gets it as a new booking, each host who no longer
+    attends a cancellation of their copy (the invitee's meeting stands: they get nothing)."""
+    hosts = hosts_of_booking(booking)
+    for user_ids, kind, method, subject in (
+            (added, "confirmed", "REQUEST", f"New booking: {booking.event_name} with {booking.invitee_name}"),
+            (removed, "cancelled", "CANCEL", f"No longer yours: {booking.event_name} with {booking.invitee_name}")):
+        recipients = list(User.select().where(User.id.in_(user_ids))) if user_ids else []
+        for recipient in recipients:
+            ics = build_ics(booking, booking.user, method, hosts)
+            attachment = [{"filename": "invite.ics" if method == "REQUEST" else "cancel.ics",
+                           "content_type": f"text/calendar; method={method}", "data": ics}]
+            queue_email(recipient.email, subject, f"booking_{kind}_host", user_id=recipient.id,
+                        attachments=attachment, reply_to=booking.invitee_email, booking_id=booking.id,
+                        **_context(booking, recipient, host_clock(recipient), kind=kind, for_host=True, hosts=hosts))
+        if recipients:
+            add_activity(booking.id, "email", f"{subject} emailed to "
+                                              f"{', '.join(recipient.email for recipient in recipients)}")
 
 
 def _on_cancelled(booking: Booking) -> None:
-    _send_pair(booking, "cancelled", "CANCEL", f"Cancelled: {booking.event_name} with {booking.user.name}",
-               f"Cancelled: {booking.event_name} with {booking.invitee_name}")
+    hosts = hosts_of_booking(booking)
+    _send_pair(booking, "cancelled", "CANCEL", f"Cancelled: {booking.event_name} with {_names(hosts)}",
+               f"Cancelled: {booking.event_name} with {booking.invitee_name}", hosts)
 
 
 def _on_rescheduled(booking: Booking) -> None:
     if booking.status != "CONFIRMED":
         return
-    _send_pair(booking, "rescheduled", "REQUEST", f"Rescheduled: {booking.event_name} with {booking.user.name}",
-               f"Rescheduled: {booking.event_name} with {booking.invitee_name}")
+    hosts = hosts_of_booking(booking)
+    _send_pair(booking, "rescheduled", "REQUEST", f"Rescheduled: {booking.event_name} with {_names(hosts)}",
+               f"Rescheduled: {booking.event_name} with {booking.invitee_name}", hosts)
 
 
 def send_due_reminders(now: datetime | None = None, limit: int = 500) -> int:
@@ -220,10 +304,10 @@ def send_due_reminders(now: datetime | None = None, limit: int = 500) -> int:
             booking = reminder.booking
             if not claimed or booking.status != "CONFIRMED" or booking.start_at <= now:
                 continue
-            host = booking.user
-            queue_email(booking.invitee_email, f"Reminder: {booking.event_name} with {host.name}",
+            host, hosts = booking.user, hosts_of_booking(booking)
+            queue_email(booking.invitee_email, f"Reminder: {booking.event_name} with {_names(hosts)}",
                         "booking_reminder", user_id=host.id, booking_id=booking.id,
-                        **_context(booking, booking.user, invitee_clock(booking)))
+                        **_context(booking, booking.user, invitee_clock(booking), hosts=hosts))
             add_activity(booking.id, "email", f"Reminder queued to {booking.invitee_email}")
             sent += 1
     return sent

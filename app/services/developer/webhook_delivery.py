@@ -31,13 +31,13 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
 
+from app.integrations.errors import retry_after_seconds
 from app.models import Webhook, WebhookDelivery
 from app.models.base import utcnow
 from app.net import AddressNotAllowed, deadline, expired, host_name_ok, session
@@ -138,19 +138,9 @@ class Outcome:
 
 
 def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
-    """``Retry-After`` as delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return now + timedelta(seconds=int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    """``Retry-After`` (delta-seconds or an HTTP date) as the moment to try again; None when absent or unreadable."""
+    seconds = retry_after_seconds(value, now)
+    return None if seconds is None else now + timedelta(seconds=seconds)
 
 
 def _read_excerpt(response: requests.Response, deadline: float) -> str:
@@ -267,23 +257,25 @@ class EndpointClaim:
     retry_at: datetime | None = None
 
 
-def claim_endpoint(webhook_id: str, policy: Policy, wait: float | None = None) -> EndpointClaim:
+def claim_endpoint(webhook_id: str, policy: Policy, wait: float | None = None, *,
+                   model=Webhook) -> EndpointClaim:
     """Hold the endpoint for one delivery, or say when to try again (not an attempt).
 
     The claim lasts ``ENDPOINT_LEASE`` seconds and is renewed with the outbox row's lease while the delivery runs
     (``outbox.keep_alive``), so a worker killed mid-delivery frees the endpoint within that time. Behind a delivery
     that started a moment ago this waits up to ``wait`` (``ENDPOINT_WAIT``) seconds for it (a fast endpoint's
     bursts), then tries again a second later; behind a slow one, once that one must have ended (or its claim ran
-    out)."""
+    out). ``model``: the table whose row is the endpoint (``Webhook``; a workflow's Call Webhook and Slack actions
+    are ``WorkflowAction`` rows with the same four columns)."""
     give_up = time.monotonic() + (ENDPOINT_WAIT if wait is None else wait)
     while True:
         now = utcnow()
-        claimed = (Webhook.update(busy_since=now, busy_until=now + timedelta(seconds=ENDPOINT_LEASE))
-                   .where((Webhook.id == webhook_id) & (Webhook.busy_until.is_null() | (Webhook.busy_until <= now)))
+        claimed = (model.update(busy_since=now, busy_until=now + timedelta(seconds=ENDPOINT_LEASE))
+                   .where((model.id == webhook_id) & (model.busy_until.is_null() | (model.busy_until <= now)))
                    .execute())
         if claimed:
             return EndpointClaim(since=now)
-        row = Webhook.select(Webhook.busy_since, Webhook.busy_until).where(Webhook.id == webhook_id).first()
+        row = model.select(model.busy_since, model.busy_until).where(model.id == webhook_id).first()
         if row is None or row.busy_until is None or row.busy_since is None:
             young = True
         else:
@@ -302,35 +294,35 @@ def _jitter() -> timedelta:
     return timedelta(milliseconds=random.randint(0, 1000))
 
 
-def renew_endpoint(webhook_id: str, since: datetime) -> None:
+def renew_endpoint(webhook_id: str, since: datetime, *, model=Webhook) -> None:
     now = utcnow()
-    Webhook.update(busy_until=now + timedelta(seconds=ENDPOINT_LEASE)).where(
-        (Webhook.id == webhook_id) & (Webhook.busy_since == since)).execute()
+    model.update(busy_until=now + timedelta(seconds=ENDPOINT_LEASE)).where(
+        (model.id == webhook_id) & (model.busy_since == since)).execute()
 
 
-def release_endpoint(webhook_id: str, since: datetime) -> None:
-    Webhook.update(busy_since=None, busy_until=None).where(
-        (Webhook.id == webhook_id) & (Webhook.busy_since == since)).execute()
+def release_endpoint(webhook_id: str, since: datetime, *, model=Webhook) -> None:
+    model.update(busy_since=None, busy_until=None).where(
+        (model.id == webhook_id) & (model.busy_since == since)).execute()
 
 
-def paused_until(webhook: Webhook, now: datetime) -> datetime | None:
+def paused_until(webhook, now: datetime) -> datetime | None:
     """The end of the endpoint's pause (circuit breaker open), or None when deliveries may go."""
     return webhook.paused_until if webhook.paused_until is not None and webhook.paused_until > now else None
 
 
-def note_outcome(webhook_id: str, outcome: Outcome, now: datetime) -> None:
+def note_outcome(webhook_id: str, outcome: Outcome, now: datetime, *, model=Webhook) -> None:
     """Feed the circuit breaker: a timeout extends the streak (and from the threshold on pauses the endpoint,
     for twice as long each time); any answer, or a fast failure, closes it."""
     if not outcome.timed_out:
-        (Webhook.update(timeout_streak=0, paused_until=None)
-         .where((Webhook.id == webhook_id) & ((Webhook.timeout_streak != 0) | Webhook.paused_until.is_null(False)))
+        (model.update(timeout_streak=0, paused_until=None)
+         .where((model.id == webhook_id) & ((model.timeout_streak != 0) | model.paused_until.is_null(False)))
          .execute())
         return
-    Webhook.update(timeout_streak=Webhook.timeout_streak + 1).where(Webhook.id == webhook_id).execute()
-    row = Webhook.select(Webhook.timeout_streak).where(Webhook.id == webhook_id).first()
+    model.update(timeout_streak=model.timeout_streak + 1).where(model.id == webhook_id).execute()
+    row = model.select(model.timeout_streak).where(model.id == webhook_id).first()
     if row is None or row.timeout_streak < BREAKER_THRESHOLD:
         return
     pause = min(BREAKER_PAUSE * 2 ** min(row.timeout_streak - BREAKER_THRESHOLD, 6), BREAKER_MAX_PAUSE)
-    Webhook.update(paused_until=now + pause).where(Webhook.id == webhook_id).execute()
+    model.update(paused_until=now + pause).where(model.id == webhook_id).execute()
     log.info("webhook %s paused until %s after %d timeouts in a row", webhook_id, (now + pause).isoformat(),
              row.timeout_streak)

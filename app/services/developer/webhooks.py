@@ -96,7 +96,8 @@ def _clean_events(raw) -> list[str]:
 def _event_type_for(user: User, event_type_id: str | None) -> EventType | None:
     if not event_type_id:
         return None
-    event_type = EventType.get_or_none((EventType.id == event_type_id) & (EventType.user == user))
+    event_type = EventType.get_or_none((EventType.id == event_type_id) & (EventType.user == user)
+                                       & EventType.personal())
     if event_type is None:
         raise ValidationFailed({"event_type": "Choose one of your event types."})
     return event_type
@@ -344,8 +345,8 @@ def sample_envelope(event: str, user: User) -> dict:
     if event not in EVENT_NAMES:
         raise ValidationFailed({"event": "Choose one of the five events."})
     now = utcnow()
-    event_type = (EventType.select().where(EventType.user == user).order_by(EventType.position, EventType.created_at)
-                  .first())
+    event_type = (EventType.select().where((EventType.user == user) & EventType.personal())
+                  .order_by(EventType.position, EventType.created_at).first())
     booking = {
         "id": "sample_booking_0001",
         "eventType": ({"id": event_type.id, "name": event_type.name, "slug": event_type.slug,
@@ -367,7 +368,7 @@ def sample_envelope(event: str, user: User) -> dict:
         data = booking
     elif event == "payment.received":
         data = {"bookingId": "sample_booking_0001", "amount": 5000, "currency": "usd", "paymentMethod": "card",
-                "transactionId": "pi_3abc123def456"}
+                "transactionId": "pi_3abc123def456", "provider": "stripe"}
     else:
         data = {"id": "sample_contact_0001", "name": "John Smith", "email": "john@example.com",
                 "phone": "+14155551234", "company": "Acme Inc", "notes": None, "createdAt": events.iso(now),

@@ -8,6 +8,11 @@ Conversions
     widgets are counted with the embedded views, which are kept separately; API bookings are not page
     conversions. Conversion rate = bookings / unique visitors x 100, one decimal (0.0 without visitors).
 
+Routing forms
+    Each form's funnel in the period: views of its page (on the site and in embeds), submissions (responses
+    stored), and bookings (those responses that led to a booking). Submissions and bookings are counted by when
+    the form was submitted. Conversion rate = bookings / unique visitors of the form x 100.
+
 Periods
     Days are UTC dates; a preset of N days is the N days ending today (UTC), and its previous period the N
     days before that. Presets are capped by the plan's ``analytics_days`` (Free 30, Pro 90, Business 365).
@@ -21,10 +26,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import peewee
 
-from app.models import Booking, EventType
+from app.models import Booking, EventType, RoutingForm, RoutingResponse
 from app.models.analytics import ALL_PAGES, PageViewDaily, PageViewReferrer
 from app.services.errors import NotFound, ValidationFailed
-from app.services.insights.page_views import as_date
+from app.services.insights.page_views import FORM_PAGE, as_date, form_page
 from app.services.plans import PLAN_LABELS, effective_plan, limits_for
 
 PRESETS = {"7d": 7, "30d": 30, "90d": 90, "year": 365}
@@ -176,6 +181,54 @@ class EventRow:
 
 
 @dataclass
+class FormRow:
+    form_id: str
+    slug: str
+    name: str
+    published: bool
+    views: int
+    visitors: int
+    submissions: int
+    bookings: int
+
+    @property
+    def submission_rate(self) -> float:
+        return rate(self.submissions, self.visitors)
+
+    @property
+    def conversion_rate(self) -> float:
+        return rate(self.bookings, self.visitors)
+
+
+def _form_views(user_id: str, period: Period) -> dict[str, tuple[int, int]]:
+    """Views and unique visitors per routing form (page key ``form:<id>``), embedded views included."""
+    rows = (PageViewDaily.select(PageViewDaily.page, peewee.fn.SUM(PageViewDaily.views),
+                                 peewee.fn.SUM(PageViewDaily.visitors))
+            .where((PageViewDaily.user == user_id) & PageViewDaily.page.startswith(FORM_PAGE)
+                   & PageViewDaily.day.between(period.start, period.end))
+            .group_by(PageViewDaily.page).tuples())
+    return {page: (int(v), int(u)) for page, v, u in rows}
+
+
+def form_funnels(user, period: Period) -> list[FormRow]:
+    """Each of the user's routing forms: views -> submissions -> bookings in ``period``."""
+    forms = list(RoutingForm.select(RoutingForm.id, RoutingForm.slug, RoutingForm.name, RoutingForm.published)
+                 .where(RoutingForm.user == user.id).order_by(RoutingForm.created_at))
+    if not forms:
+        return []
+    start, end = period.instants()
+    booked = peewee.fn.COUNT(RoutingResponse.booking)
+    counts = {form_id: (int(n), int(b)) for form_id, n, b in
+              RoutingResponse.select(RoutingResponse.form, peewee.fn.COUNT(RoutingResponse.id), booked)
+              .where(RoutingResponse.form.in_([f.id for f in forms]) & (RoutingResponse.created_at >= start)
+                     & (RoutingResponse.created_at < end))
+              .group_by(RoutingResponse.form).tuples()}
+    views = _form_views(user.id, period)
+    return [FormRow(f.id, f.slug, f.name, f.published, *views.get(form_page(f.id), (0, 0)),
+                    *counts.get(f.id, (0, 0))) for f in forms]
+
+
+@dataclass
 class PageAnalytics:
     period: Period
     total_views: int
@@ -192,6 +245,7 @@ class PageAnalytics:
     embed_views: int = 0
     embed_visitors: int = 0
     embed_bookings: int = 0
+    forms: list[FormRow] = field(default_factory=list)   # the routing forms' funnels
 
     @property
     def conversion_rate(self) -> float:
@@ -256,7 +310,8 @@ def page_analytics(user, preset: str | None = None, today: date | None = None) -
     per_page = _per_page(user.id, period)
     event_types = list(EventType.select(EventType.id, EventType.slug, EventType.name, EventType.status,
                                         EventType.position, EventType.created_at)
-                       .where(EventType.user == user.id).order_by(EventType.position, EventType.created_at))
+                       .where((EventType.user == user.id) & EventType.personal())
+                       .order_by(EventType.position, EventType.created_at))
     events = [EventRow(et.id, et.slug, et.name, *per_page.get(et.id, (0, 0)), booked.get(et.id, 0))
               for et in event_types
               if et.status == "active" or et.id in per_page or booked.get(et.id)]
@@ -267,7 +322,8 @@ def page_analytics(user, preset: str | None = None, today: date | None = None) -
         referrers=top, referrer_total=sum(n for _r, n in referrers), events=events,
         previous_views=prev_views, previous_visitors=prev_visitors, previous_bookings=sum(prev_booked.values()),
         previous_referrers=previous_refs, embed_views=embed_views, embed_visitors=embed_visitors,
-        embed_bookings=sum(_bookings(user.id, period, EMBED_SOURCES).values()))
+        embed_bookings=sum(_bookings(user.id, period, EMBED_SOURCES).values()),
+        forms=form_funnels(user, period))
 
 
 @dataclass
@@ -300,7 +356,8 @@ def event_stats_by_slug(user, slug: str, preset: str | None = None, today: date 
     slug = (slug or "").strip().lower()
     if not SLUG_RE.fullmatch(slug):     # what no event type can be called (e.g. a NUL byte) is simply not found
         raise NotFound("Event type not found")
-    event_type = EventType.get_or_none((EventType.user == user.id) & (EventType.slug == slug))
+    event_type = EventType.get_or_none((EventType.user == user.id) & (EventType.slug == slug)
+                                       & EventType.personal())
     if event_type is None:
         raise NotFound("Event type not found")
     return event_stats(event_type, period_for(user, preset, today))

@@ -15,6 +15,9 @@ No cookie: the visitor id is an HMAC of the host, the client address and the use
 derived from SECRET_KEY and the UTC date. It changes every day, so a visitor counts once per day and page;
 over a range, unique visitors are the sum of each day's (the same person on two days counts twice, by
 design: ids cannot be linked across days).
+
+A routing form's page (``/<username>/route/<slug>``) is a page of its host like the booking pages: its views count
+in the host's totals and, per page, under the key ``form_page(form id)`` ("form:<id>"; not an event type id).
 """
 from __future__ import annotations
 
@@ -63,6 +66,15 @@ BOT_PATTERN = re.compile(
     r"whatsapp|telegram|discord|slack|skypeuripreview|bitlybot|tumblr|mastodon|"
     r"google-inspectiontool|googleother|feedfetcher|mediapartners|adsbot|chrome-lighthouse",
     re.IGNORECASE)
+
+
+FORM_PAGE = "form:"            # the page key of a routing form's views: "form:<form id>" (issue 18)
+
+
+def form_page(form_id: str) -> str:
+    """The page key under which a routing form's views are kept (in ``PageView.event_type_id`` and the rollups'
+    ``page``): it never equals an event type id, so the event pages' numbers are not touched."""
+    return FORM_PAGE + form_id
 
 
 # --- classification (in the request) -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -257,18 +257,28 @@ def _enqueue_refresh(integration_id: str, starts: list[datetime]) -> None:
 
 
 _CHECKED = Statement(lambda: IntegrationCalendar.select(IntegrationCalendar.id, IntegrationCalendar.integration,
-                                                         IntegrationCalendar.name)
+                                                         IntegrationCalendar.name, IntegrationCalendar.user)
                      .where((IntegrationCalendar.user == Param("user")) & IntegrationCalendar.check_conflicts)
                      .namedtuples())
-# the host's checked calendars as read when a booking began (fresh_busy), so its conflict check reads them once
-_checked_now: ContextVar[tuple[str, list] | None] = ContextVar("linktime_checked_calendars", default=None)
+# the hosts' checked calendars as read when a booking began (fresh_busy), so its conflict check reads them once
+_checked_now: ContextVar[dict[str, list] | None] = ContextVar("linktime_checked_calendars", default=None)
 
 
 def _checked_calendars(user_id: str) -> list:
+    return _checked_of([user_id])
+
+
+def _checked_of(user_ids: Sequence[str]) -> list:
+    """The checked calendars of these hosts (one query for several)."""
     known = _checked_now.get()
-    if known is not None and known[0] == user_id:
-        return known[1]
-    return _CHECKED.rows(user=user_id)
+    if known is not None and all(user in known for user in user_ids):
+        return [cal for user in user_ids for cal in known[user]]
+    if len(user_ids) == 1:
+        return _CHECKED.rows(user=user_ids[0])
+    return list(IntegrationCalendar.select(IntegrationCalendar.id, IntegrationCalendar.integration,
+                                           IntegrationCalendar.name, IntegrationCalendar.user)
+                .where(IntegrationCalendar.user.in_(list(user_ids)) & IntegrationCalendar.check_conflicts)
+                .namedtuples())
 
 
 def _cache_rows(calendar_ids: list[str], starts: list[datetime]) -> dict[tuple[str, datetime], object]:
@@ -285,10 +295,12 @@ def _load_intervals(row) -> tuple[list[Interval], list[int], int]:
 
 
 @busy_source
-def _calendar_busy(event_type: EventType, start: datetime, end: datetime, _exclude_booking_id: str | None):
-    calendars = _checked_calendars(event_type.user_id)
+def _calendar_busy(_event_type: EventType, hosts: Sequence[str], start: datetime, end: datetime,
+                   _exclude_booking_id: str | None) -> dict[str, list[tuple[datetime, datetime]]]:
+    calendars = _checked_of(hosts)
+    busy: dict[str, list[tuple[datetime, datetime]]] = {host: [] for host in hosts}
     if not calendars:
-        return []
+        return busy
     start, end = start - MARGIN, end + MARGIN    # the engine keeps buffers clear of busy time
     starts = windows(start, end)
     ids = [c.id for c in calendars]
@@ -314,7 +326,6 @@ def _calendar_busy(event_type: EventType, start: datetime, end: datetime, _exclu
             if integration_id not in cold:
                 _enqueue_refresh(integration_id, sorted(set(ws)))
     lo, hi = int(start.timestamp()), int(end.timestamp())
-    busy: list[tuple[datetime, datetime]] = []
     for cal in calendars:
         if fresh is not None and cal.id in fresh:
             chosen = [i for i in fresh[cal.id] if i[0] < hi and i[1] > lo]
@@ -328,32 +339,35 @@ def _calendar_busy(event_type: EventType, start: datetime, end: datetime, _exclu
                 first = bisect.bisect_left(begins, lo - longest)    # sorted by start; none is longer than longest
                 stop = bisect.bisect_left(begins, hi)
                 chosen.extend(i for i in intervals[first:stop] if i[1] > lo)
-        busy.extend((datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)) for a, b in chosen)
+        busy[cal.user].extend((datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)) for a, b in chosen)
     return busy
 
 
 @busy_refresher
 @contextmanager
-def fresh_busy(event_type: EventType, start: datetime, end: datetime) -> Iterator[None]:
-    """While booking: read [start, end) fresh from every checked calendar (bounded wait) and use that."""
-    calendars = _checked_calendars(event_type.user_id)
-    token = _checked_now.set((event_type.user_id, calendars))
+def fresh_busy(_event_type: EventType, hosts: Sequence[str], start: datetime, end: datetime) -> Iterator[None]:
+    """While booking: read [start, end) fresh from every checked calendar of the hosts (one bounded wait for all of
+    them, read in parallel) and use that."""
+    calendars = _checked_of(hosts)
+    by_host: dict[str, list] = {host: [] for host in hosts}
+    for cal in calendars:
+        by_host[cal.user].append(cal)
+    token = _checked_now.set(by_host)
     try:
         if not calendars:
             yield
         else:
-            with _read_fresh(event_type, calendars, start, end):
+            with _read_fresh(calendars, start, end):
                 yield
     finally:
         _checked_now.reset(token)
 
 
 @contextmanager
-def _read_fresh(event_type: EventType, calendars: list, start: datetime, end: datetime) -> Iterator[None]:
+def _read_fresh(calendars: list, start: datetime, end: datetime) -> Iterator[None]:
     fresh: dict[str, list[Interval]] = {}
     lock = threading.Lock()
     app = current_app._get_current_object()
-    tz = host_tz(event_type.user_id)
     by_integration: dict[str, list[str]] = {}
     for cal in calendars:
         by_integration.setdefault(cal.integration, []).append(cal.id)
@@ -369,7 +383,7 @@ def _read_fresh(event_type: EventType, calendars: list, start: datetime, end: da
                     return
                 rows = IntegrationCalendar.select().where(IntegrationCalendar.id.in_(calendar_ids))
                 found = provider.read_busy(integration, list(rows), start - timedelta(days=1),
-                                           end + timedelta(days=1), tz).intervals
+                                           end + timedelta(days=1), host_tz(integration.user_id)).intervals
                 with lock:
                     fresh.update(found)
         except IntegrationError as exc:

@@ -178,7 +178,9 @@ def _create_in_calendar_event(booking: Booking, meeting: BookingMeeting, adapter
     earlier attempt made, else the event is created here with it (calendar_sync owns it afterwards)."""
     from app.services.integrations import calendar_sync
 
-    mapping = BookingCalendarEvent.get_or_none(BookingCalendarEvent.booking == booking)
+    # the organizer's event (a team booking's other hosts have theirs, without a conference)
+    mapping = (BookingCalendarEvent.select(BookingCalendarEvent, Integration).join(Integration)
+               .where((BookingCalendarEvent.booking == booking.id) & (Integration.user == booking.user_id)).first())
     if mapping is not None and mapping.integration.provider == adapter.connection:   # an earlier attempt made it
         integration = mapping.integration
         client = _client(adapter.connection)

@@ -5,7 +5,8 @@ One implementation for every provider: the redirect flow with state and PKCE (``
 before it expires one renewal at a time per connection (``_renewal_lock``; no database transaction is open while the
 provider answers), ``oauth_call`` retrying a 401 once with a renewed token, and ``revoke_oauth`` disconnecting an
 account whose refresh token the provider no longer accepts (credentials and calendars deleted, the card says why,
-audit entry, email).
+audit entry, email). The CRMs (HubSpot, Attio, Salesforce, Close) are connected by ``crm_connections`` and share the
+rest: token renewal, revocation and ``disconnect`` (which run ``crm_hooks.disconnected`` for them).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from app.models import Integration, IntegrationCalendar, User
 from app.models.base import utcnow
 from app.services import audit
 from app.services.errors import ValidationFailed
+from app.services.integrations import crm_hooks
 from app.services.integrations.connections import (
     AUDIT_SERVICES,
     SERVICES,
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 OAUTH_PROVIDERS = {provider: (info.service, info.company, oauth.SETTINGS_PREFIX.get(provider, provider.upper()))
                    for provider, info in oauth.PROVIDERS.items()}
 VIDEO_PROVIDERS = tuple(provider for provider, info in oauth.PROVIDERS.items() if info.category == "video")
+CRM_PROVIDERS = tuple(provider for provider, info in oauth.PROVIDERS.items() if info.category == "crm")
 GOOGLE_REVOKED_MESSAGE = ("Google no longer accepts LinkTime's access to this calendar (access was removed in your "
                           "Google account, or it expired). It is no longer checked for conflicts and new bookings "
                           "are not added to it. Connect Google Calendar again to restore it.")
@@ -65,6 +68,10 @@ REVOKED_MESSAGES = {
                   f"{company}, or it expired). New bookings get no {name} link until you connect {name} again; "
                   "existing bookings keep their links.")
        for provider, (name, company, _prefix) in OAUTH_PROVIDERS.items() if provider in VIDEO_PROVIDERS},
+    **{provider: (f"{company} no longer accepts LinkTime's access (it was removed at {company}, or it expired). New "
+                  f"bookings are not synced to {name} until you connect it again; what is already in {name} stays "
+                  "there.")
+       for provider, (name, company, _prefix) in OAUTH_PROVIDERS.items() if provider in CRM_PROVIDERS},
 }
 
 
@@ -73,9 +80,13 @@ def oauth_configured(provider: str) -> bool:
     return bool(cfg(f"{prefix}_CLIENT_ID") and cfg(f"{prefix}_CLIENT_SECRET"))
 
 
-def oauth_client(provider: str):
-    """The provider's OAuth + calendar client configured from its GOOGLE_* / MICROSOFT_* settings."""
-    return oauth.client_for(provider, oauth.config_from_settings(current_app.config, provider))
+def oauth_client(provider: str, integration: Integration | None = None):
+    """The provider's OAuth client configured from its GOOGLE_* / MICROSOFT_* / ... settings. A connection made
+    against another login host (a Salesforce sandbox: ``server_url``) renews its tokens there."""
+    config = oauth.config_from_settings(current_app.config, provider)
+    if integration is not None and integration.server_url and provider in CRM_PROVIDERS:
+        config = {**config, "login_url": integration.server_url}
+    return oauth.client_for(provider, config)
 
 
 def oauth_authorization(provider: str, redirect_uri: str) -> oauth.AuthorizationRequest:
@@ -87,7 +98,7 @@ def oauth_authorization(provider: str, redirect_uri: str) -> oauth.Authorization
     return oauth_client(provider).authorization_request(redirect_uri)
 
 
-def _callback_error(exc: AuthorizationFailed, provider: str = "google") -> str:
+def callback_error(exc: AuthorizationFailed, provider: str = "google") -> str:
     name, company, _ = OAUTH_PROVIDERS[provider]
     if exc.code == "access_denied":
         return f"You did not allow LinkTime to use your {name} account, so nothing was connected."
@@ -103,6 +114,8 @@ def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_
 
     Any failure raises ValidationFailed({provider: message}) and stores nothing."""
     name, company, _ = OAUTH_PROVIDERS[provider]
+    if provider in CRM_PROVIDERS:       # a CRM has no account email or calendars: crm_connections connects it
+        raise ValidationFailed({provider: f"{name} is connected under Settings → Integrations → CRM."})
     if not oauth_configured(provider):
         raise ValidationFailed({provider: f"{name} is not set up on this server."})
     client = oauth_client(provider)
@@ -117,7 +130,7 @@ def connect_oauth(provider: str, user: User, args, *, expected_state: str, code_
         found = [] if provider in VIDEO_PROVIDERS else client.list_calendars(token.access_token)
         rows = _calendar_rows(found, company)
     except AuthorizationFailed as exc:
-        raise ValidationFailed({provider: _callback_error(exc, provider)}) from None
+        raise ValidationFailed({provider: callback_error(exc, provider)}) from None
     except IntegrationError as exc:
         raise ValidationFailed({provider: f"We could not connect {name}: {exc.message}"}) from None
     if not token.refresh_token:
@@ -214,13 +227,19 @@ def _stored_token(integration_id: str) -> tuple[Integration, oauth.TokenSet]:
         raise GrantRevoked(f"The {SERVICES.get(provider, 'calendar')} connection was removed.", provider=provider,
                            code="disconnected")
     try:
-        return row, oauth.TokenSet.from_dict(credentials(row)["token"])
+        return row, oauth.token_class(row.provider).from_dict(credentials(row)["token"])
     except (KeyError, TypeError, ValueError):
         raise PermanentError(UNREADABLE_MESSAGE, provider=row.provider, code="unreadable") from None
 
 
 def oauth_access_token(integration: Integration | str, *, stale: str | None = None) -> str:
-    """A valid access token of an OAuth connection, renewed (and saved) from 5 minutes before it expires.
+    """A valid access token of an OAuth connection (see ``oauth_token``)."""
+    return oauth_token(integration, stale=stale).access_token
+
+
+def oauth_token(integration: Integration | str, *, stale: str | None = None) -> oauth.TokenSet:
+    """The valid token set of an OAuth connection (the provider's ``oauth.token_class``: a Salesforce one carries its
+    ``instance_url``), renewed (and saved) from 5 minutes before it expires.
 
     ``stale``: a token the API refused (401): renew it even if it has not expired. Renewals of one connection
     run one at a time (``_renewal_lock``); a caller that waited for another's renewal uses its result. The
@@ -231,14 +250,14 @@ def oauth_access_token(integration: Integration | str, *, stale: str | None = No
     integration_id = integration if isinstance(integration, str) else integration.id
     _row, token = _stored_token(integration_id)
     if stale is None and not oauth.needs_refresh(token, datetime.now(UTC)):
-        return token.access_token
+        return token
     with _renewal_lock(integration_id):
         row, current = _stored_token(integration_id)        # read again: another renewal may have finished
         renewed_meanwhile = current.access_token not in (token.access_token, stale)
         if not oauth.needs_refresh(current, datetime.now(UTC)) and (stale is None or renewed_meanwhile):
-            return current.access_token
+            return current
         try:
-            new = oauth_client(row.provider).refresh(current)
+            new = oauth_client(row.provider, row).refresh(current)
         except GrantRevoked as exc:
             failure, refused = exc, row.credentials
         else:
@@ -246,15 +265,15 @@ def oauth_access_token(integration: Integration | str, *, stale: str | None = No
                 saved = Integration.update(credentials=sealed({"token": new.to_dict()}), updated_at=utcnow()).where(
                     (Integration.id == integration_id) & (Integration.credentials == row.credentials)).execute()
             if saved:
-                return new.access_token
+                return new
             log.info("integration %s changed while its token was renewed; using what is stored now", integration_id)
-            return _stored_token(integration_id)[1].access_token
+            return _stored_token(integration_id)[1]
     if revoke_oauth(integration_id, refused=refused):
         raise failure
     _row, latest = _stored_token(integration_id)          # connected again meanwhile: its token is the one to use
     if oauth.needs_refresh(latest, datetime.now(UTC)):
         raise failure
-    return latest.access_token
+    return latest
 
 
 def oauth_call(integration: Integration | str, call):
@@ -291,11 +310,14 @@ def revoke_oauth(integration_id: str, *, refused: str | None = None) -> bool:
         Integration.update(credentials=None, status="revoked", last_error=REVOKED_MESSAGES[provider],
                            last_error_at=utcnow(), updated_at=utcnow()).where(Integration.id == row.id).execute()
         IntegrationCalendar.delete().where(IntegrationCalendar.integration == row.id).execute()
+        if provider in CRM_PROVIDERS:        # e.g. Close stops following event types
+            crm_hooks.disconnected(Integration.get_by_id(row.id))
         audit.record("integration.disconnected", resource="integration", resource_id=row.id, user=user,
-                     details={"service": AUDIT_SERVICES[provider], "account": row.account_email,
+                     details={"service": AUDIT_SERVICES[provider], "account": row.account_email or row.label,
                               "reason": f"access revoked at {company}"})
         mailer.queue_email(user.email, f"{name} was disconnected from LinkTime", "integration_revoked",
-                           user_id=user.id, user=user, service=SERVICES[provider], account=row.account_email,
+                           user_id=user.id, user=user, service=SERVICES[provider],
+                           account=row.account_email or row.label,
                            kind=oauth.PROVIDERS[provider].category, link=f"{cfg('BASE_URL')}/settings/integrations")
     log.info("%s integration %s disconnected: the refresh token was refused", name, integration_id)
     return True
@@ -313,13 +335,15 @@ def disconnect(user: User, integration_id: str, *, ip: str | None = None) -> boo
         row = Integration.get_or_none(Integration.id == integration.id)
         secret = (read_credentials(row) if row is not None else None) or {}   # unreadable: nothing to revoke
         service = AUDIT_SERVICES.get(integration.provider) or service_name(integration)
+        if row is not None and row.provider in CRM_PROVIDERS:
+            crm_hooks.disconnected(row)
         Integration.delete().where(Integration.id == integration.id).execute()
         audit.record("integration.disconnected", resource="integration", resource_id=integration.id, user=user, ip=ip,
                      details={"service": service})
     if integration.provider in OAUTH_PROVIDERS and secret.get("token") and oauth_configured(integration.provider):
         try:      # where the provider offers revocation (Google, Zoom); Microsoft and Webex have none
             token = oauth.TokenSet.from_dict(secret["token"])
-            return oauth_client(integration.provider).revoke(token.refresh_token or token.access_token)
+            return oauth_client(integration.provider, integration).revoke(token.refresh_token or token.access_token)
         except (IntegrationError, ValueError, KeyError, TypeError) as exc:
             log.info("revoking the %s token of integration %s failed: %s", integration.provider, integration.id, exc)
     return False

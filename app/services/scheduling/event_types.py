@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -39,6 +40,29 @@ MAX_NOTICE = 60 * 24 * 365
 MAX_WINDOW_DAYS = 730
 MAX_QUESTIONS = 20
 MAX_REMINDERS = 5
+MIN_PAYMENT_WINDOW, MAX_PAYMENT_WINDOW = 5, 1440
+MAX_REFUND_HOURS = 24 * 365
+PAID_CANNOT_REPEAT = "A paid event type cannot repeat: choose single meetings, or remove the price."
+RESERVED_TEAM_SLUGS = ("calendar", "slots")     # /team/<team>/<slug>/calendar would be ambiguous
+RESERVED_SLUGS = ("route",)                     # /<user>/route/<form> is a routing form (issue 18)
+
+# Called as ``hook(event_type, change)`` inside the transaction of each change of a personal event type, once it is
+# written: "created", "updated" or "deleted" (announced just before the row goes). Modules above this layer (Close
+# scheduling links) register here; this module never imports them.
+CHANGE_HOOKS: list[Callable[[EventType, str], None]] = []
+
+
+def _changed(event_type: EventType, change: str) -> None:
+    for hook in CHANGE_HOOKS:
+        hook(event_type, change)
+
+
+def announce_url_change(user: User) -> None:
+    """Inside the transaction that changes ``user``'s username: their event types' public URLs changed, so each
+    personal one is announced as "updated"."""
+    if CHANGE_HOOKS:
+        for event_type in EventType.select().where((EventType.user == user) & EventType.personal()):
+            _changed(event_type, "updated")
 
 
 @dataclass
@@ -67,6 +91,13 @@ class EventTypeInput:
     recurrence: dict | None = None
     reminders: list | None = None
     schedule_id: str | None = None
+    # paid bookings (issue 16): ``price`` is the text typed ("49.99"; "" = free), never a float
+    price: str | None = None
+    price_currency: str | None = None
+    payment_providers: list | None = None
+    payment_window: Any = None
+    refund_on_host_cancel: bool | None = None
+    refund_invitee_hours: Any = None
 
 
 def slugify(text: str) -> str:
@@ -75,29 +106,35 @@ def slugify(text: str) -> str:
     return slug[:100] or "event"
 
 
-def suggest_slug(user: User, name: str, exclude_id: str | None = None) -> str:
+def suggest_slug(user: User, name: str, exclude_id: str | None = None, team=None) -> str:
     base = slugify(name)
     candidate, n = base, 2
-    while slug_taken(user, candidate, exclude_id):
+    while slug_taken(user, candidate, exclude_id, team):
         candidate = f"{base}-{n}"[:100]
         n += 1
     return candidate
 
 
-def slug_taken(user: User, slug: str, exclude_id: str | None = None) -> bool:
-    query = EventType.select().where((EventType.user == user) & (EventType.slug == slug))
+def slug_taken(user: User, slug: str, exclude_id: str | None = None, team=None) -> bool:
+    """Whether the URL is used: among the host's personal event types, or ``team``'s."""
+    query = EventType.select().where(((EventType.team == team) if team is not None
+                                      else ((EventType.user == user) & EventType.personal()))
+                                     & (EventType.slug == slug))
     if exclude_id:
         query = query.where(EventType.id != exclude_id)
     return query.exists()
 
 
-def slug_problem(user: User, slug: str, exclude_id: str | None = None) -> str | None:
+def slug_problem(user: User, slug: str, exclude_id: str | None = None, team=None) -> str | None:
     if not slug:
         return "Enter a URL slug."
     if len(slug) > 100 or not SLUG_RE.match(slug):
         return "Use lower-case letters, digits and single hyphens (e.g. 30-min)."
-    if slug_taken(user, slug, exclude_id):
-        return "You already have an event type with this URL."
+    if slug in (RESERVED_TEAM_SLUGS if team is not None else RESERVED_SLUGS):
+        return "This URL is reserved. Choose another."
+    if slug_taken(user, slug, exclude_id, team):
+        return ("The team already has an event type with this URL." if team is not None
+                else "You already have an event type with this URL.")
     return None
 
 
@@ -191,8 +228,9 @@ def _video_location_problem(user: User, location: str, current: EventType | None
     return f"Connect {LOCATION_TYPES[location]} in Settings → Integrations first."
 
 
-def validate(user: User, data: EventTypeInput, current: EventType | None = None) -> dict:
-    """Check every given field; returns the changes to apply or raises ValidationFailed with all errors."""
+def validate(user: User, data: EventTypeInput, current: EventType | None = None, *, team=None) -> dict:
+    """Check every given field; returns the changes to apply or raises ValidationFailed with all errors.
+    ``team``: a team event type's (its URL is unique within the team; its hosts' own schedules apply)."""
     errors: dict[str, str] = {}
     changes: dict[str, Any] = {}
     exclude = current.id if current else None
@@ -203,9 +241,9 @@ def validate(user: User, data: EventTypeInput, current: EventType | None = None)
             errors["name"] = "Enter a name of at most 100 characters."
         changes["name"] = name
     if data.slug is not None or current is None:
-        slug = (data.slug or "").strip().lower() or (suggest_slug(user, data.name or "", exclude) if current is None
-                                                     else "")
-        if problem := slug_problem(user, slug, exclude):
+        slug = (data.slug or "").strip().lower() or (suggest_slug(user, data.name or "", exclude, team)
+                                                     if current is None else "")
+        if problem := slug_problem(user, slug, exclude, team):
             errors["slug"] = problem
         changes["slug"] = slug
     if data.description is not None:
@@ -298,7 +336,8 @@ def validate(user: User, data: EventTypeInput, current: EventType | None = None)
         if len(reminders) > MAX_REMINDERS:
             errors["reminders"] = f"At most {MAX_REMINDERS} reminders."
         changes["reminders"] = sorted(reminders, reverse=True)
-    if data.schedule_id is not None:
+    _validate_price(errors, changes, data, current, team)
+    if data.schedule_id is not None and team is None:
         if data.schedule_id == "":
             changes["schedule"] = None
         else:
@@ -311,14 +350,86 @@ def validate(user: User, data: EventTypeInput, current: EventType | None = None)
     return changes
 
 
+def _payment_offer() -> dict:
+    """The payment providers this instance has settings for: name -> (label, takes the currency?). The same as
+    ``app.services.booking.payment_providers`` (a layer above this one, so not imported here)."""
+    from flask import current_app
+
+    from app.integrations import paypal_payments, stripe_payments
+
+    cfg = current_app.config
+    offer = {}
+    if stripe_payments.StripePayments.configured(cfg):
+        offer["stripe"] = ("Card (Stripe)", lambda currency: True)
+    if paypal_payments.configured(cfg):
+        offer["paypal"] = ("PayPal", paypal_payments.supports_currency)
+    return offer
+
+
+def _validate_price(errors: dict, changes: dict, data: EventTypeInput, current: EventType | None, team) -> None:
+    """The payment fields: a price in minor units of its currency (read with ``money.parse_amount``), the providers
+    the invitee may pay with (configured here, taking the currency), the payment window and the refund rules."""
+    from app import money
+
+    if data.price is not None:
+        if team is not None:
+            errors["price"] = "Team event types are free."
+        currency = None
+        try:
+            currency = money.normalize_currency(data.price_currency or "usd")
+        except money.MoneyError as exc:
+            errors["price_currency"] = str(exc)
+        text = (data.price or "").strip()
+        amount = None
+        if text and currency is not None:
+            try:
+                amount = money.parse_amount(text, currency)
+            except money.MoneyError as exc:
+                errors["price"] = str(exc)
+            else:
+                if amount == 0:
+                    errors["price"] = "Enter a price above zero, or leave it empty for a free event type."
+        changes["price_amount"] = amount or None
+        changes["price_currency"] = currency if "price_currency" not in errors else None
+        if data.payment_providers is not None:
+            offered = _payment_offer()
+            chosen = []
+            for name in data.payment_providers:
+                if name not in offered:
+                    errors["payment_providers"] = "Choose among the payment methods offered."
+                elif name not in chosen:
+                    chosen.append(name)
+            if text and "payment_providers" not in errors and not chosen:
+                errors["payment_providers"] = "Choose at least one way to pay."
+            if currency is not None and "payment_providers" not in errors:
+                refusing = [offered[name][0] for name in chosen if not offered[name][1](currency)]
+                if refusing and text:
+                    errors["payment_providers"] = (f"{', '.join(refusing)} does not take {currency.upper()}: "
+                                                   "choose another currency or payment method.")
+            changes["payment_providers"] = chosen
+    if data.payment_window is not None:
+        changes["payment_window"] = _int(errors, "payment_window", data.payment_window, MIN_PAYMENT_WINDOW,
+                                         MAX_PAYMENT_WINDOW, "the payment window in minutes")
+    if data.refund_on_host_cancel is not None:
+        changes["refund_on_host_cancel"] = bool(data.refund_on_host_cancel)
+    if data.refund_invitee_hours is not None:
+        changes["refund_invitee_hours"] = _int(errors, "refund_invitee_hours", data.refund_invitee_hours, 0,
+                                               MAX_REFUND_HOURS, "the refund cut-off in hours")
+    priced = changes["price_amount"] if "price_amount" in changes else (current.price_amount if current else None)
+    repeats = changes["recurrence"] if "recurrence" in changes else (current.recurrence if current else None)
+    if priced and repeats and "recurrence" not in errors:
+        errors["recurrence"] = PAID_CANNOT_REPEAT
+
+
 def create_event_type(user: User, data: EventTypeInput, *, ip: str | None = None) -> EventType:
     changes = validate(user, data)
     try:
         with transaction():
             bump_pages_version(user.id)
-            position = (EventType.select(peewee.fn.MAX(EventType.position)).where(EventType.user == user)
-                        .scalar() or 0) + 1
+            position = (EventType.select(peewee.fn.MAX(EventType.position))
+                        .where((EventType.user == user) & EventType.personal()).scalar() or 0) + 1
             event_type = EventType.create(user=user, position=position, **changes)
+            _changed(event_type, "created")
             audit.record("event_type.created", resource="event_type", resource_id=event_type.id, user=user,
                          actor=user, ip=ip, details={"name": event_type.name})
     except peewee.IntegrityError as exc:
@@ -336,6 +447,7 @@ def update_event_type(event_type: EventType, data: EventTypeInput, *, ip: str | 
                 setattr(event_type, key, value)
             event_type.updated_at = utcnow()
             event_type.save()
+            _changed(event_type, "updated")
             audit.record("event_type.updated", resource="event_type", resource_id=event_type.id, user=user,
                          actor=user, ip=ip, details={"name": event_type.name})
     except peewee.IntegrityError as exc:
@@ -344,14 +456,17 @@ def update_event_type(event_type: EventType, data: EventTypeInput, *, ip: str | 
 
 
 def get_event_type(user: User, event_type_id: str) -> EventType:
-    event_type = EventType.get_or_none((EventType.id == event_type_id) & (EventType.user == user))
+    """One of the host's personal event types (a team's are managed in its organization)."""
+    event_type = EventType.get_or_none((EventType.id == event_type_id) & (EventType.user == user)
+                                       & EventType.personal())
     if event_type is None:
         raise NotFound("Event type not found")
     return event_type
 
 
 def list_event_types(user: User) -> list[EventType]:
-    return list(EventType.select().where(EventType.user == user).order_by(EventType.position, EventType.created_at))
+    return list(EventType.select().where((EventType.user == user) & EventType.personal())
+                .order_by(EventType.position, EventType.created_at))
 
 
 def set_status(event_type: EventType, active: bool, *, ip: str | None = None) -> EventType:
@@ -361,7 +476,8 @@ def set_status(event_type: EventType, active: bool, *, ip: str | None = None) ->
 COPY_FIELDS = ("description", "duration", "extra_durations", "location_type", "location_detail", "buffer_before",
                "buffer_after", "minimum_notice", "window_type", "window_days", "window_start", "window_end",
                "slot_interval", "max_per_day", "is_secret", "color", "questions", "recurrence", "reminders",
-               "schedule")
+               "schedule", "price_amount", "price_currency", "payment_providers", "payment_window",
+               "refund_on_host_cancel", "refund_invitee_hours")
 
 
 def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> EventType:
@@ -369,10 +485,11 @@ def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> Eve
     name = f"{event_type.name} (copy)"[:100]
     with transaction():
         bump_pages_version(user.id)
-        position = (EventType.select(peewee.fn.MAX(EventType.position)).where(EventType.user == user)
-                    .scalar() or 0) + 1
+        position = (EventType.select(peewee.fn.MAX(EventType.position))
+                    .where((EventType.user == user) & EventType.personal()).scalar() or 0) + 1
         copy = EventType.create(user=user, name=name, slug=suggest_slug(user, event_type.slug), status="draft",
                                 position=position, **{f: getattr(event_type, f) for f in COPY_FIELDS})
+        _changed(copy, "created")
         audit.record("event_type.created", resource="event_type", resource_id=copy.id, user=user, actor=user,
                      ip=ip, details={"name": copy.name, "duplicatedFrom": event_type.id})
     return copy
@@ -383,6 +500,7 @@ def delete_event_type(event_type: EventType, *, ip: str | None = None) -> None:
         bump_pages_version(event_type.user_id)
         audit.record("event_type.deleted", resource="event_type", resource_id=event_type.id,
                      user=event_type.user, actor=event_type.user, ip=ip, details={"name": event_type.name})
+        _changed(event_type, "deleted")
         event_type.delete_instance()
 
 

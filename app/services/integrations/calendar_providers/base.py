@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from app.integrations.errors import IntegrationError, PermanentError
 from app.integrations.ical import LINKTIME_UID_SUFFIX, Interval, OwnUids
 from app.integrations.oauth import Attendee
-from app.models import Booking, Integration, User
+from app.models import Booking, BookingHost, Integration, User
 from app.net import host_name_ok
 from app.services.integrations.connections import UNREADABLE_MESSAGE, cfg, credentials
 from app.timezones import zone
@@ -127,13 +127,17 @@ def host_tz(user_id: str):
 
 
 def own_uids(user_id: str) -> OwnUids:
-    """The host's LinkTime bookings among candidate event UIDs: they are busy (or free) through the bookings."""
+    """The host's LinkTime bookings among candidate event UIDs (the team bookings they attend too): they are busy
+    (or free) through the bookings."""
     def check(candidates: set[str]) -> set[str]:
         ids = [uid[: -len(LINKTIME_UID_SUFFIX)] for uid in candidates]
         found = set()
         for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
             found.update(b.id for b in Booking.select(Booking.id).where(
-                (Booking.user == user_id) & Booking.id.in_(ids[i:i + 500])).namedtuples())
+                (Booking.user == user_id) & Booking.id.in_(chunk)).namedtuples())
+            found.update(row[0] for row in BookingHost.select(BookingHost.booking).where(
+                (BookingHost.user == user_id) & BookingHost.booking.in_(chunk)).tuples())
         return {f"{booking_id}{LINKTIME_UID_SUFFIX}" for booking_id in found}
     return check
 

@@ -1,0 +1,86 @@
+"""Twilio's requests to LinkTime (issue 17): ``POST /api/webhooks/twilio/inbound`` and ``/status``.
+
+Both are signed: ``X-Twilio-Signature`` must match the public URL Twilio was given (``BASE_URL`` + path + query
+string) and the form parameters under ``TWILIO_AUTH_TOKEN``; a missing or forged signature is answered 403 and
+changes nothing. Without the Twilio settings both answer 404.
+
+Inbound messages: STOP (and STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT) records an opt-out for the sender, START
+removes it, HELP says who sends these texts and how to stop them (``sms_inbound.reply_for``). The answer is TwiML:
+``<Response><Message>…</Message></Response>``, or an empty ``<Response/>`` when there is nothing to say.
+
+Status callbacks (the ``StatusCallback`` of each text sent): ``MessageSid``, ``MessageStatus`` and, for a failed
+or undelivered text, ``ErrorCode``; they update the workflow action that sent it (``sms_inbound.record_status``).
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app.extensions import csrf
+from app.integrations import twilio_sms
+from app.services.workflows import sms_inbound
+
+log = logging.getLogger(__name__)
+bp = Blueprint("twilio_webhooks", __name__, url_prefix="/api/webhooks/twilio")
+csrf.exempt(bp)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def public_url() -> str:
+    """The URL Twilio requested, as the operator gave it to Twilio: ``BASE_URL`` + path (+ query string)."""
+    url = current_app.config["BASE_URL"].rstrip("/") + request.path
+    query = request.query_string.decode("latin-1")
+    return f"{url}?{query}" if query else url
+
+
+def instance_name() -> str:
+    host = urlsplit(current_app.config.get("BASE_URL") or "").hostname
+    return f"LinkTime ({host})" if host else "LinkTime"
+
+
+def _refusal():
+    """None when the request may be handled, else the answer: 404 without Twilio settings, 403 unsigned."""
+    if not twilio_sms.configured(current_app.config):
+        return jsonify({"error": "Not found"}), 404
+    if not twilio_sms.valid_signature(public_url(), request.form.to_dict(), request.headers.get(
+            twilio_sms.SIGNATURE_HEADER), current_app.config):
+        log.warning("a Twilio request to %s was refused: its signature does not match", request.path)
+        return jsonify({"error": "Invalid signature"}), 403
+    return None
+
+
+def twiml(message: str | None) -> Response:
+    if not message:
+        body = EMPTY_TWIML
+    else:
+        body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(message)}</Message></Response>'
+    return Response(body, status=200, mimetype="application/xml")
+
+
+@bp.post("/inbound")
+def inbound():
+    refused = _refusal()
+    if refused is not None:
+        return refused
+    sender = twilio_sms.normalize_phone(request.form.get("From")) or (request.form.get("From") or "").strip()
+    if not sender:
+        return twiml(None)
+    return twiml(sms_inbound.reply_for(sender, request.form.get("Body") or "", instance_name()))
+
+
+@bp.post("/status")
+def status():
+    refused = _refusal()
+    if refused is not None:
+        return refused
+    sid = (request.form.get("MessageSid") or request.form.get("SmsSid") or "").strip()
+    state = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").strip()
+    raw_code = (request.form.get("ErrorCode") or "").strip()
+    code = int(raw_code) if raw_code.isdigit() else None
+    if sid:
+        sms_inbound.record_status(sid, state, code)
+    return "", 204
