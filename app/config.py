@@ -245,6 +245,21 @@ SETTINGS: tuple[Setting, ...] = (
             "TWILIO_FROM_NUMBER (used when both are set)."),
     Setting("TWILIO_API_BASE", "https://api.twilio.com", "Base URL of the Twilio REST API (tests point it at a "
             "fake; a base other than the default may be on a private or loopback address)."),
+    Setting("ELEVENLABS_API_KEY", "", "ElevenLabs API key (`xi-api-key`): with ELEVENLABS_WEBHOOK_SECRET and "
+            "ELEVENLABS_SIGNING_SECRET it enables Voice Agents (Dashboard → Voice Agents). The ElevenLabs account needs "
+            "Conversational AI access.", secret=True),
+    Setting("ELEVENLABS_WEBHOOK_SECRET", "", "Shared secret ElevenLabs sends in the `X-Voice-Secret` header of every "
+            "tool call (`/api/voice/tools/*`) and of the personalization webhook (`/api/voice/webhook/"
+            "personalization`; add the header to the workspace's conversation-initiation webhook).", secret=True),
+    Setting("ELEVENLABS_SIGNING_SECRET", "", "HMAC secret of ElevenLabs' post-call webhook "
+            "(`BASE_URL/api/voice/webhook/call-status`, header `ElevenLabs-Signature`).", secret=True),
+    Setting("ELEVENLABS_API_BASE", "https://api.elevenlabs.io", "Base URL of the ElevenLabs API (tests point it at a "
+            "fake; a base other than the default may be on a private or loopback address)."),
+    Setting("ELEVENLABS_CONNECT_ORIGINS", "https://api.elevenlabs.io wss://api.elevenlabs.io "
+            "wss://livekit.rtc.elevenlabs.io https://livekit.rtc.elevenlabs.io", "Origins (space-separated) the voice "
+            "widget's browser connection may reach; added to the CSP `connect-src` of the pages that show it."),
+    Setting("VOICE_TRANSCRIPT_RETENTION_DAYS", 90, "Days call transcripts are kept; a daily task deletes older "
+            "ones (the call's log stays).", int),
     Setting("SLACK_WEBHOOK_BASE", "https://hooks.slack.com", "Scheme and host a Slack incoming-webhook URL must "
             "have (tests point it at a fake; a base other than the default may be on a private or loopback "
             "address)."),

@@ -80,3 +80,15 @@ from app.models.domains import CustomDomain  # noqa: E402
 
 ALL_MODELS += [CustomDomain]
 __all__ += ["CustomDomain"]
+
+from app.models.voice import (  # noqa: E402
+    CallLog,
+    PhoneNumber,
+    VoiceAgent,
+    VoiceAgentEventType,
+    VoicePeriodNotice,
+    VoiceToolBooking,
+)
+
+ALL_MODELS += [PhoneNumber, VoiceAgent, VoiceAgentEventType, CallLog, VoiceToolBooking, VoicePeriodNotice]
+__all__ += ["CallLog", "PhoneNumber", "VoiceAgent", "VoiceAgentEventType", "VoicePeriodNotice", "VoiceToolBooking"]
