@@ -246,10 +246,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TWILIO_API_BASE", "https://api.twilio.com", "Base URL of the Twilio REST API (tests point it at a "
             "fake; a base other than the default may be on a private or loopback address)."),
     Setting("ELEVENLABS_API_KEY", "", "ElevenLabs API key (`xi-api-key`): with ELEVENLABS_WEBHOOK_SECRET and "
-            "ELEVENLABS_SIGNING_SECRET it enables Voice Agents (Dashboard → Voice Agents). The ElevenLabs account needs "
-            "Conversational AI access.", secret=True),
-    Setting("ELEVENLABS_WEBHOOK_SECRET", "", "Shared secret ElevenLabs sends in the `X-Voice-Secret` header of every "
-            "tool call (`/api/voice/tools/*`) and of the personalization webhook (`/api/voice/webhook/"
+            "ELEVENLABS_SIGNING_SECRET it enables Voice Agents (Dashboard → Voice Agents). The ElevenLabs account "
+            "needs Conversational AI access.", secret=True),
+    Setting("ELEVENLABS_WEBHOOK_SECRET", "", "Shared secret ElevenLabs sends in the `X-Voice-Secret` header of "
+            "every tool call (`/api/voice/tools/*`) and of the personalization webhook (`/api/voice/webhook/"
             "personalization`; add the header to the workspace's conversation-initiation webhook).", secret=True),
     Setting("ELEVENLABS_SIGNING_SECRET", "", "HMAC secret of ElevenLabs' post-call webhook "
             "(`BASE_URL/api/voice/webhook/call-status`, header `ElevenLabs-Signature`).", secret=True),
