@@ -247,3 +247,16 @@ def test_the_button_inside_an_embed_on_another_site(server, fakes, hana, context
     frame = page.frame_locator("#widget iframe")
     expect(frame.get_by_role("button", name="Talk to AI Assistant")).to_be_visible()
     _talk_and_hang_up(frame, fakes[1], hana, agent)
+
+
+def test_the_widget_has_no_serious_accessibility_violation(server, fakes, hana, context_for):
+    from tests.browser.test_accessibility import AXE, _problems
+
+    _agent(server, hana)
+    page = context_for(microphone=False).new_page()
+    page.goto("/hana/30-min")
+    expect(page.get_by_role("button", name="Talk to AI Assistant")).to_be_visible()
+    assert _problems(AXE.run(page, context="#voice-widget")) == []
+    page.get_by_role("button", name="Talk to AI Assistant").click()
+    expect(page.get_by_text("Microphone access required")).to_be_visible()
+    assert _problems(AXE.run(page, context="#voice-widget")) == []
