@@ -161,7 +161,7 @@ class ElevenLabsWsFake:
         """What the page's CSP connect-src must allow (ELEVENLABS_CONNECT_ORIGINS in tests)."""
         return self.url
 
-    def wait_for(self, predicate: Callable[[list[Conversation]], Any], timeout: float = 10.0) -> Any:
+    def wait_for(self, predicate: Callable[[list[Conversation]], Any], timeout: float = 20.0) -> Any:
         """Wait until ``predicate(conversations)`` is truthy (checked on every change); returns its value."""
         deadline = time.monotonic() + timeout
         with self.changed:
