@@ -54,7 +54,7 @@
     var frame = document.createElement("iframe");
     frame.src = src;
     frame.title = title || "Book a meeting";
-    frame.setAttribute("allow", "clipboard-write");
+    frame.setAttribute("allow", "clipboard-write; microphone");   // microphone: the voice widget (its page allows it)
     frame.style.border = "0";
     frame.style.width = "100%";
     frame.style.display = "block";

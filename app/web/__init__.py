@@ -35,14 +35,15 @@ def register_web(app: Flask) -> None:
         settings,
         team_event_types,
         team_pages,
+        voice_widget,
         webhooks,
         workflows,
     )
-    # public (/<username>/...) stays last: fixed routes win
-    for module in (main, auth, dashboard, event_types, availability, bookings, contacts, settings, admin, webhooks,
-                   api_keys, crm_integrations, integrations, audit, analytics, docs, invitee, organizations,
-                   org_members, org_settings, scim_settings, team_event_types, team_pages, workflows, routing_forms,
-                   routing_public, custom_domain_settings, public):
+    # public (/<username>/...) stays last: fixed routes win; voice_widget first: its header hook runs last
+    for module in (voice_widget, main, auth, dashboard, event_types, availability, bookings, contacts, settings,
+                   admin, webhooks, api_keys, crm_integrations, integrations, audit, analytics, docs, invitee,
+                   organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
+                   routing_forms, routing_public, custom_domain_settings, public):
         app.register_blueprint(module.bp)
 
     from app.web.host_routing import check_host

@@ -173,8 +173,9 @@ def _key(version: Version | None) -> tuple | None:
     if params is None:
         return None
     # g.site_host: "" on the main site, the verified custom domain on one (app/web/host_routing.py)
+    # g.page_variant: what else the view put on the page (app/web/voice_widget.py: the voice button)
     return (version.host_id, version.event_type_id, version.pages_version, request.endpoint, params,
-            is_htmx(), is_history_restore(), g.get("site_host", ""))
+            is_htmx(), is_history_restore(), g.get("site_host", ""), g.get("page_variant", ""))
 
 
 def cached(version: Version | None) -> Response | None:

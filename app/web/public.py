@@ -39,6 +39,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
 import app.web.page_cache as page_cache
+import app.web.voice_widget as voice_widget
 from app import money
 from app.datetimes import format_time
 from app.errors import error_response
@@ -186,6 +187,7 @@ def profile(username: str):
     if version is None:
         _not_found(username)
     track_view(version.host_id, embed=_embedded())
+    voice_widget.prepare(version.host_id)     # before the cache: its key holds whether the button shows
     hit = page_cache.cached(version)
     if hit is not None:
         return hit
@@ -249,6 +251,7 @@ def booking_page(username: str, slug: str):
     if version is None:
         _not_found(username)
     track_view(version.host_id, version.event_type_id, embed=_embedded())
+    voice_widget.prepare(version.host_id)
     # ?zones=all: the whole zone list in the page (the picker's fallback without JavaScript), never shared
     if not request.args.get("time") and request.args.get("zones") != "all":  # the form step: never shared
         hit = page_cache.cached(version)

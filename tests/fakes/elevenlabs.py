@@ -20,7 +20,8 @@ Served on ``127.0.0.1:<free port>`` from a thread (``with ElevenLabsFake() as fa
   optional ``conversation_initiation_client_data`` ({``dynamic_variables`` of scalars,
   ``conversation_config_override``}); answers ``{success, message, conversation_id, callSid}`` and records the call.
 * ``GET /v1/convai/conversation/token?agent_id=`` ``{"token"}``; ``GET /v1/convai/conversation/get-signed-url``
-  ``{"signed_url": "wss://..."}`` (an unknown agent: 404).
+  ``{"signed_url": "wss://..."}`` (an unknown agent: 404; ``conversation_base`` names the WebSocket fake the URL
+  points at, ``signatures`` the ones issued).
 
 Knobs: ``fail(status, times, retry_after)`` answers the next requests with ``status``; ``hang(seconds, times)``
 holds the next answers back (released by ``stop()``). ``requests`` records everything that arrived (the key
@@ -110,6 +111,8 @@ class ElevenLabsFake(FlaskFake):
         self.phone_numbers: dict[str, dict[str, Any]] = {}
         self.calls: list[dict[str, Any]] = []
         self.tokens: list[dict[str, str]] = []
+        self.signatures: list[dict[str, str]] = []         # issued signed URLs: {"agent_id", "signature"}
+        self.conversation_base: str | None = None          # signed URLs' wss://host (tests/fakes/elevenlabs_ws.py)
         self.requests: list[Recorded] = []
         self.lock = threading.RLock()
         self._failures: list[tuple[int, str | None]] = []
@@ -362,9 +365,12 @@ class ElevenLabsFake(FlaskFake):
 
     def _signed_url(self):
         agent_id = self._session_agent()
-        host = request.host
-        return jsonify({"signed_url": f"wss://{host}/v1/convai/conversation?agent_id={agent_id}"
-                                      f"&conversation_signature={secrets.token_urlsafe(24)}"})
+        base = self.conversation_base or f"wss://{request.host}"
+        signature = secrets.token_urlsafe(24)
+        with self.lock:
+            self.signatures.append({"agent_id": agent_id, "signature": signature})
+        return jsonify({"signed_url": f"{base}/v1/convai/conversation?agent_id={agent_id}"
+                                      f"&conversation_signature={signature}"})
 
 
 def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
