@@ -150,7 +150,7 @@ class ElevenLabsFake(FlaskFake):
     def simulate_inbound_call(self, *, personalization_url: str, post_call_url: str, agent_id: str, caller: str,
                               called: str, tool_calls: Any = (), webhook_secret: str,
                               signing_secret: str = WEBHOOK_SECRET, duration_secs: int = 95,
-                              spec_shape: bool = False, post_call: bool = True,
+                              spec_shape: bool = False, post_call: bool = True, tool_secret: str | None = None,
                               timeout: float = 20) -> SimulatedCall:
         """Play one phone call to ``called`` through the stored agent ``agent_id``, as ElevenLabs does it:
 
@@ -159,7 +159,8 @@ class ElevenLabsFake(FlaskFake):
            ``to``, ``conversation_id``, ``call_sid``);
         2. each of ``tool_calls`` (``(tool name, params)``, where params may be a function of the results so far)
            POSTed to the URL of that tool in the agent's stored configuration with its ``request_headers`` (a
-           stored secret ``{"secret_id"}`` is sent as ``webhook_secret``); body properties that name a
+           stored secret ``{"secret_id"}`` is sent as ``webhook_secret``; ``tool_secret`` replaces every header
+           value, as an agent configured with an old secret would send); body properties that name a
            ``dynamic_variable`` (and ``user_id`` / ``conversation_id`` when the model left them out) are filled
            from the dynamic variables the personalization answered plus the ``system__*`` ones;
         3. the signed ``post_call_transcription`` webhook with the transcript, the tool calls and their results.
@@ -184,7 +185,8 @@ class ElevenLabsFake(FlaskFake):
             given = params(call.tool_results) if callable(params) else dict(params)
             tool = tools[name]
             schema = tool["api_schema"]
-            headers = {key: (webhook_secret if isinstance(value, dict) else value)
+            headers = {key: tool_secret if tool_secret is not None else
+                       (webhook_secret if isinstance(value, dict) else value)
                        for key, value in (schema.get("request_headers") or {}).items()}
             body: dict[str, Any] = {}
             for prop, spec in ((schema.get("request_body_schema") or {}).get("properties") or {}).items():

@@ -172,12 +172,11 @@ def _used(host, agent, seconds, started=NOW):
                           status="COMPLETED", duration_seconds=seconds, started_at=started)
 
 
-def test_exceeding_the_minutes_switches_the_agents_off_and_tells_the_host_once(app, host, agent):
+def test_exceeding_the_minutes_switches_the_agents_off_and_tells_the_host_once(host, agent):
     second = call_fixtures.agent(host, name="Support")
     _used(host, agent, 61 * 60)                         # Pro: 60 minutes
-    with app.test_request_context():
-        assert lifecycle.deactivate_for_minutes(host, now=NOW) == 2
-        assert lifecycle.deactivate_for_minutes(host, now=NOW + timedelta(minutes=5)) == 0
+    assert lifecycle.deactivate_for_minutes(host, now=NOW) == 2
+    assert lifecycle.deactivate_for_minutes(host, now=NOW + timedelta(minutes=5)) == 0
     for row in (agent, second):
         row = VoiceAgent.get_by_id(row.id)
         assert (row.is_active, row.auto_deactivated) == (False, True)
@@ -186,16 +185,15 @@ def test_exceeding_the_minutes_switches_the_agents_off_and_tells_the_host_once(a
     assert OutboxMessage.select().where(OutboxMessage.kind == "email").count() == 1
 
 
-def test_the_period_reset_reactivates_on_the_first_and_tells_the_host_once(app, host, agent):
+def test_the_period_reset_reactivates_on_the_first_and_tells_the_host_once(host, agent):
     kept_off = call_fixtures.agent(host, name="Off by hand", is_active=False)
     _used(host, agent, 61 * 60)
-    with app.test_request_context():
-        lifecycle.deactivate_for_minutes(host, now=NOW)
-        assert lifecycle.reset_period(NOW + timedelta(days=10)) == 0          # still June: nothing
-        assert not VoiceAgent.get_by_id(agent.id).is_active
-        july = datetime(2026, 7, 1, 0, 7, tzinfo=UTC)
-        assert lifecycle.reset_period(july) == 1
-        assert lifecycle.reset_period(july + timedelta(hours=1)) == 0         # again: nothing more
+    lifecycle.deactivate_for_minutes(host, now=NOW)
+    assert lifecycle.reset_period(NOW + timedelta(days=10)) == 0          # still June: nothing
+    assert not VoiceAgent.get_by_id(agent.id).is_active
+    july = datetime(2026, 7, 1, 0, 7, tzinfo=UTC)
+    assert lifecycle.reset_period(july) == 1
+    assert lifecycle.reset_period(july + timedelta(hours=1)) == 0         # again: nothing more
     row = VoiceAgent.get_by_id(agent.id)
     assert (row.is_active, row.auto_deactivated) == (True, False)
     assert not VoiceAgent.get_by_id(kept_off.id).is_active                   # the host's own choice stays
@@ -203,15 +201,14 @@ def test_the_period_reset_reactivates_on_the_first_and_tells_the_host_once(app, 
     assert OutboxMessage.select().where(OutboxMessage.kind == "email").count() == 2
 
 
-def test_call_status_counts_minutes_cost_and_outcome(app, host, agent):
-    with app.test_request_context():
-        row = lifecycle.record_call_status({"conversation_id": "conv_flat", "agent_id": "", "status": "completed",
-                                           "transcript": "Agent: Hi", "duration_secs": 142, "tool_calls": []})
-        assert row is None                       # no log and no agent: ignored
-        log_row = CallLog.create(user=host, agent=agent, agent_name=agent.name, conversation_id="conv_flat")
-        row = lifecycle.record_call_status({"conversation_id": "conv_flat", "status": "completed",
-                                           "transcript": "Agent: Hi", "duration_secs": 142,
-                                           "tool_calls": [{"name": "list_event_types", "result": "..."}]})
+def test_call_status_counts_minutes_cost_and_outcome(host, agent):
+    row = lifecycle.record_call_status({"conversation_id": "conv_flat", "agent_id": "", "status": "completed",
+                                       "transcript": "Agent: Hi", "duration_secs": 142, "tool_calls": []})
+    assert row is None                       # no log and no agent: ignored
+    log_row = CallLog.create(user=host, agent=agent, agent_name=agent.name, conversation_id="conv_flat")
+    row = lifecycle.record_call_status({"conversation_id": "conv_flat", "status": "completed",
+                                       "transcript": "Agent: Hi", "duration_secs": 142,
+                                       "tool_calls": [{"name": "list_event_types", "result": "..."}]})
     assert row.id == log_row.id
     row = CallLog.get_by_id(log_row.id)
     assert (row.status, row.duration_seconds, row.cost_cents, row.outcome) == ("COMPLETED", 142, 30, "info_provided")
