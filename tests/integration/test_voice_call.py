@@ -3,7 +3,10 @@ the call as ElevenLabs does (personalization webhook with the secret header, the
 post-call webhook), the tests' SMTP server and a webhook receiver."""
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
+
+import requests
 
 from app.db import db
 from app.models import Booking, CallLog
@@ -167,3 +170,31 @@ def test_over_the_limit_after_hours_and_the_monthly_reset(app_factory, smtp_serv
             back = smtp_server.wait_for(2)[1]
             assert back["To"] == "fred@example.com" and "back on" in str(back["Subject"])
 
+
+
+def test_two_identical_create_booking_calls_at_once_make_one_booking(app_factory):
+    app = app_factory(**call_fixtures.voice_settings())
+    with serve_live(app, own_base_url=True) as live:
+        def setup():
+            host = factories.user("emmanuel", timezone="UTC", plan="PRO")
+            return call_fixtures.agent(host)
+        agent = in_db(app, setup)
+        start = factories.weekday_at(2, hour=11).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {"user_id": agent.user_id, "conversation_id": "conv_race", "event_type_slug": "30-min",
+                "invitee_name": "John Doe", "invitee_email": "john@example.com", "start_time": start,
+                "timezone": "Europe/Paris"}
+        gate, answers = threading.Barrier(4), []
+
+        def book():
+            gate.wait(timeout=10)
+            answers.append(requests.post(f"{live.url}/api/voice/tools/create-booking?agent_id={agent.id}",
+                                         json=body, headers=call_fixtures.tool_headers(), timeout=30).json())
+        threads = [threading.Thread(target=book) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert len(answers) == 4 and all(a.get("success") for a in answers), answers
+        assert len({a["booking"]["id"] for a in answers}) == 1
+        assert in_db(app, Booking.select().count) == 1
+        assert in_db(app, VoiceToolBooking.select().count) == 1

@@ -414,9 +414,12 @@ def deactivate_for_minutes(user: User, *, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     period = usage.period_key(now)
     with transaction():
+        ids = [agent_id for (agent_id,) in VoiceAgent.select(VoiceAgent.id).where(
+            (VoiceAgent.user == user.id) & (VoiceAgent.is_active == True)  # noqa: E712
+            & VoiceAgent.deleted_at.is_null()).tuples()]
         switched = (VoiceAgent.update(is_active=False, auto_deactivated=True, updated_at=now)
-                    .where((VoiceAgent.user == user.id) & (VoiceAgent.is_active == True)  # noqa: E712
-                           & VoiceAgent.deleted_at.is_null()).execute())
+                    .where(VoiceAgent.id.in_(ids) & (VoiceAgent.is_active == True)).execute()  # noqa: E712
+                    if ids else 0)
         first = False
         if switched and not VoicePeriodNotice.select().where((VoicePeriodNotice.user == user.id)
                                                 & (VoicePeriodNotice.period == period)).exists():
@@ -431,9 +434,9 @@ def deactivate_for_minutes(user: User, *, now: datetime | None = None) -> int:
             queue_email(user.email, "Your voice agents are paused until next month", "voice_minutes_exhausted",
                         user_id=user.id, user=user, minutes_used=used.minutes_used, minute_limit=used.limit,
                         resets_on=_next_period(now), link=_dashboard_link())
-        if switched:
-            audit.record("voice_agent.auto_deactivated", resource="user", resource_id=user.id, user=user,
-                         details={"period": period, "agents": switched})
+        for agent_id in ids if switched else ():
+            audit.record("voice_agent.updated", resource="voice_agent", resource_id=agent_id, user=user,
+                         details={"isActive": False, "reason": f"the minutes of {period} are used up"})
     return switched
 
 
@@ -464,7 +467,7 @@ def reset_period(now: datetime | None = None) -> int:
             if VoicePeriodNotice.select().where((VoicePeriodNotice.user == user.id)
                                                 & (VoicePeriodNotice.period == period)).exists():
                 continue                     # already over this month's minutes again: stays off
-            count = _reactivate(user.id, now)
+            count = _reactivate(user, now)
             done += 1
             if count and not user.is_disabled:
                 queue_email(user.email, "Your voice agents are back on", "voice_minutes_reset", user_id=user.id,
@@ -479,11 +482,19 @@ def reset_period(now: datetime | None = None) -> int:
                                                       | VoicePeriodNotice.reactivated_at.is_null()))
         if not noticed.exists():
             with transaction():
-                _reactivate(user_id, now)
+                _reactivate(User.get_by_id(user_id), now)
     return done
 
 
-def _reactivate(user_id: str, now: datetime) -> int:
-    return (VoiceAgent.update(is_active=True, auto_deactivated=False, updated_at=now)
-            .where((VoiceAgent.user == user_id) & (VoiceAgent.auto_deactivated == True)  # noqa: E712
-                   & VoiceAgent.deleted_at.is_null()).execute())
+def _reactivate(user: User, now: datetime) -> int:
+    ids = [agent_id for (agent_id,) in VoiceAgent.select(VoiceAgent.id).where(
+        (VoiceAgent.user == user.id) & (VoiceAgent.auto_deactivated == True)  # noqa: E712
+        & VoiceAgent.deleted_at.is_null()).tuples()]
+    if not ids:
+        return 0
+    count = (VoiceAgent.update(is_active=True, auto_deactivated=False, updated_at=now)
+             .where(VoiceAgent.id.in_(ids) & (VoiceAgent.auto_deactivated == True)).execute())  # noqa: E712
+    for agent_id in ids:
+        audit.record("voice_agent.updated", resource="voice_agent", resource_id=agent_id, user=user,
+                     details={"isActive": True, "reason": "a new month of voice minutes began"})
+    return count
