@@ -219,6 +219,8 @@ def test_after_hours_booking_url_is_said_and_texted_unless_opted_out(app_factory
         assert "linktime.test/emmanuel" in first and "sent the link to you by text" in first
         [text] = [m for m in twilio.messages if m["to"] == CALLER]
         assert "https://linktime.test/emmanuel" in text["body"]
+        personalize(client)                                  # ElevenLabs asks again for the same call: one text
+        assert len([m for m in twilio.messages if m["to"] == CALLER]) == 1
         in_db(app, lambda: SmsOptOut.create(phone=CALLER))
         again = personalize(client, {"from": CALLER, "to": NUMBER, "conversation_id": "conv_2"}).get_json()
         assert "by text" not in again["conversation_config_override"]["agent"]["first_message"]

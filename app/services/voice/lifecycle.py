@@ -144,14 +144,20 @@ def agent_for_number(called: str, elevenlabs_agent_id: str = "") -> VoiceAgent |
     return agent
 
 
+def _known_log(agent: VoiceAgent, conversation_id: str, call_sid: str) -> CallLog | None:
+    if conversation_id:
+        found = CallLog.get_or_none(CallLog.conversation_id == conversation_id)
+        if found is not None:
+            return found
+    if call_sid:
+        return CallLog.select().where((CallLog.call_sid == call_sid) & (CallLog.agent == agent.id)).first()
+    return None
+
+
 def _open_log(agent: VoiceAgent, *, conversation_id: str, call_sid: str, caller: str, called: str,
               over_limit: bool) -> CallLog:
     """The call's log, created once (ElevenLabs may ask twice for one call)."""
-    existing = None
-    if conversation_id:
-        existing = CallLog.get_or_none(CallLog.conversation_id == conversation_id)
-    if existing is None and call_sid:
-        existing = CallLog.select().where((CallLog.call_sid == call_sid) & (CallLog.agent == agent.id)).first()
+    existing = _known_log(agent, conversation_id, call_sid)
     if existing is not None:
         return existing
     try:
@@ -186,11 +192,12 @@ def personalization(body: dict, *, now: datetime | None = None) -> dict:
                   called=agent_phone, over_limit=True)
         return unavailable_override(agent)
     if not hours.is_open(agent.active_hours, now):
-        texted = False
-        if (agent.active_hours or {}).get("afterHoursBehavior") == "booking_url":
-            texted = text_booking_url(agent, caller_e164)
+        known = _known_log(agent, conversation_id, call_sid)        # ElevenLabs asking again: text only once
         _open_log(agent, conversation_id=conversation_id, call_sid=call_sid, caller=caller_e164,
                   called=agent_phone, over_limit=False)
+        texted = False
+        if (agent.active_hours or {}).get("afterHoursBehavior") == "booking_url":
+            texted = text_booking_url(agent, caller_e164) if known is None else can_text(caller_e164)
         return after_hours_override(agent, texted=texted)
     _open_log(agent, conversation_id=conversation_id, call_sid=call_sid, caller=caller_e164, called=agent_phone,
               over_limit=False)
@@ -199,11 +206,17 @@ def personalization(body: dict, *, now: datetime | None = None) -> dict:
 
 
 # --- the booking URL by text (after hours) --------------------------------------------------------------------
+def can_text(caller: str) -> bool:
+    """Twilio SMS is set up, the caller's number is a valid one and it did not text STOP."""
+    phone = normalize_phone(caller)
+    return bool(phone) and twilio_sms.configured() and not sms_inbound.opted_out(phone)
+
+
 def text_booking_url(agent: VoiceAgent, caller: str) -> bool:
     """Queue a text with the booking URL to the caller (never waits on Twilio); whether one was queued."""
-    phone = normalize_phone(caller)
-    if not phone or not twilio_sms.configured() or sms_inbound.opted_out(phone):
+    if not can_text(caller):
         return False
+    phone = normalize_phone(caller)
     body = (f"Thanks for calling {host_name(agent)}. Book a meeting any time: {booking_url(agent.user)} "
             "Reply STOP to opt out.")
     with transaction():
@@ -357,7 +370,8 @@ def _booking_of(log_row: CallLog, call: dict) -> Booking | None:
     owners = account_user_ids(log_row.agent) if log_row.agent_id else [log_row.user_id]
     if log_row.conversation_id:
         row = (VoiceToolBooking.select(VoiceToolBooking.booking)
-               .where(VoiceToolBooking.conversation_id == log_row.conversation_id)
+               .where((VoiceToolBooking.conversation_id == log_row.conversation_id)
+                      & (VoiceToolBooking.agent == log_row.agent_id))
                .order_by(VoiceToolBooking.created_at.desc()).first())
         if row is not None:
             return Booking.get_or_none((Booking.id == row.booking_id) & Booking.user.in_(owners))

@@ -305,7 +305,8 @@ def create_booking(agent: VoiceAgent, body: dict, *, conversation_id: str | None
                                 booking=booking.id).on_conflict_ignore().execute()
         booking = _earlier(agent, conversation_id, key) or booking      # a concurrent twin may have been first
         (CallLog.update(booking=booking.id)
-         .where((CallLog.conversation_id == conversation_id) & CallLog.booking.is_null()).execute())
+         .where((CallLog.conversation_id == conversation_id) & (CallLog.agent == agent.id)
+                & CallLog.booking.is_null()).execute())
     return {"success": True, "booking": booking_answer(booking, booking.invitee_timezone)}
 
 
