@@ -213,3 +213,21 @@ def test_call_status_counts_minutes_cost_and_outcome(host, agent):
     row = CallLog.get_by_id(log_row.id)
     assert (row.status, row.duration_seconds, row.cost_cents, row.outcome) == ("COMPLETED", 142, 30, "info_provided")
     assert row.transcript == "Agent: Hi" and row.ended_at is not None
+
+
+def test_outcomes_and_statuses_from_both_payload_shapes():
+    from tests.fakes.elevenlabs import transcription_payload
+
+    booked = transcription_payload("agent_1", "conv_1", tool_names=("list_event_types", "create_booking"))
+    call = lifecycle.parse_call(booked)
+    assert (call["status"], call["duration"]) == ("COMPLETED", 142)
+    assert lifecycle.outcome_of(call["tools"], booked=False) == "booking_created"
+    failed = transcription_payload("agent_1", "conv_2", tool_names=("create_booking",))
+    failed["data"]["transcript"][-1]["tool_results"][0]["result_value"] = '{"error": true, "message": "taken"}'
+    assert lifecycle.outcome_of(lifecycle.parse_call(failed)["tools"], booked=False) == "info_provided"
+    quiet = lifecycle.parse_call({"conversation_id": "c", "status": "failed", "duration_secs": 3})
+    assert (quiet["status"], lifecycle.outcome_of(quiet["tools"], booked=False)) == ("FAILED", "no_action")
+    unanswered = lifecycle.parse_call({"type": "call_initiation_failure",
+                                       "data": {"agent_id": "a", "conversation_id": "c", "failure_reason": "busy"}})
+    assert unanswered["status"] == "NO_ANSWER"
+    assert lifecycle.parse_call({"type": "post_call_audio", "data": {}}) is None
