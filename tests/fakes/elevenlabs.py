@@ -36,7 +36,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -143,6 +143,70 @@ class ElevenLabsFake(FlaskFake):
                   timestamp: int | None = None, timeout: float = 10) -> requests.Response:
         body = json.dumps(payload, separators=(",", ":")).encode()
         return requests.post(url, data=body, headers=signature_headers(body, secret, timestamp), timeout=timeout)
+
+    # -- a whole inbound call, as ElevenLabs runs one against LinkTime (issue 21)
+    def tool_urls(self, agent_id: str) -> dict[str, str]:
+        """The stored agent's webhook tools: name -> URL."""
+        with self.lock:
+            return {tool["name"]: tool["api_schema"]["url"] for tool in _tools_of(self.agents[agent_id])}
+
+    def simulate_inbound_call(self, *, personalization_url: str, post_call_url: str, agent_id: str, caller: str,
+                              called: str, tool_calls: Any = (), webhook_secret: str,
+                              signing_secret: str = WEBHOOK_SECRET, duration_secs: int = 95,
+                              spec_shape: bool = False, post_call: bool = True, tool_secret: str | None = None,
+                              timeout: float = 20) -> SimulatedCall:
+        """Play one phone call to ``called`` through the stored agent ``agent_id``, as ElevenLabs does it:
+
+        1. the conversation-initiation (personalization) webhook, with the secret header: ElevenLabs' documented
+           fields ``caller_id``, ``agent_id``, ``called_number``, ``call_sid`` (``spec_shape``: page 10's ``from``,
+           ``to``, ``conversation_id``, ``call_sid``);
+        2. each of ``tool_calls`` (``(tool name, params)``, where params may be a function of the results so far)
+           POSTed to the URL of that tool in the agent's stored configuration with its ``request_headers`` (a
+           stored secret ``{"secret_id"}`` is sent as ``webhook_secret``; ``tool_secret`` replaces every header
+           value, as an agent configured with an old secret would send); body properties that name a
+           ``dynamic_variable`` (and ``user_id`` / ``conversation_id`` when the model left them out) are filled
+           from the dynamic variables the personalization answered plus the ``system__*`` ones;
+        3. the signed ``post_call_transcription`` webhook with the transcript, the tool calls and their results.
+        """
+        conversation_id = "conv_" + secrets.token_hex(12)
+        call_sid = "CA" + secrets.token_hex(16)
+        if spec_shape:
+            start = {"from": caller, "to": called, "conversation_id": conversation_id, "call_sid": call_sid}
+        else:
+            start = {"caller_id": caller, "agent_id": agent_id, "called_number": called, "call_sid": call_sid}
+        answer = requests.post(personalization_url, json=start, headers={"X-Voice-Secret": webhook_secret},
+                               timeout=timeout)
+        call = SimulatedCall(conversation_id=conversation_id, call_sid=call_sid,
+                             personalization_status=answer.status_code,
+                             personalization=answer.json() if answer.content else {})
+        variables = {**(call.personalization.get("dynamic_variables") or {}),
+                     "system__conversation_id": conversation_id, "system__call_sid": call_sid,
+                     "system__caller_id": caller, "system__called_number": called, "system__agent_id": agent_id}
+        with self.lock:
+            tools = {tool["name"]: json.loads(json.dumps(tool)) for tool in _tools_of(self.agents[agent_id])}
+        for name, params in tool_calls:
+            given = params(call.tool_results) if callable(params) else dict(params)
+            tool = tools[name]
+            schema = tool["api_schema"]
+            headers = {key: tool_secret if tool_secret is not None else
+                       (webhook_secret if isinstance(value, dict) else value)
+                       for key, value in (schema.get("request_headers") or {}).items()}
+            body: dict[str, Any] = {}
+            for prop, spec in ((schema.get("request_body_schema") or {}).get("properties") or {}).items():
+                if isinstance(spec, dict) and spec.get("dynamic_variable") in variables:
+                    body[prop] = variables[spec["dynamic_variable"]]
+            body.setdefault("user_id", variables.get("user_id"))
+            body.setdefault("conversation_id", conversation_id)
+            body.update(given)
+            body = {key: value for key, value in body.items() if value is not None}
+            response = requests.request(schema.get("method", "POST"), schema["url"], json=body, headers=headers,
+                                        timeout=timeout)
+            result = response.json() if response.content else {}
+            call.tool_results.append(ToolResult(name=name, params=body, status=response.status_code, result=result))
+        if post_call:
+            payload = call_payload(agent_id, call, caller=caller, called=called, duration_secs=duration_secs)
+            call.post_call_status = self.post_call(post_call_url, payload, signing_secret, timeout=timeout).status_code
+        return call
 
     # -- the server
     def _routes(self) -> None:
@@ -379,3 +443,55 @@ def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
             _merge(target[key], value)
         else:
             target[key] = json.loads(json.dumps(value))
+
+
+# --- the call simulation's values (issue 21) -----------------------------------------------------------------
+@dataclass
+class ToolResult:
+    name: str
+    params: dict[str, Any]
+    status: int
+    result: dict[str, Any]
+
+
+@dataclass
+class SimulatedCall:
+    conversation_id: str
+    call_sid: str
+    personalization_status: int
+    personalization: dict[str, Any]
+    tool_results: list[ToolResult] = field(default_factory=list)
+    post_call_status: int | None = None
+
+    def result(self, name: str) -> dict[str, Any]:
+        """The last answer of tool ``name``."""
+        return [r for r in self.tool_results if r.name == name][-1].result
+
+
+def _tools_of(agent: dict[str, Any]) -> list[dict[str, Any]]:
+    prompt = ((agent.get("conversation_config") or {}).get("agent") or {}).get("prompt") or {}
+    return [tool for tool in prompt.get("tools") or [] if isinstance(tool, dict) and tool.get("type") == "webhook"]
+
+
+def call_payload(agent_id: str, call: SimulatedCall, *, caller: str, called: str,
+                 duration_secs: int = 95) -> dict[str, Any]:
+    """The ``post_call_transcription`` of a simulated phone call: the first message, one turn per tool call with
+    its result, and the phone call's metadata (``phone_call`` {direction, call_sid, agent_number,
+    external_number})."""
+    override = (call.personalization.get("conversation_config_override") or {}).get("agent") or {}
+    turns: list[dict[str, Any]] = [
+        {"role": "agent", "message": override.get("first_message") or "Hi! How can I help?", "time_in_call_secs": 0},
+        {"role": "user", "message": "I'd like to book a meeting.", "time_in_call_secs": 4}]
+    for index, tool in enumerate(call.tool_results):
+        request_id = secrets.token_hex(6)
+        turns.append({"role": "agent", "message": "", "time_in_call_secs": 10 + index * 5,
+                      "tool_calls": [{"tool_name": tool.name, "request_id": request_id,
+                                      "params_as_json": json.dumps(tool.params)}],
+                      "tool_results": [{"tool_name": tool.name, "request_id": request_id,
+                                        "result_value": json.dumps(tool.result),
+                                        "is_error": tool.status >= 400 or bool(tool.result.get("error"))}]})
+    payload = transcription_payload(agent_id, call.conversation_id, duration_secs=duration_secs, transcript=turns,
+                                    dynamic_variables=call.personalization.get("dynamic_variables") or {})
+    payload["data"]["metadata"]["phone_call"] = {"direction": "inbound", "type": "twilio", "call_sid": call.call_sid,
+                                                 "agent_number": called, "external_number": caller}
+    return payload
