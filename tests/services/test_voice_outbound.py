@@ -7,6 +7,7 @@ Outbox rows run as they are committed (the queue is immediate in tests).
 """
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -333,3 +334,39 @@ def test_a_stored_action_of_an_instance_without_voice_is_skipped(setup, elevenla
     row = result()
     assert row.status == "skipped" and "not configured" in row.error
     assert WorkflowAction.select().count() == 1
+
+
+def test_an_unanswered_request_fails_rather_than_risk_a_second_call(setup, elevenlabs_fake):
+    """ElevenLabs took the request but did not answer in time (it placed the call afterwards): LinkTime cannot know,
+    so the action fails saying so, and running it again calls nobody."""
+    app, host, event_type, agent = setup
+    app.config["INTEGRATION_HTTP_TIMEOUT"] = 1
+    workflow_with(host, ai_call())
+    elevenlabs_fake.hang(3)
+    book(event_type)
+    row = result()
+    assert row.status == "failed" and "may have been placed" in row.error and row.remote_id == outbound.PENDING
+    deadline = time.monotonic() + 10
+    while not calls_to(elevenlabs_fake, INVITEE_PHONE) and time.monotonic() < deadline:   # wait: the late call lands
+        time.sleep(0.05)
+    assert len(calls_to(elevenlabs_fake, INVITEE_PHONE)) == 1
+    WorkflowRunAction.update(status="queued", finished_at=None).where(WorkflowRunAction.id == row.id).execute()
+    assert _run_again() == "done"
+    assert result().status == "failed" and len(calls_to(elevenlabs_fake, INVITEE_PHONE)) == 1
+
+
+def test_an_unreachable_elevenlabs_is_retried(setup, elevenlabs_fake):
+    """Nothing listens at the address: the request never left, so the action is retried like other actions."""
+    from tests.conftest import free_port
+
+    app, host, event_type, agent = setup
+    workflow_with(host, ai_call())
+    app.config["ELEVENLABS_API_BASE"] = f"http://127.0.0.1:{free_port()}"
+    try:
+        book(event_type)
+    finally:
+        app.config["ELEVENLABS_API_BASE"] = elevenlabs_fake.url
+    row = result()
+    assert row.status == "queued" and row.error.startswith("Attempt 1 failed") and row.remote_id is None
+    assert _run_again(datetime.now(UTC) + timedelta(minutes=2)) == "done"
+    assert result().status == "sent" and len(calls_to(elevenlabs_fake, INVITEE_PHONE)) == 1
