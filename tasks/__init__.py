@@ -20,6 +20,7 @@ def load_all() -> None:
     from tasks import (  # noqa: F401 (registers)
         analytics,
         calendars,
+        call_logs,
         domains,
         maintenance,
         notifications,

@@ -19,6 +19,7 @@ def register_api(app: Flask) -> None:
         scim,
         twilio_webhooks,
         v1,
+        v1_calls,  # noqa: F401 (adds GET /api/v1/calls to v1's blueprint before it is registered)
         voice_webhooks,
         zapier,
     )

@@ -249,6 +249,21 @@ def _event_type_paths() -> dict:
     }
 
 
+def _call_paths() -> dict:
+    return {"/api/v1/calls": {"get": operation(
+        "listCalls", "Calls", "List voice calls",
+        "Your voice agents' calls, newest first: inbound, outbound (workflows' AI Voice Call) and web widget, with "
+        "the agent's name, duration and outcome. `from`/`to` filter on the start: a date (`2026-03-01`, UTC) "
+        "includes that whole day; a date-time is an exact bound.",
+        params=[query("page", integer(minimum=1, maximum=MAX_PAGE, default=1), "Page number, from 1."),
+                query("limit", integer(minimum=1, maximum=50, default=DEFAULT_LIMIT), "Items per page, at most 50."),
+                query("status", string(enum=["COMPLETED", "FAILED", "NO_ANSWER", "all"], default="all"),
+                      "Only calls with this status."),
+                query("from", string(example="2026-03-01"), "Earliest start: ISO date or date-time."),
+                query("to", string(example="2026-03-31"), "Latest start: ISO date or date-time.")],
+        responses={"200": json_response("One page of calls.", ref("CallList")), **errors("400")})}}
+
+
 def _public_paths() -> dict:
     return {"/api/bookings": {"post": operation(
         "createPublicBooking", "Public", "Book a slot (no API key)",
@@ -326,11 +341,12 @@ TAGS = [
     {"name": "Contacts", "description": "The people who booked with you, and ones you added."},
     {"name": "Event Types", "description": "What invitees can book."},
     {"name": "Availability", "description": "Bookable time slots."},
+    {"name": "Calls", "description": "Your voice agents' call logs."},
     {"name": "Public", "description": "No API key: the booking page's own endpoint."},
     {"name": "Zapier", "description": "REST hooks and samples for the Zapier app."},
 ]
 DESCRIPTION = (
-    "The LinkTime REST API: bookings, contacts, event types and availability.\n\n"
+    "The LinkTime REST API: bookings, contacts, event types, availability and voice calls.\n\n"
     "**Authentication**: send an API key from Settings → API Keys as `Authorization: Bearer lt_live_...`. "
     "The `/api/v1` endpoints require a Pro plan or higher (a Free account gets 403).\n\n"
     "**Errors** are `{\"error\": \"message\"}`; invalid input is 400 `{\"error\": \"Invalid request data\", "
@@ -338,8 +354,8 @@ DESCRIPTION = (
     "**Rate limits**: 60 requests a minute per API key; 5 failed authentications a minute per IP address, "
     "after which every request from it is refused until the minute has passed; the public booking endpoint "
     "10 a minute per IP. A 429 carries `Retry-After`.\n\n"
-    "**Pagination**: list endpoints take `page` (from 1) and `limit` (default 20, at most 100) and answer "
-    "`{\"data\": [...], \"pagination\": {\"page\", \"limit\", \"total\", \"totalPages\"}}`.\n\n"
+    "**Pagination**: list endpoints take `page` (from 1) and `limit` (default 20, at most 100; 50 for calls) and "
+    "answer `{\"data\": [...], \"pagination\": {\"page\", \"limit\", \"total\", \"totalPages\"}}`.\n\n"
     f"**Webhooks** (configured in the dashboard) send `{', '.join(EVENT_NAMES)}` with `apiVersion` "
     f"{API_VERSION}."
 )
@@ -354,7 +370,7 @@ def _document_json(base_url: str) -> str:
         "security": [{"bearerAuth": []}],
         "tags": TAGS,
         "paths": {**_user_paths(), **_booking_paths(), **_contact_paths(), **_event_type_paths(),
-                  **_public_paths(), **_zapier_paths()},
+                  **_call_paths(), **_public_paths(), **_zapier_paths()},
         "components": components(),
     }
     return json.dumps(doc)

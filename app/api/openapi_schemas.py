@@ -285,6 +285,21 @@ CHECKOUT_URL = string("Priced event types: where the invitee pays (Stripe Checko
                       format="uri")
 
 
+def _call_schema() -> dict:
+    return obj({"id": an_id("call"), "direction": string(enum=["inbound", "outbound", "web"], example="inbound"),
+                "callerPhone": string("The other party's number (E.164); none for a web widget call.",
+                                      nullable=True, example="+14155551234"),
+                "durationSeconds": integer(example=142, minimum=0),
+                "status": string(enum=["in_progress", "completed", "failed", "no_answer"], example="completed"),
+                "agentName": string(example="Sales Agent"), "startedAt": instant(),
+                "outcome": string("What the call achieved.", nullable=True,
+                                  enum=["booking_created", "info_provided", "no_action", None],
+                                  example="booking_created"),
+                "callType": string("Outbound calls: reminder, confirmation, follow_up or custom.", nullable=True,
+                                   example=None),
+                "bookingId": string("The booking the call made or is about.", nullable=True, example=EXAMPLE_ID)})
+
+
 def _public_schemas() -> dict:
     return {
         "PublicBookingRequest": obj({
@@ -397,6 +412,8 @@ def components() -> dict:
                              "timezone": string(example="America/New_York"),
                              "startDate": day("First local date searched."),
                              "endDate": day("Last local date searched.")}),
+        "Call": _call_schema(),
+        "CallList": obj({"data": array(ref("Call")), "pagination": ref("Pagination")}),
         **_public_schemas(),
     }
     schemas.update(_zapier_schemas())

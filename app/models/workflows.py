@@ -20,7 +20,7 @@ from app.models.scheduling import EventType, JSONField
 TRIGGERS = ("booking_created", "booking_cancelled", "booking_rescheduled", "payment_received",
             "before_meeting", "after_meeting")
 TIMED_TRIGGERS = ("before_meeting", "after_meeting")
-ACTION_KINDS = ("email", "sms", "slack", "webhook")
+ACTION_KINDS = ("email", "sms", "slack", "webhook", "ai_call")     # ai_call: an AI voice call (issue 21)
 RUN_STATUSES = ("scheduled", "fired")
 ACTION_STATUSES = ("queued", "sent", "delivered", "skipped", "failed")
 
@@ -54,7 +54,7 @@ class WorkflowEventType(BaseModel):
 class WorkflowAction(BaseModel):
     workflow = peewee.ForeignKeyField(Workflow, backref="actions", on_delete="CASCADE")
     position = peewee.IntegerField(default=0)
-    kind = peewee.CharField(max_length=20)                      # email | sms | slack | webhook
+    kind = peewee.CharField(max_length=20)                      # email | sms | slack | webhook | ai_call
     config = JSONField(default=dict)                            # recipient, address, subject, body ...
     secret = peewee.TextField(null=True)                        # encrypted: a Slack webhook URL, a signing secret
     disabled_reason = peewee.TextField(null=True)               # a revoked Slack webhook stops the action

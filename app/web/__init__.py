@@ -16,6 +16,7 @@ def register_web(app: Flask) -> None:
         auth,
         availability,
         bookings,
+        calls,
         contacts,
         crm_integrations,
         custom_domain_settings,
@@ -43,7 +44,8 @@ def register_web(app: Flask) -> None:
     for module in (voice_widget, main, auth, dashboard, event_types, availability, bookings, contacts, settings,
                    admin, webhooks, api_keys, crm_integrations, integrations, audit, analytics, docs, invitee,
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
-                   routing_forms, routing_public, custom_domain_settings, public):
+                   routing_forms, routing_public, custom_domain_settings, calls,
+                   public):
         app.register_blueprint(module.bp)
 
     from app.web.host_routing import check_host

@@ -30,8 +30,9 @@
   function syncRecipient(select) {
     var row = select.closest(".wf-action");
     if (row) {
+      // a part names the recipients it belongs to, separated by spaces ("host custom")
       row.querySelectorAll("[data-wf-recipient-part]").forEach(function (part) {
-        show(part, part.getAttribute("data-wf-recipient-part") === select.value);
+        show(part, part.getAttribute("data-wf-recipient-part").split(" ").indexOf(select.value) !== -1);
       });
     }
   }

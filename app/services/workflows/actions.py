@@ -1,4 +1,5 @@
-"""What workflow actions do: Send Email, Send SMS, Send Slack Message, Call Webhook (spec page 12).
+"""What workflow actions do: Send Email, Send SMS, Send Slack Message, Call Webhook (spec page 12), and AI Voice Call
+(spec page 10: ``app.services.voice.outbound`` checks and places the call).
 
 A fired run gets one ``WorkflowRunAction`` per action with one outbox row each (``queue_many``), so every action
 has its own retries and one failing never stops another, nor any other workflow. Email and SMS rows run on the
@@ -45,6 +46,7 @@ from app.services.booking.team_bookings import hosts_of_booking
 from app.services.developer import webhook_delivery
 from app.services.mailer import queue_email
 from app.services.plans import limits_for
+from app.services.voice import outbound
 from app.services.workflows import loading, sms_inbound, templating
 from app.statements import Param, Statement
 
@@ -53,7 +55,7 @@ log = logging.getLogger(__name__)
 SEND_BATCH = 20                                # default-lane rows per queue task (enqueue_rows)
 BATCH_TASK = "perform_workflow_actions"        # tasks/workflows.py
 KIND_ROWS = {"email": "workflow_action", "sms": "workflow_action", "slack": "workflow_hook",
-             "webhook": "workflow_hook"}
+             "webhook": "workflow_hook", "ai_call": "workflow_action"}
 INSERT_CHUNK = 90                              # rows per INSERT (SQLite allows 999 parameters in older builds)
 RETRY_DELAYS = (60, 300, 1800, 7200)           # seconds after attempts 1..4 (email, SMS, Slack)
 WORKFLOW_EVENTS = {"booking_created": "booking.created", "booking_cancelled": "booking.cancelled",
@@ -467,7 +469,23 @@ def _plain(outcome: webhook_delivery.Outcome) -> str:
     return f"The endpoint could not be reached: {outcome.error or 'no answer'}"
 
 
+def _ai_call(job: Job) -> Sent | None:
+    """AI Voice Call: the checks and the call are ``voice.outbound``'s; a skip keeps its reason, and ElevenLabs'
+    transient refusals retry on the actions' schedule (after its ``Retry-After`` when it gave one)."""
+    try:
+        if job.test:
+            return Sent(outbound.test_call(job.workflow.user, job.booking, job.action.config or {}, phone=job.phone))
+        placed = outbound.place_call(job.workflow.user, job.booking, job.action.config or {},
+                                     result_id=job.result.id, now=job.now, workflow_name=job.workflow.name)
+    except outbound.CallSkipped as exc:
+        raise Skip(str(exc)) from exc
+    except TransientError as exc:
+        later = job.now + timedelta(seconds=exc.retry_after) if exc.retry_after else None
+        raise Retry(str(exc), later) from exc
+    return Sent(placed.note, remote_id=placed.remote_id) if placed.remote_id else None
+
+
 WORKFLOW_ACTIONS: dict[str, Callable[[Job], Sent | None]] = {
-    "email": _email, "sms": _sms, "slack": _slack, "webhook": _webhook,
+    "email": _email, "sms": _sms, "slack": _slack, "webhook": _webhook, "ai_call": _ai_call,
 }
 PERMANENT_HOOKS: dict[str, Callable[[Job, Exception], None]] = {"slack": _slack_revoked}

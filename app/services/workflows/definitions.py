@@ -37,18 +37,23 @@ from app.services.plans import (
     effective_plan,
     limits_for,
 )
+from app.services.voice import outbound as voice_outbound
+from app.services.voice import settings as voice_settings
 from app.services.workflows import runs, templating
 
 TRIGGER_LABELS = {"booking_created": "Booking Created", "booking_cancelled": "Booking Cancelled",
                   "booking_rescheduled": "Booking Rescheduled", "payment_received": "Payment Received",
                   "before_meeting": "Before Meeting", "after_meeting": "After Meeting"}
-ACTION_LABELS = {"email": "Send Email", "sms": "Send SMS", "slack": "Send Slack Message", "webhook": "Call Webhook"}
+ACTION_LABELS = {"email": "Send Email", "sms": "Send SMS", "slack": "Send Slack Message", "webhook": "Call Webhook",
+                 "ai_call": "AI Voice Call"}
 OFFSET_PRESETS = ((15, "15 minutes"), (60, "1 hour"), (1440, "1 day"))
 OFFSET_UNITS = {"minutes": 1, "hours": 60, "days": 1440}
 MAX_OFFSET = 30 * 1440
 EMAIL_RECIPIENTS = {"invitee": "The invitee", "host": "The host (every host of a team booking)",
                     "address": "Another address"}
 SMS_RECIPIENTS = {"invitee": "The invitee's phone", "host": "The host's phone"}
+CALL_TARGETS = voice_outbound.TARGETS          # AI Voice Call: who is called
+CALL_TYPES = voice_outbound.CALL_TYPES
 MAX_SMS = 1600
 
 
@@ -65,6 +70,8 @@ class ActionInput:
     subject: str = ""
     body: str = ""
     url: str = ""                      # the webhook's URL, or a Slack incoming-webhook URL (secret)
+    call_type: str = "reminder"        # AI Voice Call (``recipient`` is its ``to``, ``phone`` its number, ``body``
+                                       # its custom message)
 
 
 @dataclass
@@ -107,7 +114,8 @@ def parse_form(form: Mapping) -> WorkflowInput:
             recipient=(form.get(prefix + "recipient") or "invitee").strip(),
             address=(form.get(prefix + "address") or "").strip(), phone=(form.get(prefix + "phone") or "").strip(),
             subject=(form.get(prefix + "subject") or "").strip(), body=(form.get(prefix + "body") or ""),
-            url=(form.get(prefix + "url") or "").strip()))
+            url=(form.get(prefix + "url") or "").strip(),
+            call_type=(form.get(prefix + "call_type") or "reminder").strip()))
     return data
 
 
@@ -117,10 +125,17 @@ def input_of(workflow: Workflow) -> WorkflowInput:
         name=workflow.name, trigger=workflow.trigger, offset_minutes=workflow.offset_minutes,
         all_event_types=workflow.all_event_types, enabled=workflow.enabled,
         event_type_ids=[link.event_type_id for link in workflow.event_type_links],
-        actions=[ActionInput(kind=a.kind, id=a.id, recipient=a.config.get("recipient", "invitee"),
-                             address=a.config.get("address", ""), phone=a.config.get("phone", ""),
-                             subject=a.config.get("subject", ""), body=a.config.get("body", ""),
-                             url=a.config.get("url", "")) for a in actions_of(workflow)])
+        actions=[_action_input(a) for a in actions_of(workflow)])
+
+
+def _action_input(a: WorkflowAction) -> ActionInput:
+    if a.kind == "ai_call":          # the spec's AI_CALL config: to, customPhone, callType, customMessage
+        return ActionInput(kind=a.kind, id=a.id, recipient=a.config.get("to") or "invitee",
+                           phone=a.config.get("customPhone") or "", body=a.config.get("customMessage") or "",
+                           call_type=a.config.get("callType") or "reminder")
+    return ActionInput(kind=a.kind, id=a.id, recipient=a.config.get("recipient", "invitee"),
+                       address=a.config.get("address", ""), phone=a.config.get("phone", ""),
+                       subject=a.config.get("subject", ""), body=a.config.get("body", ""), url=a.config.get("url", ""))
 
 
 # --- what a host may use ----------------------------------------------------------------------------------
@@ -134,9 +149,16 @@ class ActionChoice:
 
 def action_choices(user: User) -> list[ActionChoice]:
     """The action kinds of the editor. SMS without Twilio settings is absent (one line says why); on a plan
-    without SMS it is shown with the upgrade note."""
+    without SMS it is shown with the upgrade note. AI Voice Call is absent without the ElevenLabs settings, and
+    shown with its note on a plan below Pro or without an active voice agent that has a phone number."""
     choices = []
     for kind in ACTION_KINDS:
+        if kind == "ai_call":
+            if not voice_settings.configured():
+                continue
+            reason = voice_outbound.availability(user)
+            choices.append(ActionChoice(kind, ACTION_LABELS[kind], reason is None, reason))
+            continue
         if kind == "sms":
             if not twilio_sms.configured():
                 continue
@@ -220,6 +242,33 @@ def _validate_action(user: User, index: int, action: ActionInput, stored: Workfl
             action.url = validate_url(action.url)
         except ValidationFailed as exc:
             errors[key + "url"] = exc.errors.get("url", "Enter a valid URL.")
+    elif action.kind == "ai_call":
+        _validate_call(user, key, action, stored, errors)
+
+
+def _validate_call(user: User, key: str, action: ActionInput, stored: WorkflowAction | None, errors: dict) -> None:
+    """An AI Voice Call: the plan (PlanLimitReached), and for a new one an agent that can call (a stored one is
+    kept, and skipped with its reason while no agent can call)."""
+    if not voice_settings.configured():
+        errors[key + "kind"] = "AI voice calls are not configured on this LinkTime server."
+        return
+    check_feature(user, "voice_phone_number", "AI voice calls")
+    if (stored is None or stored.kind != "ai_call") and voice_outbound.calling_agent(user) is None:
+        errors[key + "kind"] = voice_outbound.NO_AGENT
+    if action.recipient not in CALL_TARGETS:
+        errors[key + "recipient"] = "Choose who is called."
+    elif action.recipient in ("host", "custom"):
+        phone = twilio_sms.normalize_phone(action.phone)
+        if phone is None:
+            errors[key + "phone"] = "Enter the number to call with its country code, e.g. +1 415 555 0100."
+        else:
+            action.phone = phone
+    if action.call_type not in CALL_TYPES:
+        errors[key + "call_type"] = "Choose the kind of call."
+    if len(action.body) > voice_outbound.MAX_MESSAGE:
+        errors[key + "body"] = f"Keep the message under {voice_outbound.MAX_MESSAGE} characters."
+    elif action.call_type == "custom" and not action.body.strip():
+        errors[key + "body"] = "Write what the agent should say."
 
 
 def validate(user: User, data: WorkflowInput, stored_actions: dict[str, WorkflowAction] | None = None
@@ -369,6 +418,10 @@ def _store_actions(workflow: Workflow, actions: list[ActionInput], stored: dict[
             config = {"url": action.url}
         elif action.kind == "slack":
             config = {"body": action.body}
+        elif action.kind == "ai_call":
+            config = {"to": action.recipient,
+                      "customPhone": action.phone if action.recipient in ("host", "custom") else None,
+                      "callType": action.call_type, "customMessage": action.body.strip() or None}
         row = stored.get(action.id or "")
         if row is not None and row.kind == action.kind:
             secret = row.secret
