@@ -25,5 +25,6 @@ def load_all() -> None:
         notifications,
         outbox,
         payments,
+        phone_numbers,
         workflows,
     )
