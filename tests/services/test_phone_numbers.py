@@ -225,7 +225,8 @@ def test_binding_imports_the_number_once_and_assigns_it(pro, twilio_fake, eleven
     assert [a["agentName"] for a in numbers.number_json(fresh(number))["agents"]] == ["Sales", "Support"]
 
 
-def test_binding_refuses_another_accounts_number_and_reports_elevenlabs_failures(pro, in_app, elevenlabs_fake, make_agent):
+def test_binding_refuses_another_accounts_number_and_reports_elevenlabs_failures(pro, in_app, elevenlabs_fake,
+                                                                                 make_agent):
     number = numbers.provision_number(pro, "US")
     stranger = make_agent(factories.user("otto", plan="PRO"))
     with pytest.raises(NumberFailed, match="belongs to another account"):
@@ -260,7 +261,8 @@ def test_a_discard_twilio_refuses_never_raises_and_is_released_by_the_daily_task
 
 
 # --- hold and release ------------------------------------------------------------------------------------------
-def test_holding_points_the_line_at_the_held_message_and_detaches_the_agents(pro, twilio_fake, elevenlabs_fake, make_agent):
+def test_holding_points_the_line_at_the_held_message_and_detaches_the_agents(pro, twilio_fake, elevenlabs_fake,
+                                                                             make_agent):
     number = numbers.provision_number(pro, "US")
     agent = make_agent(pro)
     numbers.bind_to_agent(number, agent)
