@@ -256,6 +256,14 @@ def test_a_forged_or_missing_signature_is_refused(app, client, hana, twilio_fake
     assert client.post(HELD_LINE, data={"To": number.e164}).status_code == 403
 
 
+def test_the_held_line_needs_no_csrf_token(app_factory, make_user, twilio_fake, number_settings):
+    app = app_factory(WTF_CSRF_ENABLED=True, **number_settings(twilio_fake))
+    hana = make_user("hana", plan="PRO")
+    number = provision(app, hana)
+    in_db(app, numbers.hold_number, number)
+    assert "cal.example.com/hana" in said(call(app.test_client(), number.e164))
+
+
 def test_the_held_line_is_404_without_twilio_settings(app_factory, number_settings):
     client = app_factory(**number_settings()).test_client()
     assert call(client, "+14155550100").status_code == 404

@@ -298,6 +298,22 @@ def test_a_hold_a_provider_refuses_holds_nothing_and_a_retry_finishes(pro, twili
     assert twilio_fake.numbers[number.twilio_sid]["voice_url"] == HELD_LINE
 
 
+def test_a_number_already_gone_from_twilio_is_released_at_once(pro, twilio_fake):
+    number = numbers.provision_number(pro, "US")
+    twilio_fake.numbers.pop(number.twilio_sid)              # released in Twilio's console by hand
+    numbers.hold_number(number)
+    assert fresh(number).status == "released" and number.status == "released"
+    assert numbers.numbers_of(pro) == []
+
+
+def test_binding_reads_the_stored_import(pro, twilio_fake, elevenlabs_fake, make_agent):
+    number = numbers.provision_number(pro, "US")
+    stale = PhoneNumber.get_by_id(number.id)                 # a copy read before the first binding
+    numbers.bind_to_agent(number, make_agent(pro))
+    numbers.bind_to_agent(stale, make_agent(pro))
+    assert len(elevenlabs_fake.phone_numbers) == 1 and stale.elevenlabs_phone_id == number.elevenlabs_phone_id
+
+
 def test_the_daily_task_releases_numbers_whose_hold_is_over(pro, twilio_fake):
     from tasks.phone_numbers import release_held_numbers
 

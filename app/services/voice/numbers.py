@@ -260,8 +260,10 @@ def _client(action: str):
 
 def bind_to_agent(number: PhoneNumber, agent: VoiceAgent) -> None:
     """Import the number into ElevenLabs (once) and assign it to the agent; the agent's ``phone_number`` is set."""
-    if number.status != "active":
+    stored = PhoneNumber.get_or_none(PhoneNumber.id == number.id)
+    if stored is None or stored.status != "active":
         raise NumberFailed("the number is on hold or released.")
+    number.elevenlabs_phone_id = stored.elevenlabs_phone_id      # another copy of the row may have imported it
     if not agent.elevenlabs_agent_id:
         raise NumberFailed("the agent has no ElevenLabs agent.")
     mine = (number.organization_id == agent.organization_id if number.organization_id is not None
@@ -352,18 +354,25 @@ def hold_number(number: PhoneNumber, *, now: datetime | None = None) -> None:
             raise NumberFailed(str(exc), action="release") from exc
         PhoneNumber.update(elevenlabs_phone_id=None).where(PhoneNumber.id == fresh.id).execute()
         number.elevenlabs_phone_id = None
+    gone = False
     try:
         twilio_numbers.update(fresh.twilio_sid, voice_url=held_line_url())
+    except twilio_numbers.NumberError as exc:
+        if exc.status != 404:
+            raise NumberFailed(str(exc), action="release") from exc
+        gone = True                     # no longer on the Twilio account (released there by hand): nothing to hold
     except IntegrationError as exc:
         raise NumberFailed(str(exc), action="release") from exc
-    until = (now or utcnow()) + timedelta(days=HOLD_DAYS)
+    at = now or utcnow()
+    until = at + timedelta(days=HOLD_DAYS)
+    changes = {"status": "released", "released_at": at} if gone else {"status": "held", "hold_until": until}
     with transaction():
         VoiceAgent.update(phone_number=None, updated_at=utcnow()).where(
             VoiceAgent.phone_number == fresh.id).execute()
-        PhoneNumber.update(status="held", hold_until=until).where(
-            (PhoneNumber.id == fresh.id) & (PhoneNumber.status == "active")).execute()
-    number.status, number.hold_until = "held", until
-    log.info("phone number %s is held until %s", fresh.id, until.isoformat())
+        PhoneNumber.update(**changes).where((PhoneNumber.id == fresh.id) & (PhoneNumber.status == "active")).execute()
+    for name, value in changes.items():
+        setattr(number, name, value)
+    log.info("phone number %s is %s", fresh.id, "released (gone from Twilio)" if gone else f"held until {until}")
 
 
 def release_due_numbers(now: datetime | None = None) -> int:
