@@ -71,12 +71,6 @@ def country_name(country: str | None) -> str:
     return COUNTRIES.get((country or "").upper(), (country or "", ""))[0]
 
 
-def hold_days_left(number: PhoneNumber, now: datetime | None = None) -> int | None:
-    if number.status != "held" or number.hold_until is None:
-        return None
-    return max(0, -(-int((number.hold_until - (now or utcnow())).total_seconds()) // 86400))
-
-
 def clean_label(label) -> str:
     """The label stripped; ValidationFailed ({"label"}) when it is not text of at most 64 characters."""
     if label is None:
