@@ -26,6 +26,7 @@ def load_all() -> None:
         notifications,
         outbox,
         payments,
+        phone_numbers,
         voice,
         workflows,
     )

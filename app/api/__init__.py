@@ -15,6 +15,7 @@ def register_api(app: Flask) -> None:
         custom_domains,
         openapi,
         payment_webhooks,
+        phone_numbers,
         public,
         scim,
         twilio_webhooks,
@@ -27,4 +28,5 @@ def register_api(app: Flask) -> None:
     for module in (v1, zapier, audit, analytics, public, payment_webhooks, twilio_webhooks, scim, custom_domains,
                    voice_webhooks):
         app.register_blueprint(module.bp)
+    app.register_blueprint(phone_numbers.bp)
     app.extensions[API_DOCUMENT] = openapi.document

@@ -29,6 +29,7 @@ def register_web(app: Flask) -> None:
         org_members,
         org_settings,
         organizations,
+        phone_numbers,
         public,
         routing_forms,
         routing_public,
@@ -47,6 +48,7 @@ def register_web(app: Flask) -> None:
                    routing_forms, routing_public, custom_domain_settings, calls,
                    public):
         app.register_blueprint(module.bp)
+    app.register_blueprint(phone_numbers.bp)
 
     from app.web.host_routing import check_host
     app.before_request(check_host)  # after the user is loaded: a custom domain serves its owner's pages only
