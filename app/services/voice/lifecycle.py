@@ -129,15 +129,18 @@ def after_hours_override(agent: VoiceAgent, *, texted: bool) -> dict:
 
 
 def agent_for_number(called: str, elevenlabs_agent_id: str = "") -> VoiceAgent | None:
-    """The agent answering ``called`` (an active number; active agents before switched-off ones), else the agent
-    ElevenLabs named."""
+    """The agent answering ``called`` (an active number), else the agent ElevenLabs named. Several agents of an
+    organization may share one number while ElevenLabs routes it to one of them: the agent ElevenLabs named comes
+    first, then active agents before switched-off ones."""
     e164 = normalize_phone(called) or called
     agent = None
     if e164:
-        agent = (VoiceAgent.select().join(PhoneNumber, on=(VoiceAgent.phone_number == PhoneNumber.id))
-                 .where((PhoneNumber.e164 == e164) & (PhoneNumber.status == "active")
-                        & VoiceAgent.deleted_at.is_null())
-                 .order_by(VoiceAgent.is_active.desc(), VoiceAgent.created_at).first())
+        on_number = (VoiceAgent.select().join(PhoneNumber, on=(VoiceAgent.phone_number == PhoneNumber.id))
+                     .where((PhoneNumber.e164 == e164) & (PhoneNumber.status == "active")
+                            & VoiceAgent.deleted_at.is_null()))
+        named = (on_number.where(VoiceAgent.elevenlabs_agent_id == elevenlabs_agent_id).first()
+                 if elevenlabs_agent_id else None)
+        agent = named or on_number.order_by(VoiceAgent.is_active.desc(), VoiceAgent.created_at).first()
     if agent is None and elevenlabs_agent_id:
         agent = VoiceAgent.get_or_none((VoiceAgent.elevenlabs_agent_id == elevenlabs_agent_id)
                                        & VoiceAgent.deleted_at.is_null())
