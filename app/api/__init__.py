@@ -19,9 +19,11 @@ def register_api(app: Flask) -> None:
         scim,
         twilio_webhooks,
         v1,
+        voice_agents,
         zapier,
     )
 
-    for module in (v1, zapier, audit, analytics, public, payment_webhooks, twilio_webhooks, scim, custom_domains):
+    for module in (v1, zapier, audit, analytics, public, payment_webhooks, twilio_webhooks, scim, custom_domains,
+                   voice_agents):
         app.register_blueprint(module.bp)
     app.extensions[API_DOCUMENT] = openapi.document

@@ -35,6 +35,7 @@ def register_web(app: Flask) -> None:
         settings,
         team_event_types,
         team_pages,
+        voice_agents,
         webhooks,
         workflows,
     )
@@ -42,7 +43,7 @@ def register_web(app: Flask) -> None:
     for module in (main, auth, dashboard, event_types, availability, bookings, contacts, settings, admin, webhooks,
                    api_keys, crm_integrations, integrations, audit, analytics, docs, invitee, organizations,
                    org_members, org_settings, scim_settings, team_event_types, team_pages, workflows, routing_forms,
-                   routing_public, custom_domain_settings, public):
+                   routing_public, custom_domain_settings, voice_agents, public):
         app.register_blueprint(module.bp)
 
     from app.web.host_routing import check_host
