@@ -14,7 +14,7 @@ from app.integrations.errors import IntegrationError
 from app.integrations.twilio_numbers import SUPPORTED_COUNTRIES
 from app.models.voice import AFTER_HOURS
 from app.services import plans
-from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.plans import PlanLimitReached
 from app.services.voice import agents, hours, numbers, prompts, settings, usage
 from app.services.voice.agents import AgentFailed, NotConfigured
@@ -25,7 +25,7 @@ from app.web.session import login_required
 bp = Blueprint("voice_agents", __name__, url_prefix="/dashboard/voice-agents")
 
 FAILURES = (ValidationFailed, PlanLimitReached, AgentFailed, numbers.NumberFailed, NotConfigured, Conflict,
-            NotFound, IntegrationError)
+            Forbidden, NotFound, IntegrationError)
 AFTER_HOURS_LABELS = {"voicemail": "Play a voicemail greeting", "message": "Say a message of mine",
                       "booking_url": "Say my booking page address (and text it when possible)"}
 
@@ -69,7 +69,8 @@ def _index(errors=None, values=None, status=200, block=None):
     if not missing:
         current = usage.usage_for(g.user)
         context.update(agents=agents.agents_of(g.user), templates=list(prompts.TEMPLATES.values()),
-                       usage=current, plan=agents.plan_json(g.user), offers_numbers=_offers_numbers())
+                       usage=current, plan=agents.plan_json(g.user), offers_numbers=_offers_numbers(),
+                       organizations=agents.managed_organizations(g.user))
     return render("voice_agents/index.html", block=block, status=status, **context)
 
 
@@ -83,8 +84,9 @@ def index():
 @login_required
 def create():
     values = {"template": request.form.get("template", "scheduling"), "country": request.form.get("country", "US"),
-              "agentName": request.form.get("agentName", "")}
-    data = {"template": values["template"], "agentName": values["agentName"] or None}
+              "agentName": request.form.get("agentName", ""), "organizationId": request.form.get("organizationId", "")}
+    data = {"template": values["template"], "agentName": values["agentName"] or None,
+            "organizationId": values["organizationId"] or None}
     try:
         agent = agents.create_agent(g.user, data, phone=_offers_numbers(), country=values["country"],
                                     ip=g.client_ip)
@@ -149,6 +151,20 @@ def _section_saved(agent, block: str, section: str, message: str):
         return _detail(agent, block=block, section=section, notice=message)
     flash(message, "success")
     return _redirect("voice_agents.detail", agent_id=agent.id)
+
+
+@bp.post("/<agent_id>/active")
+@login_required
+def switch(agent_id: str):
+    """Switch the agent on or off by hand (an agent off for minutes comes back on with the next month)."""
+    agent = agents.get_agent(g.user, agent_id)
+    on = request.form.get("isActive") == "1"
+    try:
+        agent = agents.update_agent(g.user, agent.id, {"isActive": on}, ip=g.client_ip)
+    except FAILURES as exc:
+        return _detail(agent, block="switch", status=422, errors=_errors(exc), section="switch")
+    return _section_saved(agent, "switch", "switch", "The agent answers again." if on else
+                          "The agent is off: it answers no calls until you switch it on.")
 
 
 @bp.post("/<agent_id>/event-types")

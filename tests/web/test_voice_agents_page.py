@@ -8,6 +8,7 @@ import pytest
 
 import tests.agent_fixtures as voice_fixtures  # first: it may stand in for app.services.voice.numbers
 from app.models.voice import PhoneNumber, VoiceAgent
+from app.services.account import organizations
 from app.services.voice import agents
 from tests import factories
 from tests.conftest import login
@@ -179,6 +180,32 @@ def test_an_agent_off_for_minutes_says_until_when(app, client):
         VoiceAgent.update(is_active=False, auto_deactivated=True).where(VoiceAgent.id == agent.id).execute()
         until = agents.next_period_text()
     assert f"Off until {until}" in text(client.get(BASE))
+
+
+def test_switching_an_agent_off_and_on(app, client):
+    person = signed_in(app, client)
+    agent = new_agent(app, person, phone=False)
+    off = client.post(f"{BASE}/{agent.id}/active", data={"isActive": "0"}, headers=HX)
+    assert off.status_code == 200 and 'aria-checked="false"' in text(off) and ">Inactive</span>" in text(off)
+    assert ">Inactive</span>" in text(client.get(BASE))
+    on = client.post(f"{BASE}/{agent.id}/active", data={"isActive": "1"})
+    assert on.status_code == 302
+    with data(app):
+        assert VoiceAgent.get_by_id(agent.id).is_active is True
+
+
+def test_an_organization_admin_can_create_the_organizations_agent(app, client):
+    person = signed_in(app, client, plan="FREE")
+    with data(app):
+        org = organizations.create_organization(person, name="Acme", slug="acme")
+    page = text(client.get(BASE))
+    assert f'<option value="{org.id}" >Acme (organization)</option>' in page
+    assert client.post(BASE, data={"template": "support", "organizationId": org.id}).status_code == 302
+    with data(app):
+        [agent] = VoiceAgent.select()
+        assert agent.organization_id == org.id
+    wrong = client.post(BASE, data={"template": "support", "organizationId": "nope"}, headers=HX)
+    assert wrong.status_code == 422 and "Organization not found" in text(wrong)
 
 
 def test_another_accounts_agent_is_404(app, client):

@@ -50,6 +50,11 @@ def _visible(user: User):
         (VoiceAgent.user == user.id) | VoiceAgent.organization.in_(_managed_organizations(user)))
 
 
+def managed_organizations(user: User) -> list:
+    """The organizations for which ``user`` may create agents (OWNER or ADMIN)."""
+    return [org for org, role in organizations.organizations_of(user) if role in MANAGERS]
+
+
 def agents_of(user: User) -> list[VoiceAgent]:
     """The agents ``user`` manages (own, and their organizations' as OWNER/ADMIN), oldest first."""
     return list(VoiceAgent.select().where(_visible(user)).order_by(VoiceAgent.created_at, VoiceAgent.id))
