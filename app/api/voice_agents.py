@@ -2,8 +2,9 @@
 
 ``/api/voice/agents`` GET (agents, shared usage, plan) and POST (201 ``{"agent"}``; 403 at the plan's agent
 limit; besides the spec's fields the body may hold ``template``, ``countryCode`` of the number (default US),
-``withPhoneNumber`` (default true) and ``organizationId`` for an organization's agent); ``/api/voice/agents/<id>`` GET (the full configuration), PATCH (synced to ElevenLabs), DELETE (deactivate;
-the number goes on hold); ``PUT …/event-types`` ``{"eventTypeIds"}``; ``PATCH …/active-hours``; ``POST`` /
+``withPhoneNumber`` (default true) and ``organizationId`` for an organization's agent);
+``/api/voice/agents/<id>`` GET (the full configuration), PATCH (synced to ElevenLabs; also ``isActive``), DELETE
+(deactivate; the number goes on hold); ``PUT …/event-types`` ``{"eventTypeIds"}``; ``PATCH …/active-hours``; ``POST`` /
 ``DELETE …/phone`` (Pro and above; POST ``{"countryCode"}`` buys a number, ``{"phoneNumberId"}`` binds one of
 the account's active numbers); the legacy ``/api/voice/agent`` acting on the first agent; ``GET
 /api/voice/usage``. Session cookie; mutations carry the CSRF token (``X-CSRFToken``) as the dashboard's other calls.
