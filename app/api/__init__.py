@@ -21,12 +21,12 @@ def register_api(app: Flask) -> None:
         twilio_webhooks,
         v1,
         v1_calls,  # noqa: F401 (adds GET /api/v1/calls to v1's blueprint before it is registered)
+        voice_agents,
         voice_webhooks,
         zapier,
     )
 
     for module in (v1, zapier, audit, analytics, public, payment_webhooks, twilio_webhooks, scim, custom_domains,
-                   voice_webhooks):
+                   voice_webhooks, voice_agents, phone_numbers):
         app.register_blueprint(module.bp)
-    app.register_blueprint(phone_numbers.bp)
     app.extensions[API_DOCUMENT] = openapi.document

@@ -37,6 +37,7 @@ def register_web(app: Flask) -> None:
         settings,
         team_event_types,
         team_pages,
+        voice_agents,
         voice_widget,
         webhooks,
         workflows,
@@ -45,10 +46,9 @@ def register_web(app: Flask) -> None:
     for module in (voice_widget, main, auth, dashboard, event_types, availability, bookings, contacts, settings,
                    admin, webhooks, api_keys, crm_integrations, integrations, audit, analytics, docs, invitee,
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
-                   routing_forms, routing_public, custom_domain_settings, calls,
+                   routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
                    public):
         app.register_blueprint(module.bp)
-    app.register_blueprint(phone_numbers.bp)
 
     from app.web.host_routing import check_host
     app.before_request(check_host)  # after the user is loaded: a custom domain serves its owner's pages only

@@ -23,7 +23,8 @@ Served on ``127.0.0.1:<free port>`` from a thread (``with ElevenLabsFake() as fa
   ``{"signed_url": "wss://..."}`` (an unknown agent: 404; ``conversation_base`` names the WebSocket fake the URL
   points at, ``signatures`` the ones issued).
 
-Knobs: ``fail(status, times, retry_after)`` answers the next requests with ``status``; ``hang(seconds, times)``
+Knobs: ``fail(status, times, retry_after)`` answers the next requests with ``status`` (``fail_on(method, path,
+status)`` only the next matching one); ``hang(seconds, times)``
 holds the next answers back (released by ``stop()``). ``requests`` records everything that arrived (the key
 removed). ``post_call(url, payload, secret)`` sends a post-call webhook the way ElevenLabs does
 (``ElevenLabs-Signature: t=...,v0=...`` over the raw body); ``signature_headers(body, secret)`` gives just the
@@ -116,6 +117,7 @@ class ElevenLabsFake(FlaskFake):
         self.requests: list[Recorded] = []
         self.lock = threading.RLock()
         self._failures: list[tuple[int, str | None]] = []
+        self._path_failures: list[tuple[str, str, int]] = []         # (method, path prefix, status)
         self._hangs: list[float] = []
         self._released = threading.Event()
         self._init_server("fake_elevenlabs")
@@ -132,6 +134,12 @@ class ElevenLabsFake(FlaskFake):
     def hang(self, seconds: float, *, times: int = 1) -> None:
         with self.lock:
             self._hangs.extend([seconds] * times)
+
+    def fail_on(self, method: str, path: str, status: int, *, times: int = 1) -> None:
+        """Answer the next ``times`` ``method`` requests whose path starts with ``path`` with ``status`` (other
+        requests pass): a failure at one step of a sequence."""
+        with self.lock:
+            self._path_failures.extend([(method.upper(), path, status)] * times)
 
     def stop(self) -> None:
         self._released.set()
@@ -233,6 +241,11 @@ class ElevenLabsFake(FlaskFake):
         with self.lock:
             self.requests.append(Recorded(request.method, request.path, dict(request.args), body))
             failure = self._failures.pop(0) if self._failures else None
+            matched = next((f for f in self._path_failures
+                            if f[0] == request.method and request.path.startswith(f[1])), None)
+            if failure is None and matched is not None:
+                self._path_failures.remove(matched)
+                failure = (matched[2], None)
             delay = self._hangs.pop(0) if self._hangs else 0.0
         if delay:
             self._released.wait(delay)
