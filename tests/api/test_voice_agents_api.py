@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-import tests.agent_fixtures as voice_fixtures  # first: it may stand in for app.services.voice.numbers
+import tests.agent_fixtures as voice_fixtures
 from app.db import db
 from app.models.base import utcnow
 from app.models.voice import CallLog, PhoneNumber

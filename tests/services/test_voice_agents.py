@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 
-import tests.agent_fixtures as voice_fixtures  # first: it may stand in for app.services.voice.numbers
+import tests.agent_fixtures as voice_fixtures
 from app.db import db
 from app.models import AuditLog, Membership
 from app.models.voice import PhoneNumber, VoiceAgent

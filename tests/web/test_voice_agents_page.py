@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-import tests.agent_fixtures as voice_fixtures  # first: it may stand in for app.services.voice.numbers
+import tests.agent_fixtures as voice_fixtures
 from app.models.voice import PhoneNumber, VoiceAgent
 from app.services.account import organizations
 from app.services.voice import agents
