@@ -47,6 +47,13 @@ def _paypal_mode(value: str) -> str:
     return mode
 
 
+def _kill_secret(value: str) -> str:
+    secret = value.strip()
+    if secret and len(secret) < 8:
+        raise ValueError("must be at least 8 characters")
+    return secret
+
+
 def _http_url(value: str) -> str:
     url = value.strip().rstrip("/")
     if not url.startswith(("https://", "http://")) or "?" in url or "#" in url:
@@ -260,6 +267,18 @@ SETTINGS: tuple[Setting, ...] = (
             "widget's browser connection may reach; added to the CSP `connect-src` of the pages that show it."),
     Setting("VOICE_TRANSCRIPT_RETENTION_DAYS", 90, "Days call transcripts are kept; a daily task deletes older "
             "ones (the call's log stays).", int),
+    Setting("ANTHROPIC_API_KEY", "", "Anthropic API key: with the Twilio settings it enables Messaging Agents (SMS "
+            "and WhatsApp assistants that book by text, Dashboard → Messaging Agents).", secret=True),
+    Setting("ANTHROPIC_MODEL", "claude-sonnet-4-5", "The Claude model the messaging agents use."),
+    Setting("ANTHROPIC_API_BASE", "https://api.anthropic.com", "Base URL of the Anthropic API (tests point it at a "
+            "fake; a base other than the default may be on a private or loopback address)."),
+    Setting("MESSAGING_AGENT_ENABLED", True, "Global kill switch of the messaging agents: `false` makes every agent "
+            "answer with the host's booking URL instead of the model.", _bool),
+    Setting("ADMIN_KILL_SECRET", "", "Secret (at least 8 characters) for the operator's kill-switch endpoints "
+            "`POST /api/admin/messaging/kill` and `/resume` (header `X-Admin-Secret`); unset, they answer 404.",
+            _kill_secret, secret=True),
+    Setting("MESSAGING_RETENTION_DAYS", 90, "Days conversation messages are kept; a daily task deletes older ones.",
+            int),
     Setting("SLACK_WEBHOOK_BASE", "https://hooks.slack.com", "Scheme and host a Slack incoming-webhook URL must "
             "have (tests point it at a fake; a base other than the default may be on a private or loopback "
             "address)."),

@@ -92,3 +92,18 @@ from app.models.voice import (  # noqa: E402
 
 ALL_MODELS += [PhoneNumber, VoiceAgent, VoiceAgentEventType, CallLog, VoiceToolBooking, VoicePeriodNotice]
 __all__ += ["CallLog", "PhoneNumber", "VoiceAgent", "VoiceAgentEventType", "VoicePeriodNotice", "VoiceToolBooking"]
+
+from app.models.messaging import (  # noqa: E402
+    Conversation,
+    ConversationMessage,
+    MessagingAgent,
+    MessagingAgentEventType,
+    MessagingCircuit,
+    MessagingPoolNotice,
+    WhatsAppSender,
+)
+
+ALL_MODELS += [MessagingAgent, MessagingAgentEventType, Conversation, ConversationMessage, WhatsAppSender,
+               MessagingCircuit, MessagingPoolNotice]
+__all__ += ["Conversation", "ConversationMessage", "MessagingAgent", "MessagingAgentEventType", "MessagingCircuit",
+            "MessagingPoolNotice", "WhatsAppSender"]
