@@ -21,6 +21,7 @@ def load_all() -> None:
         analytics,
         calendars,
         call_logs,
+        conversation_retention,
         domains,
         maintenance,
         notifications,

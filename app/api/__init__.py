@@ -21,6 +21,7 @@ def register_api(app: Flask) -> None:
         twilio_webhooks,
         v1,
         v1_calls,  # noqa: F401 (adds GET /api/v1/calls to v1's blueprint before it is registered)
+        v1_conversations,  # noqa: F401 (adds GET /api/v1/conversations to v1's blueprint likewise)
         voice_agents,
         voice_webhooks,
         zapier,

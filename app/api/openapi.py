@@ -264,6 +264,23 @@ def _call_paths() -> dict:
         responses={"200": json_response("One page of calls.", ref("CallList")), **errors("400")})}}
 
 
+def _conversation_paths() -> dict:
+    return {"/api/v1/conversations": {"get": operation(
+        "listConversations", "Conversations", "List SMS and WhatsApp conversations",
+        "Your messaging agents' threads, the latest message first, each with its most recent messages (at most 50, "
+        "in time order). Messages older than the retention period (90 days unless configured) are deleted and no "
+        "longer listed. `phone` is the customer's number in E.164 (other ways of writing a valid number are "
+        "normalised). `from`/`to` filter on the last message: a date (`2026-03-01`, UTC) includes that whole day; "
+        "a date-time is an exact bound.",
+        params=[query("phone", string(example="+14155551234"), "Only conversations with this number (E.164)."),
+                query("from", string(example="2026-03-01"), "Earliest last message: ISO date or date-time."),
+                query("to", string(example="2026-03-31"), "Latest last message: ISO date or date-time."),
+                query("limit", integer(minimum=1, maximum=50, default=DEFAULT_LIMIT), "Items per page, at most 50."),
+                query("page", integer(minimum=1, maximum=MAX_PAGE, default=1), "Page number, from 1.")],
+        responses={"200": json_response("One page of conversations.", ref("ConversationList")),
+                   **errors("400")})}}
+
+
 def _public_paths() -> dict:
     return {"/api/bookings": {"post": operation(
         "createPublicBooking", "Public", "Book a slot (no API key)",
@@ -342,11 +359,12 @@ TAGS = [
     {"name": "Event Types", "description": "What invitees can book."},
     {"name": "Availability", "description": "Bookable time slots."},
     {"name": "Calls", "description": "Your voice agents' call logs."},
+    {"name": "Conversations", "description": "Your messaging agents' SMS and WhatsApp threads."},
     {"name": "Public", "description": "No API key: the booking page's own endpoint."},
     {"name": "Zapier", "description": "REST hooks and samples for the Zapier app."},
 ]
 DESCRIPTION = (
-    "The LinkTime REST API: bookings, contacts, event types, availability and voice calls.\n\n"
+    "The LinkTime REST API: bookings, contacts, event types, availability, conversations and voice calls.\n\n"
     "**Authentication**: send an API key from Settings → API Keys as `Authorization: Bearer lt_live_...`. "
     "The `/api/v1` endpoints require a Pro plan or higher (a Free account gets 403).\n\n"
     "**Errors** are `{\"error\": \"message\"}`; invalid input is 400 `{\"error\": \"Invalid request data\", "
@@ -354,8 +372,9 @@ DESCRIPTION = (
     "**Rate limits**: 60 requests a minute per API key; 5 failed authentications a minute per IP address, "
     "after which every request from it is refused until the minute has passed; the public booking endpoint "
     "10 a minute per IP. A 429 carries `Retry-After`.\n\n"
-    "**Pagination**: list endpoints take `page` (from 1) and `limit` (default 20, at most 100; 50 for calls) and "
-    "answer `{\"data\": [...], \"pagination\": {\"page\", \"limit\", \"total\", \"totalPages\"}}`.\n\n"
+    "**Pagination**: list endpoints take `page` (from 1) and `limit` (default 20, at most 100; 50 for calls and "
+    "conversations) and answer `{\"data\": [...], \"pagination\": {\"page\", \"limit\", \"total\", "
+    "\"totalPages\"}}`.\n\n"
     f"**Webhooks** (configured in the dashboard) send `{', '.join(EVENT_NAMES)}` with `apiVersion` "
     f"{API_VERSION}."
 )
@@ -370,7 +389,7 @@ def _document_json(base_url: str) -> str:
         "security": [{"bearerAuth": []}],
         "tags": TAGS,
         "paths": {**_user_paths(), **_booking_paths(), **_contact_paths(), **_event_type_paths(),
-                  **_call_paths(), **_public_paths(), **_zapier_paths()},
+                  **_call_paths(), **_conversation_paths(), **_public_paths(), **_zapier_paths()},
         "components": components(),
     }
     return json.dumps(doc)

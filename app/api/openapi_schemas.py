@@ -300,6 +300,17 @@ def _call_schema() -> dict:
                 "bookingId": string("The booking the call made or is about.", nullable=True, example=EXAMPLE_ID)})
 
 
+def _conversation_schema() -> dict:
+    message = obj({"content": string(example="Hi, can I book a consultation for Tuesday?"),
+                   "direction": string(enum=["inbound", "outbound"], example="inbound"),
+                   "timestamp": instant("When it was received or sent.")})
+    return obj({"id": an_id("conversation"),
+                "contactPhone": string("The customer's number (E.164).", example="+14155551234"),
+                "channel": string(enum=["sms", "whatsapp"], example="sms"),
+                "messages": array(message, "The most recent messages (at most 50) in time order.") | {
+                    "maxItems": 50}})
+
+
 def _public_schemas() -> dict:
     return {
         "PublicBookingRequest": obj({
@@ -414,6 +425,8 @@ def components() -> dict:
                              "endDate": day("Last local date searched.")}),
         "Call": _call_schema(),
         "CallList": obj({"data": array(ref("Call")), "pagination": ref("Pagination")}),
+        "Conversation": _conversation_schema(),
+        "ConversationList": obj({"data": array(ref("Conversation")), "pagination": ref("Pagination")}),
         **_public_schemas(),
     }
     schemas.update(_zapier_schemas())
