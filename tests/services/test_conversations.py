@@ -49,14 +49,6 @@ def test_the_list_filters_and_pages_one_accounts_conversations(ctx, make_user):
         conversations.get_conversation(other, a.id)
 
 
-def test_a_whatsapp_prefixed_number_is_found_by_its_e164(ctx, make_user):
-    host = make_user("hana", plan="PRO")
-    row = conversation(host, NOW, channel="whatsapp", contact_phone="whatsapp:+447911123456")
-    assert [c.id for c in conversations.list_conversations(
-        host, ConversationFilter(phone="+447911123456"))[1]] == [row.id]
-    assert conversations.conversation_json(row, [])["contactPhone"] == "+447911123456"
-
-
 @pytest.mark.parametrize("typed, e164", [
     ("+14155551234", "+14155551234"), ("(415) 555-1234", "+14155551234"), ("+1 415-555-1234", "+14155551234"),
     (" 447911123456", "+447911123456"),             # "+447911123456" sent unencoded in a query string

@@ -73,7 +73,7 @@ def parse_phone(raw: str | None, default_region: str = "US") -> str | None:
 def _where(user: User, filters: ConversationFilter):
     condition = Conversation.user == user.id
     if filters.phone:
-        condition &= Conversation.contact_phone.in_([filters.phone, WHATSAPP_PREFIX + filters.phone])
+        condition &= Conversation.contact_phone == filters.phone
     if filters.channel in CHANNELS:
         condition &= Conversation.channel == filters.channel
     if filters.agent_id:
@@ -169,9 +169,9 @@ def booking_of(conversation: Conversation) -> Booking | None:
 
 
 def contact_phone(conversation: Conversation) -> str:
-    """The customer's number without a ``whatsapp:`` prefix (E.164)."""
-    phone = conversation.contact_phone or ""
-    return phone[len(WHATSAPP_PREFIX):] if phone.lower().startswith(WHATSAPP_PREFIX) else phone
+    """The customer's number (E.164; stored without WhatsApp's ``whatsapp:`` prefix, which the 20-character
+    column could not hold)."""
+    return conversation.contact_phone or ""
 
 
 def dialogue_facts(conversation: Conversation) -> list[tuple[str, str]]:
