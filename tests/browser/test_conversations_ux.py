@@ -10,10 +10,21 @@ from playwright.sync_api import expect
 
 from app.db import db
 from tests.browser.conftest import TIMEZONE
-from tests.browser.test_dashboard_ux import OVERFLOW, PHONE, _sign_in
+from tests.conftest import PASSWORD
 from tests.conversation_fixtures import conversation, messaging_agent
 
 pytestmark = pytest.mark.browser
+
+PHONE = {"width": 375, "height": 740}
+OVERFLOW = "(width) => document.documentElement.scrollWidth - Math.min(width, window.innerWidth)"
+
+
+def _sign_in(page, host):
+    page.goto("/login")
+    page.fill("input[name=email]", host.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url(re.compile(r".*/dashboard$"))
 
 
 @pytest.fixture
