@@ -3,7 +3,8 @@
 Served on ``127.0.0.1:<free port>`` from a thread (``with AnthropicFake() as fake``); ``fake.settings()`` gives the
 ``ANTHROPIC_*`` settings pointing at it. Every request is checked the way the real API checks it:
 
-* ``x-api-key`` must be ``fake.api_key`` (else 401 ``authentication_error``); ``anthropic-version`` must be a
+* the key: ``x-api-key: <fake.api_key>``, or ``Authorization: Bearer <fake.api_key>`` as the ``anthropic`` SDK 2.x
+  sends it (else 401 ``authentication_error``); ``anthropic-version`` must be a
   ``YYYY-MM-DD`` date (missing or malformed: 400 ``invalid_request_error``).
 * the JSON body: ``model`` (a non-empty string), ``max_tokens`` (a positive integer), ``messages`` (non-empty, first
   one ``user``, roles alternating user/assistant, content a string or a list of ``text`` / ``tool_use`` /
@@ -141,7 +142,8 @@ class AnthropicFake(FlaskFake):
         return answer
 
     def _messages(self):
-        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "x-api-key"}
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in ("x-api-key",
+                                                                                          "authorization")}
         body = request.get_json(silent=True)
         record = Recorded(headers=headers, body=body)
         with self.lock:
@@ -150,7 +152,9 @@ class AnthropicFake(FlaskFake):
             failure = self._failures.pop(0) if self._failures else None
         if delay:
             self._released.wait(delay)
-        if request.headers.get("x-api-key") != self.api_key:
+        bearer = request.headers.get("authorization", "")
+        given = request.headers.get("x-api-key") or (bearer[7:] if bearer.lower().startswith("bearer ") else None)
+        if given != self.api_key:
             return self._error(401, "invalid x-api-key", record)
         version = request.headers.get("anthropic-version")
         if not version or not VERSION.fullmatch(version):
