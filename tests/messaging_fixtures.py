@@ -1,6 +1,8 @@
 """Fixtures of the messaging-agent tests (issue 22): the Anthropic and Twilio fakes on loopback, an app pointed at
 both, a PRO host in New York with a phone number and an SMS agent, and conversations. Test modules load them with
-``pytest_plugins = ["tests.messaging_fixtures"]``; helpers are plain functions here (call them inside ``in_app``).
+``pytest_plugins = ["tests.messaging_fixtures"]`` and reach the helpers through the ``messaging`` fixture (a module
+pytest loads as a plugin is imported once, by pytest: do not import this one); call them inside
+``in_messaging_app``.
 
 ``NOW`` is a Monday noon UTC: the host's Tuesday 10:00 AM New York is ``SLOT`` (free in the default schedule)."""
 from __future__ import annotations
@@ -98,3 +100,13 @@ def messaging_agent(messaging_host):
 @pytest.fixture
 def conversation(messaging_agent):
     return make_conversation(messaging_agent)
+
+
+@pytest.fixture
+def messaging():
+    """The helpers and constants: ``NOW``, ``SLOT``, ``CUSTOMER``, ``AGENT_NUMBER``, ``BASE``, ``settings(anthropic,
+    twilio, **extra)``, ``make_host(username, **kw)``, ``make_agent(owner, e164=, channel=, **fields)``,
+    ``make_conversation(agent, contact=, **fields)``, ``store(conversation, direction, text, **fields)``."""
+    return SimpleNamespace(NOW=NOW, SLOT=SLOT, CUSTOMER=CUSTOMER, AGENT_NUMBER=AGENT_NUMBER, BASE=BASE,
+                           settings=messaging_settings, make_host=make_host, make_agent=make_agent,
+                           make_conversation=make_conversation, store=store)

@@ -64,7 +64,8 @@ TONES = {
 LANGUAGES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese",
              "nl": "Dutch", "ja": "Japanese"}
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-CLOCK = re.compile(r"\b([01]?[0-9]|2[0-3])(?:[:.h]([0-5][0-9]))?\s*(a\.?m\.?|p\.?m\.?)?(?![0-9])", re.IGNORECASE)
+CLOCK = re.compile(r"\b([01]?[0-9]|2[0-3])(?:[:.h]([0-5][0-9]))?\s*(a\.?m\.?|p\.?m\.?)?(?![0-9])"
+                   r"(?!\s*(?:st|nd|rd|th)\b)", re.IGNORECASE)
 
 
 @dataclass
@@ -244,15 +245,16 @@ def _chosen_time(conversation: Conversation, data: dict, text: str) -> str | Non
         if moment.date().isoformat() == data["date"]:
             local[iso] = (moment.hour, moment.minute)
     matches = set()
+    short = len(text.split()) <= 3                 # "10 please": a bare hour counts only in a short answer
     for hour_text, minute_text, half in CLOCK.findall(text):
         hour, minute = int(hour_text), int(minute_text or 0)
+        if not half and not minute_text and (not short or hour > 12):
+            continue                               # "June 2", "30 minutes": not a time
         hours = {hour}
         if half:
             hours = {hour % 12 + (12 if half.lower().startswith("p") else 0)}
         elif hour <= 12:
             hours = {hour % 12, hour % 12 + 12}
-        if not half and not minute_text and hour > 12:
-            continue
         matches |= {iso for iso, (h, m) in local.items() if h in hours and m == minute}
     return matches.pop() if len(matches) == 1 else None
 
