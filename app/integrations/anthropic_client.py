@@ -1,7 +1,8 @@
 """Anthropic's Messages API (Claude) for the messaging agents of issue 22, through the official ``anthropic`` SDK.
 
 Built from a config dict (``config_from_settings``: ``ANTHROPIC_API_KEY``, ``ANTHROPIC_API_BASE`` as the SDK's
-``base_url``, ``ANTHROPIC_MODEL``, ``INTEGRATION_HTTP_TIMEOUT``; default timeout ``DEFAULT_TIMEOUT`` seconds).
+``base_url``, ``ANTHROPIC_MODEL``, ``INTEGRATION_HTTP_TIMEOUT`` -- a model's answer takes longer than an OAuth
+provider's, so the setting only raises the timeout above ``DEFAULT_TIMEOUT``, 30 seconds).
 The SDK's own retries are off (``max_retries=0``): the engine decides when to try again and the circuit breaker
 counts every failure. One call: ``create_message(system, messages, tools, max_tokens)`` = ``POST /v1/messages``
 with ``x-api-key`` and ``anthropic-version``; the answer (``ModelTurn``) carries the content blocks as plain dicts
@@ -155,7 +156,7 @@ def config_from_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
                               "api_base": settings.get("ANTHROPIC_API_BASE"),
                               "model": settings.get("ANTHROPIC_MODEL")}
     if settings.get("INTEGRATION_HTTP_TIMEOUT"):
-        config["timeout"] = max(float(settings["INTEGRATION_HTTP_TIMEOUT"]), 1.0)
+        config["timeout"] = max(float(settings["INTEGRATION_HTTP_TIMEOUT"]), DEFAULT_TIMEOUT)
     return {key: value for key, value in config.items() if value not in (None, "")}
 
 

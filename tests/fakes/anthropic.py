@@ -20,6 +20,8 @@ Scripted turns: ``fake.reply(text)``, ``fake.tool_use(name, input)`` / ``fake.tu
 (``fake.turn_fn(fn)``), to answer from what the tools returned. With nothing queued the fake answers 500 (a test
 that forgot a turn fails loudly).
 
+``fake.fail_turn(status, retry_after)`` queues a failure in the script (the request answered at that point fails).
+
 Knobs: ``fail(status, times, retry_after)`` answers the next requests with 429 ``rate_limit_error``, 500
 ``api_error``, 529 ``overloaded_error`` ...; ``delay(seconds, times)`` holds the next answers back (released by
 ``stop()``). ``requests`` records every request's body and headers (the key removed); ``bodies`` the bodies of the
@@ -107,6 +109,10 @@ class AnthropicFake(FlaskFake):
             self._turns.append({"fn": fn, "input_tokens": kwargs.get("input_tokens", 100),
                                 "output_tokens": kwargs.get("output_tokens", 20), "stop_reason": None})
 
+    def fail_turn(self, status: int = 500, *, retry_after: str | None = None) -> None:
+        with self.lock:
+            self._turns.append({"fail": status, "retry_after": retry_after})
+
     @property
     def pending(self) -> int:
         with self.lock:
@@ -172,6 +178,8 @@ class AnthropicFake(FlaskFake):
             turn = self._turns.pop(0) if self._turns else None
         if turn is None:
             return self._error(500, "the fake has no scripted turn left", record)
+        if "fail" in turn:
+            return self._error(turn["fail"], "Internal server error", record, turn["retry_after"])
         blocks = turn["fn"](body) if "fn" in turn else turn["content"]
         blocks = [dict(b, id=b.get("id") or "toolu_" + secrets.token_hex(12)) if b.get("type") == "tool_use"
                   else dict(b) for b in blocks]

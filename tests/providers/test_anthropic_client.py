@@ -113,7 +113,8 @@ def test_config_and_cost():
     config = anthropic_client.config_from_settings({"ANTHROPIC_API_KEY": "k", "ANTHROPIC_API_BASE": "",
                                                     "ANTHROPIC_MODEL": "claude-haiku-4-5",
                                                     "INTEGRATION_HTTP_TIMEOUT": 10})
-    assert config == {"api_key": "k", "model": "claude-haiku-4-5", "timeout": 10.0}
+    assert config == {"api_key": "k", "model": "claude-haiku-4-5", "timeout": 30.0}    # never below 30 s
+    assert anthropic_client.config_from_settings({"INTEGRATION_HTTP_TIMEOUT": 60})["timeout"] == 60.0
     with pytest.raises(ValueError):
         AnthropicClient({"api_key": ""})
     assert cost_micros("claude-haiku-4-5-20251001", input_tokens=1000, output_tokens=100) == 1000 + 500

@@ -292,3 +292,45 @@ def test_a_time_is_noted_only_when_the_customer_names_an_offered_one(conversatio
     fake.reply("Noted.")
     say(conversation, "3 please")                          # a bare hour in a short answer: 3 PM (3 AM is not offered)
     assert fresh(conversation).data["start_time"] == "2026-06-02T19:00:00Z"
+
+
+def test_a_model_failure_after_the_booking_still_confirms_it(conversation, fake, say):
+    fake.tool_use("get_available_slots", {"event_type_slug": "30-min", "date": TUESDAY})
+    fake.tool_use("create_booking", {"event_type_slug": "30-min", "start_time": SLOT_ISO, **JOHN})
+    for _ in range(engine.MODEL_ATTEMPTS):                              # the call after the booking fails
+        fake.fail_turn(500, retry_after="0")
+    reply = say(conversation, "30 min Tuesday 10am, John Doe john@example.com, book it")
+    assert reply.booked_booking_id == Booking.get().id and not reply.fallback
+    assert reply.texts == ["Your 30 Minute Meeting with Emmanuel is booked for Tuesday, June 2 at 10:00 AM EDT. A "
+                           "confirmation email is on its way to john@example.com."]
+    assert fresh(conversation).state == "booked"
+
+
+def test_a_slow_model_is_waited_for(app_factory, messaging_fakes, messaging):
+    from app.db import db
+
+    app = app_factory(**messaging.settings(messaging_fakes.anthropic, messaging_fakes.twilio,
+                                           INTEGRATION_HTTP_TIMEOUT=1))
+    with app.app_context(), db.connection_context():
+        conversation = messaging.make_conversation(messaging.make_agent(messaging.make_host()))
+        messaging_fakes.anthropic.delay(1.5)
+        messaging_fakes.anthropic.reply("Sorry for the wait!")
+        reply = engine.respond(conversation.id, "hi", now=NOW)
+        assert reply.texts == ["Sorry for the wait!"] and not reply.fallback
+
+
+def test_an_organization_agent_books_its_members_types(messaging_host, messaging):
+    from app.models.organizations import Membership
+    from app.services.account import organizations
+
+    member = messaging.make_host("maria", timezone="Europe/Madrid", name="Maria Lopez")
+    factories.new_event_type(member, name="Portfolio review", slug="review", duration=45)
+    org = organizations.create_organization(messaging_host, name="Studio", slug="studio")
+    Membership.create(organization=org, user=member, role="MEMBER")
+    agent = messaging.make_agent(messaging_host, e164="+12125550122", organization=org)
+    conversation = messaging.make_conversation(agent)
+    listed = booking_tools.run(conversation, "list_event_types", {}).content["event_types"]
+    assert {i["slug"] for i in listed} == {"emmanuel/30-min", "maria/30-min", "review"}
+    slots = booking_tools.run(conversation, "get_available_slots", {"event_type_slug": "review",
+                                                                    "date": TUESDAY}, now=NOW)
+    assert not slots.is_error and slots.data["event_type"]["slug"] == "review"

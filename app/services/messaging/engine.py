@@ -306,18 +306,33 @@ def respond(conversation_id: str, inbound_text: str, *, client: Any = None, now:
         raise ValueError("no such conversation")
     reply = Reply(texts=[])
     agent = conversation.agent
-    if agent is None or agent.deleted_at is not None or not agent.is_active or not circuit.allow(now):
+    own_client = client is None
+    try:
+        if agent is None or agent.deleted_at is not None or not agent.is_active:
+            raise ValueError("the agent is not answering")
+        client = client or anthropic_client.from_app()
+    except ValueError:                                   # no agent or no API key: not the model's failure
+        reply.texts, reply.fallback = [fallback_text(conversation)], True
+        return reply
+    if not circuit.allow(now):
+        if own_client:
+            client.close()
         reply.texts, reply.fallback = [fallback_text(conversation)], True
         return reply
     try:
-        client = client or anthropic_client.from_app()
-    except ValueError:                                   # no API key: not the model's failure
-        reply.texts, reply.fallback = [fallback_text(conversation)], True
-        return reply
+        return _converse(conversation, inbound_text, client, reply, now)
+    finally:
+        if own_client:
+            client.close()
+
+
+def _converse(conversation: Conversation, inbound_text: str, client: Any, reply: Reply,
+              now: datetime | None) -> Reply:
     _note_inbound(conversation, inbound_text)
     _save(conversation)
     messages = history(conversation, inbound_text)
     final = ""
+    booked_text = ""
     for round_ in range(MAX_TOOL_ITERATIONS + 1):
         last = round_ == MAX_TOOL_ITERATIONS
         try:
@@ -328,7 +343,10 @@ def respond(conversation_id: str, inbound_text: str, *, client: Any = None, now:
             opened = circuit.record_failure(now)
             log.warning("messaging: the model call failed for conversation %s (%s %s)%s", conversation.id,
                         exc.status or "", exc.code or type(exc).__name__, "; circuit breaker open" if opened else "")
-            reply.texts, reply.fallback = [fallback_text(conversation)], True
+            if booked_text:                              # booked already: say so rather than "book online"
+                reply.texts = split_text(booked_text)
+            else:
+                reply.texts, reply.fallback = [fallback_text(conversation)], True
             return reply
         circuit.record_success(now)
         reply.cost_micros += turn.cost_micros
@@ -338,7 +356,7 @@ def respond(conversation_id: str, inbound_text: str, *, client: Any = None, now:
         uses = turn.tool_uses
         if not uses or last:
             if uses and not turn.text:
-                final = CANT_FINISH
+                final = booked_text or CANT_FINISH
             break
         final = ""                                        # words said before a tool call are not the answer
         messages.append({"role": "assistant", "content": turn.content})
@@ -348,6 +366,7 @@ def respond(conversation_id: str, inbound_text: str, *, client: Any = None, now:
             _apply(conversation, use["name"], outcome)
             if outcome.booking_id:
                 reply.booked_booking_id = outcome.booking_id
+                booked_text = str((outcome.content.get("booking") or {}).get("confirmation_message") or "")
             results.append({"type": "tool_result", "tool_use_id": use["id"],
                             "content": json.dumps(outcome.content, separators=(",", ":"), default=str),
                             "is_error": outcome.is_error})
@@ -355,8 +374,7 @@ def respond(conversation_id: str, inbound_text: str, *, client: Any = None, now:
     if conversation.state == "greeting":
         conversation.state = "event_selection"
         _save(conversation)
-    texts = split_text(final or CANT_FINISH)
-    reply.texts = texts[:MAX_REPLY_TEXTS]
+    reply.texts = split_text(final or CANT_FINISH)[:MAX_REPLY_TEXTS]
     return reply
 
 
