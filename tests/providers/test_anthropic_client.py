@@ -121,3 +121,38 @@ def test_config_and_cost():
     assert cost_micros("claude-opus-4-1", input_tokens=1, output_tokens=1) == 90
     assert cost_micros("some-future-model", input_tokens=10) == 30       # priced as Sonnet, never free
     assert cost_micros("claude-sonnet-4-5", cache_read_input_tokens=10) == 3
+
+
+def test_the_fake_refuses_what_the_api_refuses(fake):
+    import requests
+
+    def post(body, **headers):
+        headers = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01", **headers}
+        return requests.post(fake.url + "/v1/messages", json=body, headers={k: v for k, v in headers.items() if v},
+                             timeout=5)
+
+    good = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    assert post(good, **{"x-api-key": "nope"}).status_code == 401
+    assert post(good, **{"anthropic-version": None}).status_code == 400
+    use = tool_use("get_available_slots", {"date": "2026-06-02"})
+    bad = [
+        {**good, "max_tokens": 0},
+        {**good, "model": ""},
+        {**good, "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]},
+        {**good, "tools": [{"name": "x", "input_schema": {"type": "string"}}]},
+        {**good, "tools": TOOLS, "messages": [{"role": "user", "content": "a"},
+                                              {"role": "assistant", "content": [use]},
+                                              {"role": "user", "content": [{"type": "tool_result",
+                                                                            "tool_use_id": "toolu_other"}]}]},
+        {**good, "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": [use]},
+                              {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"]}]}]},
+    ]
+    for body in bad:
+        answer = post(body)
+        assert answer.status_code == 400, body
+        assert answer.json()["error"]["type"] == "invalid_request_error"
+    fake.reply("fine")
+    ok = post({**good, "tools": TOOLS, "messages": [
+        {"role": "user", "content": "a"}, {"role": "assistant", "content": [use]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"], "content": "{}"}]}]})
+    assert ok.status_code == 200 and ok.json()["content"] == [{"type": "text", "text": "fine"}]

@@ -3,9 +3,12 @@ agent's reply texts out, with Claude (``app.integrations.anthropic_client``) and
 (``booking_tools``).
 
 ``respond(conversation_id, inbound_text) -> Reply(texts, cost_micros, input_tokens, output_tokens,
-booked_booking_id)``. The caller (the inbound task) has normally stored the inbound message already; it is not
-sent twice. ``respond`` never raises for model trouble: a failed model call (counted by the circuit breaker,
-``circuit``) or an open circuit answers ``FALLBACK`` with the host's booking URL.
+booked_booking_id, fallback)``. The caller (the inbound task) has normally stored the inbound message already; it
+is not sent twice. ``respond`` never raises for model trouble: a failed model call (counted by the circuit
+breaker, ``circuit``), an open circuit, an inactive agent or a missing API key answer ``FALLBACK`` with the host's
+booking URL (``fallback`` True); a booking made before the model failed is confirmed with the booking's own
+sentence instead. An unknown conversation id raises ValueError. Two replies of one conversation should not run at
+once (the inbound task serializes them); bookings stay single anyway (the booking service's idempotency key).
 
 The state machine (``Conversation.state``; what was learnt in ``Conversation.data``, carried across messages):
 ``greeting`` -> ``event_selection`` (the agent has answered once / listed the meeting types) -> ``datetime``
