@@ -11,6 +11,10 @@ Times are spoken in the caller's zone ("9:00 AM"), instants given back as UTC IS
 through the booking page's own service (``app.services.booking.bookings.create_booking``, source ``voice``): the
 same slot check under the host's lock, the contact, the emails, webhooks and calendar events. A repeated
 ``create_booking`` in one conversation with the same request answers the first booking (``VoiceToolBooking``).
+
+The messaging agents' tools (``app.services.messaging.booking_tools``) reuse the agent-neutral parts:
+``linked_or_offered_event_types``, ``keyed_event_types``, ``find_keyed``, ``slots_answer``, ``booking_request``,
+``request_key``, ``book`` and ``booking_answer``.
 """
 from __future__ import annotations
 
