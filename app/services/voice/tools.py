@@ -11,6 +11,10 @@ Times are spoken in the caller's zone ("9:00 AM"), instants given back as UTC IS
 through the booking page's own service (``app.services.booking.bookings.create_booking``, source ``voice``): the
 same slot check under the host's lock, the contact, the emails, webhooks and calendar events. A repeated
 ``create_booking`` in one conversation with the same request answers the first booking (``VoiceToolBooking``).
+
+The messaging agents' tools (``app.services.messaging.booking_tools``) reuse the agent-neutral parts:
+``linked_or_offered_event_types``, ``keyed_event_types``, ``find_keyed``, ``slots_answer``, ``booking_request``,
+``request_key``, ``book`` and ``booking_answer``.
 """
 from __future__ import annotations
 
@@ -102,9 +106,15 @@ def account_user_ids(agent: VoiceAgent) -> list[str]:
 def agent_event_types(agent: VoiceAgent) -> list[EventType]:
     """The event types the agent books: the linked ones (still active), else every active, non-secret personal
     event type of the account (an organization agent: of every member), by host and position."""
+    return linked_or_offered_event_types(agent, VoiceAgentEventType)
+
+
+def linked_or_offered_event_types(agent, link_model) -> list[EventType]:
+    """``agent_event_types`` for any agent (voice or messaging) whose links are rows of ``link_model`` (``agent``,
+    ``event_type``): the same rule for every kind of agent."""
     linked = (EventType.select(EventType, User).join(User)
-              .join_from(EventType, VoiceAgentEventType, on=(VoiceAgentEventType.event_type == EventType.id))
-              .where((VoiceAgentEventType.agent == agent.id) & (EventType.status == "active")
+              .join_from(EventType, link_model, on=(link_model.event_type == EventType.id))
+              .where((link_model.agent == agent.id) & (EventType.status == "active")
                      & (User.is_disabled == False))  # noqa: E712
               .order_by(User.name, EventType.position, EventType.name))
     rows = list(linked)
@@ -117,21 +127,24 @@ def agent_event_types(agent: VoiceAgent) -> list[EventType]:
                 .order_by(User.name, EventType.position, EventType.name))
 
 
-def _keyed(agent: VoiceAgent) -> list[tuple[str, EventType]]:
+def keyed_event_types(types: list[EventType]) -> list[tuple[str, EventType]]:
     """(the slug the agent uses, event type): an organization's members may share a slug, then it is
     ``username/slug``."""
-    types = agent_event_types(agent)
     counts: dict[str, int] = {}
     for et in types:
         counts[et.slug] = counts.get(et.slug, 0) + 1
     return [(et.slug if counts[et.slug] == 1 else f"{et.user.username}/{et.slug}", et) for et in types]
 
 
-def find_event_type(agent: VoiceAgent, slug: Any) -> EventType:
+def _keyed(agent: VoiceAgent) -> list[tuple[str, EventType]]:
+    return keyed_event_types(agent_event_types(agent))
+
+
+def find_keyed(keyed: list[tuple[str, EventType]], slug: Any) -> EventType:
+    """The event type a tool call names (its key, bare slug or name) among ``keyed``; else ToolError."""
     if not isinstance(slug, str) or not slug.strip():
         raise ToolError(UNKNOWN_TYPE)
     wanted = slug.strip().lower()
-    keyed = _keyed(agent)
     if not keyed:
         raise ToolError(NO_TYPES)
     for key, et in keyed:
@@ -141,6 +154,10 @@ def find_event_type(agent: VoiceAgent, slug: Any) -> EventType:
     if len(named) == 1:                       # the model said the name, or the bare slug of a unique member type
         return named[0]
     raise ToolError(UNKNOWN_TYPE)
+
+
+def find_event_type(agent: VoiceAgent, slug: Any) -> EventType:
+    return find_keyed(_keyed(agent), slug)
 
 
 # --- words -------------------------------------------------------------------------------------------------
@@ -200,8 +217,12 @@ def list_event_types(agent: VoiceAgent, body: dict | None = None) -> dict:
 
 
 def get_available_slots(agent: VoiceAgent, body: dict, *, now: datetime | None = None) -> dict:
+    return slots_answer(find_event_type(agent, body.get("event_type_slug")), body, now=now)
+
+
+def slots_answer(event_type: EventType, body: dict, *, now: datetime | None = None) -> dict:
+    """get_available_slots' answer for ``event_type`` (``body``'s ``date`` and optional ``timezone``)."""
     now = now or datetime.now(UTC)
-    event_type = find_event_type(agent, body.get("event_type_slug"))
     raw_date = body.get("date")
     try:
         day = date.fromisoformat(raw_date.strip()) if isinstance(raw_date, str) else None
@@ -266,11 +287,11 @@ def booking_answer(booking: Booking, tz_name: str) -> dict:
             "confirmation_message": message}
 
 
-def create_booking(agent: VoiceAgent, body: dict, *, conversation_id: str | None = None,
-                   now: datetime | None = None) -> dict:
-    event_type = find_event_type(agent, body.get("event_type_slug"))
+def booking_request(event_type: EventType, body: dict, *, source: str = SOURCE,
+                    paid_message: str = PAID) -> booking_service.BookingRequest:
+    """The booking service's request from create_booking's ``body``; ToolError for what is missing or wrong."""
     if event_type.is_paid:
-        raise ToolError(PAID)
+        raise ToolError(paid_message)
     tz_name = _caller_zone(body, _host_zone(event_type))
     name, email = _text(body, "invitee_name", 200), _text(body, "invitee_email", 254).lower()
     if not name:
@@ -280,9 +301,27 @@ def create_booking(agent: VoiceAgent, body: dict, *, conversation_id: str | None
     phone = _text(body, "invitee_phone", 40) or None
     if phone and not booking_service.PHONE_RE.match(phone):
         raise ToolError(BAD_PHONE)
-    req = booking_service.BookingRequest(start=_parse_start(body.get("start_time"), tz_name), invitee_name=name,
-                                         invitee_email=email, invitee_timezone=tz_name, invitee_phone=phone,
-                                         notes=_text(body, "notes") or None, source=SOURCE, invitee_hour12=True)
+    return booking_service.BookingRequest(start=_parse_start(body.get("start_time"), tz_name), invitee_name=name,
+                                          invitee_email=email, invitee_timezone=tz_name, invitee_phone=phone,
+                                          notes=_text(body, "notes") or None, source=source, invitee_hour12=True)
+
+
+def book(event_type: EventType, req: booking_service.BookingRequest, *, now: datetime | None = None) -> Booking:
+    """Book through the booking page's service; its refusals as the ToolError the agent relays."""
+    try:
+        return booking_service.create_booking(event_type, req, now=now).booking
+    except booking_service.SlotUnavailable as exc:
+        raise ToolError(TAKEN) from exc
+    except ValidationFailed as exc:
+        raise ToolError(_validation_message(exc.errors)) from exc
+    except NotFound as exc:
+        raise ToolError(UNKNOWN_TYPE) from exc
+
+
+def create_booking(agent: VoiceAgent, body: dict, *, conversation_id: str | None = None,
+                   now: datetime | None = None) -> dict:
+    event_type = find_event_type(agent, body.get("event_type_slug"))
+    req = booking_request(event_type, body)
     conversation_id = (conversation_id or _text(body, "conversation_id", 100) or "").strip() or None
     if conversation_id and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,100}", conversation_id):
         conversation_id = None
@@ -291,15 +330,7 @@ def create_booking(agent: VoiceAgent, body: dict, *, conversation_id: str | None
         earlier = _earlier(agent, conversation_id, key)
         if earlier is not None:
             return {"success": True, "booking": booking_answer(earlier, earlier.invitee_timezone)}
-    try:
-        result = booking_service.create_booking(event_type, req, now=now)
-    except booking_service.SlotUnavailable as exc:
-        raise ToolError(TAKEN) from exc
-    except ValidationFailed as exc:
-        raise ToolError(_validation_message(exc.errors)) from exc
-    except NotFound as exc:
-        raise ToolError(UNKNOWN_TYPE) from exc
-    booking = result.booking
+    booking = book(event_type, req, now=now)
     if conversation_id:
         VoiceToolBooking.insert(agent=agent.id, conversation_id=conversation_id, request_key=key,
                                 booking=booking.id).on_conflict_ignore().execute()
