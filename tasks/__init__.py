@@ -23,6 +23,7 @@ def load_all() -> None:
         call_logs,
         domains,
         maintenance,
+        messaging,
         notifications,
         outbox,
         payments,
