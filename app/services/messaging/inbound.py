@@ -197,6 +197,11 @@ class Received:
     note: str | None = None                 # a TwiML answer (the rate-limit note), else None: empty TwiML
 
 
+def known(sid: str | None) -> bool:
+    """A message with this Twilio SID is stored already (Twilio repeated its webhook)."""
+    return bool(sid) and ConversationMessage.select().where(ConversationMessage.twilio_sid == sid).exists()
+
+
 def _enqueue_reply(message_id: str) -> None:
     from app import queue
     try:
@@ -216,7 +221,7 @@ def receive(form: dict[str, str], *, now: datetime | None = None) -> Received:
     if agent is None:
         return Received(handled=False)
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip() or None
-    if sid and ConversationMessage.select().where(ConversationMessage.twilio_sid == sid).exists():
+    if known(sid):
         return Received(handled=True, duplicate=True)
     now = now or utcnow()
     limited = over_limit(contact, agent.user_id)
@@ -236,7 +241,7 @@ def receive(form: dict[str, str], *, now: datetime | None = None) -> Received:
             if status == "received":
                 after_commit(lambda: _enqueue_reply(message.id))
     except peewee.IntegrityError:
-        if sid and ConversationMessage.select().where(ConversationMessage.twilio_sid == sid).exists():
+        if known(sid):
             return Received(handled=True, duplicate=True)      # the same MessageSid won a race
         raise
     if limited:
