@@ -16,7 +16,8 @@ agent gets the empty answer as before. The endpoints need the account SID and au
 not a sender number: an agent answers from its own number.
 
 Status callbacks (the ``StatusCallback`` of each text sent): ``MessageSid``, ``MessageStatus`` and, for a failed
-or undelivered text, ``ErrorCode``; they update the workflow action that sent it (``sms_inbound.record_status``).
+or undelivered text, ``ErrorCode``; they update the workflow action that sent it (``sms_inbound.record_status``)
+or the messaging agent's text (``messaging.inbound.record_status``).
 """
 from __future__ import annotations
 
@@ -98,4 +99,5 @@ def status():
     code = int(raw_code) if raw_code.isdigit() else None
     if sid:
         sms_inbound.record_status(sid, state, code)
+        messaging_inbound.record_status(sid, state, code)
     return "", 204

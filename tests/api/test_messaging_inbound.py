@@ -446,3 +446,39 @@ def test_agents_need_no_instance_sender_number(app_factory, twilio, host, engine
     assert {m["from"] for m in sent(twilio)} == {AGENT_NUMBER}
     with app.app_context(), pytest.raises(twilio_sms.TwilioError):
         twilio_sms.send_sms(CUSTOMER, "a workflow text")
+
+
+def test_status_callbacks_mark_the_agents_texts_delivered_or_failed(app, client, agent, engine, twilio):
+    from tests.fakes.twilio import ACCOUNT_SID
+
+    text(client, "Hello")
+    first, second = sent(twilio)
+    assert first["status_callback"] == BASE + "/api/webhooks/twilio/status"
+
+    def callback(sid, status, code=None):
+        params = {"AccountSid": ACCOUNT_SID, "MessageSid": sid, "MessageStatus": status, "To": CUSTOMER,
+                  "From": AGENT_NUMBER, **({"ErrorCode": str(code)} if code else {})}
+        url = BASE + "/api/webhooks/twilio/status"
+        return client.post("/api/webhooks/twilio/status", data=params, headers=signed_inbound(url, params))
+    assert callback(first["sid"], "delivered").status_code == 204
+    assert callback(second["sid"], "undelivered", 30007).status_code == 204
+    assert callback(first["sid"], "failed", 30008).status_code == 204         # late: never moves back
+    one, two = rows(app, "outbound")
+    assert one.status == "delivered" and one.error is None
+    assert two.status == "failed" and "30007" in two.error
+
+
+def test_a_text_left_sending_by_a_dead_worker_is_not_sent_twice(app, agent, twilio):
+    from app.integrations import twilio_sms
+
+    def crashed_then_retried():
+        conversation = Conversation.create(user=agent.user_id, agent=agent.id, contact_phone=CUSTOMER,
+                                           agent_phone=AGENT_NUMBER)
+        row = replies.queue_text(conversation, "Booked for Tuesday 9:00.")
+        ConversationMessage.update(status="sending").where(ConversationMessage.id == row.id).execute()
+        twilio_sms.send_sms(CUSTOMER, "Booked for Tuesday 9:00.", from_=AGENT_NUMBER)   # reached Twilio, then died
+        replies.deliver_pending(conversation)
+        return ConversationMessage.get_by_id(row.id)
+    row = in_db(app, crashed_then_retried)
+    message, = sent(twilio)
+    assert row.status == "sent" and row.twilio_sid == message["sid"]

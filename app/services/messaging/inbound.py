@@ -40,7 +40,7 @@ from typing import Any
 import peewee
 
 from app import ratelimit
-from app.db import after_commit, transaction
+from app.db import after_commit, is_postgres, transaction
 from app.models.base import utcnow
 from app.models.messaging import Conversation, ConversationMessage, MessagingAgent, MessagingCircuit
 from app.models.voice import PhoneNumber
@@ -149,6 +149,8 @@ def find_or_start(agent: MessagingAgent, contact: str, agent_phone: str, channel
     """The customer's live conversation with this agent number on this channel, or a new one (in a transaction)."""
     now = now or utcnow()
     expires = now + idle_expiry()
+    if is_postgres():   # two texts of one customer at once must not start two conversations (SQLite: serialised)
+        list(MessagingAgent.select(MessagingAgent.id).where(MessagingAgent.id == agent.id).for_update())
     conversation = _live_conversation(agent, contact, agent_phone, channel, now)
     if conversation is None:
         return Conversation.create(user=agent.user_id, agent=agent.id, channel=channel, contact_phone=contact,
@@ -248,6 +250,25 @@ def receive(form: dict[str, str], *, now: datetime | None = None) -> Received:
         log.info("messaging: %s is over the %s limit; message %s stored, not answered", contact, limited,
                  message.id)
     return Received(handled=True, message_id=message.id, note=note)
+
+
+# --- delivery status of the agents' texts ------------------------------------------------------------------------
+FINAL_STATUSES = ("delivered", "failed")
+
+
+def record_status(sid: str, status: str, error_code: int | None) -> int:
+    """Apply a status callback (``delivered``, ``failed``/``undelivered``) to the outbound message ``sid``; a
+    delivered or failed row is never moved back; unknown SIDs and other statuses change nothing."""
+    from app.integrations.twilio_sms import explain
+
+    status = (status or "").strip().lower()
+    if not sid or status not in ("delivered", "failed", "undelivered"):
+        return 0
+    delivered = status == "delivered"
+    return (ConversationMessage.update(status="delivered" if delivered else "failed",
+                                       error=None if delivered else explain(error_code))
+            .where((ConversationMessage.twilio_sid == sid) & (ConversationMessage.direction == "outbound")
+                   & ConversationMessage.status.not_in(FINAL_STATUSES)).execute())
 
 
 # --- the queued reply ------------------------------------------------------------------------------------------

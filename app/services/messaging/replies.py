@@ -2,12 +2,12 @@
 
 ``send_text(conversation, text)`` stores the outbound ``ConversationMessage`` (``queued``) and sends it through
 Twilio's Messages API (``twilio_sms.send_sms(..., from_=<the agent's number>)``); on WhatsApp both addresses carry
-the ``whatsapp:`` prefix. A row goes ``queued`` -> ``sending`` -> ``sent`` (with Twilio's ``SM...`` SID), or
-``failed`` with the reason in plain words when Twilio refuses it for good (``PermanentError``: an invalid number,
-a region not enabled, ...). A transient failure (timeout, 429, 5xx) puts the row back to ``queued`` and raises the
-``TransientError``: the reply task is retried and ``deliver_pending`` sends what is still queued, in order. A row
-found in ``sending`` (a worker died after handing it to Twilio) is first looked up at Twilio (``sent_since``), so it
-is not sent twice.
+the ``whatsapp:`` prefix. A row goes ``queued`` -> ``sending`` -> ``sent`` (with Twilio's ``SM...`` SID; Twilio's
+status callback then makes it ``delivered`` or ``failed``), or ``failed`` with the reason in plain words when Twilio
+refuses it for good (``PermanentError``: an invalid number, a region not enabled, ...). A transient failure
+(timeout, 429, 5xx) puts the row back to ``queued`` and raises the ``TransientError``: the reply task is retried
+and ``deliver_pending`` sends what is still queued, in order. A row found in ``sending`` (a worker died after
+handing it to Twilio) is first looked up at Twilio (``sent_since``), so it is not sent twice.
 
 Opt-outs (the ``SmsOptOut`` table, shared by SMS and WhatsApp) are checked before every text: a customer who sent
 STOP gets nothing (the row is ``failed``, saying so).
@@ -53,6 +53,11 @@ def fallback_text(agent: MessagingAgent) -> str:
     """What customers get instead of the agent (kill switch, exhausted pool): the host's booking page."""
     return (f"Thanks for your message! {host_name(agent)}'s assistant can't reply right now. "
             f"You can book a time here: {booking_url(agent.user)}")
+
+
+def status_callback_url() -> str:
+    """Where Twilio reports the delivery of an agent's text (``POST /api/webhooks/twilio/status``, signed)."""
+    return current_app.config["BASE_URL"].rstrip("/") + "/api/webhooks/twilio/status"
 
 
 def addresses(conversation: Conversation) -> tuple[str, str]:
@@ -112,7 +117,7 @@ def deliver(message: ConversationMessage, conversation: Conversation | None = No
             return message
     _mark(message, status="sending")
     try:
-        sid = twilio_sms.send_sms(to, message.content, from_=sender)
+        sid = twilio_sms.send_sms(to, message.content, from_=sender, status_callback=status_callback_url())
     except TransientError:
         _mark(message, status="queued")
         raise
