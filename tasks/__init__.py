@@ -24,6 +24,7 @@ def load_all() -> None:
         conversation_retention,
         domains,
         maintenance,
+        messaging,
         notifications,
         outbox,
         payments,

@@ -8,8 +8,16 @@ Inbound messages: STOP (and STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT) records an 
 removes it, HELP says who sends these texts and how to stop them (``sms_inbound.reply_for``). The answer is TwiML:
 ``<Response><Message>…</Message></Response>``, or an empty ``<Response/>`` when there is nothing to say.
 
+Messaging agents (issue 22): a text that is not a keyword, sent to a number an active ``MessagingAgent`` answers on
+its channel (``whatsapp:+E164`` addresses are WhatsApp; STOP/HELP/START apply to both channels alike), is stored in
+its conversation (a ``MessageSid`` Twilio repeats is stored once) and answered by a queued task
+(``app.services.messaging.inbound``); the webhook itself answers empty TwiML at once. A text to a number without an
+agent gets the empty answer as before. The endpoints need the account SID and auth token (to check signatures),
+not a sender number: an agent answers from its own number.
+
 Status callbacks (the ``StatusCallback`` of each text sent): ``MessageSid``, ``MessageStatus`` and, for a failed
-or undelivered text, ``ErrorCode``; they update the workflow action that sent it (``sms_inbound.record_status``).
+or undelivered text, ``ErrorCode``; they update the workflow action that sent it (``sms_inbound.record_status``)
+or the messaging agent's text (``messaging.inbound.record_status``).
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.extensions import csrf
 from app.integrations import twilio_sms
+from app.services.messaging import inbound as messaging_inbound
 from app.services.workflows import sms_inbound
 
 log = logging.getLogger(__name__)
@@ -44,7 +53,8 @@ def instance_name() -> str:
 
 def _refusal():
     """None when the request may be handled, else the answer: 404 without Twilio settings, 403 unsigned."""
-    if not twilio_sms.configured(current_app.config):
+    cfg = current_app.config
+    if not (cfg.get("TWILIO_ACCOUNT_SID") and cfg.get("TWILIO_AUTH_TOKEN")):
         return jsonify({"error": "Not found"}), 404
     if not twilio_sms.valid_signature(public_url(), request.form.to_dict(), request.headers.get(
             twilio_sms.SIGNATURE_HEADER), current_app.config):
@@ -66,10 +76,16 @@ def inbound():
     refused = _refusal()
     if refused is not None:
         return refused
-    sender = twilio_sms.normalize_phone(request.form.get("From")) or (request.form.get("From") or "").strip()
+    raw_sender = (request.form.get("From") or "").strip()
+    _, e164 = messaging_inbound.split_address(raw_sender)
+    sender = e164 or raw_sender.removeprefix(messaging_inbound.WHATSAPP_PREFIX)
     if not sender:
         return twiml(None)
-    return twiml(sms_inbound.reply_for(sender, request.form.get("Body") or "", instance_name()))
+    body = request.form.get("Body") or ""
+    if sms_inbound.keyword(body):
+        return twiml(sms_inbound.reply_for(sender, body, instance_name()))
+    received = messaging_inbound.receive(request.form.to_dict())
+    return twiml(received.note)
 
 
 @bp.post("/status")
@@ -83,4 +99,5 @@ def status():
     code = int(raw_code) if raw_code.isdigit() else None
     if sid:
         sms_inbound.record_status(sid, state, code)
+        messaging_inbound.record_status(sid, state, code)
     return "", 204

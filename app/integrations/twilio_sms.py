@@ -177,16 +177,25 @@ def list_page_refusal(exc: TwilioException) -> TwilioRestException | None:
 
 
 def send_sms(to: str, body: str, *, status_callback: str | None = None,
-             config: Mapping[str, Any] | None = None) -> str:
-    """Text ``body`` to ``to`` (E.164) through the instance's Twilio account; answers the message SID (``SM...``)."""
+             config: Mapping[str, Any] | None = None, from_: str | None = None) -> str:
+    """Text ``body`` to ``to`` (E.164) through the instance's Twilio account; answers the message SID (``SM...``).
+
+    ``from_``: send from this number of the account (a messaging agent's number; ``whatsapp:+E164`` with a
+    ``whatsapp:`` ``to`` on WhatsApp) instead of TWILIO_FROM_NUMBER / the Messaging Service, which it then does not
+    need (the account SID and auth token still do)."""
     cfg = _settings(config)
-    if not configured(cfg):
+    if from_ is not None:
+        if not (cfg.get("TWILIO_ACCOUNT_SID") and cfg.get("TWILIO_AUTH_TOKEN") and from_.strip()):
+            raise TwilioError(MISSING_SETTINGS_NOTE)
+    elif not configured(cfg):
         raise TwilioError(MISSING_SETTINGS_NOTE)
     if not body or not body.strip():
         raise TwilioError(explain(21602), code=21602)
     client, timeout = _client(cfg)
     params: dict[str, Any] = {"to": to, "body": body}
-    if cfg.get("TWILIO_MESSAGING_SERVICE_SID"):
+    if from_ is not None:
+        params["from_"] = from_.strip()
+    elif cfg.get("TWILIO_MESSAGING_SERVICE_SID"):
         params["messaging_service_sid"] = cfg["TWILIO_MESSAGING_SERVICE_SID"]
     else:
         params["from_"] = cfg["TWILIO_FROM_NUMBER"]

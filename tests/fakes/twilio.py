@@ -282,13 +282,14 @@ class TwilioFake(FlaskFake):
             body, callback = form.get("Body"), form.get("StatusCallback")
             if not to:
                 return _error(400, 21604, "A 'To' phone number is required.")
-            if not E164.fullmatch(to):
+            if not E164.fullmatch(to.removeprefix("whatsapp:")):      # WhatsApp: whatsapp:+E164 (To and From)
                 return _error(400, 21211, f"Invalid 'To' Phone Number: {to}")
             if not sender and not service:
                 return _error(400, 21603, "A 'From' phone number is required.")
             if sender and service:
                 return _error(400, 21603, "Give either 'From' or 'MessagingServiceSid', not both (fake's rule).")
-            if sender and not E164.fullmatch(sender):
+            if sender and (not E164.fullmatch(sender.removeprefix("whatsapp:"))
+                           or sender.startswith("whatsapp:") != to.startswith("whatsapp:")):
                 return _error(400, 21606, f"The From phone number {sender} is not a valid, SMS-capable inbound "
                                           "phone number or short code for your account.")
             if service and not SERVICE_SID.fullmatch(service):
