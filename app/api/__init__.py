@@ -13,6 +13,7 @@ def register_api(app: Flask) -> None:
         analytics,
         audit,
         custom_domains,
+        messaging_agents,
         openapi,
         payment_webhooks,
         phone_numbers,
@@ -27,6 +28,6 @@ def register_api(app: Flask) -> None:
     )
 
     for module in (v1, zapier, audit, analytics, public, payment_webhooks, twilio_webhooks, scim, custom_domains,
-                   voice_webhooks, voice_agents, phone_numbers):
+                   voice_webhooks, voice_agents, phone_numbers, messaging_agents):
         app.register_blueprint(module.bp)
     app.extensions[API_DOCUMENT] = openapi.document
