@@ -4,6 +4,8 @@ per number and channel, linked event types, soft deletion, organizations, the JS
 from __future__ import annotations
 
 import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -271,3 +273,23 @@ def test_agent_json(ctx):
     assert agents.problem_of(agent) is None
     WhatsAppSender.update(status="revoked").execute()
     assert "not approved" in agents.problem_of(agent)
+
+
+def test_creations_racing_for_one_number_leave_one_active_agent(app):
+    with app.app_context(), db.connection_context():
+        hana = factories.user("hana", plan="BUSINESS")
+        phone = number(hana)
+    start = threading.Barrier(4)
+
+    def create(i):
+        with app.app_context(), db.connection_context():
+            start.wait()
+            try:
+                return agents.create_agent(hana, body(phone, name=f"Agent {i}")).id
+            except ValidationFailed:
+                return None
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(create, range(4)))
+    assert len([r for r in results if r]) == 1
+    with app.app_context(), db.connection_context():
+        assert MessagingAgent.select().where(MessagingAgent.is_active).count() == 1
