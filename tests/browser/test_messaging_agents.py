@@ -1,5 +1,6 @@
 """Messaging agents in a real browser: the create form answers an inline error in place (htmx, no page load), the
-corrected form creates the agent and opens its page, and the list's switch turns it off and on in place.
+corrected form creates the agent and opens its page, and the list's switch turns it off and on in place; axe-core
+finds no serious violation on the form, the agent's page and the list.
 
 A marker set on ``window`` survives only while no full page load happens, so each step proves it was an in-place
 (htmx) update; the CSRF token travels as the X-CSRFToken header of every htmx post.
@@ -15,6 +16,7 @@ from app.db import db
 from app.models.messaging import MessagingAgent
 from app.models.voice import PhoneNumber
 from tests import factories
+from tests.browser.test_accessibility import AXE, _problems
 from tests.live import serve_live
 
 pytestmark = pytest.mark.browser
@@ -59,6 +61,8 @@ def test_create_with_an_inline_error_then_switch_off_and_on(live_server, page):
     page.get_by_label("Greeting").fill("Hi! I'm Sarah, an AI scheduling assistant.")
     page.get_by_role("button", name="Create agent").click()
     expect(page.locator("#e-customTone")).to_have_text("Describe the custom tone (at most 500 characters).")
+    expect(page.locator(".htmx-request")).to_have_count(0)
+    assert _problems(AXE.run(page)) == []                    # the form with its inline error
     expect(page.locator("#f-customTone")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Greeting")).to_have_value("Hi! I'm Sarah, an AI scheduling assistant.")
     assert _same_document(page)
@@ -68,6 +72,7 @@ def test_create_with_an_inline_error_then_switch_off_and_on(live_server, page):
     page.wait_for_url(re.compile(r".*/dashboard/messaging-agents/\w+$"))
     expect(page.locator("#flashes")).to_contain_text("Created “Sarah”: it answers SMS texts on +14155550100.")
     assert posts and all(headers.get("x-csrftoken") for headers in posts if headers.get("hx-request"))
+    assert _problems(AXE.run(page)) == []                    # the agent's page
     with live_server.app.app_context(), db.connection_context():
         agent = MessagingAgent.get(MessagingAgent.user == user.id)
     assert (agent.tone, agent.custom_tone, agent.is_active) == (
@@ -81,6 +86,8 @@ def test_create_with_an_inline_error_then_switch_off_and_on(live_server, page):
     expect(page.locator(f"#toggle-{agent.id}")).to_have_attribute("aria-checked", "false")
     expect(page.locator(f"#agent-{agent.id}")).to_have_class(re.compile(r"is-draft"))
     expect(page.locator(f"#agent-{agent.id}-status")).to_have_text("Inactive")
+    expect(page.locator(".htmx-request")).to_have_count(0)
+    assert _problems(AXE.run(page)) == []                    # the list
     assert _same_document(page)
     with live_server.app.app_context(), db.connection_context():
         assert MessagingAgent.get_by_id(agent.id).is_active is False
