@@ -14,6 +14,7 @@ def register_api(app: Flask) -> None:
         audit,
         custom_domains,
         messaging_admin,
+        messaging_agents,
         openapi,
         payment_webhooks,
         phone_numbers,
@@ -29,6 +30,7 @@ def register_api(app: Flask) -> None:
     )
 
     for module in (v1, zapier, audit, analytics, public, payment_webhooks, twilio_webhooks, scim, custom_domains,
-                   voice_webhooks, voice_agents, phone_numbers, messaging_admin):
+                   voice_webhooks, voice_agents, phone_numbers, messaging_admin,
+                   messaging_agents):
         app.register_blueprint(module.bp)
     app.extensions[API_DOCUMENT] = openapi.document

@@ -27,6 +27,7 @@ def register_web(app: Flask) -> None:
         integrations,
         invitee,
         main,
+        messaging_agents,
         org_members,
         org_settings,
         organizations,
@@ -48,7 +49,7 @@ def register_web(app: Flask) -> None:
                    admin, webhooks, api_keys, crm_integrations, integrations, audit, analytics, docs, invitee,
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
                    routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
-                   conversations, public):
+                   conversations, messaging_agents, public):
         app.register_blueprint(module.bp)
 
     from app.web.host_routing import check_host
