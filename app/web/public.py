@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -74,6 +74,7 @@ from app.web.booking_view import (
     view_state,
 )
 from app.web.htmx import is_htmx
+from app.web.origin import same_origin_post
 from app.web.rendering import CSP, render
 from app.web.session import login_required
 from app.web.static_assets import send_asset
@@ -317,18 +318,6 @@ def show_slots(event_type: EventType, site: Site):
         abort(404)
     picker = booking_picker(event_type, state, site).load_day(day)
     return page_cache.store(site.version, render("public/_slots.html", picker=picker))
-
-
-def same_origin_post() -> bool:
-    """A browser names the page that sent a form in ``Origin``: it must be this site (absent: allowed)."""
-    origin = request.headers.get("Origin")
-    if not origin:
-        return True
-    ours = {request.host_url.rstrip("/")}
-    base = urlsplit(current_app.config["BASE_URL"])
-    if base.scheme and base.netloc:
-        ours.add(f"{base.scheme}://{base.netloc}")
-    return origin in ours
 
 
 def _redirect(url: str) -> Response:

@@ -33,7 +33,8 @@ from app.services.scheduling.event_types import render_description
 from app.timezones import canonical, is_valid_timezone
 from app.web.analytics import track_form_view
 from app.web.booking_view import TRUE, ViewState, host_context, view_state
-from app.web.public import FORM_TOKEN_MAX_AGE, same_origin_post
+from app.web.origin import same_origin_post
+from app.web.public import FORM_TOKEN_MAX_AGE
 from app.web.rendering import render
 
 bp = Blueprint("routing_public", __name__)

@@ -36,6 +36,7 @@ from app.models.voice import VoiceAgent
 from app.ratelimit import check as rate_check
 from app.services.voice import hours, settings, usage
 from app.web.htmx import is_history_restore, is_htmx
+from app.web.origin import same_origin_post
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,6 @@ def _error(status: int, message: str) -> Response:
 
 @bp.post("/api/voice/widget/<agent_id>/session")
 def session(agent_id: str):
-    from app.web.public import same_origin_post
-
     rate_check("voice-widget-session", g.client_ip or "unknown", SESSION_RATE)
     if not same_origin_post():
         return _error(403, FOREIGN)

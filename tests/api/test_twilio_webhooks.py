@@ -8,7 +8,7 @@ import pytest
 
 from app.db import db
 from app.models.workflows import SmsOptOut, Workflow, WorkflowAction, WorkflowRun, WorkflowRunAction
-from app.services.workflows import sms_inbound
+from app.services import opt_outs
 from tests import factories
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, inbound_params, signed_inbound
 
@@ -49,7 +49,7 @@ def reply(response) -> str | None:
 
 
 def opted_out(app, phone=PHONE) -> bool:
-    return in_db(app, sms_inbound.opted_out, phone)
+    return in_db(app, opt_outs.opted_out, phone)
 
 
 # --- inbound ---------------------------------------------------------------------------------------------------

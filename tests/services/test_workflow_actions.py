@@ -13,9 +13,10 @@ from datetime import timedelta
 import pytest
 
 from app.models import Booking, EventType, SmsOptOut, WorkflowAction, WorkflowRunAction
+from app.services import opt_outs
 from app.services.booking import bookings, payments
 from app.services.plans import PlanLimitReached
-from app.services.workflows import definitions, runs, sms_inbound
+from app.services.workflows import definitions, runs
 from app.services.workflows.definitions import ActionInput, WorkflowInput
 from tests import factories
 from tests.fakes.slack import SlackFake
@@ -175,13 +176,13 @@ def test_an_opted_out_number_is_never_texted(setup, twilio_fake):
     app, host, event_type = setup
     definitions.create_workflow(host, WorkflowInput(
         name="Text", trigger="booking_created", actions=[ActionInput(kind="sms", body="Booked {{ event_name }}")]))
-    sms_inbound.opt_out(INVITEE_PHONE)
+    opt_outs.opt_out(INVITEE_PHONE)
     before = len(twilio_fake.messages)
     book(event_type)
     result = WorkflowRunAction.get()
     assert result.status == "skipped" and "replied STOP" in result.error
     assert len(twilio_fake.messages) == before
-    sms_inbound.opt_in(INVITEE_PHONE)
+    opt_outs.opt_in(INVITEE_PHONE)
     assert not SmsOptOut.select().exists()
 
 
@@ -206,7 +207,7 @@ def test_twilio_unsubscribed_error_is_explained_and_recorded(setup, twilio_fake)
     book(event_type)
     result = WorkflowRunAction.get()
     assert result.status == "failed" and "STOP" in result.error
-    assert sms_inbound.opted_out(INVITEE_PHONE)
+    assert opt_outs.opted_out(INVITEE_PHONE)
 
 
 def test_the_monthly_sms_cap_skips_texts_beyond_it(setup, twilio_fake):

@@ -45,9 +45,9 @@ from app.models.base import utcnow
 from app.models.messaging import Conversation, ConversationMessage, MessagingAgent, MessagingCircuit
 from app.models.voice import PhoneNumber
 from app.phones import normalize_phone
+from app.services import opt_outs
 from app.services.messaging import replies, settings
 from app.services.messaging.pool import pool_for
-from app.services.workflows import sms_inbound
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def receive(form: dict[str, str], *, now: datetime | None = None) -> Received:
         return Received(handled=True, duplicate=True)
     now = now or utcnow()
     limited = over_limit(contact, agent.user_id)
-    opted_out = sms_inbound.opted_out(contact)
+    opted_out = opt_outs.opted_out(contact)
     status = "rate_limited" if limited else "ignored" if opted_out else "received"
     try:
         with transaction():
@@ -286,7 +286,7 @@ def _produce(message: ConversationMessage, conversation: Conversation, now: date
     """Decide the answer to ``message`` and store it (queued); the inbound row becomes ``answered``."""
     agent = conversation.agent
     if agent is None or not agent.is_active or agent.deleted_at is not None \
-            or sms_inbound.opted_out(conversation.contact_phone):
+            or opt_outs.opted_out(conversation.contact_phone):
         with transaction():
             ConversationMessage.update(status="ignored").where(
                 (ConversationMessage.id == message.id) & (ConversationMessage.status == "received")).execute()

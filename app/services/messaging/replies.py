@@ -28,9 +28,9 @@ from app.integrations import twilio_sms
 from app.integrations.errors import PermanentError, TransientError
 from app.models.base import utcnow
 from app.models.messaging import Conversation, ConversationMessage, MessagingAgent, MessagingPoolNotice
+from app.services import opt_outs
 from app.services.messaging.pool import Pool, period_key, pool_for
 from app.services.voice.usage import period_start
-from app.services.workflows import sms_inbound
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def deliver(message: ConversationMessage, conversation: Conversation | None = No
     conversation = conversation or Conversation.get_by_id(message.conversation_id)
     if message.status not in PENDING:
         return message
-    if sms_inbound.opted_out(conversation.contact_phone):
+    if opt_outs.opted_out(conversation.contact_phone):
         _mark(message, status="failed", error=OPTED_OUT_ERROR)
         return message
     to, sender = addresses(conversation)

@@ -33,10 +33,9 @@ from app.integrations import twilio_sms
 from app.models import Booking, User
 from app.models.voice import CallLog, PhoneNumber, VoiceAgent, VoicePeriodNotice, VoiceToolBooking
 from app.phones import normalize_phone
-from app.services import audit, outbox
+from app.services import audit, opt_outs, outbox
 from app.services.voice import hours, prompts, usage
 from app.services.voice.tools import account_user_ids
-from app.services.workflows import sms_inbound
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +211,7 @@ def personalization(body: dict, *, now: datetime | None = None) -> dict:
 def can_text(caller: str) -> bool:
     """Twilio SMS is set up, the caller's number is a valid one and it did not text STOP."""
     phone = normalize_phone(caller)
-    return bool(phone) and twilio_sms.configured() and not sms_inbound.opted_out(phone)
+    return bool(phone) and twilio_sms.configured() and not opt_outs.opted_out(phone)
 
 
 def text_booking_url(agent: VoiceAgent, caller: str) -> bool:
@@ -231,13 +230,13 @@ def text_booking_url(agent: VoiceAgent, caller: str) -> bool:
 def _send_booking_url(payload: dict) -> None:
     if not twilio_sms.configured():
         raise outbox.PermanentFailure("Twilio SMS is not configured")
-    if sms_inbound.opted_out(payload["to"]):
+    if opt_outs.opted_out(payload["to"]):
         return
     try:
         twilio_sms.send_sms(payload["to"], payload["body"])
     except twilio_sms.TwilioError as exc:
         if exc.code == 21610:
-            sms_inbound.opt_out(payload["to"])
+            opt_outs.opt_out(payload["to"])
         raise outbox.PermanentFailure(str(exc)) from exc
 
 

@@ -39,7 +39,7 @@ from app.models import (
     WorkflowRunAction,
 )
 from app.models.base import utcnow
-from app.services import events, outbox
+from app.services import events, opt_outs, outbox
 from app.services.booking import payments
 from app.services.booking.bookings import add_activity, booking_payload
 from app.services.booking.team_bookings import hosts_of_booking
@@ -47,7 +47,7 @@ from app.services.developer import webhook_delivery
 from app.services.mailer import queue_email
 from app.services.plans import limits_for
 from app.services.voice import outbound
-from app.services.workflows import loading, sms_inbound, templating
+from app.services.workflows import loading, templating
 from app.statements import Param, Statement
 
 log = logging.getLogger(__name__)
@@ -340,7 +340,7 @@ def _sms(job: Job) -> Sent:
     if not limits_for(job.workflow.user).sms_actions:
         raise Skip("SMS actions need the Pro plan or higher.")
     number = _sms_number(job)
-    if sms_inbound.opted_out(number):
+    if opt_outs.opted_out(number):
         raise Skip(f"{number} replied STOP: LinkTime does not text it until it replies START.")
     cap = int(current_app.config["SMS_MONTHLY_CAP"])
     if not job.test and _sms_count(job.workflow.user_id, job.now, cap) >= cap:
@@ -358,7 +358,7 @@ def _sms(job: Job) -> Sent:
         sid = twilio_sms.send_sms(number, body, status_callback=callback)
     except twilio_sms.TwilioError as exc:
         if exc.code == 21610:
-            sms_inbound.opt_out(number)
+            opt_outs.opt_out(number)
         raise
     if not job.test:
         _sms_counted(job.workflow.user_id, job.now)

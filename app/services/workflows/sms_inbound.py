@@ -11,10 +11,10 @@ may arrive twice or out of order, so every update is idempotent.
 """
 from __future__ import annotations
 
-from app.db import transaction
 from app.integrations.twilio_sms import explain
 from app.models.base import utcnow
-from app.models.workflows import SmsOptOut, WorkflowRunAction
+from app.models.workflows import WorkflowRunAction
+from app.services.opt_outs import opt_in, opt_out
 from app.statements import Param, Statement
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -23,25 +23,6 @@ HELP_WORDS = frozenset({"HELP", "INFO"})
 FINAL_STATUSES = ("delivered", "failed")
 
 UNSUBSCRIBED_REPLY = "You've been unsubscribed."
-
-
-_OPTED_OUT = Statement(lambda: SmsOptOut.select(SmsOptOut.phone).where(SmsOptOut.phone == Param("phone")).limit(1))
-
-
-def opted_out(phone: str) -> bool:
-    return _OPTED_OUT.scalar(phone=phone) is not None
-
-
-def opt_out(phone: str) -> None:
-    """Record that ``phone`` (E.164) texted STOP; doing it again changes nothing."""
-    with transaction():
-        SmsOptOut.insert(phone=phone, opted_out_at=utcnow()).on_conflict_ignore().execute()
-
-
-def opt_in(phone: str) -> None:
-    """``phone`` texted START: it may be texted again (nothing happens if it never opted out)."""
-    with transaction():
-        SmsOptOut.delete().where(SmsOptOut.phone == phone).execute()
 
 
 def keyword(body: str | None) -> str | None:
