@@ -1,15 +1,13 @@
 """Texts to a messaging agent through ``POST /api/webhooks/twilio/inbound`` (issue 22): stored, answered on the queue
 from the agent's number through the Twilio fake; keywords, duplicates, WhatsApp, the kill switch, the pool, limits.
 
-The model side (``app.services.messaging.engine``, written alongside) is replaced by a scripted ``respond``: the real
-module's function when it exists, else a stand-in module put in ``sys.modules`` for the test only."""
+The model side (``app.services.messaging.engine.respond``) is replaced by a scripted one; the real engine is driven
+through this webhook in tests/integration/test_messaging_sms.py."""
 from __future__ import annotations
 
 import importlib
 import json
-import sys
 import threading
-import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
@@ -64,12 +62,7 @@ class ScriptedEngine:
 @pytest.fixture
 def engine(monkeypatch):
     scripted = ScriptedEngine()
-    try:
-        module = importlib.import_module(ENGINE)
-    except ImportError:                     # the engine is not on this branch yet: a stand-in for this test only
-        module = types.ModuleType(ENGINE)
-        monkeypatch.setitem(sys.modules, ENGINE, module)
-    monkeypatch.setattr(module, "respond", scripted.respond, raising=False)
+    monkeypatch.setattr(importlib.import_module(ENGINE), "respond", scripted.respond)
     return scripted
 
 
