@@ -28,5 +28,6 @@ def load_all() -> None:
         payments,
         phone_numbers,
         voice,
+        whatsapp,
         workflows,
     )
