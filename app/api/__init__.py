@@ -23,10 +23,11 @@ def register_api(app: Flask) -> None:
         v1_calls,  # noqa: F401 (adds GET /api/v1/calls to v1's blueprint before it is registered)
         voice_agents,
         voice_webhooks,
+        whatsapp_senders,
         zapier,
     )
 
     for module in (v1, zapier, audit, analytics, public, payment_webhooks, twilio_webhooks, scim, custom_domains,
-                   voice_webhooks, voice_agents, phone_numbers):
+                   voice_webhooks, voice_agents, phone_numbers, whatsapp_senders):
         app.register_blueprint(module.bp)
     app.extensions[API_DOCUMENT] = openapi.document
