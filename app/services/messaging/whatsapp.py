@@ -91,7 +91,7 @@ RULES = {
     "length": f"The display name must be {NAME_MIN} to {NAME_MAX} characters long.",
     "letter": "The display name must contain at least one letter.",
     "url": "The display name cannot contain a URL or web address.",
-    "special": "The display name cannot contain special characters ({found}); none of " + SPECIAL + " is allowed.",
+    "special": "The display name cannot contain special characters (FOUND); none of " + SPECIAL + " is allowed.",
     "meta": "The display name cannot contain Meta product names (WhatsApp, Facebook, Instagram, Messenger).",
     "official": "The display name cannot contain \"Official\" or \"Verified\".",
     "generic": "The display name cannot be a generic term alone (such as \"Store\" or \"Business\"): use your "
@@ -112,7 +112,7 @@ def display_name_problem(name) -> str | None:
         return RULES["url"]
     found = "".join(dict.fromkeys(ch for ch in text if ch in SPECIAL))
     if found:
-        return RULES["special"].format(found=" ".join(found))
+        return RULES["special"].replace("FOUND", " ".join(found), 1)
     if META_NAMES.search(text):
         return RULES["meta"]
     if OFFICIAL.search(text):
@@ -339,6 +339,7 @@ def _notify_if_due(row: WhatsAppSender, *, was: str | None = None) -> None:
         & (WhatsAppSender.notified_status.is_null() | (WhatsAppSender.notified_status != row.status))).execute()
     if not claimed:
         return
+    row.notified_status = row.status
     from app.services.mailer import queue_email
     number = row.phone_number
     owner = number.user
