@@ -316,3 +316,19 @@ def test_a_release_twilio_refuses_is_retried_by_the_poll(pro, number, twilio_fak
     monkeypatch.setattr(twilio_senders, "delete_sender", delete)
     whatsapp.poll_due()
     assert WhatsAppSender.select().count() == 0 and twilio_fake.senders == {}
+
+
+def test_the_poll_task_runs_every_5_minutes_and_polls(pro, number, twilio_fake):
+    from datetime import datetime
+
+    from tasks import whatsapp as whatsapp_tasks
+
+    task = whatsapp_tasks.poll_whatsapp_senders
+    due = task.task_class().validate_datetime
+    assert due(datetime(2026, 3, 2, 10, 5)) and due(datetime(2026, 3, 2, 10, 0)) and due(datetime(2026, 3, 2, 3, 55))
+    assert not due(datetime(2026, 3, 2, 10, 7))
+    row = whatsapp.register(pro, number.id, "Acme Corp")
+    twilio_fake.set_sender_status(row.sender_sid, "ONLINE", notify=False)
+    WhatsAppSender.update(last_checked_at=utcnow() - timedelta(minutes=6)).where(WhatsAppSender.id == row.id).execute()
+    assert task.call_local() == 1
+    assert fresh(row).status == "approved"
