@@ -4,6 +4,7 @@ display-name rules and status table, registration, the live refresh, the webhook
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from app.models.base import utcnow
 from app.models.messaging import WhatsAppSender
 from app.models.outbox import OutboxMessage
 from app.services import mailer
-from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.messaging import whatsapp
 from app.services.voice import numbers
 from tests import factories
@@ -330,5 +331,29 @@ def test_the_poll_task_runs_every_5_minutes_and_polls(pro, number, twilio_fake):
     row = whatsapp.register(pro, number.id, "Acme Corp")
     twilio_fake.set_sender_status(row.sender_sid, "ONLINE", notify=False)
     WhatsAppSender.update(last_checked_at=utcnow() - timedelta(minutes=6)).where(WhatsAppSender.id == row.id).execute()
-    assert task.call_local() == 1
+    with ThreadPoolExecutor(1) as pool:         # the task opens its own app context and connection, as a worker
+        assert pool.submit(task.call_local).result(timeout=60) == 1
     assert fresh(row).status == "approved"
+
+
+def test_an_organization_number_is_managed_by_its_owners_and_admins(pro, twilio_fake):
+    from app.models import Membership
+    from app.services.account import organizations
+
+    org = organizations.create_organization(pro, name="Acme", slug="acme")
+    member = factories.user("mia", plan="PRO")
+    Membership.create(organization=org, user=member, role="MEMBER")
+    shared = numbers.provision_number(pro, "US", organization=org.id)
+    with pytest.raises(Forbidden):
+        whatsapp.register(member, shared.id, "Acme Corp")
+    row = whatsapp.register(pro, shared.id, "Acme Corp")
+    assert whatsapp.status(member, shared.id).id == row.id                  # members see it
+    with pytest.raises(Forbidden):
+        whatsapp.deregister(member, shared.id)
+
+
+def test_a_held_number_cannot_enable_whatsapp(pro, number, twilio_fake, elevenlabs_fake):
+    numbers.hold_number(number)
+    with pytest.raises(Conflict):
+        whatsapp.register(pro, number.id, "Acme Corp")
+    assert twilio_fake.senders == {}
