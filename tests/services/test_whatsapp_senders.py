@@ -138,7 +138,7 @@ def test_register_creates_the_sender_at_twilio_pending(pro, number, twilio_fake)
                                  "status_callback_method": "POST"}
     [request] = sender_requests(twilio_fake, "POST")
     assert request.headers["Content-Type"] == "application/json"
-    assert whatsapp.sender_json(row)["whatsappEnabled"] is False
+    assert whatsapp.sender_json(row)["whatsappEnabled"] is False and not whatsapp.number_enabled(number)
     assert emails() == []
 
 
@@ -202,7 +202,7 @@ def test_refresh_asks_twilio_and_approval_emails_the_host_once(pro, number, twil
     refreshed = whatsapp.status(pro, number.id, refresh=True)
     assert (refreshed.status, refreshed.twilio_status, refreshed.notified_status) == ("approved", "ONLINE",
                                                                                       "approved")
-    assert whatsapp.sender_json(refreshed)["whatsappEnabled"] is True
+    assert whatsapp.sender_json(refreshed)["whatsappEnabled"] is True and whatsapp.number_enabled(number)
     [mail] = emails()
     assert mail["to"] == [pro.email] and mail["subject"] == f"WhatsApp is ready on {number.e164}"
     assert "Acme Corp" in mail["text"] and BASE + "/dashboard/phone-numbers" in mail["text"]

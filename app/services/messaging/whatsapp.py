@@ -20,6 +20,7 @@ a WhatsApp agent may send outside WhatsApp's 24-hour customer-service window.
   signed webhook (``handle_status_callback``) and ``poll_due`` (pending senders every 5 minutes, approved ones
   hourly, to catch a revocation). The host gets one email per change to ``approved`` or ``rejected``
   (``notified_status`` is claimed by a conditional UPDATE, so two updaters never both send it).
+  ``number_enabled(number)``: the sender is approved (a WhatsApp agent may be active on the number).
 * ``send_outside_window(conversation_or_agent, to, kind, variables)``: a booking ``confirmation`` or ``reminder`` on
   WhatsApp. Inside the 24-hour window (``Conversation.last_inbound_at`` newer than 24 h) a free-form message;
   outside it the approved template whose Content SID is the setting ``WHATSAPP_TEMPLATE_CONFIRMATION_SID`` /
@@ -75,6 +76,12 @@ def map_status(twilio_status: str | None, sender_sid: str | None) -> str:
 
 def enabled(status: str | None) -> bool:
     return status == "approved"
+
+
+def number_enabled(number: PhoneNumber) -> bool:
+    """WhatsApp is enabled on the number (its sender is approved): a WhatsApp agent may be active on it."""
+    return WhatsAppSender.select().where((WhatsAppSender.phone_number == number.id)
+                                         & (WhatsAppSender.status == "approved")).exists()
 
 
 # --- display-name rules ----------------------------------------------------------------------------------------
