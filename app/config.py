@@ -277,6 +277,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ADMIN_KILL_SECRET", "", "Secret (at least 8 characters) for the operator's kill-switch endpoints "
             "`POST /api/admin/messaging/kill` and `/resume` (header `X-Admin-Secret`); unset, they answer 404.",
             _kill_secret, secret=True),
+    Setting("WHATSAPP_TEMPLATE_CONFIRMATION_SID", "", "Content SID (`HX...`) of the WhatsApp booking-confirmation "
+            "template once Meta approved it (body `Hi {{1}}, your {{2}} is confirmed for {{3}}.`); empty while it is "
+            "pending or rejected: outside the 24-hour window the confirmation then goes by SMS from the same number."),
+    Setting("WHATSAPP_TEMPLATE_REMINDER_SID", "", "Content SID (`HX...`) of the approved WhatsApp reminder template "
+            "(body `Hi {{1}}, a reminder: your {{2}} is on {{3}}.`); empty: reminders outside the 24-hour window go "
+            "by SMS."),
     Setting("MESSAGING_RETENTION_DAYS", 90, "Days conversation messages are kept; a daily task deletes older ones.",
             int),
     Setting("SLACK_WEBHOOK_BASE", "https://hooks.slack.com", "Scheme and host a Slack incoming-webhook URL must "

@@ -30,5 +30,6 @@ def load_all() -> None:
         payments,
         phone_numbers,
         voice,
+        whatsapp,
         workflows,
     )

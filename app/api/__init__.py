@@ -26,11 +26,12 @@ def register_api(app: Flask) -> None:
         v1_conversations,  # noqa: F401 (adds GET /api/v1/conversations to v1's blueprint likewise)
         voice_agents,
         voice_webhooks,
+        whatsapp_senders,
         zapier,
     )
 
     for module in (v1, zapier, audit, analytics, public, payment_webhooks, twilio_webhooks, scim, custom_domains,
                    voice_webhooks, voice_agents, phone_numbers, messaging_admin,
-                   messaging_agents):
+                   messaging_agents, whatsapp_senders):
         app.register_blueprint(module.bp)
     app.extensions[API_DOCUMENT] = openapi.document

@@ -42,6 +42,7 @@ def register_web(app: Flask) -> None:
         voice_agents,
         voice_widget,
         webhooks,
+        whatsapp_senders,
         workflows,
     )
     # public (/<username>/...) stays last: fixed routes win; voice_widget first: its header hook runs last
@@ -49,7 +50,8 @@ def register_web(app: Flask) -> None:
                    admin, webhooks, api_keys, crm_integrations, integrations, audit, analytics, docs, invitee,
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
                    routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
-                   conversations, messaging_agents, public):
+                   conversations, messaging_agents, whatsapp_senders,
+                   public):
         app.register_blueprint(module.bp)
 
     from app.web.host_routing import check_host

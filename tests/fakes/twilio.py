@@ -40,6 +40,7 @@ posting inbound texts, and ``inbound_params`` the form Twilio sends for one.
 from __future__ import annotations
 
 import base64
+import json
 import queue
 import re
 import secrets
@@ -152,8 +153,195 @@ def _apply(record: dict[str, Any], form: dict[str, str]) -> None:
             record[key] = form[name].upper() if key.endswith("_method") else form[name]
 
 
+# --- WhatsApp senders (issue 22): the Channels Senders API and WhatsApp messages --------------------------------
+# ``POST /v2/Channels/Senders`` (JSON: ``sender_id`` ``whatsapp:+E164`` of a number the account owns, ``profile.name``
+# 1-256 characters, optional ``webhook`` with http(s) URLs and POST/PUT methods, ``configuration``, ``friendly_name``;
+# nothing else): 202 with the Sender (``XE...``, ``CREATING``); a sender_id already registered 409; a malformed body
+# 400 code 20001. ``GET``/``DELETE /v2/Channels/Senders/{Sid}``: 200 / 204, unknown 404 code 20404. Knobs:
+# ``refuse_senders(code)`` (every create answers 400 with ``code``, 21656 "WhatsApp API not yet available" by default;
+# ``refuse_senders(None)`` stops), ``bad_display_names`` (a create with one of these names answers 400 code 21656),
+# ``set_sender_status(sid, status, notify=True)`` moves a sender and builds the signed form Twilio POSTs to its
+# ``webhook.status_callback_url`` (``AccountSid``, ``SenderSid``, ``SenderId``, ``Status``, ``OfflineReasons``):
+# delivered when the URL is on loopback, returned (a ``Callback``) for a test to replay. ``senders`` and
+# ``deleted_senders`` hold the state.
+# Messages with ``whatsapp:`` addresses or a ``ContentSid`` (``HX`` + 32 hex, else 21655; ``ContentVariables`` a JSON
+# object of strings, else 21656) need a ``From`` whose sender is ONLINE (else 400 code 63007); they join ``messages``.
+SENDER_STATUSES = ("CREATING", "ONLINE", "OFFLINE", "PENDING_VERIFICATION", "VERIFYING", "ONLINE:UPDATING",
+                   "TWILIO_REVIEW", "DRAFT", "STUBBED")
+SENDER_KEYS = {"sender_id", "friendly_name", "configuration", "webhook", "profile"}
+SENDER_ID = re.compile(r"whatsapp:(\+[1-9][0-9]{6,14})")
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+MESSAGING_BASE = "/v2/Channels/Senders"
+
+
+class _SendersFake:
+    """The Senders part of ``TwilioFake`` (see the comment above)."""
+
+    def _sender_routes(self) -> None:
+        self.senders: dict[str, dict[str, Any]] = {}
+        self.deleted_senders: list[dict[str, Any]] = []
+        self.bad_display_names: set[str] = set()
+        self._sender_refusal: int | None = None
+        app = self.app
+
+        @app.post(MESSAGING_BASE)
+        def create_sender():
+            if self._sender_refusal is not None:
+                return _error(400, self._sender_refusal, "WhatsApp senders cannot be created through the API yet")
+            body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+            refused = self._invalid_sender(body)
+            if refused is not None:
+                return refused
+            number = SENDER_ID.fullmatch(body["sender_id"]).group(1)
+            name = body["profile"]["name"]
+            if name in self.bad_display_names:
+                return _error(400, 21656, f"The display name {name!r} is not allowed")
+            with self.lock:
+                if number not in {n["phone_number"] for n in self.numbers.values()}:
+                    return _error(400, 20001, f"{number} is not a phone number of this account")
+                if any(s["sender_id"] == body["sender_id"] for s in self.senders.values()):
+                    return _error(409, 20001, f"A sender for {body['sender_id']} already exists")
+                sid = "XE" + secrets.token_hex(16)
+                record = {"sid": sid, "status": "CREATING", "sender_id": body["sender_id"],
+                          "friendly_name": body.get("friendly_name"), "configuration": body.get("configuration"),
+                          "webhook": body.get("webhook"), "profile": body["profile"], "properties": None,
+                          "offline_reasons": None, "compliance": None,
+                          "url": f"https://messaging.twilio.com{MESSAGING_BASE}/{sid}"}
+                self.senders[sid] = record
+                response = jsonify(record)
+            response.status_code = 202
+            return response
+
+        @app.get(MESSAGING_BASE + "/<sid>")
+        def fetch_sender(sid: str):
+            with self.lock:
+                record = self.senders.get(sid)
+                if record is None:
+                    return _error(404, 20404, f"The requested resource {request.path} was not found")
+                return jsonify(record)
+
+        @app.delete(MESSAGING_BASE + "/<sid>")
+        def delete_sender(sid: str):
+            with self.lock:
+                record = self.senders.pop(sid, None)
+                if record is None:
+                    return _error(404, 20404, f"The requested resource {request.path} was not found")
+                self.deleted_senders.append(record)
+            return Response(status=204)
+
+        @app.before_request
+        def _whatsapp_message():
+            """WhatsApp and template messages; plain texts go on to ``create_message``."""
+            if request.method != "POST" or not request.path.endswith("/Messages.json"):
+                return None
+            form = dict(parse_qsl(request.get_data(as_text=True), keep_blank_values=True))
+            to, sender, content = form.get("To") or "", form.get("From") or "", form.get("ContentSid")
+            if not (to.startswith("whatsapp:") or sender.startswith("whatsapp:") or content):
+                return None
+            return self._whatsapp_create(form, to, sender, content)
+
+    def _invalid_sender(self, body: Any) -> Response | None:
+        if not isinstance(body, dict):
+            return _error(400, 20001, "The request body must be a JSON object")
+        if set(body) - SENDER_KEYS:
+            return _error(400, 20001, f"Unknown parameters: {', '.join(sorted(set(body) - SENDER_KEYS))}")
+        if not isinstance(body.get("sender_id"), str) or not SENDER_ID.fullmatch(body["sender_id"]):
+            return _error(400, 20001, "sender_id must be whatsapp:<E.164 number>")
+        profile = body.get("profile")
+        name = profile.get("name") if isinstance(profile, dict) else None
+        if not isinstance(name, str) or not 1 <= len(name) <= 256:
+            return _error(400, 20001, "profile.name is required for a WhatsApp sender (1-256 characters)")
+        webhook = body.get("webhook")
+        if webhook is not None:
+            if not isinstance(webhook, dict):
+                return _error(400, 20001, "webhook must be an object")
+            for key in ("callback_url", "fallback_url", "status_callback_url"):
+                if webhook.get(key) is not None and urlsplit(webhook[key]).scheme not in ("http", "https"):
+                    return _error(400, 20001, f"webhook.{key} is not a valid URL")
+            for key in ("callback_method", "fallback_method", "status_callback_method"):
+                if webhook.get(key) is not None and webhook[key] not in ("POST", "PUT"):
+                    return _error(400, 20001, f"webhook.{key} must be POST or PUT")
+        return None
+
+    def _whatsapp_create(self, form: dict[str, str], to: str, sender: str, content: str | None) -> Response:
+        channel = sender.startswith("whatsapp:")
+        if to.startswith("whatsapp:") != channel:
+            return _error(400, 21910, "From and To must be on the same channel")
+        bare_to, bare_from = to.removeprefix("whatsapp:"), sender.removeprefix("whatsapp:")
+        if not E164.fullmatch(bare_to):
+            return _error(400, 21211, f"Invalid 'To' Phone Number: {to}")
+        if channel:
+            with self.lock:
+                online = any(s["sender_id"] == sender and s["status"] in ("ONLINE", "ONLINE:UPDATING")
+                             for s in self.senders.values())
+            if not online:
+                return _error(400, 63007, "Twilio could not find a Channel with the specified From address")
+        elif not E164.fullmatch(bare_from):
+            return _error(400, 21606, f"The From phone number {sender} is not a valid phone number")
+        variables = None
+        if content is not None:
+            if not CONTENT_SID.fullmatch(content):
+                return _error(400, 21655, "The ContentSid is Invalid")
+            try:
+                variables = json.loads(form.get("ContentVariables") or "{}")
+            except ValueError:
+                variables = None
+            if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+                return _error(400, 21656, "The ContentVariables Parameter is invalid")
+        elif not form.get("Body"):
+            return _error(400, 21602, "Message body is required.")
+        now = formatdate(usegmt=True)
+        sid = "SM" + secrets.token_hex(16)
+        message = {"account_sid": self.account_sid, "api_version": API_VERSION, "body": form.get("Body") or "",
+                   "content_sid": content, "content_variables": variables, "date_created": now, "date_sent": None,
+                   "date_updated": now, "direction": "outbound-api", "error_code": None, "error_message": None,
+                   "from": sender, "messaging_service_sid": None, "num_media": "0", "num_segments": "1",
+                   "price": None, "price_unit": "USD", "sid": sid, "status": "queued", "to": to,
+                   "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
+                   "status_callback": form.get("StatusCallback")}
+        with self.lock:
+            self.messages.append(message)
+        response = jsonify({k: v for k, v in message.items() if k != "status_callback"})
+        response.status_code = 201
+        return response
+
+    # -- knobs
+    def refuse_senders(self, code: int | None = 21656) -> None:
+        self._sender_refusal = code
+
+    def set_sender_status(self, sid: str, status: str, *, notify: bool = True,
+                          offline_reasons: list[str] | None = None) -> Callback | None:
+        """Move a sender to ``status``; with ``notify``, the signed callback to its status URL (see above)."""
+        assert status in SENDER_STATUSES, status
+        with self.lock:
+            record = self.senders[sid]
+            record["status"] = status
+            record["offline_reasons"] = offline_reasons if status == "OFFLINE" else None
+            url = (record.get("webhook") or {}).get("status_callback_url")
+        if not notify or not url:
+            return None
+        params = {"AccountSid": self.account_sid, "SenderSid": sid, "SenderId": record["sender_id"],
+                  "Status": status}
+        if offline_reasons:
+            params["OfflineReasons"] = ", ".join(offline_reasons)
+        headers = {**signed_inbound(url, params, self.auth_token), "User-Agent": "TwilioProxy/1.1"}
+        answered = None
+        if urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
+            with requests.Session() as session:
+                session.trust_env = False
+                try:
+                    answered = session.post(url, data=params, headers=headers, timeout=5).status_code
+                except requests.RequestException:
+                    pass
+        callback = Callback(url, params, headers, answered)
+        with self._cond:
+            self.callbacks.append(callback)
+            self._cond.notify_all()
+        return callback
+
+
 @dataclass
-class TwilioFake(FlaskFake):
+class TwilioFake(_SendersFake, FlaskFake):
     account_sid: str = ACCOUNT_SID
     auth_token: str = AUTH_TOKEN
     unsubscribed: set[str] = field(default_factory=set)
@@ -178,6 +366,7 @@ class TwilioFake(FlaskFake):
         self._init_server("fake_twilio")
         self._routes()
         self._number_routes()
+        self._sender_routes()
 
     def start(self):
         """Serve on a free loopback port with waitress (HTTP/1.1 keep-alive, a pool of threads): Werkzeug's

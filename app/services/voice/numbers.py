@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
+from app import queue
 from app.db import is_postgres, transaction
 from app.integrations import twilio_numbers
 from app.integrations.errors import IntegrationError
@@ -366,6 +367,10 @@ def hold_number(number: PhoneNumber, *, now: datetime | None = None) -> None:
         PhoneNumber.update(**changes).where((PhoneNumber.id == fresh.id) & (PhoneNumber.status == "active")).execute()
     for name, value in changes.items():
         setattr(number, name, value)
+    try:                                # its WhatsApp sender is deregistered too (tasks/whatsapp.py)
+        queue.enqueue("deregister_whatsapp_sender", fresh.id)
+    except Exception:                   # noqa: BLE001 (the hold stands; the WhatsApp poll deregisters it later)
+        log.exception("could not queue the WhatsApp deregistration of phone number %s", fresh.id)
     log.info("phone number %s is %s", fresh.id, "released (gone from Twilio)" if gone else f"held until {until}")
 
 
