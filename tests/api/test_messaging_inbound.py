@@ -246,6 +246,8 @@ def test_the_signature_is_checked_against_base_url_behind_a_proxy(app, client, a
 @pytest.mark.parametrize("whatsapp", [False, True])
 def test_stop_help_start_come_first_on_both_channels(app, client, host, engine, twilio, whatsapp):
     make_agent(app, host, channel="whatsapp" if whatsapp else "sms")
+    if whatsapp:
+        twilio.online_sender(AGENT_NUMBER)
     assert twiml_message(text(client, "STOP", whatsapp=whatsapp)) == "You've been unsubscribed."
     assert in_db(app, lambda: SmsOptOut.select().where(SmsOptOut.phone == CUSTOMER).count()) == 1
     assert "Reply STOP" in twiml_message(text(client, "help", whatsapp=whatsapp))
@@ -286,6 +288,7 @@ def test_a_duplicate_that_wins_the_race_is_stored_once(app, client, agent, engin
 # --- WhatsApp --------------------------------------------------------------------------------------------------
 def test_whatsapp_texts_are_answered_with_whatsapp_addresses(app, client, host, engine, twilio):
     make_agent(app, host, channel="whatsapp")
+    twilio.online_sender(AGENT_NUMBER)             # Twilio sends WhatsApp only from a registered sender
     assert twiml_message(text(client, "Hola", whatsapp=True)) is None
     messages = sent(twilio)
     assert {(m["from"], m["to"]) for m in messages} == {("whatsapp:" + AGENT_NUMBER, "whatsapp:" + CUSTOMER)}

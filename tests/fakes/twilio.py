@@ -309,6 +309,16 @@ class _SendersFake:
     def refuse_senders(self, code: int | None = 21656) -> None:
         self._sender_refusal = code
 
+    def online_sender(self, e164: str, name: str = "Test Business") -> str:
+        """A WhatsApp sender for ``e164`` already ONLINE (registered and approved earlier); answers its sid."""
+        sid = "XE" + secrets.token_hex(16)
+        with self.lock:
+            self.senders[sid] = {"sid": sid, "status": "ONLINE", "sender_id": "whatsapp:" + e164,
+                                 "friendly_name": None, "configuration": None, "webhook": None,
+                                 "profile": {"name": name}, "properties": None, "offline_reasons": None,
+                                 "compliance": None, "url": f"https://messaging.twilio.com{MESSAGING_BASE}/{sid}"}
+        return sid
+
     def set_sender_status(self, sid: str, status: str, *, notify: bool = True,
                           offline_reasons: list[str] | None = None) -> Callback | None:
         """Move a sender to ``status``; with ``notify``, the signed callback to its status URL (see above)."""

@@ -10,10 +10,10 @@ import pytest
 
 from app.models.base import utcnow
 from app.models.messaging import Conversation, ConversationMessage, MessagingAgent
+from app.services import opt_outs
 from app.services.errors import ValidationFailed
 from app.services.messaging import whatsapp
 from app.services.voice import numbers
-from app.services.workflows import sms_inbound
 from tests import factories
 
 pytest_plugins = ["tests.number_fixtures"]
@@ -122,7 +122,7 @@ def test_the_agent_finds_its_conversation_with_the_customer(approved, agent, twi
 
 
 def test_an_opted_out_customer_gets_nothing(approved, agent, twilio_fake):
-    sms_inbound.opt_out(CUSTOMER)
+    opt_outs.opt_out(CUSTOMER)
     before = len(twilio_fake.messages)
     with pytest.raises(whatsapp.WhatsAppFailed) as caught:
         whatsapp.send_outside_window(agent, CUSTOMER, "confirmation", VARIABLES)

@@ -30,7 +30,6 @@ a WhatsApp agent may send outside WhatsApp's 24-hour customer-service window.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import re
 from dataclasses import dataclass
@@ -46,10 +45,10 @@ from app.models import Membership, User
 from app.models.base import utcnow
 from app.models.messaging import Conversation, ConversationMessage, MessagingAgent, WhatsAppSender
 from app.models.voice import PhoneNumber
+from app.services import opt_outs
 from app.services.account import organizations
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.events import iso
-from app.services.workflows import sms_inbound
 
 log = logging.getLogger(__name__)
 
@@ -465,7 +464,7 @@ def send_outside_window(conversation_or_agent, to: str, kind: str, variables: di
     number = agent.phone_number if agent is not None and agent.phone_number_id else None
     if number is None or number.status != "active":
         raise WhatsAppFailed("The agent has no active phone number to send from.")
-    if sms_inbound.opted_out(phone):
+    if opt_outs.opted_out(phone):
         raise WhatsAppFailed(twilio_sms.explain(21610), code=21610)
     values = {name: str(variables[name]).strip() for name in VARIABLES}
     text = TEXTS[kind].format(**values)
@@ -505,8 +504,5 @@ def _send(from_: str, to: str, **kwargs) -> str:
 
 
 def _send_sms(from_: str, to: str, text: str) -> str:
-    """The SMS fallback from the agent's number: ``twilio_sms.send_sms`` when it takes ``from_``, else the same
-    Messages API call through ``twilio_senders``."""
-    if "from_" in inspect.signature(twilio_sms.send_sms).parameters:
-        return twilio_sms.send_sms(to, text, from_=from_)
-    return twilio_senders.send_message(from_, to, body=text)
+    """The SMS fallback from the agent's number."""
+    return twilio_sms.send_sms(to, text, from_=from_)
