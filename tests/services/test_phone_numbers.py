@@ -11,6 +11,7 @@ import pytest
 
 from app.models import Membership
 from app.models.base import utcnow
+from app.models.messaging import MessagingAgent
 from app.models.voice import PhoneNumber, VoiceAgent
 from app.services.account import organizations
 from app.services.errors import Forbidden, NotFound, ValidationFailed
@@ -266,9 +267,11 @@ def test_holding_points_the_line_at_the_held_message_and_detaches_the_agents(pro
     number = numbers.provision_number(pro, "US")
     agent = make_agent(pro)
     numbers.bind_to_agent(number, agent)
+    texter = MessagingAgent.create(user=pro, name="Texts", channel="sms", phone_number=number)
     before = utcnow()
     numbers.hold_number(number)
     stored = fresh(number)
+    assert not MessagingAgent.get_by_id(texter.id).is_active          # the messaging agent stops answering
     assert stored.status == "held" and number.status == "held"
     assert timedelta(days=30) <= stored.hold_until - before < timedelta(days=30, minutes=1)
     assert stored.elevenlabs_phone_id is None and elevenlabs_fake.phone_numbers == {}

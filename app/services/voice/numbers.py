@@ -33,6 +33,7 @@ from app.integrations.errors import IntegrationError
 from app.integrations.errors import NotFound as RemoteNotFound
 from app.models import Membership, Organization, User
 from app.models.base import utcnow
+from app.models.messaging import MessagingAgent
 from app.models.voice import PhoneNumber, VoiceAgent
 from app.services import plans
 from app.services.account import organizations
@@ -364,6 +365,9 @@ def hold_number(number: PhoneNumber, *, now: datetime | None = None) -> None:
     with transaction():
         VoiceAgent.update(phone_number=None, updated_at=utcnow()).where(
             VoiceAgent.phone_number == fresh.id).execute()
+        # messaging agents on the number stop answering (their page shows the number on hold)
+        MessagingAgent.update(is_active=False, updated_at=utcnow()).where(
+            MessagingAgent.phone_number == fresh.id).execute()
         PhoneNumber.update(**changes).where((PhoneNumber.id == fresh.id) & (PhoneNumber.status == "active")).execute()
     for name, value in changes.items():
         setattr(number, name, value)
