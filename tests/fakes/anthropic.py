@@ -24,8 +24,8 @@ that forgot a turn fails loudly).
 
 Knobs: ``fail(status, times, retry_after)`` answers the next requests with 429 ``rate_limit_error``, 500
 ``api_error``, 529 ``overloaded_error`` ...; ``delay(seconds, times)`` holds the next answers back (released by
-``stop()``). ``requests`` records every request's body and headers (the key removed); ``bodies`` the bodies of the
-accepted ones.
+``release()`` or ``stop()``). ``requests`` records every request's body and headers (the key removed);
+``bodies`` the bodies of the accepted ones.
 """
 from __future__ import annotations
 
@@ -131,6 +131,10 @@ class AnthropicFake(FlaskFake):
     def delay(self, seconds: float, *, times: int = 1) -> None:
         with self.lock:
             self._delays.extend([seconds] * times)
+
+    def release(self) -> None:
+        """Answer the held requests now (and any later ones without delay)."""
+        self._released.set()
 
     def stop(self) -> None:
         self._released.set()
