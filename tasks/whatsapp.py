@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huey import crontab
 
-from app.services.messaging import whatsapp
+from app.services.messaging import notices, whatsapp
 from tasks.base import app_periodic_task, app_task
 
 
@@ -19,3 +19,9 @@ def poll_whatsapp_senders() -> int:
 def deregister_whatsapp_sender(number_id: str) -> None:
     """A number went on hold (``numbers.hold_number``): its WhatsApp sender is deregistered at Twilio."""
     whatsapp.on_number_released(number_id)
+
+
+@app_task()
+def send_whatsapp_reminder(booking_id: str) -> None:
+    """The reminder of a booking a WhatsApp conversation led to (``notices``): WhatsApp or its SMS fallback."""
+    notices.send_reminder(booking_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -31,6 +32,8 @@ from app.services.booking.bookings import add_activity, location_label
 from app.services.booking.payment_providers import PAYMENT_PROVIDERS
 from app.services.booking.team_bookings import hosts_of_booking
 from app.services.mailer import queue_email
+
+log = logging.getLogger(__name__)
 
 PRODID = "-//LinkTime//Scheduling//EN"
 
@@ -289,6 +292,11 @@ def _on_rescheduled(booking: Booking) -> None:
                f"Rescheduled: {booking.event_name} with {booking.invitee_name}", hosts)
 
 
+# Called with the id of each booking just reminded by email (after its transaction): other channels register here
+# (the WhatsApp reminder of app/services/messaging/notices.py), so this module imports none of them.
+REMINDER_HOOKS: list = []
+
+
 def send_due_reminders(now: datetime | None = None, limit: int = 500) -> int:
     """Queue reminder emails whose time has come (a periodic task calls this every minute)."""
     now = now or utcnow()
@@ -310,4 +318,9 @@ def send_due_reminders(now: datetime | None = None, limit: int = 500) -> int:
                         **_context(booking, booking.user, invitee_clock(booking), hosts=hosts))
             add_activity(booking.id, "email", f"Reminder queued to {booking.invitee_email}")
             sent += 1
+        for hook in REMINDER_HOOKS:
+            try:
+                hook(booking.id)
+            except Exception:                      # noqa: BLE001 (another channel never stops the email reminders)
+                log.exception("a reminder hook failed for booking %s", booking.id)
     return sent
