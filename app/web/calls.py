@@ -6,13 +6,11 @@ under it, a plain request gets the whole page. Times show on the viewer's clock.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-
 from flask import Blueprint, current_app, g, request
 
 from app.models.voice import CALL_OUTCOMES, CALL_STATUSES
 from app.services.voice import call_logs as service
-from app.timezones import is_valid_timezone, zone
+from app.web import list_filters
 from app.web.rendering import render
 from app.web.session import login_required
 
@@ -28,21 +26,6 @@ def _helpers():
             "agent_name": service.agent_name, "retention_days": current_app.config["VOICE_TRANSCRIPT_RETENTION_DAYS"]}
 
 
-def _day(name: str, errors: dict) -> date | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw[:10]) if len(raw) == 10 else _bad(name, errors)
-    except ValueError:
-        return _bad(name, errors)
-
-
-def _bad(name: str, errors: dict) -> None:
-    errors[name] = "Enter a date such as 2026-03-01."
-    return None
-
-
 def _filters() -> tuple[dict, service.CallFilter, dict]:
     """The form's values as typed, the filter they make (on the viewer's calendar), and errors for bad dates."""
     errors: dict[str, str] = {}
@@ -53,13 +36,8 @@ def _filters() -> tuple[dict, service.CallFilter, dict]:
     values = {"status": status if status in CALL_STATUSES else "all",
               "outcome": outcome if outcome in CALL_OUTCOMES else "",
               "agent": agent if agent in agents else "",
-              "from": (request.args.get("from") or "").strip()[:10], "to": (request.args.get("to") or "").strip()[:10]}
-    tz = zone(g.user.timezone if is_valid_timezone(g.user.timezone) else "UTC")
-    first, last = _day("from", errors), _day("to", errors)
-    if first and last and last < first:
-        errors["to"] = "The end date is before the start date."
-    start = datetime.combine(first, time(0), tz) if first and not errors else None
-    end = datetime.combine(last + timedelta(days=1), time(0), tz) if last and not errors else None
+              **list_filters.typed_range()}
+    start, end = list_filters.date_range(errors)
     return values, service.CallFilter(status=values["status"], outcome=values["outcome"] or None,
                                       agent_id=values["agent"] or None, start=start, end=end), errors
 
@@ -68,12 +46,8 @@ def _filters() -> tuple[dict, service.CallFilter, dict]:
 @login_required
 def index():
     values, filters, errors = _filters()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    total, rows = service.list_calls(g.user, filters, page=page, limit=PAGE_SIZE)
-    pages = max(1, -(-total // PAGE_SIZE))
-    if page > pages:
-        page = pages
-        total, rows = service.list_calls(g.user, filters, page=page, limit=PAGE_SIZE)
+    total, rows, page, pages = list_filters.page_of(
+        lambda page: service.list_calls(g.user, filters, page=page, limit=PAGE_SIZE), PAGE_SIZE)
     query = {key: value for key, value in values.items() if value and value != "all"}
     response = render("calls/index.html", block="call_results", calls=rows, total=total, page=page, pages=pages,
                       values=values, query=query, errors=errors, agents=service.agents_of(g.user))

@@ -7,13 +7,11 @@ clock. Another account's conversation is a 404.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-
 from flask import Blueprint, current_app, g, request
 
 from app.models.messaging import CHANNELS, CONVERSATION_STATES
 from app.services.messaging import conversations as service
-from app.timezones import is_valid_timezone, zone
+from app.web import list_filters
 from app.web.rendering import render
 from app.web.session import login_required
 
@@ -30,21 +28,6 @@ def _helpers():
             "agent_of": service.agent_of, "retention_days": current_app.config["MESSAGING_RETENTION_DAYS"]}
 
 
-def _day(name: str, errors: dict) -> date | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw[:10]) if len(raw) == 10 else _bad(name, errors)
-    except ValueError:
-        return _bad(name, errors)
-
-
-def _bad(name: str, errors: dict) -> None:
-    errors[name] = "Enter a date such as 2026-03-01."
-    return None
-
-
 def _filters() -> tuple[dict, service.ConversationFilter, dict]:
     """The form's values as typed, the filter they make (on the viewer's calendar), and errors for bad input."""
     errors: dict[str, str] = {}
@@ -56,19 +39,13 @@ def _filters() -> tuple[dict, service.ConversationFilter, dict]:
               "channel": channel if channel in CHANNELS else "",
               "agent": agent if agent in agents else "",
               "state": state if state in CONVERSATION_STATES else "",
-              "from": (request.args.get("from") or "").strip()[:10], "to": (request.args.get("to") or "").strip()[:10]}
+              **list_filters.typed_range()}
     phone = None
     if values["phone"]:
         phone = service.parse_phone(request.args.get("phone", "")[:64])
         if phone is None:
             errors["phone"] = PHONE_ERROR
-    tz = zone(g.user.timezone if is_valid_timezone(g.user.timezone) else "UTC")
-    first, last = _day("from", errors), _day("to", errors)
-    if first and last and last < first:
-        errors["to"] = "The end date is before the start date."
-    dates_ok = "from" not in errors and "to" not in errors
-    start = datetime.combine(first, time(0), tz) if first and dates_ok else None
-    end = datetime.combine(last + timedelta(days=1), time(0), tz) if last and dates_ok else None
+    start, end = list_filters.date_range(errors)
     return values, service.ConversationFilter(phone=phone, channel=values["channel"] or None,
                                               agent_id=values["agent"] or None, state=values["state"] or None,
                                               start=start, end=end), errors
@@ -78,12 +55,8 @@ def _filters() -> tuple[dict, service.ConversationFilter, dict]:
 @login_required
 def index():
     values, filters, errors = _filters()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    total, rows = service.list_conversations(g.user, filters, page=page, limit=PAGE_SIZE)
-    pages = max(1, -(-total // PAGE_SIZE))
-    if page > pages:
-        page = pages
-        total, rows = service.list_conversations(g.user, filters, page=page, limit=PAGE_SIZE)
+    total, rows, page, pages = list_filters.page_of(
+        lambda page: service.list_conversations(g.user, filters, page=page, limit=PAGE_SIZE), PAGE_SIZE)
     query = {key: value for key, value in values.items() if value}
     response = render("conversations/index.html", block="conversation_results", conversations=rows, total=total,
                       page=page, pages=pages, values=values, query=query, errors=errors,
