@@ -8,12 +8,10 @@ module before registering the blueprint. Query: ``status`` (COMPLETED, FAILED, N
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-
 from flask import g
 
 from app.api.v1 import bp
-from app.api.v1_input import DEFAULT_LIMIT, MAX_PAGE, arg, int_arg, invalid, paginated, parse_day_or_instant
+from app.api.v1_input import DEFAULT_LIMIT, MAX_PAGE, arg, int_arg, invalid, paginated, utc_range
 from app.services.voice import call_logs
 
 CALL_STATUSES = ("COMPLETED", "FAILED", "NO_ANSWER", "all")
@@ -28,16 +26,7 @@ def calls_list():
     status = arg("status", errors) or "all"
     if status not in CALL_STATUSES and "status" not in errors:
         errors["status"] = "Use COMPLETED, FAILED, NO_ANSWER or all."
-    first_day, start = parse_day_or_instant(arg("from", errors), "from", errors, tz=UTC)
-    last_day, end = parse_day_or_instant(arg("to", errors), "to", errors, tz=UTC)
-    if first_day:
-        start = datetime.combine(first_day, time(0), UTC)
-    if last_day:                                        # a date includes the whole day
-        end = datetime.combine(last_day + timedelta(days=1), time(0), UTC)
-    elif end is not None:                               # a date-time bound includes that instant
-        end = end + timedelta(microseconds=1)
-    if start and end and end <= start:
-        errors["to"] = "Must not be before from."
+    start, end = utc_range(errors)
     if errors:
         raise invalid(errors)
     total, rows = call_logs.list_calls(g.api_user, call_logs.CallFilter(status=status, start=start, end=end),

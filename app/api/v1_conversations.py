@@ -10,12 +10,10 @@ the other lists answer one above their maximum).
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-
 from flask import g
 
 from app.api.v1 import bp
-from app.api.v1_input import DEFAULT_LIMIT, MAX_PAGE, arg, int_arg, invalid, paginated, parse_day_or_instant
+from app.api.v1_input import DEFAULT_LIMIT, MAX_PAGE, arg, int_arg, invalid, paginated, utc_range
 from app.services.messaging import conversations
 
 MAX_CONVERSATIONS_LIMIT = 50
@@ -33,16 +31,7 @@ def conversations_list():
         phone = conversations.parse_phone(raw_phone)
         if phone is None:
             errors["phone"] = PHONE_ERROR
-    first_day, start = parse_day_or_instant(arg("from", errors), "from", errors, tz=UTC)
-    last_day, end = parse_day_or_instant(arg("to", errors), "to", errors, tz=UTC)
-    if first_day:
-        start = datetime.combine(first_day, time(0), UTC)
-    if last_day:                                        # a date includes the whole day
-        end = datetime.combine(last_day + timedelta(days=1), time(0), UTC)
-    elif end is not None:                               # a date-time bound includes that instant
-        end = end + timedelta(microseconds=1)
-    if start and end and end <= start:
-        errors["to"] = "Must not be before from."
+    start, end = utc_range(errors)
     if errors:
         raise invalid(errors)
     total, rows = conversations.list_conversations(

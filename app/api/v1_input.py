@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import jsonify, request
 
@@ -174,3 +174,19 @@ def valid_id(value: str, message: str) -> str:
     if not ID_RE.match(value):
         raise ApiError(404, message)
     return value
+
+
+def utc_range(errors: dict[str, str]) -> tuple:
+    """The ``from`` / ``to`` query of a list as UTC bounds ``[start, end)``: a date covers its whole day, a date-time
+    is an exact bound (``to`` includes that instant); ``to`` before ``from`` is an error."""
+    first_day, start = parse_day_or_instant(arg("from", errors), "from", errors, tz=UTC)
+    last_day, end = parse_day_or_instant(arg("to", errors), "to", errors, tz=UTC)
+    if first_day:
+        start = datetime.combine(first_day, time(0), UTC)
+    if last_day:
+        end = datetime.combine(last_day + timedelta(days=1), time(0), UTC)
+    elif end is not None:
+        end = end + timedelta(microseconds=1)
+    if start and end and end <= start:
+        errors["to"] = "Must not be before from."
+    return start, end
