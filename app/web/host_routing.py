@@ -2,8 +2,9 @@
 
 * BASE_URL's host, loopback names (health checks, a proxy on the same box) and ALLOWED_HOSTS: the main site.
 * A verified custom domain: only its owner's profile and booking pages (with their partials, the booking form,
-  routing forms, embed script and static files); ``/`` goes to the profile. Every other path (dashboard,
-  sign-in, invitee links, the API) is redirected to the same path on BASE_URL; another user's pages are 404.
+  routing forms, embed script, static files and the voice widget's session for the owner's agent); ``/`` goes to
+  the profile. Every other path (dashboard, sign-in, invitee links, the API) is redirected to the same path on
+  BASE_URL; another user's pages are 404.
   ``g.site_host`` names the domain (the page cache keys on it), and nobody is signed in there.
 * Any other host: 404. Links, redirects and cookies are built from BASE_URL or the verified domain only, never
   from a Host header nobody verified.
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, redirect, request
 
+from app.models.voice import VoiceAgent
 from app.services import custom_domains
 
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -69,6 +71,11 @@ def _on_custom_domain(owner):
             abort(404)
         return None
     if endpoint == "main.logo" and args.get("user_id") == owner.id:
+        return None
+    if endpoint == "voice_widget.session":          # the voice widget of the owner's pages talks to the owner's agent
+        if not VoiceAgent.select().where((VoiceAgent.id == args.get("agent_id"))
+                                         & (VoiceAgent.user == owner.id)).exists():
+            abort(404)
         return None
     target = current_app.config["BASE_URL"].rstrip("/") + request.full_path.rstrip("?")
     return redirect(target, 302 if request.method in ("GET", "HEAD") else 307)

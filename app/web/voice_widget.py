@@ -19,7 +19,8 @@ booking pages, in the embed too, while the host has an active voice agent and vo
   active hours, 409 with what to do instead; ElevenLabs unreachable is 502. The call's CallLog (direction "web")
   is made by the post-call webhook.
 
-Not offered on a custom domain (its pages may not reach /api there) nor on team pages.
+Offered on a verified custom domain too (host_routing lets the session of the owner's agent through); not on
+team pages.
 """
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def prepare(host_id) -> Widget | None:
     """Decide whether this page shows the button (before the page cache is asked: its key holds the answer)."""
     g.voice_widget = None
     g.page_variant = ""
-    if g.get("site_host") or (is_htmx() and not is_history_restore()) or not settings.configured():
+    if (is_htmx() and not is_history_restore()) or not settings.configured():
         return None
     agent = widget_agent(host_id)
     if agent is None:

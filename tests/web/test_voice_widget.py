@@ -268,3 +268,41 @@ def test_session_outside_active_hours_is_refused(voice_app, web, hana, fake):
     assert response.status_code == 409
     assert "no hours at present" in response.get_json()["error"]
     assert not fake.signatures
+
+
+# --- on a verified custom domain -----------------------------------------------------------------------------
+DOMAIN = "meet.hana-host.test"
+
+
+def _verified_domain(app, user):
+    from app.db import db
+    from app.models import CustomDomain, User
+    from app.models.base import utcnow
+
+    with app.app_context(), db.connection_context():
+        User.update(plan="ORGANIZATION").where(User.id == user.id).execute()     # custom domains' plan
+        CustomDomain.create(user=user, hostname=DOMAIN, token="t" * 32, status="verified", verified_at=utcnow())
+
+
+def test_on_the_owners_custom_domain_the_button_shows_and_its_session_works(voice_app, web, hana, fake):
+    agent = _agent(voice_app, hana)
+    _verified_domain(voice_app, hana)
+    page = web.get("/hana/30-min", base_url=f"https://{DOMAIN}")
+    assert page.status_code == 200 and _shows_widget(page)
+    answer = web.post(f"/api/voice/widget/{agent.id}/session", base_url=f"https://{DOMAIN}",
+                      headers={"Origin": f"https://{DOMAIN}"})
+    assert answer.status_code == 200, answer.data
+    assert answer.get_json()["dynamicVariables"]["agent_id"] == agent.id
+
+
+def test_on_a_custom_domain_another_hosts_agent_session_is_404(voice_app, web, hana, fake):
+    from app.db import db
+    from tests import factories
+
+    with voice_app.app_context(), db.connection_context():
+        other = factories.user("omar", name="Omar Other")
+    theirs = _agent(voice_app, other)
+    _verified_domain(voice_app, hana)
+    answer = web.post(f"/api/voice/widget/{theirs.id}/session", base_url=f"https://{DOMAIN}",
+                      headers={"Origin": f"https://{DOMAIN}"})
+    assert answer.status_code == 404
