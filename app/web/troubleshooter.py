@@ -21,10 +21,14 @@ bp = Blueprint("troubleshooter", __name__, url_prefix="/dashboard/availability/t
 
 
 def _day(value: str | None, tz: str) -> date:
+    """The date asked for (years 2000 to 2199), else today in ``tz``."""
     try:
-        return date.fromisoformat(value or "")
+        day = date.fromisoformat(value or "")
+        if 2000 <= day.year < 2200:
+            return day
     except ValueError:
-        return datetime.now(UTC).astimezone(zone(tz)).date()
+        pass
+    return datetime.now(UTC).astimezone(zone(tz)).date()
 
 
 def _position(explanation: service.DayExplanation, start: datetime, end: datetime) -> tuple[float, float]:

@@ -130,7 +130,7 @@ def _ranges(pairs):
     return out
 
 
-@settings(max_examples=40, deadline=None, database=None, derandomize=True,
+@settings(max_examples=80, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(day=st.sampled_from(DST_DAYS + PLAIN_DAYS),
        weekly=HOURS, override=st.one_of(st.none(), HOURS),
@@ -138,15 +138,17 @@ def _ranges(pairs):
        before=st.sampled_from([0, 5, 15]), after=st.sampled_from([0, 10, 30]),
        notice=st.sampled_from([0, 60, 600]), max_per_day=st.sampled_from([None, 1, 2]),
        bookings=st.lists(st.tuples(st.integers(0, 47), st.sampled_from([15, 30, 60]), st.sampled_from([0, 10])),
-                         max_size=3),
+                         min_size=1, max_size=4),
+       window_days=st.sampled_from([0, 1, 60]),
        busy=st.lists(st.tuples(st.integers(0, 95), st.integers(1, 8)), max_size=3),
        now_offset=st.integers(-48, 30), viewer=st.sampled_from([BERLIN, "UTC", "America/New_York"]))
 def test_generated_days_agree_with_the_engine_slot_by_slot(host, day, weekly, override, duration, interval, before,
-                                                            after, notice, max_per_day, bookings, busy, now_offset,
-                                                            viewer):
+                                                            after, notice, max_per_day, bookings, window_days, busy,
+                                                            now_offset, viewer):
     event_type = factories.event_type(host)
     EventType.update(duration=duration, slot_interval=interval, buffer_before=before, buffer_after=after,
-                     minimum_notice=notice, max_per_day=max_per_day).where(EventType.id == event_type.id).execute()
+                     minimum_notice=notice, max_per_day=max_per_day,
+                     window_days=window_days).where(EventType.id == event_type.id).execute()
     event_type = EventType.get_by_id(event_type.id)
     schedule = effective_schedule(event_type)
     overrides = {} if override is None else {day.isoformat(): _ranges(override)}
@@ -168,3 +170,17 @@ def test_generated_days_agree_with_the_engine_slot_by_slot(host, day, weekly, ov
     explanation = _agrees(event_type, day, now, viewer)
     for slot in explanation.slots:
         assert slot.available or slot.reasons
+
+
+def test_a_date_range_window_explains_the_days_before_it(host):
+    event_type = factories.event_type(host)
+    EventType.update(window_type="range", window_start=date(2030, 4, 3), window_end=date(2030, 4, 3)).where(
+        EventType.id == event_type.id).execute()
+    event_type = EventType.get_by_id(event_type.id)
+    before = _agrees(event_type, date(2030, 4, 2), NOW)
+    assert before.slots and {r.code for s in before.slots for r in s.reasons} == {"before_window"}
+    assert any(i.kind == "outside_window" for i in before.intervals)
+    inside = _agrees(event_type, date(2030, 4, 3), NOW)
+    assert inside.available_count == 16
+    after = _agrees(event_type, date(2030, 4, 4), NOW)
+    assert {r.code for s in after.slots for r in s.reasons} == {"after_window"}

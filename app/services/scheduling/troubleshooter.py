@@ -130,16 +130,16 @@ def _calendar_labels(host: str, start: datetime, end: datetime) -> dict[tuple[in
     return out
 
 
-def _labelled_busy(event_type: EventType, host: str, start: datetime, end: datetime, host_tz: str) -> list[_Busy]:
+def _labelled_busy(event_type: EventType, host: str, start: datetime, end: datetime,
+                   bookings: dict[tuple[datetime, datetime], list[Booking]]) -> list[_Busy]:
     """Every busy interval the engine sees for [start, end), from every busy source, with a label for the host."""
     found: list[_Busy] = []
-    bookings = calendars = None
+    calendars = None
     for source, by_host in slots.busy_by_source(event_type, [host], start, end, None):
         kind = _source_kind(source)
         for b0, b1 in by_host.get(host, []):
             label = "Busy"
             if kind == "booking":
-                bookings = _booking_labels(host, start, end) if bookings is None else bookings
                 matches = bookings.get((b0, b1)) or []
                 if matches:
                     label = "; ".join(f"{m.event_name} with {m.invitee_name}" for m in matches)
@@ -195,7 +195,8 @@ def explain(event_type: EventType, day: date, viewer_tz: str, now: datetime | No
     # the same inputs as available_slots, read around the day so that buffers and long events are covered
     load_start, load_end = span_start - timedelta(days=1), span_end + timedelta(days=1)
     host = event_type.user_id
-    busy = _labelled_busy(event_type, host, load_start, load_end, schedule.timezone)
+    bookings = _booking_labels(host, load_start, load_end)
+    busy = _labelled_busy(event_type, host, load_start, load_end, bookings)
     day_counts = slots.day_counts_of(event_type, {host: schedule.timezone}, load_start, load_end)[host]
     candidates = availability.explain_candidates(
         engine_schedule, [(b.start.timestamp(), b.end.timestamp()) for b in busy], rules,
@@ -221,7 +222,6 @@ def explain(event_type: EventType, day: date, viewer_tz: str, now: datetime | No
         if rules.max_per_day is not None and day_counts.get(local_date, 0) >= rules.max_per_day:
             result.notes.append(f"{local_date.isoformat()} already has {day_counts.get(local_date, 0)} booking(s) "
                                 f"of this event type: the limit is {rules.max_per_day} a day.")
-    bookings = _booking_labels(host, load_start, load_end)
     for b in busy:
         if b.end <= span_start or b.start >= span_end:
             continue
