@@ -39,6 +39,7 @@ def register_web(app: Flask) -> None:
         settings,
         team_event_types,
         team_pages,
+        troubleshooter,
         voice_agents,
         voice_widget,
         webhooks,
@@ -50,7 +51,7 @@ def register_web(app: Flask) -> None:
                    admin, webhooks, api_keys, crm_integrations, integrations, audit, analytics, docs, invitee,
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
                    routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
-                   conversations, messaging_agents, whatsapp_senders,
+                   conversations, messaging_agents, whatsapp_senders, troubleshooter,
                    public):
         app.register_blueprint(module.bp)
 

@@ -69,10 +69,17 @@ def busy_of(event_type: EventType, hosts: Sequence[str], start: datetime, end: d
             exclude_booking_id: str | None = None) -> dict[str, list[tuple[datetime, datetime]]]:
     """Every host's busy intervals between ``start`` and ``end`` from every source."""
     busy: dict[str, list[tuple[datetime, datetime]]] = {host: [] for host in hosts}
-    for source in BUSY_SOURCES:
-        for host, intervals in source(event_type, hosts, start, end, exclude_booking_id).items():
+    for _source, found in busy_by_source(event_type, hosts, start, end, exclude_booking_id):
+        for host, intervals in found.items():
             busy[host].extend(intervals)
     return busy
+
+
+def busy_by_source(event_type: EventType, hosts: Sequence[str], start: datetime, end: datetime,
+                   exclude_booking_id: str | None = None):
+    """(source, host id -> busy intervals) of every busy source, in order (``busy_of`` joins them)."""
+    for source in BUSY_SOURCES:
+        yield source, source(event_type, hosts, start, end, exclude_booking_id)
 
 
 def day_counts_of(event_type: EventType, zones: Mapping[str, str], start: datetime,
