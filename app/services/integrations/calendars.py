@@ -48,7 +48,7 @@ from app.services.integrations.calendar_providers.base import host_tz
 from app.services.integrations.calendar_providers.caldav import connect_caldav  # noqa: F401 (connecting is the adapter's)
 from app.services.integrations.calendar_providers.ics import connect_ics  # noqa: F401
 from app.services.integrations.connections import cfg, lock_user, record_error, record_ok
-from app.services.scheduling.slots import busy_refresher, busy_source
+from app.services.scheduling.slots import busy_labeler, busy_refresher, busy_source
 from app.statements import Param, Statement
 
 log = logging.getLogger(__name__)
@@ -459,4 +459,27 @@ def cache_state(user: User) -> dict[str, object]:
             .order_by(CalendarBusyCache.window_start).namedtuples())
     for row in rows:
         out[row.calendar] = row
+    return out
+
+
+@busy_labeler
+def calendar_busy_labels(host: str, start: datetime, end: datetime) -> dict[tuple[int, int], list[str]]:
+    """Epoch intervals -> names of the host's checked calendars whose cached busy time holds them, for the
+    availability troubleshooter (what the busy source read just before; nothing is fetched here)."""
+    checked = _checked_of([host])
+    if not checked:
+        return {}
+    lo, hi = start - MARGIN, end + MARGIN
+    starts = windows(lo, hi)
+    rows = _cache_rows([c.id for c in checked], starts)
+    out: dict[tuple[int, int], list[str]] = {}
+    for calendar in checked:
+        for w in starts:
+            row = rows.get((calendar.id, w))
+            if row is None or row.fetched_at is None:
+                continue
+            for a, b in _load_intervals(row)[0]:
+                names = out.setdefault((a, b), [])
+                if calendar.name not in names:
+                    names.append(calendar.name)
     return out

@@ -32,6 +32,27 @@ BusyRefresher = Callable[[EventType, Sequence[str], datetime, datetime], Abstrac
 BUSY_REFRESHERS: list[BusyRefresher] = []
 
 
+# (host id, start, end) -> epoch interval -> labels the host may read ("Busy in Work"): the troubleshooter's names
+# for busy time a source reported; registered by the sources that have names to give
+BusyLabeler = Callable[[str, datetime, datetime], Mapping[tuple[int, int], list[str]]]
+BUSY_LABELERS: list[BusyLabeler] = []
+
+
+def busy_labeler(fn: BusyLabeler) -> BusyLabeler:
+    BUSY_LABELERS.append(fn)
+    return fn
+
+
+def busy_labels(host: str, start: datetime, end: datetime) -> dict[tuple[int, int], list[str]]:
+    """Every registered labeler's names for the host's busy intervals in [start, end)."""
+    out: dict[tuple[int, int], list[str]] = {}
+    for labeler in BUSY_LABELERS:
+        for key, names in labeler(host, start, end).items():
+            merged = out.setdefault(key, [])
+            merged.extend(name for name in names if name not in merged)
+    return out
+
+
 def busy_source(fn: BusySource) -> BusySource:
     BUSY_SOURCES.append(fn)
     return fn

@@ -2,10 +2,11 @@
 
 It loads what ``slots.available_slots`` loads (the effective schedule, the booking window, every busy source's
 intervals, the per-day booking counts, the event type's rules) and asks the engine's own explainer,
-``availability.explain_candidates``, which walks the same working ranges and slot grid as the engine and reports the
-rules that exclude each start; a start without reasons is one the engine offers (tests/services/test_troubleshooter.py
-checks this slot by slot). The busy intervals are then labelled for the host: a booking by its event and invitee,
-a connected calendar's busy time by the calendar's name (the busy cache keeps times only, not event titles).
+``availability_explain.explain_candidates``, which walks the same working ranges and slot grid as the engine and
+reports the rules that exclude each start; a start without reasons is one the engine offers
+(tests/services/test_troubleshooter.py checks this slot by slot). The busy intervals are then labelled for the host:
+a booking by its event and invitee, a connected calendar's busy time by the calendar's name (the busy cache keeps
+times only, not event titles).
 
 The result holds private details of the host's day; only the host's own pages show it. Personal event types only.
 """
@@ -16,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from app.models import Booking, BookingHost, EventType
 from app.models.bookings import TAKEN_STATUSES
-from app.services.scheduling import availability, slots
+from app.services.scheduling import availability_explain, slots
 from app.services.scheduling.event_types import effective_schedule
 from app.services.scheduling.schedules import to_engine
 from app.timezones import zone
@@ -107,29 +108,6 @@ def _booking_labels(host: str, start: datetime, end: datetime) -> dict[tuple[dat
     return out
 
 
-def _calendar_labels(host: str, start: datetime, end: datetime) -> dict[tuple[int, int], list[str]]:
-    """Epoch intervals -> names of the checked calendars whose cached busy time holds them (what the calendar busy
-    source read just before; nothing is fetched here)."""
-    from app.services.integrations import calendars as cal  # the cache's own readers
-    checked = cal._checked_of([host])
-    if not checked:
-        return {}
-    lo, hi = start - cal.MARGIN, end + cal.MARGIN
-    starts = cal.windows(lo, hi)
-    rows = cal._cache_rows([c.id for c in checked], starts)
-    out: dict[tuple[int, int], list[str]] = {}
-    for calendar in checked:
-        for w in starts:
-            row = rows.get((calendar.id, w))
-            if row is None or row.fetched_at is None:
-                continue
-            for a, b in cal._load_intervals(row)[0]:
-                names = out.setdefault((a, b), [])
-                if calendar.name not in names:
-                    names.append(calendar.name)
-    return out
-
-
 def _labelled_busy(event_type: EventType, host: str, start: datetime, end: datetime,
                    bookings: dict[tuple[datetime, datetime], list[Booking]]) -> list[_Busy]:
     """Every busy interval the engine sees for [start, end), from every busy source, with a label for the host."""
@@ -144,7 +122,7 @@ def _labelled_busy(event_type: EventType, host: str, start: datetime, end: datet
                 if matches:
                     label = "; ".join(f"{m.event_name} with {m.invitee_name}" for m in matches)
             elif kind == "calendar":
-                calendars = _calendar_labels(host, start, end) if calendars is None else calendars
+                calendars = slots.busy_labels(host, start, end) if calendars is None else calendars
                 names = calendars.get((int(b0.timestamp()), int(b1.timestamp())))
                 label = "Busy in " + ", ".join(f"“{n}”" for n in names) if names else "Busy in a connected calendar"
             found.append(_Busy(b0.astimezone(UTC), b1.astimezone(UTC), kind, label))
@@ -198,14 +176,15 @@ def explain(event_type: EventType, day: date, viewer_tz: str, now: datetime | No
     bookings = _booking_labels(host, load_start, load_end)
     busy = _labelled_busy(event_type, host, load_start, load_end, bookings)
     day_counts = slots.day_counts_of(event_type, {host: schedule.timezone}, load_start, load_end)[host]
-    candidates = availability.explain_candidates(
+    candidates = availability_explain.explain_candidates(
         engine_schedule, [(b.start.timestamp(), b.end.timestamp()) for b in busy], rules,
         window_start.timestamp(), window_end.timestamp(), now.timestamp(), day_counts or None,
         int(span_start.timestamp()), int(span_end.timestamp()))
 
     # the timeline
     intervals = result.intervals
-    ranges = availability.working_ranges(engine_schedule, int(span_start.timestamp()), int(span_end.timestamp()))
+    ranges = availability_explain.working_ranges(engine_schedule, int(span_start.timestamp()),
+                                                 int(span_end.timestamp()))
     for _local_date, a, b, override in ranges:
         start, end = max(_utc(a), span_start), min(_utc(b), span_end)
         kind = "override" if override else "hours"
