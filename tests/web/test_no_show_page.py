@@ -71,6 +71,8 @@ def test_htmx_marks_and_swaps_the_card_then_undo_clears_it(app, signed_in, past)
     assert stored.no_show and stored.no_show_at is not None
     page = signed_in.get(f"/dashboard/bookings/{past.id}").get_data(as_text=True)
     assert 'id="no-show-badge"' in page
+    assert '<span class="badge badge-danger">No-show</span>' in signed_in.get("/dashboard/bookings?tab=past").get_data(
+        as_text=True)
     undo = signed_in.post(f"/dashboard/bookings/{past.id}/no-show", data={"no_show": "0"}, headers=HTMX)
     assert undo.status_code == 200 and 'id="mark-no-show"' in undo.get_data(as_text=True)
     assert not fetch(app, past.id).no_show
