@@ -54,6 +54,7 @@ STANDARD_ERRORS = {
     "500": lambda: json_response("Unexpected server error.", ref("Error"), example={
         "error": "Something went wrong on our side. Nothing you saved was lost; please try again."}),
 }
+NO_SHOW_NOT_STARTED = "The meeting has not started yet: mark a no-show once its start time has passed."
 SLOT_TAKEN = {"error": "This time is no longer available. Please choose another time."}
 
 
@@ -166,6 +167,18 @@ def _booking_paths() -> dict:
             params=[booking_id], body=ref("CancelRequest"), body_required=False,
             responses={"200": json_response("Cancelled.", ref("Success")),
                        **errors("400", not_found="Booking not found")})},
+        "/api/v1/bookings/{bookingId}/no-show": {"post": operation(
+            "markBookingNoShow", "Bookings", "Mark the invitee as a no-show (or undo it)",
+            "After the meeting's start, the booking's organizer marks its invitee as a no-show (`noShow: true`) or "
+            "removes the mark (`noShow: false`). A change is audited and sends the `booking.no_show` webhook with "
+            "the booking (its `noShow` says which); setting what is already set changes nothing and succeeds. "
+            "Before the start, or for a cancelled or unpaid booking, the answer is 409. A team booking you only "
+            "attend is the organizer's to mark (404).",
+            params=[booking_id], body=ref("NoShowRequest"),
+            responses={"200": json_response("The booking, with `noShow` and `noShowMarkedAt`.", ref("Booking")),
+                       **errors("400", not_found="Booking not found"),
+                       "409": json_response("The meeting has not started yet, or the booking is not confirmed.",
+                                            ref("Error"), example={"error": NO_SHOW_NOT_STARTED})})},
         "/api/v1/bookings/{bookingId}/reschedule": {"post": operation(
             "rescheduleBooking", "Bookings", "Reschedule a booking",
             "Moves the booking (same id, same length) to a new available start and sends the reschedule "
@@ -354,7 +367,7 @@ def _zapier_paths() -> dict:
 # --- the document ------------------------------------------------------------------------------------
 TAGS = [
     {"name": "User", "description": "The account the API key belongs to."},
-    {"name": "Bookings", "description": "List, read, create, cancel and reschedule bookings."},
+    {"name": "Bookings", "description": "List, read, create, cancel and reschedule bookings; mark no-shows."},
     {"name": "Contacts", "description": "The people who booked with you, and ones you added."},
     {"name": "Event Types", "description": "What invitees can book."},
     {"name": "Availability", "description": "Bookable time slots."},

@@ -132,6 +132,9 @@ def _booking_properties() -> dict:
         "cancelledAt": instant(nullable=True),
         "previousStartTime": instant("Present once rescheduled.", nullable=True),
         "previousEndTime": instant("Present once rescheduled.", nullable=True),
+        "noShow": boolean("The host marked the invitee as a no-show (after the meeting's start; "
+                          "`POST /api/v1/bookings/{bookingId}/no-show`).", example=False),
+        "noShowMarkedAt": instant("When the invitee was marked as a no-show; null when not marked.", nullable=True),
         "createdAt": instant(),
         "updatedAt": instant(),
     }
@@ -213,7 +216,8 @@ def _webhook_booking_schema() -> dict:
                                                   "duration": integer("Minutes.")})),
              **_team_booking_properties()}
     return obj(props, required=[k for k in props if k not in OPTIONAL_BOOKING_FIELDS],
-               description="The `data` of booking.created, booking.cancelled and booking.rescheduled webhooks. "
+               description="The `data` of booking.created, booking.cancelled, booking.rescheduled and booking.no_show "
+                           "webhooks (booking.no_show: the host marked or unmarked the invitee, see `noShow`). "
                            "For a team booking it names the team, the scheduling type and every attending host.")
 
 
@@ -391,6 +395,8 @@ def components() -> dict:
                                      required=("bookingId",)),
         "Payment": _payment_schema(),
         "Price": _price_schema(),
+        "NoShowRequest": obj({"noShow": boolean("true: the invitee did not come; false: undo the mark.",
+                                                example=True)}, required=("noShow",)),
         "CancelRequest": obj({"reason": string(nullable=True, example="Schedule conflict")}, required=()),
         "RescheduleRequest": obj({"newStartTime": instant("The new start, ISO 8601 with an offset."),
                                   "reason": string(nullable=True, example="Conflict")}, required=("newStartTime",)),

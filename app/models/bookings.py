@@ -63,6 +63,8 @@ class Booking(BaseModel):
     source = peewee.CharField(max_length=20, default="page")
     assignment_reason = peewee.TextField(null=True)     # round-robin team bookings: why this host was chosen
     routing_response_id = peewee.CharField(max_length=32, null=True)   # the routing form answers it followed (0024)
+    no_show = peewee.BooleanField(default=False)        # the host marked the invitee as not having come (0031)
+    no_show_at = UTCDateTimeField(null=True)            # when they marked it (null when not marked)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 

@@ -20,6 +20,7 @@ ACTION_LABELS = {
     "booking.created": "Booking Created",
     "booking.cancelled": "Booking Cancelled",
     "booking.rescheduled": "Booking Rescheduled",
+    "booking.no_show": "Booking No-Show",
     "event_type.created": "Event Type Created",
     "event_type.updated": "Event Type Updated",
     "event_type.deleted": "Event Type Deleted",

@@ -19,9 +19,9 @@ from app.db import transaction
 from app.models import Booking, BookingActivity, BookingHost, BookingMeeting, Payment, Refund, Team, User
 from app.models.scheduling import SCHEDULING_TYPES
 from app.services.booking import bookings as service
-from app.services.booking import payments
+from app.services.booking import no_shows, payments
 from app.services.booking.payment_providers import PAYMENT_PROVIDERS
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.integrations import crm_sync
 from app.services.plans import PlanLimitReached
 from app.services.routing.responses import routing_form_of
@@ -206,7 +206,8 @@ def payment_card(booking: Booking) -> dict | None:
 
 def _detail(booking: Booking, *, errors: dict[str, str] | None = None, values: dict | None = None,
             status: int = 200, block: str | None = None, refund_errors: dict[str, str] | None = None,
-            refund_values: dict | None = None, refund_done: str | None = None, crm_notice: str | None = None):
+            refund_values: dict | None = None, refund_done: str | None = None, crm_notice: str | None = None,
+            no_show_notice: str | None = None):
     errors = errors or {}
     activities = list(BookingActivity.select().where(BookingActivity.booking == booking)
                       .order_by(BookingActivity.created_at.desc(), BookingActivity.id.desc()))
@@ -223,7 +224,9 @@ def _detail(booking: Booking, *, errors: dict[str, str] | None = None, values: d
                   later_in_series=later_in_series, over=is_over(booking), status=status, meeting=meeting,
                   team=team_of(booking), pay=payment_card(booking), refund_errors=refund_errors or {},
                   refund_values=refund_values or {}, refund_done=refund_done, routing=routing_form_of(booking),
-                  crm=crm_sync.statuses(booking), crm_notice=crm_notice)
+                  crm=crm_sync.statuses(booking), crm_notice=crm_notice,
+                  can_mark_no_show=booking.user_id == g.user.id and no_shows.can_mark(booking),
+                  no_show_notice=no_show_notice)
 
 
 @bp.get("/<booking_id>")
@@ -344,6 +347,28 @@ def refund(booking_id: str):
     if is_htmx():
         return _detail(Booking.get_by_id(booking.id), block="payment_card", refund_done=done)
     flash(done, "success")
+    return redirect(url_for("bookings.detail", booking_id=booking.id))
+
+
+@bp.post("/<booking_id>/no-show")
+@login_required
+def no_show(booking_id: str):
+    """Mark the invitee of a meeting that has started as a no-show (``no_show=1``) or undo it (``no_show=0``); the
+    booking's organizer only (``services.booking.no_shows``). htmx swaps the card alone."""
+    booking = _own(booking_id)
+    if booking.user_id != g.user.id:        # a team booking's other host: the organizer marks it
+        raise NotFound("Booking not found")
+    value = request.form.get("no_show", "")
+    if value not in ("0", "1"):
+        return _detail(booking, block="no_show_card", status=422, no_show_notice="Choose whether the invitee came.")
+    try:
+        booking = no_shows.mark_no_show(g.user, booking.id, value == "1", ip=g.client_ip)
+    except Conflict as exc:
+        return _detail(booking, block="no_show_card", status=409, no_show_notice=str(exc))
+    notice = ("Marked as a no-show." if booking.no_show else "The no-show mark was removed.")
+    if is_htmx():
+        return _detail(booking, block="no_show_card", no_show_notice=notice)
+    flash(notice, "success")
     return redirect(url_for("bookings.detail", booking_id=booking.id))
 
 

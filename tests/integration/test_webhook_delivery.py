@@ -24,7 +24,7 @@ from app.models import (
     WebhookDelivery,
 )
 from app.services import events
-from app.services.booking import bookings
+from app.services.booking import bookings, no_shows
 from app.services.developer import api_keys, webhooks
 from app.services.developer import webhook_delivery as delivery
 from tests import factories
@@ -86,12 +86,13 @@ def test_every_event_arrives_verified_by_the_spec_code_and_the_standardwebhooks_
     webhook, secret = webhooks.create_webhook(host, receiver.url(), list(events.EVENT_NAMES))
     booking = book(event_type)                                             # booking.created + contact.created
     bookings.reschedule_booking(booking, SLOT + timedelta(hours=1), reason=None, by="invitee", now=NOW)
+    no_shows.mark_no_show(host, booking.id, True, SLOT + timedelta(hours=2))      # booking.no_show
     bookings.cancel_booking(booking, reason="Schedule conflict", by="invitee")
     with transaction():
         events.emit("payment.received", {"bookingId": booking.id, "amount": 5000, "currency": "usd",
                                          "paymentMethod": "card", "transactionId": "pi_1"}, user_id=host.id)
-    received = receiver.wait_for(5)
-    assert len(received) == 5
+    received = receiver.wait_for(6)
+    assert len(received) == 6
     seen = []
     for request in received:
         payload = verify_both(request, secret)

@@ -1,10 +1,10 @@
 """Outgoing webhooks (spec pages 13, 14, 16): the user's endpoints, the fan-out of events to them, delivery.
 
 - ``create_webhook`` / ``update_webhook`` / ``delete_webhook`` / ``list_webhooks``: URL (checked against the
-  outbound policy), any of the five events, an optional event-type filter (booking events only), an active
+  outbound policy), any of the events (``EVENT_NAMES``), an optional event-type filter (booking events only), an active
   flag. The secret (``whsec_`` + base64 of 32 random bytes) is returned once and stored encrypted. Every
   webhook counts against the plan's ``webhooks`` limit, Zapier's included.
-- A subscriber of all five events writes one ``webhook`` outbox row per matching active webhook of the event's
+- A subscriber of every event writes one ``webhook`` outbox row per matching active webhook of the event's
   account, in the fan-out transaction; ``deliver_webhook`` (the outbox handler) makes one attempt, records it as
   a ``WebhookDelivery`` (and as a booking activity for booking events) and names its next attempt.
 - ``queue_test`` queues a sample payload (a ``webhook_test`` row on the webhook queue: the web request never waits
@@ -40,10 +40,10 @@ from app.services.plans import check_count
 from app.statements import Param, Statement
 
 EVENT_NAMES = events.EVENT_NAMES
-BOOKING_EVENTS = ("booking.created", "booking.cancelled", "booking.rescheduled")
+BOOKING_EVENTS = ("booking.created", "booking.cancelled", "booking.rescheduled", "booking.no_show")
 EVENT_LABELS = {"booking.created": "Booking created", "booking.cancelled": "Booking cancelled",
                 "booking.rescheduled": "Booking rescheduled", "payment.received": "Payment received",
-                "contact.created": "Contact created"}
+                "contact.created": "Contact created", "booking.no_show": "Invitee marked as no-show"}
 ZAPIER_LABEL = "Zapier"
 MAX_URL = 2000
 TEST_PREFIX = "test_"
@@ -343,7 +343,7 @@ def _remove_gone_zapier_hook(webhook: Webhook) -> None:
 def sample_envelope(event: str, user: User) -> dict:
     """A documented sample of ``event`` (spec pages 14 and 16) with this account's host and event type."""
     if event not in EVENT_NAMES:
-        raise ValidationFailed({"event": "Choose one of the five events."})
+        raise ValidationFailed({"event": "Choose one of: " + ", ".join(EVENT_NAMES) + "."})
     now = utcnow()
     event_type = (EventType.select().where((EventType.user == user) & EventType.personal())
                   .order_by(EventType.position, EventType.created_at).first())
@@ -357,12 +357,15 @@ def sample_envelope(event: str, user: User) -> dict:
         "host": {"id": user.id, "name": user.name, "email": user.email},
         "meetingLink": "https://meet.google.com/abc-defg-hij", "location": "Google Meet",
         "notes": "Looking forward to our call!", "isRecurring": False, "recurringGroupId": None,
+        "noShow": False, "noShowMarkedAt": None,
     }
     if event == "booking.cancelled":
         booking.update(status="CANCELLED", cancelReason="Schedule conflict")
     elif event == "booking.rescheduled":
         booking.update(startTime="2026-02-12T10:00:00.000Z", endTime="2026-02-12T10:30:00.000Z",
                        previousStartTime="2026-02-10T14:00:00.000Z", previousEndTime="2026-02-10T14:30:00.000Z")
+    elif event == "booking.no_show":
+        booking.update(noShow=True, noShowMarkedAt="2026-02-10T14:20:00.000Z")
     data: dict
     if event in BOOKING_EVENTS:
         data = booking

@@ -398,6 +398,20 @@ class BookingRow:
 
 
 @dataclass
+class NoShowRow:
+    """An event type's meetings held in the period (confirmed, started by now) and how many invitees did not come."""
+    event_type_id: str | None
+    name: str
+    held: int
+    no_shows: int
+
+    @property
+    def rate(self) -> float:
+        """No-shows / meetings held x 100, one decimal (0.0 without meetings)."""
+        return round(self.no_shows * 100.0 / self.held, 1) if self.held else 0.0
+
+
+@dataclass
 class BookingAnalytics:
     period: Period
     current: BookingCounts
@@ -405,6 +419,12 @@ class BookingAnalytics:
     trend: list[tuple[date, int, int]]         # day, bookings made, of which cancelled since
     events: list[BookingRow]
     sources: list[tuple[str, int]]
+    no_shows: list[NoShowRow] = field(default_factory=list)
+
+    @property
+    def no_show_totals(self) -> NoShowRow:
+        return NoShowRow(None, "All event types", sum(r.held for r in self.no_shows),
+                         sum(r.no_shows for r in self.no_shows))
 
     @property
     def changes(self) -> dict[str, float | None]:
@@ -420,6 +440,30 @@ def _booking_groups(user_id: str, period: Period):
             .group_by(Booking.event_type, Booking.event_name, Booking.status, Booking.source,
                       Booking.previous_start_at.is_null(False))
             .tuples())
+
+
+def no_show_rates(user_id: str, period: Period, now: datetime | None = None) -> list[NoShowRow]:
+    """Per event type: the confirmed meetings that started in the period (by now) and how many of them the host
+    marked as no-shows (issue 23, point 5). Unlike the other booking numbers, these count meetings by their start,
+    not bookings by when they were made. Event types without a meeting held are left out; most no-shows first."""
+    start, end = period.instants()
+    end = min(end, (now or datetime.now(UTC)))
+    if end <= start:
+        return []
+    marked = peewee.fn.SUM(peewee.Case(None, [(Booking.no_show == True, 1)], 0))  # noqa: E712 (SQL)
+    rows = (Booking.select(Booking.event_type, Booking.event_name, peewee.fn.COUNT(Booking.id), marked)
+            .where((Booking.user == user_id) & (Booking.status == "CONFIRMED") & (Booking.start_at >= start)
+                   & (Booking.start_at <= end))
+            .group_by(Booking.event_type, Booking.event_name).tuples())
+    per_type: dict[str | None, NoShowRow] = {}
+    for et_id, name, held, no_shows in rows:
+        row = per_type.setdefault(et_id, NoShowRow(et_id, name, 0, 0))
+        row.held += int(held)
+        row.no_shows += int(no_shows or 0)
+    names = dict(EventType.select(EventType.id, EventType.name).where(EventType.user == user_id).tuples())
+    for row in per_type.values():
+        row.name = names.get(row.event_type_id, row.name) if row.event_type_id else f"{row.name} (deleted)"
+    return sorted(per_type.values(), key=lambda r: (-r.rate, -r.held, r.name.lower()))
 
 
 def booking_analytics(user, preset: str | None = None, today: date | None = None) -> BookingAnalytics:
@@ -449,4 +493,5 @@ def booking_analytics(user, preset: str | None = None, today: date | None = None
     trend = [(d, *by_day.get(d, (0, 0))) for d in period.dates()]
     events = sorted(per_event.values(), key=lambda r: (-r.counts.total, r.name.lower()))
     return BookingAnalytics(period=period, current=current, previous=previous, trend=trend, events=events,
-                            sources=sorted(sources.items(), key=lambda item: (-item[1], item[0])))
+                            sources=sorted(sources.items(), key=lambda item: (-item[1], item[0])),
+                            no_shows=no_show_rates(user.id, period))
