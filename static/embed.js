@@ -9,10 +9,10 @@
  * LinkTime.popup(url, options), LinkTime.close().
  *
  * When a booking is made the element (or document, for LinkTime.popup) receives a bubbling
- * CustomEvent "linktime:booked" with detail {bookingId, startTime, kind, redirectUrl}.  redirectUrl is the event
- * type's "redirect after booking" (an https URL, with the booking's details as query parameters if the host chose
- * so) or null.  When it is set, this script then sends the whole window (window.top) there, unless a listener
- * calls event.preventDefault() (the event is cancelable) to stay or to navigate by itself:
+ * CustomEvent "linktime:booked" with detail {bookingId, startTime, kind} and, when the event type has a "redirect
+ * after booking", redirectUrl (an https URL, with the booking's details as query parameters if the host chose so).
+ * This script then sends the whole window (window.top) to redirectUrl, unless a listener calls
+ * event.preventDefault() (the event is cancelable) to stay or to navigate by itself:
  *
  *   element.addEventListener("linktime:booked", function (e) {
  *     if (e.detail.redirectUrl) { e.preventDefault(); showThanks(e.detail.redirectUrl); }
@@ -213,7 +213,9 @@
       }
     } else if (data.type === "linktime:booking") {
       var detail = { bookingId: String(data.bookingId || ""), startTime: String(data.startTime || ""),
-                     kind: entry.kind, redirectUrl: httpsUrl(data.redirectUrl) };
+                     kind: entry.kind };
+      var redirectUrl = httpsUrl(data.redirectUrl);
+      if (redirectUrl) { detail.redirectUrl = redirectUrl; }
       var owner = entry.owner && entry.owner.isConnected !== false ? entry.owner : document;
       var booked = new CustomEvent("linktime:booked", { bubbles: true, cancelable: true, detail: detail });
       if (owner.dispatchEvent(booked) && detail.redirectUrl) {
