@@ -9,7 +9,15 @@
  * LinkTime.popup(url, options), LinkTime.close().
  *
  * When a booking is made the element (or document, for LinkTime.popup) receives a bubbling
- * CustomEvent "linktime:booked" with detail {bookingId, startTime, kind}.  The frames report their content's
+ * CustomEvent "linktime:booked" with detail {bookingId, startTime, kind} and, when the event type has a "redirect
+ * after booking", redirectUrl (an https URL, with the booking's details as query parameters if the host chose so).
+ * This script then sends the whole window (window.top) to redirectUrl, unless a listener calls
+ * event.preventDefault() (the event is cancelable) to stay or to navigate by itself:
+ *
+ *   element.addEventListener("linktime:booked", function (e) {
+ *     if (e.detail.redirectUrl) { e.preventDefault(); showThanks(e.detail.redirectUrl); }
+ *   });
+ *  The frames report their content's
  * height (an inline frame and a popup on a large screen follow it) and where the times of a picked day are (the
  * page scrolls them into view).  Messages are only accepted from
  * the LinkTime site this script was loaded from, and only from the frames this script created.
@@ -40,6 +48,15 @@
     if (options.email) { url.searchParams.set("email", options.email); }
     if (options.hideHeader) { url.searchParams.set("hideHeader", "true"); }
     return url.toString();
+  }
+
+  // an https URL from a frame's message, or null (never javascript: or anything else)
+  function httpsUrl(raw) {
+    if (typeof raw !== "string" || !raw) { return null; }
+    try {
+      var url = new URL(raw);
+      return url.protocol === "https:" ? url.toString() : null;
+    } catch (e) { return null; }
   }
 
   function optionsOf(element) {
@@ -197,8 +214,14 @@
     } else if (data.type === "linktime:booking") {
       var detail = { bookingId: String(data.bookingId || ""), startTime: String(data.startTime || ""),
                      kind: entry.kind };
+      var redirectUrl = httpsUrl(data.redirectUrl);
+      if (redirectUrl) { detail.redirectUrl = redirectUrl; }
       var owner = entry.owner && entry.owner.isConnected !== false ? entry.owner : document;
-      owner.dispatchEvent(new CustomEvent("linktime:booked", { bubbles: true, detail: detail }));
+      var booked = new CustomEvent("linktime:booked", { bubbles: true, cancelable: true, detail: detail });
+      if (owner.dispatchEvent(booked) && detail.redirectUrl) {
+        // the host's redirect after booking: the page follows unless a listener prevented it
+        try { window.top.location.href = detail.redirectUrl; } catch (e) { window.location.href = detail.redirectUrl; }
+      }
     } else if (data.type === "linktime:close" && entry.kind === "popup") {
       close();
     }

@@ -261,6 +261,12 @@ def _personal_event_type_schema() -> dict:
                                   "Priced event types: the providers an invitee can pay with here (the first is "
                                   "the default of `paymentProvider`)."),
         "scheduleId": string("The availability schedule (null: the default).", nullable=True),
+        "redirectUrl": string("Redirect after booking: the https page the invitee is sent to once booked (a paid "
+                              "booking once paid); null: LinkTime's confirmation page.", format="uri", nullable=True,
+                              example="https://example.com/thanks"),
+        "redirectWithDetails": boolean("Whether the booking's details ride along to `redirectUrl` as query "
+                                       "parameters (booking_id, event_type, event_type_name, host_name, "
+                                       "invitee_name, invitee_email, invitee_timezone, start_time, end_time)."),
         "bookingUrl": string(format="uri", example="https://cal.example.com/jane/30-min"),
         "createdAt": instant(), "updatedAt": instant(),
     })

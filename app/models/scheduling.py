@@ -80,6 +80,9 @@ class EventType(BaseModel):
     payment_window = peewee.IntegerField(default=15)             # minutes a held booking waits for its payment
     refund_on_host_cancel = peewee.BooleanField(default=True)
     refund_invitee_hours = peewee.IntegerField(default=24)       # an invitee cancelling earlier than this is refunded
+    # redirect after booking (issue 23): an https URL the invitee goes to once booked (null: the confirmation page)
+    redirect_url = peewee.CharField(max_length=2000, null=True)
+    redirect_with_details = peewee.BooleanField(default=False)   # the booking's details as query parameters
 
     class Meta:
         table_name = "event_types"

@@ -49,7 +49,7 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "status": "Status", "color": "Colour", "questions": "Questions", "recurrence": "Recurring",
                 "reminders": "Reminders", "schedule_id": "Schedule", "price": "Price", "price_currency": "Currency",
                 "payment_providers": "Payment methods", "payment_window": "Payment window",
-                "refund_invitee_hours": "Refunds to invitees"}
+                "refund_invitee_hours": "Refunds to invitees", "redirect_url": "Redirect after booking"}
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value", "payment_providers": "payment"}
 
@@ -143,7 +143,8 @@ def values_from_model(event_type) -> dict:
                 "notice_value": "4", "notice_unit": "hours", "window_type": "rolling", "window_days": "60",
                 "window_start": "", "window_end": "", "slot_interval": "", "max_per_day": "", "status": "active",
                 "is_secret": False, "color": "#2563eb", "questions": [], **_recurrence_values(None),
-                "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None)}
+                "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None),
+                "redirect_url": "", "redirect_with_details": False}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -162,6 +163,7 @@ def values_from_model(event_type) -> dict:
         **_recurrence_values(et.recurrence),
         "reminders": [str(m) for m in et.reminders or []], "reminder_custom": "",
         "schedule_id": et.schedule_id or "", **_payment_values(et),
+        "redirect_url": et.redirect_url or "", "redirect_with_details": bool(et.redirect_with_details),
     }
 
 
@@ -191,6 +193,10 @@ def values_from_form(form: MultiDict) -> dict:
                       refund_on_host_cancel=bool(form.get("refund_on_host_cancel")))
     else:
         values.update(_payment_values(None), payment_section=False)
+    # the "After booking" section (a form without it, e.g. a team's, leaves the redirect as it is)
+    values.update(redirect_section=bool(form.get("redirect_section")),
+                  redirect_url=form.get("redirect_url", "").strip(),
+                  redirect_with_details=bool(form.get("redirect_with_details")))
     return values
 
 
@@ -216,6 +222,8 @@ def input_from_values(values: dict) -> service.EventTypeInput:
                    "payment_providers": values["payment_providers"], "payment_window": values["payment_window"],
                    "refund_on_host_cancel": values["refund_on_host_cancel"],
                    "refund_invitee_hours": values["refund_invitee_hours"]}
+    if values.get("redirect_section"):
+        payment.update(redirect_url=values["redirect_url"], redirect_with_details=values["redirect_with_details"])
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],

@@ -58,6 +58,7 @@ from app.services.booking.notifications import link_token
 from app.services.booking.payment_providers import PAYMENT_PROVIDERS
 from app.services.errors import ValidationFailed
 from app.services.scheduling.event_types import (
+    after_booking_url,
     render_description,
 )
 from app.services.validation import parse_date, parse_month
@@ -428,7 +429,16 @@ def submit_booking(event_type: EventType, site: Site):
         params["embed"] = "true"
     if provider is not None and booking.status != "CONFIRMED":
         return _checkout(event_type, state, picker, site, booking, provider, start, values, idem)
+    target = after_booking_url(booking)
+    if target and not state.embed and is_htmx():
+        # the event type's redirect after booking: HX-Redirect is the page script's navigation, which our CSP
+        # allows (a form's HTTP redirect to another site is refused under form-action 'self'). Without
+        # JavaScript the confirmation page below sends the invitee on; in an embed it tells the parent page.
+        return _redirect(target)
     return _redirect(url_for("invitee.view", token=link_token(booking)) + "?" + urlencode(params))
+
+
+bp.add_app_template_global(after_booking_url, "after_booking_url")
 
 
 def _absolute(path: str) -> str:

@@ -3,7 +3,9 @@
 // times of a day just picked are (the inline frame is as tall as its content, so only the embedding page can
 // scroll them into view: "linktime:scroll" with the position in the frame's document).
 // The messages hold nothing private (a height, the booking id and start), so they go to whichever page
-// frames us ("*"); embed.js only accepts messages whose origin is this LinkTime site.
+// frames us ("*"); embed.js only accepts messages whose origin is this LinkTime site. The one exception is an
+// event type's redirect URL after booking ("redirectUrl"): when its host chose to pass the booking's details,
+// it carries the invitee's name and email, which the invitee's browser is about to send to that URL anyway.
 (function () {
   "use strict";
   if (window.parent === window) { return; }
@@ -29,8 +31,12 @@
   function announceBooking() {
     var marker = document.querySelector("[data-linktime-booked]");
     if (!marker) { return; }
-    post({ type: "linktime:booking", bookingId: marker.getAttribute("data-booking-id"),
-           startTime: marker.getAttribute("data-start-time") });
+    var message = { type: "linktime:booking", bookingId: marker.getAttribute("data-booking-id"),
+                    startTime: marker.getAttribute("data-start-time") };
+    // the event type's redirect after booking (https only): the embedding page navigates, not this frame
+    var redirectUrl = marker.getAttribute("data-redirect-url");
+    if (redirectUrl) { message.redirectUrl = redirectUrl; }
+    post(message);
   }
 
   document.addEventListener("keydown", function (event) {

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -45,6 +46,7 @@ MAX_REFUND_HOURS = 24 * 365
 PAID_CANNOT_REPEAT = "A paid event type cannot repeat: choose single meetings, or remove the price."
 RESERVED_TEAM_SLUGS = ("calendar", "slots")     # /team/<team>/<slug>/calendar would be ambiguous
 RESERVED_SLUGS = ("route",)                     # /<user>/route/<form> is a routing form (issue 18)
+MAX_REDIRECT_URL = 2000
 
 # Called as ``hook(event_type, change)`` inside the transaction of each change of a personal event type, once it is
 # written: "created", "updated" or "deleted" (announced just before the row goes). Modules above this layer (Close
@@ -98,6 +100,9 @@ class EventTypeInput:
     payment_window: Any = None
     refund_on_host_cancel: bool | None = None
     refund_invitee_hours: Any = None
+    # redirect after booking (issue 23): "" clears it; None leaves it as it is
+    redirect_url: str | None = None
+    redirect_with_details: bool | None = None
 
 
 def slugify(text: str) -> str:
@@ -337,6 +342,10 @@ def validate(user: User, data: EventTypeInput, current: EventType | None = None,
             errors["reminders"] = f"At most {MAX_REMINDERS} reminders."
         changes["reminders"] = sorted(reminders, reverse=True)
     _validate_price(errors, changes, data, current, team)
+    if data.redirect_url is not None:
+        changes["redirect_url"] = _redirect_url(errors, data.redirect_url)
+    if data.redirect_with_details is not None:
+        changes["redirect_with_details"] = bool(data.redirect_with_details)
     if data.schedule_id is not None and team is None:
         if data.schedule_id == "":
             changes["schedule"] = None
@@ -348,6 +357,65 @@ def validate(user: User, data: EventTypeInput, current: EventType | None = None,
     if errors:
         raise ValidationFailed(errors)
     return changes
+
+
+def redirect_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a redirect after booking: https only (also in development: an invitee's browser is
+    sent there with the booking's details), a host name, no credentials."""
+    if len(url) > MAX_REDIRECT_URL:
+        return f"Use a URL of at most {MAX_REDIRECT_URL} characters."
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "A URL cannot contain spaces."
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return "Enter a valid URL, like https://example.com/thanks."
+    if parts.scheme.lower() != "https":
+        return "Use an https:// URL."
+    if not parts.hostname or "." not in parts.hostname.strip(".") and parts.hostname != "localhost":
+        return "Enter a valid URL, like https://example.com/thanks."
+    if parts.username is not None or parts.password is not None:
+        return "A redirect URL cannot contain a user name or password."
+    return None
+
+
+def _redirect_url(errors: dict, value: str) -> str | None:
+    url = (value or "").strip()
+    if not url:
+        return None
+    problem = redirect_url_problem(url)
+    if problem:
+        errors["redirect_url"] = problem
+    return url
+
+
+# The query parameters "pass the booking's details" adds (named after Calendly's; documented in docs/INTEGRATIONS.md)
+REDIRECT_DETAILS = ("booking_id", "event_type", "event_type_name", "host_name", "invitee_name", "invitee_email",
+                    "invitee_timezone", "start_time", "end_time")
+
+
+def after_booking_url(booking) -> str | None:
+    """Where the invitee of ``booking`` goes once it is booked (confirmed, so paid if priced): the event type's
+    redirect URL, with the booking's details as query parameters when the host asked for them; None: nowhere
+    (the confirmation page)."""
+    event_type = booking.event_type
+    if event_type is None or not event_type.redirect_url or booking.status != "CONFIRMED":
+        return None
+    url = event_type.redirect_url
+    if redirect_url_problem(url):             # stored before a stricter rule: never send anyone there
+        return None
+    if not event_type.redirect_with_details:
+        return url
+    details = {"booking_id": booking.id, "event_type": event_type.slug, "event_type_name": booking.event_name,
+               "host_name": booking.user.name, "invitee_name": booking.invitee_name,
+               "invitee_email": booking.invitee_email, "invitee_timezone": booking.invitee_timezone,
+               "start_time": booking.start_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "end_time": booking.end_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    parts = urllib.parse.urlsplit(url)
+    kept = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k not in details]
+    query = urllib.parse.urlencode(kept + list(details.items()), quote_via=urllib.parse.quote)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def _payment_offer() -> dict:
@@ -477,7 +545,7 @@ COPY_FIELDS = ("description", "duration", "extra_durations", "location_type", "l
                "buffer_after", "minimum_notice", "window_type", "window_days", "window_start", "window_end",
                "slot_interval", "max_per_day", "is_secret", "color", "questions", "recurrence", "reminders",
                "schedule", "price_amount", "price_currency", "payment_providers", "payment_window",
-               "refund_on_host_cancel", "refund_invitee_hours")
+               "refund_on_host_cancel", "refund_invitee_hours", "redirect_url", "redirect_with_details")
 
 
 def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> EventType:
