@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, request, url_for
 
+from app.services.account import organizations
 from app.services.errors import ValidationFailed
 from app.services.plans import PLAN_LABELS, PlanLimitReached, effective_plan, limits_for
 from app.services.voice import numbers as service
@@ -44,7 +45,7 @@ def _manager(status: int = 200, *, notice: str | None = None, errors: dict | Non
     return render(TEMPLATE, block="manager", status=status, configured=settings.numbers_configured(),
                   missing=settings.missing_for_numbers(), rows=[_row(n) for n in service.numbers_of(user)],
                   used=used, limit=limit, allowed=limits_for(user).messaging_numbers > 0,
-                  plan_label=PLAN_LABELS[effective_plan(user)], orgs=service.managed_organizations(user),
+                  plan_label=PLAN_LABELS[effective_plan(user)], orgs=organizations.managed_organizations(user),
                   notice=notice, errors=errors or {}, values=values or {"country": "US", "label": "", "owner": ""})
 
 

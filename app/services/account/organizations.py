@@ -82,6 +82,17 @@ def organizations_of(user: User) -> list[tuple[Organization, str]]:
     return [(row.organization, row.role) for row in rows]
 
 
+def managed_organization_ids(user: User):
+    """A subquery of the ids of the organizations in which ``user`` is OWNER or ADMIN."""
+    return Membership.select(Membership.organization).where(
+        (Membership.user == user.id) & Membership.role.in_(MANAGERS))
+
+
+def managed_organizations(user: User) -> list[Organization]:
+    """The organizations in which ``user`` is OWNER or ADMIN (who may create its agents and numbers), by name."""
+    return [org for org, role in organizations_of(user) if role in MANAGERS]
+
+
 def require_member(org_id: str, user: User, *roles: str) -> tuple[Organization, Membership]:
     """The organization and ``user``'s membership; NotFound for an outsider, Forbidden below ``roles``."""
     row = (Membership.select(Membership, Organization).join(Organization)

@@ -52,6 +52,7 @@ NOT_FOUND = "Messaging agent not found"
 CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
 TONE_LABELS = {"professional": "Professional", "friendly": "Friendly", "casual": "Casual", "custom": "Custom"}
 MANAGERS = organizations.MANAGERS
+managed_organizations = organizations.managed_organizations   # who may create agents (OWNER or ADMIN)
 NO_NUMBERS = ("You have no phone number yet: provision one on Dashboard → Phone Numbers, then give it to the "
               "agent.")
 NOT_RESPONDING_HINT = ("page 11's troubleshooting, “Agent not responding”: 3. WhatsApp sender is approved (if using "
@@ -59,19 +60,10 @@ NOT_RESPONDING_HINT = ("page 11's troubleshooting, “Agent not responding”: 3
 
 
 # --- reading -----------------------------------------------------------------------------------------------------
-def _managed_organizations(user: User):
-    return Membership.select(Membership.organization).where(
-        (Membership.user == user.id) & Membership.role.in_(MANAGERS))
-
-
 def _visible(user: User):
     return MessagingAgent.deleted_at.is_null() & (
-        (MessagingAgent.user == user.id) | MessagingAgent.organization.in_(_managed_organizations(user)))
-
-
-def managed_organizations(user: User) -> list:
-    """The organizations for which ``user`` may create agents (OWNER or ADMIN)."""
-    return [org for org, role in organizations.organizations_of(user) if role in MANAGERS]
+        (MessagingAgent.user == user.id)
+        | MessagingAgent.organization.in_(organizations.managed_organization_ids(user)))
 
 
 def agents_of(user: User) -> list[MessagingAgent]:

@@ -35,24 +35,15 @@ NAME_MAX, GREETING_MAX, CONTEXT_MAX, VOICE_MAX = 100, 500, 5000, 64
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 VOICE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MANAGERS = organizations.MANAGERS
+managed_organizations = organizations.managed_organizations   # who may create agents (OWNER or ADMIN)
 MAX_LINKED = 200
 NOT_FOUND = "Voice agent not found"
 
 
 # --- reading -----------------------------------------------------------------------------------------------------
-def _managed_organizations(user: User):
-    return Membership.select(Membership.organization).where(
-        (Membership.user == user.id) & Membership.role.in_(MANAGERS))
-
-
 def _visible(user: User):
     return VoiceAgent.deleted_at.is_null() & (
-        (VoiceAgent.user == user.id) | VoiceAgent.organization.in_(_managed_organizations(user)))
-
-
-def managed_organizations(user: User) -> list:
-    """The organizations for which ``user`` may create agents (OWNER or ADMIN)."""
-    return [org for org, role in organizations.organizations_of(user) if role in MANAGERS]
+        (VoiceAgent.user == user.id) | VoiceAgent.organization.in_(organizations.managed_organization_ids(user)))
 
 
 def agents_of(user: User) -> list[VoiceAgent]:

@@ -132,11 +132,6 @@ def can_manage(user: User, number: PhoneNumber) -> bool:
     return row is not None and row.role in organizations.MANAGERS
 
 
-def managed_organizations(user: User) -> list[Organization]:
-    """The organizations in which ``user`` may provision numbers (OWNER or ADMIN)."""
-    return [org for org, role in organizations.organizations_of(user) if role in organizations.MANAGERS]
-
-
 def agents_using(number: PhoneNumber) -> list[VoiceAgent]:
     return list(VoiceAgent.select().where((VoiceAgent.phone_number == number) & VoiceAgent.deleted_at.is_null())
                 .order_by(VoiceAgent.created_at))
