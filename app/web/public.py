@@ -57,10 +57,8 @@ from app.services.booking.bookings import (
 from app.services.booking.notifications import link_token
 from app.services.booking.payment_providers import PAYMENT_PROVIDERS
 from app.services.errors import ValidationFailed
-from app.services.scheduling.event_types import (
-    after_booking_url,
-    render_description,
-)
+from app.services.scheduling.event_type_redirects import after_booking_url
+from app.services.scheduling.event_types import render_description
 from app.services.validation import parse_date, parse_month
 from app.timezones import canonical, zone, zone_groups
 from app.web.analytics import track_view

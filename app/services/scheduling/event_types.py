@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -41,17 +40,17 @@ MAX_NOTICE = 60 * 24 * 365
 MAX_WINDOW_DAYS = 730
 MAX_QUESTIONS = 20
 MAX_REMINDERS = 5
-MIN_PAYMENT_WINDOW, MAX_PAYMENT_WINDOW = 5, 1440
-MAX_REFUND_HOURS = 24 * 365
-PAID_CANNOT_REPEAT = "A paid event type cannot repeat: choose single meetings, or remove the price."
 RESERVED_TEAM_SLUGS = ("calendar", "slots")     # /team/<team>/<slug>/calendar would be ambiguous
 RESERVED_SLUGS = ("route",)                     # /<user>/route/<form> is a routing form (issue 18)
-MAX_REDIRECT_URL = 2000
 
 # Called as ``hook(event_type, change)`` inside the transaction of each change of a personal event type, once it is
 # written: "created", "updated" or "deleted" (announced just before the row goes). Modules above this layer (Close
 # scheduling links) register here; this module never imports them.
 CHANGE_HOOKS: list[Callable[[EventType, str], None]] = []
+# Further options of an event type, each validated by its own module (issue 23's booking controls and the rest):
+# ``check(errors, changes, data, current, team)`` reads ``data`` (an EventTypeInput), puts the columns to write into
+# ``changes`` and the problems, keyed by form field, into ``errors``. Registered at import by their modules.
+OPTION_VALIDATORS: list[Callable[[dict, dict, Any, EventType | None, Any], None]] = []
 
 
 def _changed(event_type: EventType, change: str) -> None:
@@ -341,11 +340,8 @@ def validate(user: User, data: EventTypeInput, current: EventType | None = None,
         if len(reminders) > MAX_REMINDERS:
             errors["reminders"] = f"At most {MAX_REMINDERS} reminders."
         changes["reminders"] = sorted(reminders, reverse=True)
-    _validate_price(errors, changes, data, current, team)
-    if data.redirect_url is not None:
-        changes["redirect_url"] = _redirect_url(errors, data.redirect_url)
-    if data.redirect_with_details is not None:
-        changes["redirect_with_details"] = bool(data.redirect_with_details)
+    for check in OPTION_VALIDATORS:
+        check(errors, changes, data, current, team)
     if data.schedule_id is not None and team is None:
         if data.schedule_id == "":
             changes["schedule"] = None
@@ -357,136 +353,6 @@ def validate(user: User, data: EventTypeInput, current: EventType | None = None,
     if errors:
         raise ValidationFailed(errors)
     return changes
-
-
-def redirect_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a redirect after booking: https only (also in development: an invitee's browser is
-    sent there with the booking's details), a host name, no credentials."""
-    if len(url) > MAX_REDIRECT_URL:
-        return f"Use a URL of at most {MAX_REDIRECT_URL} characters."
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return "A URL cannot contain spaces."
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        return "Enter a valid URL, like https://example.com/thanks."
-    if parts.scheme.lower() != "https":
-        return "Use an https:// URL."
-    if not parts.hostname or "." not in parts.hostname.strip(".") and parts.hostname != "localhost":
-        return "Enter a valid URL, like https://example.com/thanks."
-    if parts.username is not None or parts.password is not None:
-        return "A redirect URL cannot contain a user name or password."
-    return None
-
-
-def _redirect_url(errors: dict, value: str) -> str | None:
-    url = (value or "").strip()
-    if not url:
-        return None
-    problem = redirect_url_problem(url)
-    if problem:
-        errors["redirect_url"] = problem
-    return url
-
-
-# The query parameters "pass the booking's details" adds (named after Calendly's; documented in docs/INTEGRATIONS.md)
-REDIRECT_DETAILS = ("booking_id", "event_type", "event_type_name", "host_name", "invitee_name", "invitee_email",
-                    "invitee_timezone", "start_time", "end_time")
-
-
-def after_booking_url(booking) -> str | None:
-    """Where the invitee of ``booking`` goes once it is booked (confirmed, so paid if priced): the event type's
-    redirect URL, with the booking's details as query parameters when the host asked for them; None: nowhere
-    (the confirmation page)."""
-    event_type = booking.event_type
-    if event_type is None or not event_type.redirect_url or booking.status != "CONFIRMED":
-        return None
-    url = event_type.redirect_url
-    if redirect_url_problem(url):             # stored before a stricter rule: never send anyone there
-        return None
-    if not event_type.redirect_with_details:
-        return url
-    details = {"booking_id": booking.id, "event_type": event_type.slug, "event_type_name": booking.event_name,
-               "host_name": booking.user.name, "invitee_name": booking.invitee_name,
-               "invitee_email": booking.invitee_email, "invitee_timezone": booking.invitee_timezone,
-               "start_time": booking.start_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "end_time": booking.end_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    parts = urllib.parse.urlsplit(url)
-    kept = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k not in details]
-    query = urllib.parse.urlencode(kept + list(details.items()), quote_via=urllib.parse.quote)
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-def _payment_offer() -> dict:
-    """The payment providers this instance has settings for: name -> (label, takes the currency?). The same as
-    ``app.services.booking.payment_providers`` (a layer above this one, so not imported here)."""
-    from flask import current_app
-
-    from app.integrations import paypal_payments, stripe_payments
-
-    cfg = current_app.config
-    offer = {}
-    if stripe_payments.StripePayments.configured(cfg):
-        offer["stripe"] = ("Card (Stripe)", lambda currency: True)
-    if paypal_payments.configured(cfg):
-        offer["paypal"] = ("PayPal", paypal_payments.supports_currency)
-    return offer
-
-
-def _validate_price(errors: dict, changes: dict, data: EventTypeInput, current: EventType | None, team) -> None:
-    """The payment fields: a price in minor units of its currency (read with ``money.parse_amount``), the providers
-    the invitee may pay with (configured here, taking the currency), the payment window and the refund rules."""
-    from app import money
-
-    if data.price is not None:
-        if team is not None:
-            errors["price"] = "Team event types are free."
-        currency = None
-        try:
-            currency = money.normalize_currency(data.price_currency or "usd")
-        except money.MoneyError as exc:
-            errors["price_currency"] = str(exc)
-        text = (data.price or "").strip()
-        amount = None
-        if text and currency is not None:
-            try:
-                amount = money.parse_amount(text, currency)
-            except money.MoneyError as exc:
-                errors["price"] = str(exc)
-            else:
-                if amount == 0:
-                    errors["price"] = "Enter a price above zero, or leave it empty for a free event type."
-        changes["price_amount"] = amount or None
-        changes["price_currency"] = currency if "price_currency" not in errors else None
-        if data.payment_providers is not None:
-            offered = _payment_offer()
-            chosen = []
-            for name in data.payment_providers:
-                if name not in offered:
-                    errors["payment_providers"] = "Choose among the payment methods offered."
-                elif name not in chosen:
-                    chosen.append(name)
-            if text and "payment_providers" not in errors and not chosen:
-                errors["payment_providers"] = "Choose at least one way to pay."
-            if currency is not None and "payment_providers" not in errors:
-                refusing = [offered[name][0] for name in chosen if not offered[name][1](currency)]
-                if refusing and text:
-                    errors["payment_providers"] = (f"{', '.join(refusing)} does not take {currency.upper()}: "
-                                                   "choose another currency or payment method.")
-            changes["payment_providers"] = chosen
-    if data.payment_window is not None:
-        changes["payment_window"] = _int(errors, "payment_window", data.payment_window, MIN_PAYMENT_WINDOW,
-                                         MAX_PAYMENT_WINDOW, "the payment window in minutes")
-    if data.refund_on_host_cancel is not None:
-        changes["refund_on_host_cancel"] = bool(data.refund_on_host_cancel)
-    if data.refund_invitee_hours is not None:
-        changes["refund_invitee_hours"] = _int(errors, "refund_invitee_hours", data.refund_invitee_hours, 0,
-                                               MAX_REFUND_HOURS, "the refund cut-off in hours")
-    priced = changes["price_amount"] if "price_amount" in changes else (current.price_amount if current else None)
-    repeats = changes["recurrence"] if "recurrence" in changes else (current.recurrence if current else None)
-    if priced and repeats and "recurrence" not in errors:
-        errors["recurrence"] = PAID_CANNOT_REPEAT
 
 
 def create_event_type(user: User, data: EventTypeInput, *, ip: str | None = None) -> EventType:
