@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=30  # the slowest tests, printed at the end of each run (keeping the suite fast)
 PYTEST_WORKERS ?= 2
 
 .PHONY: run test test-sqlite test-postgres install install-dev browser caddy bench lint screenshots clean
