@@ -23,7 +23,7 @@ TIME_ROWS = 5          # proposed-time inputs the one-off form shows
 
 
 def link_url(link) -> str:
-    return current_app.config["BASE_URL"].rstrip("/") + url_for("one_time.page", token=link.token)
+    return current_app.config["BASE_URL"].rstrip("/") + url_for("one_time.booking_page", token=link.token)
 
 
 def _choices() -> list[EventType]:

@@ -54,7 +54,7 @@ def _gone(link: OneTimeLink, event_type: EventType, why: str):
     state = view_state(args, event_type.user.timezone)
     if is_htmx():
         response = make_response("", 204)
-        response.headers["HX-Redirect"] = (url_for("one_time.page", token=link.token)
+        response.headers["HX-Redirect"] = (url_for("one_time.booking_page", token=link.token)
                                            + ("?" + urlencode(state.params()) if state.embed else ""))
         return response
     return render("one_time_links/gone.html", status=410, event_type=event_type, heading=MESSAGES[why],
@@ -62,7 +62,7 @@ def _gone(link: OneTimeLink, event_type: EventType, why: str):
 
 
 @bp.get("/<token>")
-def page(token: str):
+def booking_page(token: str):
     link, event_type = _load(token)
     why = links.state_of(link)
     if why != "active":
@@ -74,7 +74,7 @@ def page(token: str):
             state = view_state(request.args, event_type.user.timezone)
             day = offered[0].astimezone(zone(state.tz)).date()
             query = urlencode({**request.args.to_dict(), "month": f"{day:%Y-%m}", "date": day.isoformat()})
-            return redirect(url_for("one_time.page", token=token) + "?" + query)
+            return redirect(url_for("one_time.booking_page", token=token) + "?" + query)
     return show_booking_page(event_type, _site(link, event_type))
 
 

@@ -151,7 +151,7 @@ FRAMEABLE = frozenset({"public.profile", "public.booking_page", "public.calendar
                        "team_pages.team_page", "team_pages.booking_page", "team_pages.calendar",
                        "team_pages.slots", "team_pages.book", "invitee.view", "invitee.payment",
                        "invitee.payment_status", "routing_public.form_page", "routing_public.submit",
-                       "one_time.page", "one_time.calendar", "one_time.slots", "one_time.book"})
+                       "one_time.booking_page", "one_time.calendar", "one_time.slots", "one_time.book"})
 
 
 @bp.after_app_request
