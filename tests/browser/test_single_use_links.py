@@ -13,10 +13,13 @@ from app.models.one_time_links import OneTimeLink
 from app.services.booking import one_time_links as links
 from tests.browser.embed_helpers import choose_day
 from tests.browser.helpers import BERLIN, in_db, next_week
-from tests.browser.test_embed import book_in, other_site  # noqa: F401 (the other site's fixture)
+from tests.browser import test_embed
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
+
+other_site = test_embed.other_site      # the fixture serving a page of another site (tests/browser/test_embed.py)
+book_in = test_embed.book_in
 
 
 @pytest.fixture
