@@ -11,9 +11,9 @@ from playwright.sync_api import expect
 from app.models import Booking, EventType
 from app.models.one_time_links import OneTimeLink
 from app.services.booking import one_time_links as links
+from tests.browser import test_embed
 from tests.browser.embed_helpers import choose_day
 from tests.browser.helpers import BERLIN, in_db, next_week
-from tests.browser import test_embed
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
