@@ -213,7 +213,6 @@ def create_one_off(host: User, data: OneOffInput, *, ip: str | None = None,
     link = OneTimeLink(user=host, event_type=event_type, kind="one_off", token=_new_token(), name=name,
                        duration=duration, location_type=location_type or None,
                        location_detail=detail if location_type else None, expires_at=data.expires_at)
-    link.event_type = event_type
     meeting = meeting_event_type(link)
     offered = set(available_slots(meeting, min(times), max(times) + timedelta(minutes=duration), now=now))
     for index, start in enumerate(data.times, start=1):
