@@ -91,13 +91,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     configure_queue(app)   # the lanes' storage from this app's settings; the tasks run in this app
     # imported for their outbox handlers and event subscriptions, which register on import
     from app.services import mailer  # noqa: F401
-    from app.services.booking import (  # noqa: F401
-        no_shows,
-        notifications,
-        one_time_links,  # noqa: F401 (uses up single-use links in bookings)
-        payments,
-        team_bookings,
-    )
+    from app.services.booking import no_shows, notifications, payments, team_bookings  # noqa: F401
+    from app.services.booking import one_time_links as _links  # noqa: F401 (uses up single-use links in bookings)
     from app.services.developer import webhooks  # noqa: F401
     from app.services.integrations import calendar_sync, calendars, close_links, crm_sync, meetings  # noqa: F401
     from app.services.routing import responses  # noqa: F401 (links bookings to routing forms)
