@@ -92,6 +92,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     # imported for their outbox handlers and event subscriptions, which register on import
     from app.services import mailer  # noqa: F401
     from app.services.booking import no_shows, notifications, payments, team_bookings  # noqa: F401
+    from app.services.booking import one_time_links as _links  # noqa: F401 (uses up single-use links in bookings)
     from app.services.developer import webhooks  # noqa: F401
     from app.services.integrations import calendar_sync, calendars, close_links, crm_sync, meetings  # noqa: F401
     from app.services.routing import responses  # noqa: F401 (links bookings to routing forms)

@@ -259,6 +259,14 @@ def _event_type_paths() -> dict:
                           "Last date, included (ISO date or date-time). Default: 7 days after `startDate`.")],
             responses={"200": json_response("The slots.", ref("Availability")),
                        **errors("400", not_found="Event type not found")})},
+        "/api/v1/single-use-links": {"post": operation(
+            "createSingleUseLink", "Event Types", "Create a single-use link",
+            "A link (`/d/<token>`) that books one of your personal event types exactly once (secret ones too), "
+            "optionally until `expiresAt`; then it says it was used or has expired. A cancelled booking does not "
+            "make it usable again. A draft or priced event type is a 400.",
+            body=ref("SingleUseLinkRequest"),
+            responses={"201": json_response("The link.", ref("SingleUseLink")),
+                       **errors("400", not_found="Event type not found")})},
     }
 
 

@@ -107,3 +107,8 @@ ALL_MODELS += [MessagingAgent, MessagingAgentEventType, Conversation, Conversati
                MessagingCircuit, MessagingPoolNotice]
 __all__ += ["Conversation", "ConversationMessage", "MessagingAgent", "MessagingAgentEventType", "MessagingCircuit",
             "MessagingPoolNotice", "WhatsAppSender"]
+
+from app.models.one_time_links import OneTimeLink, OneTimeLinkTime  # noqa: E402
+
+ALL_MODELS += [OneTimeLink, OneTimeLinkTime]
+__all__ += ["OneTimeLink", "OneTimeLinkTime"]

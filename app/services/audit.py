@@ -67,6 +67,8 @@ ACTION_LABELS = {
     "scim.users_listed": "SCIM Users Listed",
     "scim.config_read": "SCIM Configuration Read",
     "scim.request_failed": "SCIM Request Failed",
+    "one_time_link.created": "Single-use Link Created",
+    "one_time_link.revoked": "Single-use Link Revoked",
 }
 
 # The category filter of the audit log page and API, in the spec's order ("all" first).

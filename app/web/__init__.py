@@ -28,6 +28,8 @@ def register_web(app: Flask) -> None:
         invitee,
         main,
         messaging_agents,
+        one_time_links,
+        one_time_pages,
         org_members,
         org_settings,
         organizations,
@@ -52,6 +54,7 @@ def register_web(app: Flask) -> None:
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
                    routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
                    conversations, messaging_agents, whatsapp_senders, troubleshooter,
+                   one_time_links, one_time_pages,
                    public):
         app.register_blueprint(module.bp)
 

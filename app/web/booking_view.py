@@ -3,6 +3,7 @@ branding, and the month calendar with a day's slots (``Picker``), shared by the 
 invitee's reschedule page."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
@@ -181,6 +182,7 @@ class Picker:
     slots: list[datetime] = field(default_factory=list)
     message: str = ""
     calendar_note: str = ""     # a connected calendar of the host could not be read for these dates
+    narrow: Callable[[list[datetime]], list[datetime]] | None = None   # keeps the slots a page offers
 
     # URLs (built often: every day and slot has two; the base paths are resolved once) -----------------------
     def _url(self, endpoint: str, **changes) -> str:
@@ -241,6 +243,8 @@ class Picker:
     def _slots_between(self, start: datetime, end: datetime, now: datetime) -> list[datetime]:
         found = available_slots(self.event_type, start, end, now=now, duration=self.duration,
                                 exclude_booking_id=self.exclude_booking_id)
+        if self.narrow is not None:
+            found = self.narrow(found)
         # a team event type's hosts are many: their unreadable calendars are not looked up for the note
         if not self.event_type.team_id and calendars.unreadable(self.event_type.user_id, max(start, now), end):
             self.calendar_note = ("Some of the host's calendars could not be checked just now, so a time shown here "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -125,6 +125,8 @@ class Site:
     args: dict                                      # route arguments naming the owner, e.g. {"username": ...}
     context: Callable[[ViewState], dict]            # host_context(...) or the team's equivalent
     version: page_cache.Version | None = None       # personal pages only: the page cache's key (None: not cached)
+    narrow: Callable | None = None                  # slots -> the ones this page offers (a one-off meeting's)
+    booking_fields: dict = field(default_factory=dict)   # more BookingRequest fields (the link booked through)
 
     def endpoint(self, view: str) -> str:
         return f"{self.blueprint}.{view}"
@@ -141,14 +143,15 @@ def host_site(event_type: EventType, version: page_cache.Version | None = None) 
 def booking_picker(event_type: EventType, state: ViewState, site: Site) -> Picker:
     return Picker(event_type=event_type, state=state, page_endpoint=site.endpoint("booking_page"),
                   calendar_endpoint=site.endpoint("calendar"), slots_endpoint=site.endpoint("slots"),
-                  route_args=site.event_args(event_type))
+                  route_args=site.event_args(event_type), narrow=site.narrow)
 
 
 # Pages an embed shows; with ?embed=true (query or form) they, and only they, may be framed by any site.
 FRAMEABLE = frozenset({"public.profile", "public.booking_page", "public.calendar", "public.slots", "public.book",
                        "team_pages.team_page", "team_pages.booking_page", "team_pages.calendar",
                        "team_pages.slots", "team_pages.book", "invitee.view", "invitee.payment",
-                       "invitee.payment_status", "routing_public.form_page", "routing_public.submit"})
+                       "invitee.payment_status", "routing_public.form_page", "routing_public.submit",
+                       "one_time.booking_page", "one_time.calendar", "one_time.slots", "one_time.book"})
 
 
 @bp.after_app_request
@@ -396,7 +399,7 @@ def submit_booking(event_type: EventType, site: Site):
                          answers=_answers(event_type, form), duration=duration, occurrences=occurrences,
                          idempotency_key=key, source="embed" if state.embed else "page",
                          invitee_hour12=state.hour12 if form.get("hour") in ("12", "24") else None,
-                         routing=state.routing or None)
+                         routing=state.routing or None, **site.booking_fields)
     try:
         result = create_booking(event_type, req, ip=g.client_ip)
     except ValidationFailed as exc:

@@ -92,6 +92,7 @@ class BookingRequest:
     source: str = "page"
     invitee_hour12: bool | None = None     # the clock the invitee's page showed (their emails use it)
     routing: str | None = None             # the signed routing-form response the invitee came from (issue 18)
+    one_time_link: str | None = None       # the single-use link / one-off meeting booked through (issue 23)
 
 
 @dataclass
