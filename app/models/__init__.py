@@ -107,3 +107,8 @@ ALL_MODELS += [MessagingAgent, MessagingAgentEventType, Conversation, Conversati
                MessagingCircuit, MessagingPoolNotice]
 __all__ += ["Conversation", "ConversationMessage", "MessagingAgent", "MessagingAgentEventType", "MessagingCircuit",
             "MessagingPoolNotice", "WhatsAppSender"]
+
+from app.models.out_of_office import OutOfOffice  # noqa: E402
+
+ALL_MODELS += [OutOfOffice]
+__all__ += ["OutOfOffice"]

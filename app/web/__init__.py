@@ -31,6 +31,7 @@ def register_web(app: Flask) -> None:
         org_members,
         org_settings,
         organizations,
+        out_of_office,
         phone_numbers,
         public,
         routing_forms,
@@ -51,7 +52,7 @@ def register_web(app: Flask) -> None:
                    admin, webhooks, api_keys, crm_integrations, integrations, audit, analytics, docs, invitee,
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
                    routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
-                   conversations, messaging_agents, whatsapp_senders, troubleshooter,
+                   conversations, messaging_agents, whatsapp_senders, troubleshooter, out_of_office,
                    public):
         app.register_blueprint(module.bp)
 
