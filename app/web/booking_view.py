@@ -288,8 +288,10 @@ class Picker:
             self.away = away_between(self.event_type.user, start, end)
 
     def away_on(self, day: date) -> Away | None:
-        """The stretch away that covers part of ``day`` (the invitee's date), if any."""
+        """The stretch away that covers part of ``day`` (the invitee's date, not over yet), if any."""
         start, end = _local_midnight(day, self.state.tz), _local_midnight(day + timedelta(days=1), self.state.tz)
+        if end <= datetime.now(UTC):        # a day gone by has no times anyway
+            return None
         return next((away for away in self.away if away.covers(start, end)), None)
 
     @property
