@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from app.models import EventType, OutOfOffice, Schedule
+from app.models import EventType, OutOfOffice, Schedule, TeamMember
 from app.services.booking import bookings as svc
 from app.services.errors import NotFound, ValidationFailed
 from app.services.scheduling import out_of_office as ooo
@@ -154,6 +154,8 @@ def test_the_booking_page_reads_adjacent_entries_as_one_stretch(hana, make_user)
                                                                                             tzinfo=UTC)
     assert (second.until, second.reason, second.redirect) == (date(2026, 6, 20), None, None)
     assert ooo.away_between(hana, datetime(2026, 6, 15, tzinfo=UTC), datetime(2026, 6, 19, tzinfo=UTC)) == []
+    TeamMember.delete().where(TeamMember.user == mate.id).execute()     # Mate left the team: no redirect any more
+    assert ooo.away_between(hana, *june)[0].redirect is None
 
 
 # --- teams ---------------------------------------------------------------------------------------------------

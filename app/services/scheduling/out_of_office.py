@@ -174,7 +174,7 @@ class Away:
     until: date                     # the last day away, in the host's zone
     reason: str | None              # the reason's label, when the host shows it
     note: str | None
-    redirect: User | None           # the teammate to book instead (enabled), if any
+    redirect: User | None           # the teammate to book instead (enabled, still on a team with the host), if any
 
     def covers(self, start: datetime, end: datetime) -> bool:
         return self.start < end and self.end > start
@@ -182,7 +182,7 @@ class Away:
 
 def away_between(host: User, start: datetime, end: datetime) -> list[Away]:
     """The host's stretches away that overlap [start, end), each extended over the entries that follow it day
-    after day (so "away until" names the day before they are back). Two queries: entries, redirect users."""
+    after day (so "away until" names the day before they are back). Two queries: entries, teammates."""
     rows = list(OutOfOffice.select().where((OutOfOffice.user == host.id)
                                            & (OutOfOffice.end_date >= (start - timedelta(days=1)).date()))
                 .order_by(OutOfOffice.start_date))
@@ -199,9 +199,8 @@ def away_between(host: User, start: datetime, end: datetime) -> list[Away]:
             found.append(stretch)
     ids = {row.redirect_to_id for stretch in found for row in stretch if row.redirect_to_id}
     users = {}
-    if ids:
-        enabled = User.select().where(User.id.in_(list(ids)) & (User.is_disabled == False))  # noqa: E712
-        users = {u.id: u for u in enabled}
+    if ids:     # still a teammate (one query): someone who left the team is no longer offered
+        users = {u.id: u for u in teammates(host) if u.id in ids}
     out = []
     for stretch in found:
         first = stretch[0]
