@@ -1,6 +1,7 @@
 """Out-of-office (issue 23, point 8) in a real browser: the host adds days away on the dashboard (htmx, an overlapping
 range refused inline), and the booking page then says "away until" for those days, with the link to book the
-teammate instead, which leads to the teammate's booking page of the same event type."""
+teammate instead, which leads to the teammate's booking page of the same event type; axe-core finds no serious
+issue on either page."""
 from __future__ import annotations
 
 import re
@@ -13,6 +14,7 @@ from app.datetimes import format_date
 from tests import factories
 from tests.browser.embed_helpers import choose_day
 from tests.browser.helpers import BERLIN, in_db, next_week
+from tests.browser.test_accessibility import AXE, _problems
 
 pytestmark = pytest.mark.browser
 
@@ -67,6 +69,8 @@ def test_the_host_adds_days_away_and_the_booking_page_says_so_with_the_teammate_
     expect(error).to_contain_text("These dates overlap your entry")
     expect(page.locator("#f-start_date")).to_have_attribute("aria-invalid", "true")
     expect(page.locator(".ooo-entry")).to_have_count(1)
+    expect(page.locator(".htmx-request")).to_have_count(0)
+    assert _problems(AXE.run(page)) == []                                # axe-core: no serious or critical issue
 
     # the booking page, as an invitee sees it
     invitee = page.context.browser.new_context(base_url=live_server.url, timezone_id="Europe/Paris", locale="en-US")
@@ -82,6 +86,8 @@ def test_the_host_adds_days_away_and_the_booking_page_says_so_with_the_teammate_
         expect(booking.locator(f'a.day[data-date="{tuesday.isoformat()}"]')).to_have_attribute(
             "aria-label", re.compile(r", host away$"))
         expect(booking.locator("#away-banner")).to_have_count(0)      # said once: the banner above the calendar went
+        expect(booking.locator(".htmx-request")).to_have_count(0)
+        assert _problems(AXE.run(booking)) == []
         booking.get_by_role("link", name="Book with Mate Marsh instead").click()
         booking.wait_for_url(re.compile(r".*/mate/30-min\?"))
         expect(booking.locator("#cal-title")).to_be_visible()
