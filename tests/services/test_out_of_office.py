@@ -137,6 +137,8 @@ def test_only_a_teammate_can_be_redirected_to_and_another_users_entry_is_not_fou
         ooo.get_entry(stranger, entry.id)
     with pytest.raises(NotFound):
         ooo.delete_entry(stranger, entry.id)
+    with pytest.raises(NotFound):
+        ooo.get_entry(hana, entry.id + "x")                  # an id is matched whole
     assert OutOfOffice.select().count() == 1
 
 
@@ -202,3 +204,26 @@ def test_a_fixed_or_collective_host_away_takes_the_day_off_the_team(crew):
     assert slots(panel, *wednesday) == [] and slots(panel, *thursday)
     with pytest.raises(svc.SlotUnavailable):
         book(panel, SLOT)
+
+
+def test_one_query_reads_every_hosts_days_away_for_a_month_of_team_slots(crew, monkeypatch):
+    from app.db import db
+
+    (olga, adam, mia), team = crew
+    rr = factories.team_event_type(olga, team, [olga, adam, mia], name="Month")
+    for n, person in enumerate((olga, adam, mia)):
+        add(person, f"2026-06-{10 + n:02d}", f"2026-06-{10 + n:02d}")
+        add(person, f"2026-06-{20 + n:02d}", f"2026-06-{21 + n:02d}")
+    seen: list[str] = []
+    real = db.obj.execute_sql
+
+    def counting(sql, params=None, *args, **kwargs):
+        if "out_of_office" in sql:
+            seen.append(sql)
+        return real(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(db.obj, "execute_sql", counting)
+    found = slots(rr, datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC))
+    assert len(seen) == 1
+    berlin = local_days(found, "Europe/Berlin")
+    assert date(2026, 6, 9) in berlin and date(2026, 6, 10) in berlin       # round robin: the others are in

@@ -65,7 +65,9 @@ def entries(user: User, *, include_past: bool = False, today: date | None = None
 
 
 def get_entry(user: User, entry_id: str) -> OutOfOffice:
-    entry = OutOfOffice.get_or_none((OutOfOffice.id == str(entry_id)[:32]) & (OutOfOffice.user == user.id))
+    entry_id = str(entry_id)
+    entry = None if len(entry_id) > 32 else OutOfOffice.get_or_none((OutOfOffice.id == entry_id)
+                                                                    & (OutOfOffice.user == user.id))
     if entry is None:
         raise NotFound("Out-of-office entry not found")
     return entry
