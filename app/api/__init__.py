@@ -25,6 +25,7 @@ def register_api(app: Flask) -> None:
         v1_calls,  # noqa: F401 (adds GET /api/v1/calls to v1's blueprint before it is registered)
         v1_conversations,  # noqa: F401 (adds GET /api/v1/conversations to v1's blueprint likewise)
         v1_no_shows,  # noqa: F401 (adds POST /api/v1/bookings/<id>/no-show to v1's blueprint likewise)
+        v1_out_of_office,  # noqa: F401 (adds /api/v1/out-of-office to v1's blueprint likewise)
         v1_single_use_links,  # noqa: F401 (adds POST /api/v1/single-use-links to v1's blueprint likewise)
         voice_agents,
         voice_webhooks,

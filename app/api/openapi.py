@@ -302,6 +302,33 @@ def _conversation_paths() -> dict:
                    **errors("400")})}}
 
 
+def _out_of_office_paths() -> dict:
+    return {
+        "/api/v1/out-of-office": {
+            "get": operation(
+                "listOutOfOffice", "Out of Office", "List out-of-office entries",
+                "Your out-of-office entries not over yet (with `includePast=true`: all of them), first day first.",
+                params=[query("includePast", string(enum=["true", "false"], default="false"),
+                              "Also the entries whose last day has passed.")],
+                responses={"200": json_response("The entries.", ref("OutOfOfficeList")), **errors("400")}),
+            "post": operation(
+                "createOutOfOffice", "Out of Office", "Add out-of-office days",
+                "Whole days (the last one included) in your profile's time zone when you send it: none of your "
+                "event types can be booked then, round robin passes you over and your booking pages say when you "
+                "are back. Dates overlapping another of your entries, a last day in the past or a "
+                "`redirectToUserId` who is not a member of one of your teams are a 400.",
+                body=ref("OutOfOfficeRequest"),
+                responses={"201": json_response("Added.", ref("OutOfOffice")), **errors("400")}),
+        },
+        "/api/v1/out-of-office/{entryId}": {"delete": operation(
+            "deleteOutOfOffice", "Out of Office", "Delete an out-of-office entry",
+            "The days become bookable again (as your hours allow).",
+            params=[path_param("entryId", "The entry's id.")],
+            responses={"200": json_response("Deleted.", ref("Success")),
+                       **errors(not_found="Out-of-office entry not found")})},
+    }
+
+
 def _public_paths() -> dict:
     return {"/api/bookings": {"post": operation(
         "createPublicBooking", "Public", "Book a slot (no API key)",
@@ -381,6 +408,7 @@ TAGS = [
     {"name": "Availability", "description": "Bookable time slots."},
     {"name": "Calls", "description": "Your voice agents' call logs."},
     {"name": "Conversations", "description": "Your messaging agents' SMS and WhatsApp threads."},
+    {"name": "Out of Office", "description": "Days you are away: not bookable, with a teammate to send invitees to."},
     {"name": "Public", "description": "No API key: the booking page's own endpoint."},
     {"name": "Zapier", "description": "REST hooks and samples for the Zapier app."},
 ]
@@ -410,7 +438,8 @@ def _document_json(base_url: str) -> str:
         "security": [{"bearerAuth": []}],
         "tags": TAGS,
         "paths": {**_user_paths(), **_booking_paths(), **_contact_paths(), **_event_type_paths(),
-                  **_call_paths(), **_conversation_paths(), **_public_paths(), **_zapier_paths()},
+                  **_call_paths(), **_conversation_paths(), **_public_paths(), **_zapier_paths(),
+                  **_out_of_office_paths()},
         "components": components(),
     }
     return json.dumps(doc)

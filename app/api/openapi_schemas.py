@@ -360,6 +360,26 @@ def _public_schemas() -> dict:
     }
 
 
+def _out_of_office_schemas() -> dict:
+    reasons = ["vacation", "travel", "sick", "holiday", "other"]
+    day = string("A date (YYYY-MM-DD) in the entry's time zone.", format="date", example="2026-08-03")
+    entry = obj({"id": an_id("entry"), "startDate": day, "endDate": {**day, "description": "The last day away."},
+                 "timezone": string("The zone the dates are read in.", example="Europe/Berlin"),
+                 "reason": string(enum=reasons), "reasonLabel": string(example="Vacation"),
+                 "showReason": boolean("The booking page names the reason."),
+                 "note": string("Shown to invitees on the booking page.", nullable=True),
+                 "redirectTo": nullable(obj({"id": an_id("user"), "name": string(), "username": string()})),
+                 "createdAt": instant()})
+    request = obj({"startDate": day, "endDate": {**day, "description": "The last day away (included)."},
+                   "reason": string(enum=reasons, default="vacation"),
+                   "note": string("At most 500 characters.", nullable=True),
+                   "showReason": boolean("Name the reason on the booking page (default true)."),
+                   "redirectToUserId": string("A member of one of your teams to send invitees to.", nullable=True)},
+                  required=("startDate", "endDate"))
+    return {"OutOfOffice": entry, "OutOfOfficeList": obj({"data": array(ref("OutOfOffice"))}),
+            "OutOfOfficeRequest": request}
+
+
 def components() -> dict:
     booking_event_type = nullable(obj({"id": an_id("event type"), "name": string(), "slug": string(),
                                        "duration": integer("Minutes.")}))
@@ -407,6 +427,7 @@ def components() -> dict:
         "SingleUseLink": obj({"id": string(example=EXAMPLE_ID), "url": string("The link to share.", format="uri"),
                               "eventTypeId": string(example=EXAMPLE_ID), "expiresAt": instant(nullable=True),
                               "createdAt": instant()}),
+        **_out_of_office_schemas(),
         "NoShowRequest": obj({"noShow": boolean("true: the invitee did not come; false: undo the mark.",
                                                 example=True)}, required=("noShow",)),
         "CancelRequest": obj({"reason": string(nullable=True, example="Schedule conflict")}, required=()),

@@ -112,3 +112,7 @@ from app.models.one_time_links import OneTimeLink, OneTimeLinkTime  # noqa: E402
 
 ALL_MODELS += [OneTimeLink, OneTimeLinkTime]
 __all__ += ["OneTimeLink", "OneTimeLinkTime"]
+from app.models.out_of_office import OutOfOffice  # noqa: E402
+
+ALL_MODELS += [OutOfOffice]
+__all__ += ["OutOfOffice"]

@@ -33,6 +33,7 @@ def register_web(app: Flask) -> None:
         org_members,
         org_settings,
         organizations,
+        out_of_office,
         phone_numbers,
         public,
         routing_forms,
@@ -54,7 +55,7 @@ def register_web(app: Flask) -> None:
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
                    routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
                    conversations, messaging_agents, whatsapp_senders, troubleshooter,
-                   one_time_links, one_time_pages,
+                   one_time_links, one_time_pages, out_of_office,
                    public):
         app.register_blueprint(module.bp)
 

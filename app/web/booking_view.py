@@ -17,6 +17,7 @@ from app.services.integrations import calendars
 from app.services.plans import limits_for
 from app.services.scheduling.availability import group_by_day
 from app.services.scheduling.event_types import LOCATION_TYPES, effective_schedule
+from app.services.scheduling.out_of_office import Away, away_between, redirect_url_parts
 from app.services.scheduling.slots import available_slots, booking_window
 from app.timezones import canonical, is_valid_timezone, zone
 
@@ -183,6 +184,7 @@ class Picker:
     message: str = ""
     calendar_note: str = ""     # a connected calendar of the host could not be read for these dates
     narrow: Callable[[list[datetime]], list[datetime]] | None = None   # keeps the slots a page offers
+    away: list[Away] = field(default_factory=list)  # the host's out-of-office stretches in the dates shown
 
     # URLs (built often: every day and slot has two; the base paths are resolved once) -----------------------
     def _url(self, endpoint: str, **changes) -> str:
@@ -259,6 +261,7 @@ class Picker:
         if month is None and selected is not None:
             month = _first_of(selected)
         month = min(max(month or self.min_month, self.min_month), self.max_month)
+        away_from = _local_midnight(month, self.state.tz)   # an auto-advanced page still says why it moved on
         while True:
             self.month = month
             start, end = _local_midnight(month, self.state.tz), _local_midnight(_next_month(month), self.state.tz)
@@ -266,6 +269,7 @@ class Picker:
             if self.days or not auto_advance or month >= self.max_month:
                 break
             month, auto_advance = _next_month(month), False
+        self._load_away(away_from, end)
         if selected is not None and _first_of(selected) == self.month:
             self.selected = selected
         elif self.days:
@@ -277,9 +281,44 @@ class Picker:
         """One ``available_slots`` call for the day's local range."""
         now = now or datetime.now(UTC)
         self.selected = day
-        self.slots = self._slots_between(_local_midnight(day, self.state.tz),
-                                         _local_midnight(day + timedelta(days=1), self.state.tz), now)
+        start, end = _local_midnight(day, self.state.tz), _local_midnight(day + timedelta(days=1), self.state.tz)
+        self.slots = self._slots_between(start, end, now)
+        self._load_away(start, end)
         return self
+
+    # out of office (issue 23, point 8) ------------------------------------------------------------------
+    def _load_away(self, start: datetime, end: datetime) -> None:
+        if not self.event_type.team_id:     # a team page has many hosts: their absences show as no times
+            self.away = away_between(self.event_type.user, start, end)
+
+    def away_on(self, day: date) -> Away | None:
+        """The stretch away that covers part of ``day`` (the invitee's date, not over yet), if any."""
+        start, end = _local_midnight(day, self.state.tz), _local_midnight(day + timedelta(days=1), self.state.tz)
+        if end <= datetime.now(UTC):        # a day gone by has no times anyway
+            return None
+        return next((away for away in self.away if away.covers(start, end)), None)
+
+    @property
+    def away_notice(self) -> Away | None:
+        """What the slot list says instead of "no times": the selected day's absence, or the month's."""
+        if self.selected is not None:
+            return None if self.slots else self.away_on(self.selected)
+        return self.away[0] if self.away else None
+
+    @property
+    def away_banner(self) -> Away | None:
+        """Above the calendar when the slot list does not tell it: the first stretch away in the dates shown."""
+        return self.away[0] if self.away and self.away_notice is None else None
+
+    def redirect_url(self, away: Away) -> str | None:
+        """The teammate's booking page of the same slug, else their profile (not when rescheduling)."""
+        if away.redirect is None or self.exclude_booking_id:
+            return None
+        username, slug = redirect_url_parts(away, self.event_type.slug)
+        keep = {key: value for key, value in self.state.params().items() if key in ("tz", "hour", "embed")}
+        path = (url_for("public.booking_page", username=username, slug=slug) if slug
+                else url_for("public.profile", username=username))
+        return path + "?" + urlencode(keep)
 
     def resolve(self, day: date | None, hhmm: str | None, fold: str | None) -> datetime | None:
         """The instant a slot link names (``date`` + ``time`` on the invitee's clock), if well-formed."""
