@@ -17,6 +17,9 @@ from tests import factories
 from tests.api.conftest import bearer, new_key
 from tests.conftest import login
 from tests.web.test_paid_booking_pages import editor_form
+from tests.web.test_team_event_types_dashboard import _client as _team_client
+from tests.web.test_team_event_types_dashboard import _form as _team_form
+from tests.web.test_team_event_types_dashboard import crew  # noqa: F401 - the fixture
 
 BASE = "/dashboard/event-types"
 NEW_YORK = "America/New_York"
@@ -242,3 +245,31 @@ def test_the_deadline_follows_the_invitees_zone_choice(client, event_type, booki
     deadline = booking.start_at - timedelta(hours=24)
     tokyo = format_datetime(deadline, "Asia/Tokyo", True, style="short")
     assert f"You can cancel until <strong>{tokyo}</strong>" in page and tokyo[-2:] in ("am", "pm")
+
+
+# --- team event types -------------------------------------------------------------------------------------------
+def test_the_team_form_sets_the_policy_and_team_bookings_follow_it(app, crew):
+    olga = _team_client(app, crew["olga"])
+    new_url = f"/dashboard/organizations/{crew['org_id']}/teams/{crew['team'].id}/event-types/new"
+    opened = html(olga.get(new_url))
+    assert 'id="tet-s-policy"' in opened and 'id="tet-invitee_cancel_hours"' in opened
+    created = olga.post(new_url, data=_team_form(crew, policy_section="1", invitee_cancel="never",
+                                                 invitee_cancel_hours="24", invitee_reschedule="until",
+                                                 invitee_reschedule_hours="0"))
+    assert created.status_code == 422 and 'id="tet-e-invitee_reschedule_hours"' in html(created)
+    created = olga.post(new_url, data=_team_form(crew, policy_section="1", invitee_cancel="never",
+                                                 invitee_cancel_hours="24", invitee_reschedule="until",
+                                                 invitee_reschedule_hours="6"))
+    assert created.status_code == 302
+    with app.app_context():
+        team_type = EventType.get((EventType.slug == "demo") & EventType.team.is_null(False))
+        assert (team_type.invitee_cancel, team_type.invitee_reschedule, team_type.invitee_reschedule_hours) == (
+            "never", "until", 6)
+        start = factories.weekday_at(6, hour=9)
+        booked = factories.booking(team_type, start)
+        token = link_token(booked)
+    page = html(olga.get(f"/booking/{token}"))
+    assert "This meeting cannot be cancelled online." in page
+    assert olga.post(f"/booking/{token}/cancel", data={"reason": "x"}).status_code == 403
+    with app.app_context():
+        assert fresh(booked).status == "CONFIRMED"
