@@ -248,7 +248,7 @@ def test_the_deadline_follows_the_invitees_zone_choice(client, event_type, booki
 
 
 # --- team event types -------------------------------------------------------------------------------------------
-def test_the_team_form_sets_the_policy_and_team_bookings_follow_it(app, crew):
+def test_the_team_form_sets_the_policy_and_team_bookings_follow_it(app, crew):  # noqa: F811 - the fixture
     olga = _team_client(app, crew["olga"])
     new_url = f"/dashboard/organizations/{crew['org_id']}/teams/{crew['team'].id}/event-types/new"
     opened = html(olga.get(new_url))
