@@ -97,6 +97,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.services.integrations import calendar_sync, calendars, close_links, crm_sync, meetings  # noqa: F401
     from app.services.routing import responses  # noqa: F401 (links bookings to routing forms)
     from app.services.scheduling import (  # noqa: F401 (event-type options; out_of_office: its busy source)
+        event_type_policies,
         event_type_prices,
         event_type_redirects,
         out_of_office,

@@ -267,6 +267,11 @@ def _personal_event_type_schema() -> dict:
         "redirectWithDetails": boolean("Whether the booking's details ride along to `redirectUrl` as query "
                                        "parameters (booking_id, event_type, event_type_name, host_name, "
                                        "invitee_name, invitee_email, invitee_timezone, start_time, end_time)."),
+        "inviteePolicy": obj({
+            "cancel": ref("InviteeRule"), "reschedule": ref("InviteeRule"),
+            "requireCancelReason": boolean("Invitees must give a reason to cancel.")},
+            description="Until when invitees may cancel and reschedule from their confirmation email (the host is "
+                        "never limited); refused online, the invitee is asked to contact the host."),
         "bookingUrl": string(format="uri", example="https://cal.example.com/jane/30-min"),
         "createdAt": instant(), "updatedAt": instant(),
     })
@@ -428,6 +433,10 @@ def components() -> dict:
                               "eventTypeId": string(example=EXAMPLE_ID), "expiresAt": instant(nullable=True),
                               "createdAt": instant()}),
         **_out_of_office_schemas(),
+        "InviteeRule": obj({"mode": string("anytime: until the start; until: until `hours` before the start; "
+                                           "never: not online.", enum=["anytime", "until", "never"]),
+                            "hours": integer("For `until`: hours before the start.", nullable=True, example=24)},
+                           description="Until when invitees may do this online (issue 23)."),
         "NoShowRequest": obj({"noShow": boolean("true: the invitee did not come; false: undo the mark.",
                                                 example=True)}, required=("noShow",)),
         "CancelRequest": obj({"reason": string(nullable=True, example="Schedule conflict")}, required=()),

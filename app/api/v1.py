@@ -153,6 +153,7 @@ def event_type_json(event_type: EventType, username: str, hosts: list[dict] | No
         "reminders": event_type.reminders or [], "scheduleId": event_type.schedule_id,
         "price": price_json(event_type), "paymentProviders": payments.providers_for(event_type),
         "redirectUrl": event_type.redirect_url, "redirectWithDetails": bool(event_type.redirect_with_details),
+        "inviteePolicy": invitee_policy_json(event_type),
         "bookingUrl": f"{base}/{username}/{event_type.slug}",
         "createdAt": iso(event_type.created_at), "updatedAt": iso(event_type.updated_at),
     }
@@ -163,6 +164,15 @@ def event_type_json(event_type: EventType, username: str, hosts: list[dict] | No
         data.update(team=team_json(team), schedulingType=(event_type.scheduling_type or "").upper(), hosts=hosts,
                     bookingUrl=f"{base}/team/{team.slug}/{event_type.slug}")
     return data
+
+
+def invitee_policy_json(event_type: EventType) -> dict:
+    """Until when invitees may cancel and reschedule online (issue 23): anytime, until ``hours`` before, never."""
+    def rule(action: str) -> dict:
+        mode = getattr(event_type, f"invitee_{action}")
+        return {"mode": mode, "hours": getattr(event_type, f"invitee_{action}_hours") if mode == "until" else None}
+    return {"cancel": rule("cancel"), "reschedule": rule("reschedule"),
+            "requireCancelReason": bool(event_type.require_cancel_reason)}
 
 
 def price_json(event_type: EventType) -> dict | None:

@@ -83,6 +83,13 @@ class EventType(BaseModel):
     # redirect after booking (issue 23): an https URL the invitee goes to once booked (null: the confirmation page)
     redirect_url = peewee.CharField(max_length=2000, null=True)
     redirect_with_details = peewee.BooleanField(default=False)   # the booking's details as query parameters
+    # cancellation and reschedule policy (issue 23): what the invitee may do online, "anytime" | "until" | "never";
+    # "until" stops N hours before the start (host actions are not limited)
+    invitee_cancel = peewee.CharField(max_length=8, default="anytime")
+    invitee_cancel_hours = peewee.IntegerField(default=24)
+    invitee_reschedule = peewee.CharField(max_length=8, default="anytime")
+    invitee_reschedule_hours = peewee.IntegerField(default=24)
+    require_cancel_reason = peewee.BooleanField(default=False)   # the invitee must say why they cancel
 
     class Meta:
         table_name = "event_types"

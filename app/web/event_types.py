@@ -49,7 +49,9 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "status": "Status", "color": "Colour", "questions": "Questions", "recurrence": "Recurring",
                 "reminders": "Reminders", "schedule_id": "Schedule", "price": "Price", "price_currency": "Currency",
                 "payment_providers": "Payment methods", "payment_window": "Payment window",
-                "refund_invitee_hours": "Refunds to invitees", "redirect_url": "Redirect after booking"}
+                "refund_invitee_hours": "Refunds to invitees", "redirect_url": "Redirect after booking",
+                "invitee_cancel": "Cancellation policy", "invitee_cancel_hours": "Cancellation policy",
+                "invitee_reschedule": "Reschedule policy", "invitee_reschedule_hours": "Reschedule policy"}
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value", "payment_providers": "payment"}
 
@@ -108,6 +110,14 @@ def _payment_values(event_type) -> dict:
             "refund_invitee_hours": str(event_type.refund_invitee_hours if event_type is not None else 24)}
 
 
+def _policy_values(event_type) -> dict:
+    """The "Cancellation and rescheduling" section (issue 23): the stored policy, or the defaults."""
+    defaults = {"invitee_cancel": "anytime", "invitee_cancel_hours": 24, "invitee_reschedule": "anytime",
+                "invitee_reschedule_hours": 24}
+    values = {n: str(getattr(event_type, n) if event_type is not None else d) for n, d in defaults.items()}
+    return {**values, "require_cancel_reason": bool(event_type is not None and event_type.require_cancel_reason)}
+
+
 def _own(event_type_id: str):
     return service.get_event_type(g.user, event_type_id)
 
@@ -144,7 +154,7 @@ def values_from_model(event_type) -> dict:
                 "window_start": "", "window_end": "", "slot_interval": "", "max_per_day": "", "status": "active",
                 "is_secret": False, "color": "#2563eb", "questions": [], **_recurrence_values(None),
                 "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None),
-                "redirect_url": "", "redirect_with_details": False}
+                "redirect_url": "", "redirect_with_details": False, **_policy_values(None)}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -164,6 +174,7 @@ def values_from_model(event_type) -> dict:
         "reminders": [str(m) for m in et.reminders or []], "reminder_custom": "",
         "schedule_id": et.schedule_id or "", **_payment_values(et),
         "redirect_url": et.redirect_url or "", "redirect_with_details": bool(et.redirect_with_details),
+        **_policy_values(et),
     }
 
 
@@ -197,6 +208,11 @@ def values_from_form(form: MultiDict) -> dict:
     values.update(redirect_section=bool(form.get("redirect_section")),
                   redirect_url=form.get("redirect_url", "").strip(),
                   redirect_with_details=bool(form.get("redirect_with_details")))
+    # the "Cancellation and rescheduling" section (a form without it leaves the policy as it is)
+    values.update({k: form.get(k, "").strip() for k in ("invitee_cancel", "invitee_cancel_hours",
+                                                         "invitee_reschedule", "invitee_reschedule_hours")},
+                  policy_section=bool(form.get("policy_section")),
+                  require_cancel_reason=bool(form.get("require_cancel_reason")))
     return values
 
 
@@ -224,6 +240,9 @@ def input_from_values(values: dict) -> service.EventTypeInput:
                    "refund_invitee_hours": values["refund_invitee_hours"]}
     if values.get("redirect_section"):
         payment.update(redirect_url=values["redirect_url"], redirect_with_details=values["redirect_with_details"])
+    if values.get("policy_section"):
+        payment.update({k: values[k] for k in ("invitee_cancel", "invitee_cancel_hours", "invitee_reschedule",
+                                               "invitee_reschedule_hours", "require_cancel_reason")})
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],

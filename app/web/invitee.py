@@ -21,8 +21,9 @@ from icalendar import Calendar
 
 from app import money
 from app.calendar_links import calendar_links
+from app.datetimes import format_datetime
 from app.models import Booking
-from app.services.booking import payments
+from app.services.booking import payments, policy
 from app.services.booking.bookings import (
     PENDING_PAYMENT,
     SlotUnavailable,
@@ -105,8 +106,18 @@ def page_context(booking: Booking, token: str, state: ViewState) -> dict:
                            where),
         problem=why_unchangeable(booking),
         is_past=booking.start_at <= datetime.now(UTC),
-        minutes=int((booking.end_at - booking.start_at).total_seconds() // 60))
+        minutes=int((booking.end_at - booking.start_at).total_seconds() // 60),
+        policy=policy_context(booking, state))
     return context
+
+
+def policy_context(booking: Booking, state: ViewState) -> dict:
+    """The event type's cancellation and reschedule rules as they stand now, and mailto: links to the host."""
+    now = datetime.now(UTC)
+    when = format_datetime(booking.start_at, state.tz, state.hour12, style="short")
+    return {"rules": {action: policy.rule(booking, action, now) for action in policy.ACTIONS},
+            "contact": {action: policy.contact_url(booking, action, when) for action in policy.ACTIONS},
+            "reason_required": policy.requires_reason(booking)}
 
 
 @bp.get("/<token>")
@@ -215,16 +226,26 @@ def cancel(token: str):
     context = page_context(booking, token, state)
     later = [b for b in context["series"] if b.start_at > booking.start_at and not b.is_cancelled]
     context["later"] = later
-    context["refund"] = None if context["problem"] else refund_preview(booking)
-    if context["problem"] or request.method == "GET":
-        return private(render("invitee/cancel.html", **context))
+    refused = not context["problem"] and not context["policy"]["rules"]["cancel"].allowed
+    context["refund"] = None if context["problem"] or refused else refund_preview(booking)
+    if context["problem"] or refused or request.method == "GET":
+        return private(render("invitee/cancel.html", status=403 if refused and request.method == "POST" else 200,
+                              errors={}, **context))
     include_following = request.form.get("scope") == "following" and bool(later)
-    cancel_booking(booking, reason=request.form.get("reason"), by="invitee", ip=g.client_ip,
-                   include_following=include_following)
+    try:
+        cancel_booking(booking, reason=request.form.get("reason"), by="invitee", ip=g.client_ip,
+                       include_following=include_following)
+    except ValidationFailed as exc:        # a required reason left empty
+        return private(render("invitee/cancel.html", status=422, errors=exc.errors,
+                              reason=request.form.get("reason", ""), **context))
     return redirect(url_for("invitee.view", token=token, **state.params(tz=state.tz, hour=state.hour)))
 
 
 # --- reschedule ------------------------------------------------------------------------------------------
+def reschedule_allowed(booking: Booking) -> bool:
+    return policy.rule(booking, "reschedule", datetime.now(UTC)).allowed
+
+
 def reschedule_picker(booking: Booking, token: str, state: ViewState) -> Picker:
     return Picker(event_type=booking.event_type, state=state, page_endpoint="invitee.reschedule",
                   calendar_endpoint="invitee.reschedule_calendar", slots_endpoint="invitee.reschedule_slots",
@@ -243,8 +264,9 @@ def _reschedule_page(booking: Booking, token: str, state: ViewState, picker: Pic
 def reschedule(token: str):
     booking = load(token)
     state = state_for(booking)
-    if why_unchangeable(booking):
-        return private(render("invitee/reschedule.html", picker=None, confirm=None,
+    if why_unchangeable(booking) or not reschedule_allowed(booking):
+        refused = not why_unchangeable(booking) and request.method == "POST"
+        return private(render("invitee/reschedule.html", picker=None, confirm=None, status=403 if refused else 200,
                               **page_context(booking, token, state)))
     picker = reschedule_picker(booking, token, state)
     if request.method == "POST":
@@ -281,7 +303,7 @@ def reschedule(token: str):
 @bp.get("/<token>/reschedule/calendar")
 def reschedule_calendar(token: str):
     booking = load(token)
-    if why_unchangeable(booking):
+    if why_unchangeable(booking) or not reschedule_allowed(booking):
         abort(404)
     state = state_for(booking)
     picker = reschedule_picker(booking, token, state).load_month(parse_month(request.args.get("month")))
@@ -292,7 +314,7 @@ def reschedule_calendar(token: str):
 def reschedule_slots(token: str):
     booking = load(token)
     day = parse_date(request.args.get("date"))
-    if why_unchangeable(booking) or day is None:
+    if why_unchangeable(booking) or not reschedule_allowed(booking) or day is None:
         abort(404)
     state = state_for(booking)
     picker = reschedule_picker(booking, token, state).load_day(day)

@@ -31,7 +31,7 @@ from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.models.bookings import TAKEN_STATUSES
 from app.services import audit, events
-from app.services.booking import busy  # noqa: F401  (registers the bookings' busy time with the slot engine)
+from app.services.booking import busy, policy  # noqa: F401  (busy: the bookings' busy time for the slot engine)
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.scheduling.event_types import LOCATION_TYPES, effective_schedule
 from app.services.scheduling.slots import (
@@ -481,6 +481,8 @@ def cancel_booking(booking: Booking, *, reason: str | None, by: str, actor: User
                                               & (Booking.start_at >= booking.start_at)).order_by(Booking.start_at))
     cancelled = []
     now = now or utcnow()
+    if by == "invitee":     # the event type's cancellation policy (the host is never limited)
+        policy.check_invitee_cancel(booking, reason, now)
     with transaction(immediate=True):
         _lock_host(booking.user_id)
         for target in targets:
@@ -518,6 +520,8 @@ def reschedule_booking(booking: Booking, new_start: datetime, *, reason: str | N
     event_type = booking.event_type
     if event_type is None:
         raise ValidationFailed({"booking": "The event type of this booking was deleted; it cannot be moved."})
+    if by == "invitee":
+        policy.check_invitee_reschedule(booking, now)
     if event_type.team_id:
         return TEAM_BOOKINGS["reschedule"](booking, new_start, reason=reason, by=by, actor=actor, ip=ip, now=now)
     length = int((booking.end_at - booking.start_at).total_seconds() // 60)

@@ -102,6 +102,12 @@ class EventTypeInput:
     # redirect after booking (issue 23): "" clears it; None leaves it as it is
     redirect_url: str | None = None
     redirect_with_details: bool | None = None
+    # cancellation and reschedule policy (issue 23): "anytime" | "until" | "never", hours for "until"
+    invitee_cancel: str | None = None
+    invitee_cancel_hours: Any = None
+    invitee_reschedule: str | None = None
+    invitee_reschedule_hours: Any = None
+    require_cancel_reason: bool | None = None
 
 
 def slugify(text: str) -> str:
@@ -411,7 +417,9 @@ COPY_FIELDS = ("description", "duration", "extra_durations", "location_type", "l
                "buffer_after", "minimum_notice", "window_type", "window_days", "window_start", "window_end",
                "slot_interval", "max_per_day", "is_secret", "color", "questions", "recurrence", "reminders",
                "schedule", "price_amount", "price_currency", "payment_providers", "payment_window",
-               "refund_on_host_cancel", "refund_invitee_hours", "redirect_url", "redirect_with_details")
+               "refund_on_host_cancel", "refund_invitee_hours", "redirect_url", "redirect_with_details",
+               "invitee_cancel", "invitee_cancel_hours", "invitee_reschedule", "invitee_reschedule_hours",
+               "require_cancel_reason")
 
 
 def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> EventType:
