@@ -83,6 +83,10 @@ class EventType(BaseModel):
     # redirect after booking (issue 23): an https URL the invitee goes to once booked (null: the confirmation page)
     redirect_url = peewee.CharField(max_length=2000, null=True)
     redirect_with_details = peewee.BooleanField(default=False)   # the booking's details as query parameters
+    # requires confirmation (issue 23): bookings wait (PENDING) for the host's yes; with a threshold, only those made
+    # less than that many hours before their start (null: always)
+    requires_confirmation = peewee.BooleanField(default=False)
+    confirmation_threshold_hours = peewee.IntegerField(null=True)
 
     class Meta:
         table_name = "event_types"

@@ -12,6 +12,7 @@ def register_web(app: Flask) -> None:
         admin,
         analytics,
         api_keys,
+        approvals,
         audit,
         auth,
         availability,
@@ -52,6 +53,7 @@ def register_web(app: Flask) -> None:
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
                    routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
                    conversations, messaging_agents, whatsapp_senders, troubleshooter,
+                   approvals,
                    public):
         app.register_blueprint(module.bp)
 

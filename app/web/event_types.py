@@ -49,7 +49,9 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "status": "Status", "color": "Colour", "questions": "Questions", "recurrence": "Recurring",
                 "reminders": "Reminders", "schedule_id": "Schedule", "price": "Price", "price_currency": "Currency",
                 "payment_providers": "Payment methods", "payment_window": "Payment window",
-                "refund_invitee_hours": "Refunds to invitees", "redirect_url": "Redirect after booking"}
+                "refund_invitee_hours": "Refunds to invitees", "redirect_url": "Redirect after booking",
+                "requires_confirmation": "Requires confirmation",
+                "confirmation_threshold_hours": "Requires confirmation"}
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value", "payment_providers": "payment"}
 
@@ -144,7 +146,8 @@ def values_from_model(event_type) -> dict:
                 "window_start": "", "window_end": "", "slot_interval": "", "max_per_day": "", "status": "active",
                 "is_secret": False, "color": "#2563eb", "questions": [], **_recurrence_values(None),
                 "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None),
-                "redirect_url": "", "redirect_with_details": False}
+                "redirect_url": "", "redirect_with_details": False, "requires_confirmation": False,
+                "confirmation_threshold_hours": ""}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -164,6 +167,8 @@ def values_from_model(event_type) -> dict:
         "reminders": [str(m) for m in et.reminders or []], "reminder_custom": "",
         "schedule_id": et.schedule_id or "", **_payment_values(et),
         "redirect_url": et.redirect_url or "", "redirect_with_details": bool(et.redirect_with_details),
+        "requires_confirmation": bool(et.requires_confirmation),
+        "confirmation_threshold_hours": str(et.confirmation_threshold_hours or ""),
     }
 
 
@@ -197,6 +202,9 @@ def values_from_form(form: MultiDict) -> dict:
     values.update(redirect_section=bool(form.get("redirect_section")),
                   redirect_url=form.get("redirect_url", "").strip(),
                   redirect_with_details=bool(form.get("redirect_with_details")))
+    values.update(approval_section=bool(form.get("approval_section")),    # "Requires confirmation" (personal only)
+                  requires_confirmation=bool(form.get("requires_confirmation")),
+                  confirmation_threshold_hours=form.get("confirmation_threshold_hours", "").strip())
     return values
 
 
@@ -224,6 +232,9 @@ def input_from_values(values: dict) -> service.EventTypeInput:
                    "refund_invitee_hours": values["refund_invitee_hours"]}
     if values.get("redirect_section"):
         payment.update(redirect_url=values["redirect_url"], redirect_with_details=values["redirect_with_details"])
+    if values.get("approval_section"):
+        payment.update(requires_confirmation=values["requires_confirmation"],
+                       confirmation_threshold_hours=values["confirmation_threshold_hours"])
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],
