@@ -39,7 +39,8 @@ def _validate_approval(errors: dict, changes: dict, data: EventTypeInput, curren
     if team is not None:
         errors["requires_confirmation"] = TEAM_REFUSED
         return
-    priced = changes["price_amount"] if "price_amount" in changes else (current.price_amount if current else None)
+    # read from the input, not ``changes``: the price's own validator may run after this one
+    priced = (data.price or "").strip() if data.price is not None else (current.price_amount if current else None)
     repeats = changes["recurrence"] if "recurrence" in changes else (current.recurrence if current else None)
     if priced:
         errors["requires_confirmation"] = PAID_REFUSED
