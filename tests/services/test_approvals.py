@@ -178,13 +178,22 @@ def test_requests_unanswered_at_their_start_expire_and_the_invitee_is_told(gated
     assert approvals.expire_requests(START + timedelta(minutes=1)) == 0        # once
 
 
-def test_the_expiry_task_is_a_periodic_task_calling_the_service():
+def test_the_periodic_task_expires_past_requests_in_its_own_thread(gated):
+    """As the consumer runs it: in a thread that opens the app's context and a connection itself."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from huey.api import PeriodicTask
 
-    from tasks import approvals as task_module
+    from tasks.approvals import expire_unanswered_requests
 
-    task = task_module.expire_unanswered_requests
-    assert isinstance(task.task_class(), PeriodicTask)
+    past = factories.booking_row(gated, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5),
+                                 status="PENDING", approval="pending")
+    upcoming = request(gated)
+    assert isinstance(expire_unanswered_requests.task_class(), PeriodicTask)
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(expire_unanswered_requests.call_local).result(timeout=60) == 1
+    assert Booking.get_by_id(past.id).approval == "expired"
+    assert Booking.get_by_id(upcoming.id).status == "PENDING"
 
 
 # --- signed links -----------------------------------------------------------------------------------------------

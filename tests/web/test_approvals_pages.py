@@ -230,3 +230,15 @@ def test_the_openapi_document_and_webhook_settings_know_pending_and_booking_requ
     login(client, hana)
     page = html(client.get("/settings/webhooks/new"))
     assert 'value="booking.requested"' in page
+
+
+def test_a_booking_made_through_the_api_is_a_request_too(client, hana, gated):
+    key = api_keys.create_api_key(hana, "test")[1]
+    start = next_tuesday(11)
+    response = client.post("/api/v1/bookings", headers={"Authorization": f"Bearer {key}"}, json={
+        "eventTypeSlug": "30-min", "startTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "inviteeName": "Sarah Chen",
+        "inviteeEmail": "sarah@example.com", "inviteeTimezone": "America/New_York"})
+    assert response.status_code == 201, response.get_data(True)
+    booking = Booking.get_by_id(response.json["bookingId"])
+    assert booking.status == "PENDING" and booking.source == "api"
+    assert [m["subject"] for m in emails() if m["subject"].startswith("Please confirm")]
