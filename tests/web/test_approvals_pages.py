@@ -242,3 +242,17 @@ def test_a_booking_made_through_the_api_is_a_request_too(client, hana, gated):
     booking = Booking.get_by_id(response.json["bookingId"])
     assert booking.status == "PENDING" and booking.source == "api"
     assert [m["subject"] for m in emails() if m["subject"].startswith("Please confirm")]
+
+
+def test_the_invitee_withdraws_a_request_through_their_link(client, hana, gated):
+    from app.services.booking.notifications import link_token
+
+    booking = request_through_the_page(client)
+    token = link_token(booking)
+    assert "Cancel" in html(client.get(f"/booking/{token}/cancel"))
+    response = client.post(f"/booking/{token}/cancel", data={"reason": "Found another time"})
+    assert response.status_code == 302
+    stored = Booking.get_by_id(booking.id)
+    assert (stored.status, stored.cancelled_by) == ("CANCELLED", "invitee")
+    assert client.get(link("Confirm")).status_code == 200          # the host's link now says it is answered
+    assert "already declined or cancelled" in html(client.post(link("Confirm")))
