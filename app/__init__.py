@@ -93,6 +93,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.services import mailer  # noqa: F401
     from app.services.booking import no_shows, notifications, payments, team_bookings  # noqa: F401
     from app.services.booking import one_time_links as _links  # noqa: F401 (uses up single-use links in bookings)
+    from app.services.booking.approvals import confirm_request  # noqa: F401 (requests the host confirms)
     from app.services.developer import webhooks  # noqa: F401
     from app.services.integrations import calendar_sync, calendars, close_links, crm_sync, meetings  # noqa: F401
     from app.services.routing import responses  # noqa: F401 (links bookings to routing forms)
@@ -102,5 +103,6 @@ def create_app(overrides: dict | None = None) -> Flask:
         event_type_redirects,
         out_of_office,
     )
+    from app.services.scheduling.event_type_approvals import needs_confirmation  # noqa: F401 (event-type option)
     from app.services.workflows import actions, runs  # noqa: F401
     return app

@@ -19,6 +19,7 @@ def load_all() -> None:
     """Import every task module so the consumer knows every task (and ``app.queue`` every name)."""
     from tasks import (  # noqa: F401 (registers)
         analytics,
+        approvals,
         calendars,
         call_logs,
         conversation_retention,

@@ -128,9 +128,10 @@ def _booking_paths() -> dict:
                 "their hosts (`host` is then the organizer). `from`/`to` filter on the start: a date "
                 "(`2026-03-01`, UTC) includes that whole day; a date-time is an exact bound.",
                 params=[*PAGING,
-                        query("status", string(enum=["CONFIRMED", "PENDING_PAYMENT", "CANCELLED", "all"],
+                        query("status", string(enum=["CONFIRMED", "PENDING_PAYMENT", "PENDING", "CANCELLED", "all"],
                                                default="all"),
-                              "Only bookings with this status (PENDING_PAYMENT: held while the invitee pays)."),
+                              "Only bookings with this status (PENDING_PAYMENT: held while the invitee pays; "
+                              "PENDING: a request waiting for the host's confirmation)."),
                         query("from", string(example="2026-03-01"), "Earliest start: ISO date or date-time."),
                         query("to", string(example="2026-03-31"), "Latest start: ISO date or date-time.")],
                 responses={"200": json_response("One page of bookings.", ref("BookingList")), **errors("400")}),

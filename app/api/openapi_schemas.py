@@ -72,9 +72,12 @@ def an_id(what: str) -> dict:
 
 # --- components --------------------------------------------------------------------------------------
 PLANS = ["FREE", "PRO", "BUSINESS", "ORGANIZATION"]
-BOOKING_STATUSES = ["CONFIRMED", "PENDING_PAYMENT", "CANCELLED"]
+BOOKING_STATUSES = ["CONFIRMED", "PENDING_PAYMENT", "PENDING", "CANCELLED"]
 STATUS_NOTE = ("PENDING_PAYMENT: a booking of a priced event type held while the invitee pays; the provider's signed "
-               "webhook confirms it, or it is cancelled when the payment window runs out.")
+               "webhook confirms it, or it is cancelled when the payment window runs out. PENDING: a request of an "
+               "event type that requires confirmation (the slot is held); the host confirms it (CONFIRMED, "
+               "`booking.created`) or declines it, or it expires unanswered at its start (CANCELLED, "
+               "`booking.cancelled`).")
 PAYMENT_PROVIDERS = ["stripe", "paypal"]
 PAYMENT_STATUSES = ["pending", "paid", "refunded", "partially_refunded", "expired", "failed"]
 
@@ -135,6 +138,8 @@ def _booking_properties() -> dict:
         "noShow": boolean("The host marked the invitee as a no-show (after the meeting's start; "
                           "`POST /api/v1/bookings/{bookingId}/no-show`).", example=False),
         "noShowMarkedAt": instant("When the invitee was marked as a no-show; null when not marked.", nullable=True),
+        "approval": string("Present on bookings of an event type that requires confirmation: where the request "
+                           "stands.", enum=["pending", "confirmed", "declined", "expired"], example="pending"),
         "createdAt": instant(),
         "updatedAt": instant(),
     }
@@ -174,7 +179,7 @@ def _routing_form_schema() -> dict:
                description="Present when the booking followed a routing form (issue 18).")
 
 
-OPTIONAL_BOOKING_FIELDS = ("cancelReason", "previousStartTime", "previousEndTime", "routingForm",
+OPTIONAL_BOOKING_FIELDS = ("cancelReason", "previousStartTime", "previousEndTime", "routingForm", "approval",
                            *_team_booking_properties())
 
 
@@ -216,8 +221,11 @@ def _webhook_booking_schema() -> dict:
                                                   "duration": integer("Minutes.")})),
              **_team_booking_properties()}
     return obj(props, required=[k for k in props if k not in OPTIONAL_BOOKING_FIELDS],
-               description="The `data` of booking.created, booking.cancelled, booking.rescheduled and booking.no_show "
-                           "webhooks (booking.no_show: the host marked or unmarked the invitee, see `noShow`). "
+               description="The `data` of booking.created, booking.cancelled, booking.rescheduled, booking.no_show "
+                           "and booking.requested webhooks (booking.no_show: the host marked or unmarked the "
+                           "invitee, see `noShow`; booking.requested: a PENDING request waiting for the host's "
+                           "confirmation; a declined or expired request is a booking.cancelled with `approval` "
+                           "declined or expired). "
                            "For a team booking it names the team, the scheduling type and every attending host.")
 
 
@@ -272,6 +280,10 @@ def _personal_event_type_schema() -> dict:
             "requireCancelReason": boolean("Invitees must give a reason to cancel.")},
             description="Until when invitees may cancel and reschedule from their confirmation email (the host is "
                         "never limited); refused online, the invitee is asked to contact the host."),
+        "requiresConfirmation": boolean("Bookings wait (PENDING) for the host's confirmation (personal event types "
+                                        "only)."),
+        "confirmationThresholdHours": integer("With `requiresConfirmation`: only bookings made less than this many "
+                                              "hours before their start wait; null: every booking.", nullable=True),
         "bookingUrl": string(format="uri", example="https://cal.example.com/jane/30-min"),
         "createdAt": instant(), "updatedAt": instant(),
     })

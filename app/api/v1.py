@@ -65,7 +65,7 @@ DEFAULT_AVAILABILITY_DAYS = 7
 MAX_IDEMPOTENCY_KEY = 200
 PREAUTH = "api-preauth"
 PUBLIC_ENDPOINTS = {"api_v1.openapi_document"}
-BOOKING_STATUSES = ("CONFIRMED", "PENDING_PAYMENT", "CANCELLED", "all")
+BOOKING_STATUSES = ("CONFIRMED", "PENDING_PAYMENT", "PENDING", "CANCELLED", "all")
 MISSING_KEY = "Missing API key. Send it as the header Authorization: Bearer lt_live_..."
 MALFORMED_HEADER = "Malformed Authorization header. Use: Authorization: Bearer lt_live_..."
 # service error keys -> request body field names
@@ -154,6 +154,8 @@ def event_type_json(event_type: EventType, username: str, hosts: list[dict] | No
         "price": price_json(event_type), "paymentProviders": payments.providers_for(event_type),
         "redirectUrl": event_type.redirect_url, "redirectWithDetails": bool(event_type.redirect_with_details),
         "inviteePolicy": invitee_policy_json(event_type),
+        "requiresConfirmation": bool(event_type.requires_confirmation),
+        "confirmationThresholdHours": event_type.confirmation_threshold_hours,
         "bookingUrl": f"{base}/{username}/{event_type.slug}",
         "createdAt": iso(event_type.created_at), "updatedAt": iso(event_type.updated_at),
     }
@@ -269,7 +271,7 @@ def bookings_list():
     page, limit = page_args(errors)
     status = arg("status", errors) or "all"
     if status not in BOOKING_STATUSES and "status" not in errors:
-        errors["status"] = "Use CONFIRMED, PENDING_PAYMENT, CANCELLED or all."
+        errors["status"] = "Use CONFIRMED, PENDING_PAYMENT, PENDING, CANCELLED or all."
     first_day, start = parse_day_or_instant(arg("from", errors), "from", errors, tz=UTC)
     last_day, end = parse_day_or_instant(arg("to", errors), "to", errors, tz=UTC)
     if first_day:

@@ -8,8 +8,9 @@ from app.models.accounts import User
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
 from app.models.scheduling import EventType, JSONField
 
-# statuses whose time is taken: confirmed bookings and paid ones held while the invitee pays (issue 16)
-TAKEN_STATUSES = ("CONFIRMED", "PENDING_PAYMENT")
+# statuses whose time is taken: confirmed bookings, paid ones held while the invitee pays (issue 16) and requests
+# waiting for the host's confirmation (issue 23)
+TAKEN_STATUSES = ("CONFIRMED", "PENDING_PAYMENT", "PENDING")
 
 
 class Contact(BaseModel):
@@ -33,7 +34,8 @@ class Booking(BaseModel):
     event_type = peewee.ForeignKeyField(EventType, null=True, on_delete="SET NULL")
     contact = peewee.ForeignKeyField(Contact, null=True, on_delete="SET NULL")
     uid = peewee.CharField(max_length=64, unique=True, default=new_token)            # for invitee links
-    # CONFIRMED | CANCELLED | PENDING_PAYMENT (held while the invitee pays, until held_until)
+    # CONFIRMED | CANCELLED | PENDING_PAYMENT (held while the invitee pays, until held_until) | PENDING (a request
+    # waiting for the host's confirmation)
     status = peewee.CharField(max_length=16, default="CONFIRMED")
     held_until = UTCDateTimeField(null=True)
     start_at = UTCDateTimeField()
@@ -65,6 +67,8 @@ class Booking(BaseModel):
     routing_response_id = peewee.CharField(max_length=32, null=True)   # the routing form answers it followed (0024)
     no_show = peewee.BooleanField(default=False)        # the host marked the invitee as not having come (0031)
     no_show_at = UTCDateTimeField(null=True)            # when they marked it (null when not marked)
+    # a booking that needed the host's confirmation (0034): pending | confirmed | declined | expired; null: it did not
+    approval = peewee.CharField(max_length=10, null=True)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 

@@ -90,6 +90,10 @@ class EventType(BaseModel):
     invitee_reschedule = peewee.CharField(max_length=8, default="anytime")
     invitee_reschedule_hours = peewee.IntegerField(default=24)
     require_cancel_reason = peewee.BooleanField(default=False)   # the invitee must say why they cancel
+    # requires confirmation (issue 23): bookings wait (PENDING) for the host's yes; with a threshold, only those made
+    # less than that many hours before their start (null: always)
+    requires_confirmation = peewee.BooleanField(default=False)
+    confirmation_threshold_hours = peewee.IntegerField(null=True)
 
     class Meta:
         table_name = "event_types"

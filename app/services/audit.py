@@ -21,6 +21,8 @@ ACTION_LABELS = {
     "booking.cancelled": "Booking Cancelled",
     "booking.rescheduled": "Booking Rescheduled",
     "booking.no_show": "Booking No-Show",
+    "booking.requested": "Booking Requested",
+    "booking.declined": "Booking Declined",
     "event_type.created": "Event Type Created",
     "event_type.updated": "Event Type Updated",
     "event_type.deleted": "Event Type Deleted",

@@ -18,7 +18,7 @@ from app.statements import Param, Statement
 
 API_VERSION = "2025-02-09"
 EVENT_NAMES = ("booking.created", "booking.cancelled", "booking.rescheduled", "payment.received",
-               "contact.created", "booking.no_show")
+               "contact.created", "booking.no_show", "booking.requested")
 Subscriber = Callable[[str, dict], None]   # (event id, envelope)
 SUBSCRIBERS: dict[str, list[Subscriber]] = {}
 

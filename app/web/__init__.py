@@ -12,6 +12,7 @@ def register_web(app: Flask) -> None:
         admin,
         analytics,
         api_keys,
+        approvals,
         audit,
         auth,
         availability,
@@ -56,6 +57,7 @@ def register_web(app: Flask) -> None:
                    routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
                    conversations, messaging_agents, whatsapp_senders, troubleshooter,
                    one_time_links, one_time_pages, out_of_office,
+                   approvals,
                    public):
         app.register_blueprint(module.bp)
 

@@ -133,9 +133,9 @@ def is_over(booking: Booking, now: datetime | None = None) -> bool:
 def booking_query(host, tab: str, search: str, now: datetime):
     """The host's bookings of a tab: their own (by the (user, status, start_at) index) and the team bookings they
     attend, as one ``id IN (own UNION attended)``."""
-    status = "CANCELLED" if tab == "cancelled" else "CONFIRMED"
+    statuses = ("CANCELLED",) if tab == "cancelled" else ("CONFIRMED", "PENDING")   # PENDING: requests (issue 23)
     mine = Booking.alias("own")
-    own = mine.select(mine.id).where((mine.user == host) & (mine.status == status))
+    own = mine.select(mine.id).where((mine.user == host) & mine.status.in_(statuses))
     query = Booking.select().where(Booking.id.in_(own | _attended(host)))
     if tab == "cancelled":
         query = query.where(Booking.status == "CANCELLED").order_by(Booking.start_at.desc(), Booking.id)
@@ -143,7 +143,7 @@ def booking_query(host, tab: str, search: str, now: datetime):
         query = query.where((Booking.status == "CONFIRMED") & (Booking.end_at <= now)).order_by(
             Booking.start_at.desc(), Booking.id)
     else:
-        query = query.where((Booking.status == "CONFIRMED") & (Booking.end_at > now)).order_by(
+        query = query.where(Booking.status.in_(statuses) & (Booking.end_at > now)).order_by(
             Booking.start_at, Booking.id)
     if search:
         query = query.where(Booking.invitee_name.contains(search) | Booking.invitee_email.contains(search)

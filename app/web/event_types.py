@@ -51,7 +51,9 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "payment_providers": "Payment methods", "payment_window": "Payment window",
                 "refund_invitee_hours": "Refunds to invitees", "redirect_url": "Redirect after booking",
                 "invitee_cancel": "Cancellation policy", "invitee_cancel_hours": "Cancellation policy",
-                "invitee_reschedule": "Reschedule policy", "invitee_reschedule_hours": "Reschedule policy"}
+                "invitee_reschedule": "Reschedule policy", "invitee_reschedule_hours": "Reschedule policy",
+                "requires_confirmation": "Requires confirmation",
+                "confirmation_threshold_hours": "Requires confirmation"}
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value", "payment_providers": "payment"}
 
@@ -154,7 +156,8 @@ def values_from_model(event_type) -> dict:
                 "window_start": "", "window_end": "", "slot_interval": "", "max_per_day": "", "status": "active",
                 "is_secret": False, "color": "#2563eb", "questions": [], **_recurrence_values(None),
                 "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None),
-                "redirect_url": "", "redirect_with_details": False, **_policy_values(None)}
+                "redirect_url": "", "redirect_with_details": False, "requires_confirmation": False,
+                "confirmation_threshold_hours": "", **_policy_values(None)}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -175,6 +178,8 @@ def values_from_model(event_type) -> dict:
         "schedule_id": et.schedule_id or "", **_payment_values(et),
         "redirect_url": et.redirect_url or "", "redirect_with_details": bool(et.redirect_with_details),
         **_policy_values(et),
+        "requires_confirmation": bool(et.requires_confirmation),
+        "confirmation_threshold_hours": str(et.confirmation_threshold_hours or ""),
     }
 
 
@@ -213,6 +218,9 @@ def values_from_form(form: MultiDict) -> dict:
                                                          "invitee_reschedule", "invitee_reschedule_hours")},
                   policy_section=bool(form.get("policy_section")),
                   require_cancel_reason=bool(form.get("require_cancel_reason")))
+    values.update(approval_section=bool(form.get("approval_section")),    # "Requires confirmation" (personal only)
+                  requires_confirmation=bool(form.get("requires_confirmation")),
+                  confirmation_threshold_hours=form.get("confirmation_threshold_hours", "").strip())
     return values
 
 
@@ -243,6 +251,9 @@ def input_from_values(values: dict) -> service.EventTypeInput:
     if values.get("policy_section"):
         payment.update({k: values[k] for k in ("invitee_cancel", "invitee_cancel_hours", "invitee_reschedule",
                                                "invitee_reschedule_hours", "require_cancel_reason")})
+    if values.get("approval_section"):
+        payment.update(requires_confirmation=values["requires_confirmation"],
+                       confirmation_threshold_hours=values["confirmation_threshold_hours"])
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],

@@ -70,7 +70,7 @@ def test_the_list_limits_match_the_spec(app):
     with app.app_context():
         params = {p["name"]: p["schema"] for p in document()["paths"]["/api/v1/bookings"]["get"]["parameters"]}
     assert (params["limit"]["maximum"], params["limit"]["default"], params["page"]["minimum"]) == (100, 20, 1)
-    assert params["status"]["enum"] == ["CONFIRMED", "PENDING_PAYMENT", "CANCELLED", "all"]
+    assert params["status"]["enum"] == ["CONFIRMED", "PENDING_PAYMENT", "PENDING", "CANCELLED", "all"]
 
 
 def test_the_reference_page_lists_every_operation_with_examples_and_no_inline_script(app, client):

@@ -55,6 +55,9 @@ TEAM_BOOKINGS: dict[str, Callable] = {}
 # {"cancelled": fn(booking, by, now)} queues the refund a cancellation earns, inside the cancel transaction
 PAYMENT_HOOKS: dict[str, Callable] = {}
 PENDING_PAYMENT = "PENDING_PAYMENT"      # a paid booking held while the invitee pays (issue 16)
+# Requests the host confirms (issue 23): app.services.booking.approvals fills this in on import: {"request":
+# fn(event_type, req, host, start, length, answers, now) -> the PENDING booking, or None: no confirmation needed}
+APPROVALS: dict[str, Callable] = {}
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{6,25}$")
 MAX_NAME = 200
 MAX_NOTES = 5000
@@ -450,6 +453,9 @@ def create_booking(event_type: EventType, req: BookingRequest, *, ip: str | None
                 _activity(booking, "held", f"Held for {booking.invitee_name} <{email}> ({req.source}) until the "
                           f"payment arrives, at most {event_type.payment_window} minutes")
                 return BookingResult([booking], created=True)
+            if "request" in APPROVALS and (asked := APPROVALS["request"](event_type, req, host, starts[0], length,
+                                                                          answers, now)):
+                return BookingResult([asked], created=True)
             contact, new_contact = _upsert_contact(host, req.invitee_name.strip(), email, req.invitee_phone)
             group = new_id() if len(starts) > 1 else None
             bookings = []
@@ -531,6 +537,8 @@ def reschedule_booking(booking: Booking, new_start: datetime, *, reason: str | N
         fresh = Booking.get_by_id(booking.id)
         if fresh.status == "CANCELLED":
             raise ValidationFailed({"booking": "This booking was cancelled and cannot be rescheduled."})
+        if fresh.status == "PENDING":
+            raise ValidationFailed({"booking": "This request waits for the host's confirmation: it cannot move yet."})
         if fresh.start_at == new_start:
             return fresh
         _check_slots(event_type, [new_start], length, now, schedule.timezone if schedule else "UTC",

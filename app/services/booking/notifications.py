@@ -279,6 +279,8 @@ def send_hosts_changed(booking: Booking, added: list[str], removed: list[str]) -
 
 
 def _on_cancelled(booking: Booking) -> None:
+    if booking.approval in ("declined", "expired"):
+        return  # a request never confirmed: app.services.booking.approvals told the invitee (its own email)
     hosts = hosts_of_booking(booking)
     _send_pair(booking, "cancelled", "CANCEL", f"Cancelled: {booking.event_name} with {_names(hosts)}",
                f"Cancelled: {booking.event_name} with {booking.invitee_name}", hosts)

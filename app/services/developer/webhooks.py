@@ -40,10 +40,12 @@ from app.services.plans import check_count
 from app.statements import Param, Statement
 
 EVENT_NAMES = events.EVENT_NAMES
-BOOKING_EVENTS = ("booking.created", "booking.cancelled", "booking.rescheduled", "booking.no_show")
+BOOKING_EVENTS = ("booking.created", "booking.cancelled", "booking.rescheduled", "booking.no_show",
+                  "booking.requested")
 EVENT_LABELS = {"booking.created": "Booking created", "booking.cancelled": "Booking cancelled",
                 "booking.rescheduled": "Booking rescheduled", "payment.received": "Payment received",
-                "contact.created": "Contact created", "booking.no_show": "Invitee marked as no-show"}
+                "contact.created": "Contact created", "booking.no_show": "Invitee marked as no-show",
+                "booking.requested": "Booking requested (awaiting confirmation)"}
 ZAPIER_LABEL = "Zapier"
 MAX_URL = 2000
 TEST_PREFIX = "test_"
@@ -366,6 +368,8 @@ def sample_envelope(event: str, user: User) -> dict:
                        previousStartTime="2026-02-10T14:00:00.000Z", previousEndTime="2026-02-10T14:30:00.000Z")
     elif event == "booking.no_show":
         booking.update(noShow=True, noShowMarkedAt="2026-02-10T14:20:00.000Z")
+    elif event == "booking.requested":
+        booking.update(status="PENDING", approval="pending")
     data: dict
     if event in BOOKING_EVENTS:
         data = booking
