@@ -89,8 +89,8 @@ def _on_ready(_event_id: str, payload: dict) -> None:
     if payload.get("change") != "booking.created":
         return
     booking = lifecycle.booking_of(payload)
-    if booking is None or booking.status != "CONFIRMED":
-        return
+    if booking is None or booking.status != "CONFIRMED" or booking.source != "whatsapp":
+        return              # (a WhatsApp agent's bookings have the source "whatsapp": no query for the others)
     conversation = conversation_of(booking.id)
     if conversation is None or booking.id not in ((conversation.data or {}).get(UNCONFIRMED) or []):
         return              # not a WhatsApp booking, or confirmed at once (the agent's reply said so)
