@@ -14,6 +14,7 @@ import pytest
 from app.db import db
 from app.models import Booking, OutboxMessage
 from app.models.messaging import Conversation, ConversationMessage
+from app.services import mailer
 from app.services.booking import bookings as booking_service
 from app.services.messaging import notices
 from app.services.voice import tools as voice
@@ -49,10 +50,12 @@ def test_a_change_of_mind_and_a_slot_taken_in_between_on_whatsapp(app, messaging
     first_day = factories.weekday_at(2, hour=10).date().isoformat()
     second_day = factories.weekday_at(3, hour=10).date().isoformat()
 
-    def text(words: str) -> None:
-        params = inbound_params("whatsapp:" + messaging.CUSTOMER, words, to="whatsapp:" + messaging.AGENT_NUMBER)
+    def text(words: str, params: dict | None = None) -> dict:
+        params = params or inbound_params("whatsapp:" + messaging.CUSTOMER, words,
+                                          to="whatsapp:" + messaging.AGENT_NUMBER)
         answer = client.post(INBOUND, data=params, headers=signed_inbound(messaging.BASE + INBOUND, params))
         assert answer.status_code == 200 and b"<Response" in answer.data, answer.data
+        return params
 
     def state() -> Conversation:
         return in_db(app, Conversation.get)
@@ -100,9 +103,14 @@ def test_a_change_of_mind_and_a_slot_taken_in_between_on_whatsapp(app, messaging
                                           "invitee_name": "Ann Lee", "invitee_email": "ann@example.com",
                                           "timezone": "UTC"})
     anthropic.reply("You're booked! A confirmation email is on its way to ann@example.com.")
-    text("Yes please")
+    last = text("Yes please")
+    text("", last)                                        # Twilio repeats the webhook: same MessageSid
 
-    booked = in_db(app, lambda: Booking.get(Booking.invitee_email == "ann@example.com"))
+    [booked] = in_db(app, lambda: list(Booking.select().where(Booking.invitee_email == "ann@example.com")))
+    mails = in_db(app, lambda: [mailer.unseal(json.loads(m.payload))
+                                for m in OutboxMessage.select().where(OutboxMessage.kind == "email")])
+    about_ann = [m for m in mails if m["to"] == ["ann@example.com"] or "Ann Lee" in m["subject"]]
+    assert len(about_ann) == 2                            # the invitee's and the host's confirmation, once
     assert booked.start_at == _parse(offered[1]["start_time"])
     assert (booked.invitee_phone, booked.source, booked.status) == (messaging.CUSTOMER, "whatsapp", "CONFIRMED")
     assert (state().state, state().booking_id) == ("booked", booked.id)
