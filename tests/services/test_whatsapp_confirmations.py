@@ -216,3 +216,10 @@ def test_the_agent_says_a_booking_waiting_for_the_host_is_not_confirmed_yet(appr
     assert outcome.data[booking_tools.UNCONFIRMED] == [outcome.booking_id]
     answer = outcome.content["booking"]
     assert answer["status"] == "PENDING" and "not confirmed yet" in answer["confirmation_message"]
+    # the model asks again (the same request): the same booking, still not called booked
+    Conversation.update(data={**conversation.data, **outcome.data}).where(Conversation.id == conversation.id).execute()
+    again = booking_tools.run(Conversation.get_by_id(conversation.id), "create_booking", {
+        "event_type_slug": "30-min", "start_time": slots.content["slots"][0]["start_time"],
+        "invitee_name": "Ivan Petrov", "invitee_email": "ivan@example.com", "timezone": "UTC"})
+    assert again.booking_id == outcome.booking_id and "not confirmed yet" in again.content["booking"][
+        "confirmation_message"]

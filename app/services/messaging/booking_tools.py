@@ -148,9 +148,7 @@ def _create(conversation: Conversation, agent: MessagingAgent, body: dict, now: 
     earlier_id = (data.get("bookings") or {}).get(key)
     earlier = Booking.get_or_none(Booking.id == earlier_id) if earlier_id else None
     if earlier is not None:
-        return ToolOutcome(content={"success": True, "booking": voice.booking_answer(earlier,
-                                                                                     earlier.invitee_timezone)},
-                           booking_id=earlier.id, data=learnt)
+        return ToolOutcome(content={"success": True, "booking": _answer(earlier)}, booking_id=earlier.id, data=learnt)
     if voice.iso_z(req.start) not in ((data.get("offered") or {}).get(event_type.id) or []):
         outcome = _error(NOT_OFFERED)
         outcome.data = learnt
@@ -162,8 +160,14 @@ def _create(conversation: Conversation, agent: MessagingAgent, body: dict, now: 
         outcome.data = learnt
         return outcome
     learnt["bookings"] = {**(data.get("bookings") or {}), key: booking.id}
-    answer = voice.booking_answer(booking, booking.invitee_timezone)
     if booking.status != "CONFIRMED":          # the host approves it (or a payment confirms it) later
         learnt[UNCONFIRMED] = [*(data.get(UNCONFIRMED) or []), booking.id][-MAX_OFFERED:]
-        answer = {**answer, "status": booking.status, "confirmation_message": AWAITING.format(**answer)}
-    return ToolOutcome(content={"success": True, "booking": answer}, booking_id=booking.id, data=learnt)
+    return ToolOutcome(content={"success": True, "booking": _answer(booking)}, booking_id=booking.id, data=learnt)
+
+
+def _answer(booking: Booking) -> dict[str, Any]:
+    """The booking as create_booking answers it; one not confirmed yet says so (the agent must not say "booked")."""
+    answer = voice.booking_answer(booking, booking.invitee_timezone)
+    if booking.status == "CONFIRMED":
+        return answer
+    return {**answer, "status": booking.status, "confirmation_message": AWAITING.format(**answer)}
