@@ -96,6 +96,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.services.booking.approvals import confirm_request  # noqa: F401 (requests the host confirms)
     from app.services.developer import webhooks  # noqa: F401
     from app.services.integrations import calendar_sync, calendars, close_links, crm_sync, meetings  # noqa: F401
+    from app.services.messaging import notices as messaging_notices  # noqa: F401 (WhatsApp confirmations, reminders)
     from app.services.routing import responses  # noqa: F401 (links bookings to routing forms)
     from app.services.scheduling import (  # noqa: F401 (event-type options; out_of_office: its busy source)
         event_type_policies,

@@ -23,5 +23,5 @@ def deregister_whatsapp_sender(number_id: str) -> None:
 
 @app_task()
 def send_whatsapp_reminder(booking_id: str) -> None:
-    """The reminder of a booking a WhatsApp conversation led to (``notices``): WhatsApp or its SMS fallback."""
-    notices.send_reminder(booking_id)
+    """A reminder task queued before reminders went through the outbox (``notices``): queued there now."""
+    notices.queue_reminder(booking_id)

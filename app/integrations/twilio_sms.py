@@ -221,14 +221,17 @@ def send_sms(to: str, body: str, *, status_callback: str | None = None,
     return sid
 
 
-def sent_since(to: str, body: str, since: datetime, *, config: Mapping[str, Any] | None = None) -> str | None:
+def sent_since(to: str, body: str | None, since: datetime, *, from_: str | None = None,
+               config: Mapping[str, Any] | None = None) -> str | None:
     """The SID of a message with exactly ``body`` sent to ``to`` since ``since``, if Twilio has one: a retry asks
-    first, so a text whose first attempt reached Twilio before the worker died is not sent twice."""
+    first, so a text whose first attempt reached Twilio before the worker died is not sent twice. ``from_``: only
+    messages from that address; ``body`` None: any body (a template message, whose text Twilio renders)."""
     cfg = _settings(config)
     client, timeout = _client(cfg)
+    filters: dict[str, Any] = {"to": to} if from_ is None else {"to": to, "from_": from_}
     try:
         with net.deadline(timeout):
-            recent = client.messages.list(to=to, limit=50)
+            recent = client.messages.list(**filters, limit=50)
     except (TwilioRestException, TwilioServiceException) as exc:
         raise _classify(exc) from exc
     except TwilioException as exc:                       # a refused page (401: the credentials), or not JSON
@@ -240,7 +243,7 @@ def sent_since(to: str, body: str, since: datetime, *, config: Mapping[str, Any]
         raise TransientError("Twilio could not be reached or did not answer in time.", provider=PROVIDER) from exc
     for message in recent:
         created = getattr(message, "date_created", None)
-        if message.body == body and (created is None or created >= since):
+        if (body is None or message.body == body) and (created is None or created >= since):
             return message.sid
     return None
 

@@ -79,6 +79,7 @@ def test_the_webhook_answers_while_the_model_is_still_thinking_and_the_reply_fol
             answer = requests.post(box.base + INBOUND, data=params, timeout=15,
                                    headers=signed_inbound(box.base + INBOUND, params, twilio.auth_token))
             assert answer.status_code == 200 and b"<Response" in answer.content, answer.text
+            assert answer.elapsed.total_seconds() < 1.0      # acceptance: under 1 s (a fresh server too)
             # the queue asked the model, which is holding its answer: nothing was texted yet
             wait_until(lambda: len(model.requests) == 1, 60, f"the model was never asked\n{box.processes.all_logs()}")
             assert [m for m in twilio.messages if m["to"] == CUSTOMER] == []

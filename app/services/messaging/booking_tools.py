@@ -6,7 +6,9 @@ service under the host's lock, contact, emails and webhooks; source ``sms`` or `
 server-side from the conversation's agent, never from the model's arguments: a slug naming another account's event
 type is simply not among the agent's and answers an error result the model sees (``is_error``). The invitee's phone
 is the conversation's (whatever the model says). Idempotent: the same conversation repeating the same request gets
-the first booking (its id kept in ``Conversation.data["bookings"]`` by request key).
+the first booking (its id kept in ``Conversation.data["bookings"]`` by request key). A booking that is not
+confirmed at once (it waits for the host's approval) is answered as such and its id kept in
+``Conversation.data["unconfirmed_bookings"]``: ``notices`` sends its confirmation when it is confirmed.
 
 ``run(conversation, name, arguments)`` -> ``ToolOutcome(content: dict, is_error: bool, ...)``; it never raises for
 a tool's refusal. Tool preconditions of the state machine: ``create_booking``'s start must be one of the times
@@ -28,6 +30,9 @@ NOT_OFFERED = ("That time was not offered. Check the availability with get_avail
                "one of the returned times.")
 PAID = "That meeting type must be paid for online, so it can't be booked by text. Please share the booking page."
 UNKNOWN_TOOL = "There is no such tool."
+AWAITING = ("Your request for {event_name} on {date} at {time} is in; it is not confirmed yet. You'll get a message "
+            "here as soon as it is.")
+UNCONFIRMED = "unconfirmed_bookings"             # Conversation.data: bookings the agent made that were not confirmed
 MAX_OFFERED = 200                                 # offered start times remembered per conversation
 
 TOOLS: list[dict[str, Any]] = [
@@ -143,9 +148,7 @@ def _create(conversation: Conversation, agent: MessagingAgent, body: dict, now: 
     earlier_id = (data.get("bookings") or {}).get(key)
     earlier = Booking.get_or_none(Booking.id == earlier_id) if earlier_id else None
     if earlier is not None:
-        return ToolOutcome(content={"success": True, "booking": voice.booking_answer(earlier,
-                                                                                     earlier.invitee_timezone)},
-                           booking_id=earlier.id, data=learnt)
+        return ToolOutcome(content={"success": True, "booking": _answer(earlier)}, booking_id=earlier.id, data=learnt)
     if voice.iso_z(req.start) not in ((data.get("offered") or {}).get(event_type.id) or []):
         outcome = _error(NOT_OFFERED)
         outcome.data = learnt
@@ -157,5 +160,14 @@ def _create(conversation: Conversation, agent: MessagingAgent, body: dict, now: 
         outcome.data = learnt
         return outcome
     learnt["bookings"] = {**(data.get("bookings") or {}), key: booking.id}
-    return ToolOutcome(content={"success": True, "booking": voice.booking_answer(booking, booking.invitee_timezone)},
-                       booking_id=booking.id, data=learnt)
+    if booking.status != "CONFIRMED":          # the host approves it (or a payment confirms it) later
+        learnt[UNCONFIRMED] = [*(data.get(UNCONFIRMED) or []), booking.id][-MAX_OFFERED:]
+    return ToolOutcome(content={"success": True, "booking": _answer(booking)}, booking_id=booking.id, data=learnt)
+
+
+def _answer(booking: Booking) -> dict[str, Any]:
+    """The booking as create_booking answers it; one not confirmed yet says so (the agent must not say "booked")."""
+    answer = voice.booking_answer(booking, booking.invitee_timezone)
+    if booking.status == "CONFIRMED":
+        return answer
+    return {**answer, "status": booking.status, "confirmation_message": AWAITING.format(**answer)}

@@ -32,7 +32,7 @@ import logging
 import re
 import time as time_module
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
@@ -42,13 +42,13 @@ from app.integrations.errors import IntegrationError, TransientError
 from app.models.base import utcnow
 from app.models.messaging import Conversation, ConversationMessage
 from app.services.messaging import booking_tools, circuit
+from app.services.messaging.settings import IDLE_EXPIRY
 from app.services.voice import tools as voice
 from app.services.voice.prompts import host_first_name
 from app.timezones import is_valid_timezone, zone
 
 log = logging.getLogger(__name__)
 
-IDLE_EXPIRY = timedelta(hours=24)
 MAX_TOOL_ITERATIONS = 5
 HISTORY_LIMIT = 30                      # stored messages replayed to the model
 SMS_LIMIT = 1600

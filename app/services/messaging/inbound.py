@@ -54,8 +54,6 @@ log = logging.getLogger(__name__)
 ENGINE_MODULE = "app.services.messaging.engine"
 REPLY_TASK = "reply_to_message"
 WHATSAPP_PREFIX = "whatsapp:"
-# The engine (app/services/messaging/engine.py) defines IDLE_EXPIRY; this is used until it exists.
-DEFAULT_IDLE_EXPIRY = timedelta(hours=24)
 KILL_SWITCH_ID = "kill-switch"
 
 PHONE_PER_MINUTE = "10/minute"
@@ -66,18 +64,15 @@ RATE_LIMITED_NOTE = ("You're sending messages faster than we can answer. Please 
                      "again.")
 
 
-# --- the engine (written alongside: imported when first needed) ------------------------------------------------
+# --- the engine (imported by the reply task only, never on the webhook: see idle_expiry) ----------------------
 def _engine():
     return importlib.import_module(ENGINE_MODULE)
 
 
 def idle_expiry() -> timedelta:
-    """How long a conversation may stay idle before the next message starts a new one."""
-    try:
-        value = getattr(_engine(), "IDLE_EXPIRY", DEFAULT_IDLE_EXPIRY)
-    except ImportError:
-        return DEFAULT_IDLE_EXPIRY
-    return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
+    """How long a conversation may stay idle before the next message starts a new one (``settings.IDLE_EXPIRY``:
+    the webhook must not import the engine, whose Anthropic SDK takes seconds to import)."""
+    return settings.IDLE_EXPIRY
 
 
 # --- the kill switch -------------------------------------------------------------------------------------------

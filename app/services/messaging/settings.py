@@ -4,9 +4,13 @@ Without them the pages say what the operator must set and nothing is offered; ``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 REQUIRED = ("ANTHROPIC_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+# A conversation idle this long ends; the next text starts a new one. Here, not in the engine, so the inbound
+# webhook never imports the engine (and the Anthropic SDK, seconds of imports) while Twilio waits.
+IDLE_EXPIRY = timedelta(hours=24)
 
 
 def _settings(config: Mapping[str, Any] | None) -> Mapping[str, Any]:

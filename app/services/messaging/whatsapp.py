@@ -448,6 +448,21 @@ def template_sid(kind: str) -> str | None:
     return value if twilio_senders.CONTENT_SID.fullmatch(value) else None
 
 
+def route(conversation: Conversation | None, number: PhoneNumber, kind: str,
+          now: datetime | None = None) -> tuple[str, str | None]:
+    """How a ``kind`` notice from ``number`` goes now: ``("whatsapp", None)`` free-form inside the window,
+    ``("whatsapp", <Content SID>)`` the approved template outside it, ``("sms", None)`` without an approved
+    template or sender."""
+    sender = sender_of(number)
+    if sender is not None and enabled(sender.status):
+        if in_window(conversation, now):
+            return "whatsapp", None
+        content = template_sid(kind)
+        if content:
+            return "whatsapp", content
+    return "sms", None
+
+
 def send_outside_window(conversation_or_agent, to: str, kind: str, variables: dict[str, str], *,
                         now: datetime | None = None) -> Sent:
     """Send a booking ``confirmation`` or ``reminder`` to ``to`` from the agent's number (see the module
@@ -468,13 +483,11 @@ def send_outside_window(conversation_or_agent, to: str, kind: str, variables: di
         raise WhatsAppFailed(twilio_sms.explain(21610), code=21610)
     values = {name: str(variables[name]).strip() for name in VARIABLES}
     text = TEXTS[kind].format(**values)
-    sender = sender_of(number)
-    whatsapp = sender is not None and enabled(sender.status)
-    content = template_sid(kind)
+    channel, content = route(conversation, number, kind, now)
     try:
-        if whatsapp and in_window(conversation, now):
+        if channel == "whatsapp" and content is None:
             sent = Sent("whatsapp", _send(f"whatsapp:{number.e164}", f"whatsapp:{phone}", body=text), None, text)
-        elif whatsapp and content:
+        elif channel == "whatsapp":
             sid = _send(f"whatsapp:{number.e164}", f"whatsapp:{phone}", content_sid=content,
                         content_variables={str(i + 1): values[name] for i, name in enumerate(VARIABLES)})
             sent = Sent("whatsapp", sid, content, text)
