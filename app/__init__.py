@@ -91,10 +91,20 @@ def create_app(overrides: dict | None = None) -> Flask:
     configure_queue(app)   # the lanes' storage from this app's settings; the tasks run in this app
     # imported for their outbox handlers and event subscriptions, which register on import
     from app.services import mailer  # noqa: F401
-    from app.services.booking import no_shows, notifications, payments, team_bookings  # noqa: F401
+    from app.services.booking import (  # noqa: F401
+        guests,  # noqa: F401 (additional guests of bookings)
+        no_shows,
+        notifications,
+        payments,
+        team_bookings,
+    )
     from app.services.developer import webhooks  # noqa: F401
     from app.services.integrations import calendar_sync, calendars, close_links, crm_sync, meetings  # noqa: F401
     from app.services.routing import responses  # noqa: F401 (links bookings to routing forms)
-    from app.services.scheduling import event_type_prices, event_type_redirects  # noqa: F401 (event-type options)
+    from app.services.scheduling import (  # noqa: F401 (event-type options)
+        event_type_guests,  # noqa: F401 (event-type options: guests)
+        event_type_prices,
+        event_type_redirects,
+    )
     from app.services.workflows import actions, runs  # noqa: F401
     return app

@@ -153,6 +153,7 @@ def event_type_json(event_type: EventType, username: str, hosts: list[dict] | No
         "reminders": event_type.reminders or [], "scheduleId": event_type.schedule_id,
         "price": price_json(event_type), "paymentProviders": payments.providers_for(event_type),
         "redirectUrl": event_type.redirect_url, "redirectWithDetails": bool(event_type.redirect_with_details),
+        "maxGuests": event_type.max_guests,
         "bookingUrl": f"{base}/{username}/{event_type.slug}",
         "createdAt": iso(event_type.created_at), "updatedAt": iso(event_type.updated_at),
     }
@@ -338,7 +339,7 @@ def bookings_create():
                          invitee_timezone=values["inviteeTimezone"], invitee_phone=values["phone"],
                          notes=values["notes"], answers=values["answers"] or {}, duration=values["duration"],
                          occurrences=1 if values["occurrences"] is None else values["occurrences"],
-                         idempotency_key=key, source="api")
+                         idempotency_key=key, source="api", guests=body.get("guests"))
     try:
         result = create_booking(event_type, req, ip=g.client_ip)
     except ValidationFailed as exc:

@@ -107,3 +107,8 @@ ALL_MODELS += [MessagingAgent, MessagingAgentEventType, Conversation, Conversati
                MessagingCircuit, MessagingPoolNotice]
 __all__ += ["Conversation", "ConversationMessage", "MessagingAgent", "MessagingAgentEventType", "MessagingCircuit",
             "MessagingPoolNotice", "WhatsAppSender"]
+
+from app.models.guests import BookingGuest  # noqa: E402
+
+ALL_MODELS += [BookingGuest]
+__all__ += ["BookingGuest"]

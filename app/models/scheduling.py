@@ -83,6 +83,7 @@ class EventType(BaseModel):
     # redirect after booking (issue 23): an https URL the invitee goes to once booked (null: the confirmation page)
     redirect_url = peewee.CharField(max_length=2000, null=True)
     redirect_with_details = peewee.BooleanField(default=False)   # the booking's details as query parameters
+    max_guests = peewee.IntegerField(default=10)                 # guest emails an invitee may add (0: none; 0033)
 
     class Meta:
         table_name = "event_types"

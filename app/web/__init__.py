@@ -15,6 +15,7 @@ def register_web(app: Flask) -> None:
         audit,
         auth,
         availability,
+        booking_guests,
         bookings,
         calls,
         contacts,
@@ -52,6 +53,7 @@ def register_web(app: Flask) -> None:
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
                    routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
                    conversations, messaging_agents, whatsapp_senders, troubleshooter,
+                   booking_guests,
                    public):
         app.register_blueprint(module.bp)
 

@@ -49,7 +49,8 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "status": "Status", "color": "Colour", "questions": "Questions", "recurrence": "Recurring",
                 "reminders": "Reminders", "schedule_id": "Schedule", "price": "Price", "price_currency": "Currency",
                 "payment_providers": "Payment methods", "payment_window": "Payment window",
-                "refund_invitee_hours": "Refunds to invitees", "redirect_url": "Redirect after booking"}
+                "refund_invitee_hours": "Refunds to invitees", "redirect_url": "Redirect after booking",
+                "max_guests": "Guests"}
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value", "payment_providers": "payment"}
 
@@ -144,7 +145,7 @@ def values_from_model(event_type) -> dict:
                 "window_start": "", "window_end": "", "slot_interval": "", "max_per_day": "", "status": "active",
                 "is_secret": False, "color": "#2563eb", "questions": [], **_recurrence_values(None),
                 "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None),
-                "redirect_url": "", "redirect_with_details": False}
+                "redirect_url": "", "redirect_with_details": False, "max_guests": "10"}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -164,6 +165,7 @@ def values_from_model(event_type) -> dict:
         "reminders": [str(m) for m in et.reminders or []], "reminder_custom": "",
         "schedule_id": et.schedule_id or "", **_payment_values(et),
         "redirect_url": et.redirect_url or "", "redirect_with_details": bool(et.redirect_with_details),
+        "max_guests": str(et.max_guests if et.max_guests is not None else 10),
     }
 
 
@@ -197,6 +199,8 @@ def values_from_form(form: MultiDict) -> dict:
     values.update(redirect_section=bool(form.get("redirect_section")),
                   redirect_url=form.get("redirect_url", "").strip(),
                   redirect_with_details=bool(form.get("redirect_with_details")))
+    # the "Guests" section (issue 23; a form without it leaves the limit as it is)
+    values.update(guests_section=bool(form.get("guests_section")), max_guests=form.get("max_guests", "").strip())
     return values
 
 
@@ -224,6 +228,8 @@ def input_from_values(values: dict) -> service.EventTypeInput:
                    "refund_invitee_hours": values["refund_invitee_hours"]}
     if values.get("redirect_section"):
         payment.update(redirect_url=values["redirect_url"], redirect_with_details=values["redirect_with_details"])
+    if values.get("guests_section"):
+        payment["max_guests"] = values["max_guests"]
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],
