@@ -56,7 +56,8 @@ def clean_guests(event_type, invitee_email: str | None, guests) -> tuple[list[st
         if not address:
             continue
         if not is_email(address):
-            bad.append(raw.strip())
+            if raw.strip() not in bad:
+                bad.append(raw.strip())
         elif address not in cleaned:
             cleaned.append(address)
     if not cleaned and not bad:
