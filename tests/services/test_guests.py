@@ -62,6 +62,7 @@ def test_no_guests_is_fine_even_when_guests_are_off():
     (["a@example.com"], 0, "does not take additional guests"),
     ("a@example.com", 10, "list of email addresses"),
     ([1, 2], 10, "list of email addresses"),
+    (["a@example.com"] * 201, 10, "Add at most 10 guests."),
 ])
 def test_bad_guests_are_refused_with_a_message(given, limit, message):
     cleaned, problem = guests.clean_guests(Limit(limit), "ivan@example.com", given)

@@ -195,3 +195,22 @@ def test_another_hosts_booking_is_404(app, client, make_user, past):
     assert answer.status_code == 404
     with app.app_context(), db.connection_context():
         assert not any(g.no_show for g in BookingGuest.select())
+
+
+# --- the team editor ---------------------------------------------------------------------------------------------
+def test_the_team_editor_sets_the_guest_limit_too(app, make_user):
+    from tests.web.test_team_event_types_dashboard import _client, _event_type, _form
+
+    people = {name: make_user(name) for name in ("olga", "adam")}
+    with app.app_context(), db.connection_context():
+        team = factories.team(people["olga"], [people["adam"]])
+    olga = _client(app, people["olga"])
+    new_url = f"/dashboard/organizations/{team.organization_id}/teams/{team.id}/event-types/new"
+    page = html(olga.get(new_url))
+    assert 'id="tet-guests"' in page and re.search(r'id="tet-max_guests"[^>]*value="10"', page)
+    form = _form({"adam": people["adam"], "mia": people["olga"]}, guests_section="1", max_guests="2")
+    assert olga.post(new_url, data=form).status_code in (200, 302)
+    assert _event_type(app).max_guests == 2
+    refused = olga.post(new_url, data={**form, "slug": "demo-2", "name": "Demo 2", "max_guests": "99"},
+                        headers=HTMX)
+    assert 'id="tet-e-max_guests"' in html(refused) and "between 0 and 50" in html(refused)

@@ -36,6 +36,7 @@ from app.statements import create
 
 SEPARATORS = re.compile(r"[\s,;]+")
 MAX_SHOWN = 3        # invalid addresses named in one message
+MAX_ITEMS = 200      # a longer list is refused before it is read
 
 
 def split_guests(text: str | None) -> list[str]:
@@ -49,6 +50,9 @@ def clean_guests(event_type, invitee_email: str | None, guests) -> tuple[list[st
         return [], None
     if not isinstance(guests, list) or not all(isinstance(item, str) for item in guests):
         return [], "Give the guests as a list of email addresses."
+    limit = event_type.max_guests if event_type.max_guests is not None else 10
+    if len(guests) > MAX_ITEMS:           # never walk an endless list
+        return [], "This meeting does not take additional guests." if limit <= 0 else f"Add at most {limit} guests."
     cleaned: list[str] = []
     bad: list[str] = []
     for raw in guests:
@@ -62,7 +66,6 @@ def clean_guests(event_type, invitee_email: str | None, guests) -> tuple[list[st
             cleaned.append(address)
     if not cleaned and not bad:
         return [], None
-    limit = event_type.max_guests if event_type.max_guests is not None else 10
     if limit <= 0:
         return [], "This meeting does not take additional guests."
     if bad:
