@@ -56,6 +56,7 @@ def test_invitee_adds_two_guests_and_both_get_the_invitation(page, live_server, 
     page.get_by_role("button", name="Schedule meeting").click()
     expect(page.get_by_role("heading", name="You are scheduled")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/booking/[^/?]+\?booked=1"))
+    expect(page.locator("#booking-guests")).to_have_text("lee@example.com, sam@example.com")
 
     booking = in_db(live_server.app, lambda: Booking.get())
     assert booking.guest_count == 2

@@ -89,6 +89,8 @@ def test_the_form_offers_guests_without_javascript_and_books_them(client, host):
     assert response.status_code == 302, html(response)[:2000]
     booking = Booking.get()
     assert booking.guest_count == 2 and stored_guests() == ["lee@example.com", "sam@example.com"]
+    confirmation = html(client.get(response.headers["Location"]))
+    assert '<dd id="booking-guests">lee@example.com, sam@example.com</dd>' in confirmation
 
 
 @pytest.mark.parametrize(("guests", "message"), [
