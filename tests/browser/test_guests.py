@@ -39,20 +39,20 @@ def test_invitee_adds_two_guests_and_both_get_the_invitation(page, live_server, 
     page.locator(f'#slots a.slot[data-start="{start:%Y-%m-%dT%H:%M:%SZ}"]').click()
     expect(page.get_by_role("heading", name="Enter your details")).to_be_visible()
 
-    guests_box = page.get_by_label("Guests' email addresses")
+    guests_box = page.get_by_label("Guest addresses")
     expect(guests_box).to_be_hidden()                     # a closed disclosure until asked for
     page.get_by_text("Add guests").click()
     expect(guests_box).to_be_visible()
 
     page.get_by_label("Name").fill("Ivan Invitee")
-    page.get_by_label("Email", exact=True).fill("ivan@example.com")
+    page.get_by_label("Email").fill("ivan@example.com")
     guests_box.fill("lee@example.com, ivan@example.com")
     page.get_by_role("button", name="Schedule meeting").click()
     expect(page.locator("#e-guests")).to_have_text("Leave out your own email address: you are invited already.")
-    expect(page.get_by_label("Guests' email addresses")).to_have_value("lee@example.com, ivan@example.com")
+    expect(page.get_by_label("Guest addresses")).to_have_value("lee@example.com, ivan@example.com")
     assert in_db(live_server.app, lambda: Booking.select().count()) == 0
 
-    page.get_by_label("Guests' email addresses").fill("lee@example.com\nSam@example.com")
+    page.get_by_label("Guest addresses").fill("lee@example.com\nSam@example.com")
     page.get_by_role("button", name="Schedule meeting").click()
     expect(page.get_by_role("heading", name="You are scheduled")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/booking/[^/?]+\?booked=1"))
