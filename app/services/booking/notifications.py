@@ -119,8 +119,9 @@ def build_ics(booking: Booking, host: User, method: str, hosts: list[User] | Non
     description = []
     if booking.notes:
         description.append(f"Notes: {booking.notes}")
-    if method != "CANCEL" and not for_guest:
-        description.append(f"Reschedule or cancel: {invitee_links(booking)['view']}")
+    if method != "CANCEL":
+        if not for_guest:
+            description.append(f"Reschedule or cancel: {invitee_links(booking)['view']}")
     elif booking.cancel_reason:
         description.append(f"Reason: {booking.cancel_reason}")
     if description:
