@@ -91,7 +91,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     configure_queue(app)   # the lanes' storage from this app's settings; the tasks run in this app
     # imported for their outbox handlers and event subscriptions, which register on import
     from app.services import mailer  # noqa: F401
-    from app.services.booking import no_shows, notifications, payments, team_bookings  # noqa: F401
+    from app.services.booking import (  # noqa: F401
+        guests,  # noqa: F401 (additional guests of bookings)
+        no_shows,
+        notifications,
+        payments,
+        team_bookings,
+    )
     from app.services.booking import one_time_links as _links  # noqa: F401 (uses up single-use links in bookings)
     from app.services.booking.approvals import confirm_request  # noqa: F401 (requests the host confirms)
     from app.services.developer import webhooks  # noqa: F401
@@ -99,6 +105,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.services.messaging import notices as messaging_notices  # noqa: F401 (WhatsApp confirmations, reminders)
     from app.services.routing import responses  # noqa: F401 (links bookings to routing forms)
     from app.services.scheduling import (  # noqa: F401 (event-type options; out_of_office: its busy source)
+        event_type_guests,
         event_type_policies,
         event_type_prices,
         event_type_redirects,

@@ -174,7 +174,9 @@ def _booking_paths() -> dict:
             "removes the mark (`noShow: false`). A change is audited and sends the `booking.no_show` webhook with "
             "the booking (its `noShow` says which); setting what is already set changes nothing and succeeds. "
             "Before the start, or for a cancelled or unpaid booking, the answer is 409. A team booking you only "
-            "attend is the organizer's to mark (404).",
+            "attend is the organizer's to mark (404). With `guest` (an email address of one of the booking's "
+            "`guests`), that guest is marked instead and the webhook's `guest` names them; an address that is not "
+            "a guest of the booking is a 400.",
             params=[booking_id], body=ref("NoShowRequest"),
             responses={"200": json_response("The booking, with `noShow` and `noShowMarkedAt`.", ref("Booking")),
                        **errors("400", not_found="Booking not found"),

@@ -140,6 +140,10 @@ def _booking_properties() -> dict:
         "noShowMarkedAt": instant("When the invitee was marked as a no-show; null when not marked.", nullable=True),
         "approval": string("Present on bookings of an event type that requires confirmation: where the request "
                            "stands.", enum=["pending", "confirmed", "declined", "expired"], example="pending"),
+        "guests": array(obj({"email": string(format="email", example="lee@example.com"),
+                             "noShow": boolean("The host marked this guest as a no-show.", example=False),
+                             "noShowMarkedAt": instant(nullable=True)}),
+                        "Additional guests the invitee added (issue 23), in the order given; empty when none."),
         "createdAt": instant(),
         "updatedAt": instant(),
     }
@@ -180,6 +184,7 @@ def _routing_form_schema() -> dict:
 
 
 OPTIONAL_BOOKING_FIELDS = ("cancelReason", "previousStartTime", "previousEndTime", "routingForm", "approval",
+                           "guest",
                            *_team_booking_properties())
 
 
@@ -219,13 +224,16 @@ def _webhook_booking_schema() -> dict:
     props = {k: v for k, v in _booking_properties().items() if k not in api_only}
     props = {**props, "eventType": nullable(obj({"id": an_id("event type"), "name": string(), "slug": string(),
                                                   "duration": integer("Minutes.")})),
-             **_team_booking_properties()}
+             **_team_booking_properties(),
+             "guest": obj({"email": string(format="email"), "noShow": boolean(),
+                           "noShowMarkedAt": instant(nullable=True)},
+                          description="booking.no_show about a guest only: the guest whose mark changed.")}
     return obj(props, required=[k for k in props if k not in OPTIONAL_BOOKING_FIELDS],
                description="The `data` of booking.created, booking.cancelled, booking.rescheduled, booking.no_show "
                            "and booking.requested webhooks (booking.no_show: the host marked or unmarked the "
-                           "invitee, see `noShow`; booking.requested: a PENDING request waiting for the host's "
-                           "confirmation; a declined or expired request is a booking.cancelled with `approval` "
-                           "declined or expired). "
+                           "invitee, see `noShow`, or a guest, see `guest`; booking.requested: a PENDING request "
+                           "waiting for the host's confirmation; a declined or expired request is a "
+                           "booking.cancelled with `approval` declined or expired). "
                            "For a team booking it names the team, the scheduling type and every attending host.")
 
 
@@ -284,6 +292,8 @@ def _personal_event_type_schema() -> dict:
                                         "only)."),
         "confirmationThresholdHours": integer("With `requiresConfirmation`: only bookings made less than this many "
                                               "hours before their start wait; null: every booking.", nullable=True),
+        "maxGuests": integer("How many guest emails an invitee may add to a booking (`guests`); 0: none.",
+                             example=10),
         "bookingUrl": string(format="uri", example="https://cal.example.com/jane/30-min"),
         "createdAt": instant(), "updatedAt": instant(),
     })
@@ -350,6 +360,8 @@ def _public_schemas() -> dict:
             "duration": integer("One of the event type's offered lengths (default: its duration).", nullable=True),
             "occurrences": integer("Recurring event types: how many occurrences to book (default 1).", minimum=1),
             "paymentProvider": PAYMENT_PROVIDER_INPUT,
+            "guests": array(string(format="email"), "Additional guests' email addresses (at most the event type's "
+                            "`maxGuests`; not the invitee's own; repeats count once). Each gets the invitation."),
         }, required=("eventTypeId", "inviteeName", "inviteeEmail", "inviteeTimezone", "startTime"), example={
             "eventTypeId": EXAMPLE_ID, "inviteeName": "Jane", "inviteeEmail": "jane@example.com",
             "inviteeTimezone": "America/New_York", "startTime": "2026-02-15T15:00:00.000Z"}),
@@ -426,6 +438,8 @@ def components() -> dict:
             "duration": integer("One of the offered lengths (default: the duration).", nullable=True),
             "occurrences": integer("Recurring event types: occurrences to book (default 1).", nullable=True),
             "paymentProvider": PAYMENT_PROVIDER_INPUT,
+            "guests": array(string(format="email"), "Additional guests' email addresses (at most the event type's "
+                            "`maxGuests`; not the invitee's own; repeats count once). Each gets the invitation."),
         }, required=("startTime", "inviteeName", "inviteeEmail", "inviteeTimezone"),
             anyOf=[{"required": ["eventTypeSlug"]}, {"required": ["eventTypeId"]}], example={
             "eventTypeSlug": "30-min", "startTime": EXAMPLE_INSTANT, "inviteeName": "Sarah Chen",
@@ -449,8 +463,10 @@ def components() -> dict:
                                            "never: not online.", enum=["anytime", "until", "never"]),
                             "hours": integer("For `until`: hours before the start.", nullable=True, example=24)},
                            description="Until when invitees may do this online (issue 23)."),
-        "NoShowRequest": obj({"noShow": boolean("true: the invitee did not come; false: undo the mark.",
-                                                example=True)}, required=("noShow",)),
+        "NoShowRequest": obj({"noShow": boolean("true: the invitee (or `guest`) did not come; false: undo the mark.",
+                                                example=True),
+                              "guest": string("A guest's email address: mark that guest instead of the invitee.",
+                                              format="email", nullable=True)}, required=("noShow",)),
         "CancelRequest": obj({"reason": string(nullable=True, example="Schedule conflict")}, required=()),
         "RescheduleRequest": obj({"newStartTime": instant("The new start, ISO 8601 with an offset."),
                                   "reason": string(nullable=True, example="Conflict")}, required=("newStartTime",)),

@@ -1,12 +1,12 @@
 """``POST /api/bookings``: the public booking endpoint (spec page 23), no API key.
 
 Body: ``{eventTypeId, inviteeName, inviteeEmail, inviteeTimezone, startTime, notes?, phone?, answers?, duration?,
-occurrences?, paymentProvider?}``. Answers: 201 ``{"bookingId", "booking"}`` for a new booking (``"bookings"`` lists
-every occurrence of a recurring series), 200 with the same shape when an identical earlier request's booking is
-returned (same ``Idempotency-Key``, or same event type, start and email), 400 ``{"error": "Invalid request data",
-"details": {field: message}}``, 404 for an unknown event type, 409 when the time is taken, 422 when the
-``Idempotency-Key`` was already used with a different body, 429 with ``Retry-After`` beyond 10 requests a minute
-from one IP.
+occurrences?, paymentProvider?, guests?}`` (``guests``: email addresses, issue 23). Answers: 201 ``{"bookingId",
+"booking"}`` for a new booking (``"bookings"`` lists every occurrence of a recurring series), 200 with the same
+shape when an identical earlier request's booking is returned (same ``Idempotency-Key``, or same event type, start
+and email), 400 ``{"error": "Invalid request data", "details": {field: message}}``, 404 for an unknown event type,
+409 when the time is taken, 422 when the ``Idempotency-Key`` was already used with a different body, 429 with
+``Retry-After`` beyond 10 requests a minute from one IP.
 
 An ``Idempotency-Key`` is scoped to its sender (the client address) and stands for one request body: the key is
 stored as a hash of address and key, so another sender's identical key is a different key, and the same sender
@@ -142,6 +142,7 @@ def parse_body(body) -> tuple[dict, dict[str, str]]:
         errors["answers"] = "Must be an object of question id to answer."
         answers = {}
     values["answers"] = answers
+    values["guests"] = body.get("guests")     # checked by the booking service (a list of email addresses)
     values["start"] = None
     if values["startTime"] is not None:
         values["start"] = _parse_start(values["startTime"])
@@ -190,7 +191,7 @@ def create():
                          invitee_email=values["inviteeEmail"] or "", invitee_timezone=values["inviteeTimezone"] or "",
                          invitee_phone=values["phone"], notes=values["notes"], answers=values["answers"],
                          duration=values["duration"], occurrences=values["occurrences"], idempotency_key=key,
-                         source="public-api")
+                         source="public-api", guests=values["guests"])
     provider = None
     if event_type.is_paid and "paymentProvider" not in errors:
         provider, problem = payment_provider_of(event_type, values["paymentProvider"])

@@ -156,6 +156,7 @@ def event_type_json(event_type: EventType, username: str, hosts: list[dict] | No
         "inviteePolicy": invitee_policy_json(event_type),
         "requiresConfirmation": bool(event_type.requires_confirmation),
         "confirmationThresholdHours": event_type.confirmation_threshold_hours,
+        "maxGuests": event_type.max_guests,
         "bookingUrl": f"{base}/{username}/{event_type.slug}",
         "createdAt": iso(event_type.created_at), "updatedAt": iso(event_type.updated_at),
     }
@@ -350,7 +351,7 @@ def bookings_create():
                          invitee_timezone=values["inviteeTimezone"], invitee_phone=values["phone"],
                          notes=values["notes"], answers=values["answers"] or {}, duration=values["duration"],
                          occurrences=1 if values["occurrences"] is None else values["occurrences"],
-                         idempotency_key=key, source="api")
+                         idempotency_key=key, source="api", guests=body.get("guests"))
     try:
         result = create_booking(event_type, req, ip=g.client_ip)
     except ValidationFailed as exc:

@@ -116,3 +116,7 @@ from app.models.out_of_office import OutOfOffice  # noqa: E402
 
 ALL_MODELS += [OutOfOffice]
 __all__ += ["OutOfOffice"]
+from app.models.guests import BookingGuest  # noqa: E402
+
+ALL_MODELS += [BookingGuest]
+__all__ += ["BookingGuest"]

@@ -69,6 +69,7 @@ class Booking(BaseModel):
     no_show_at = UTCDateTimeField(null=True)            # when they marked it (null when not marked)
     # a booking that needed the host's confirmation (0034): pending | confirmed | declined | expired; null: it did not
     approval = peewee.CharField(max_length=10, null=True)
+    guest_count = peewee.IntegerField(default=0)        # rows in booking_guests (issue 23; 0033)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 

@@ -94,6 +94,7 @@ class EventType(BaseModel):
     # less than that many hours before their start (null: always)
     requires_confirmation = peewee.BooleanField(default=False)
     confirmation_threshold_hours = peewee.IntegerField(null=True)
+    max_guests = peewee.IntegerField(default=10)                 # guest emails an invitee may add (0: none; 0033)
 
     class Meta:
         table_name = "event_types"

@@ -16,6 +16,7 @@ def register_web(app: Flask) -> None:
         audit,
         auth,
         availability,
+        booking_guests,
         bookings,
         calls,
         contacts,
@@ -58,6 +59,7 @@ def register_web(app: Flask) -> None:
                    conversations, messaging_agents, whatsapp_senders, troubleshooter,
                    one_time_links, one_time_pages, out_of_office,
                    approvals,
+                   booking_guests,
                    public):
         app.register_blueprint(module.bp)
 

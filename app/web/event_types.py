@@ -53,7 +53,7 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "invitee_cancel": "Cancellation policy", "invitee_cancel_hours": "Cancellation policy",
                 "invitee_reschedule": "Reschedule policy", "invitee_reschedule_hours": "Reschedule policy",
                 "requires_confirmation": "Requires confirmation",
-                "confirmation_threshold_hours": "Requires confirmation"}
+                "confirmation_threshold_hours": "Requires confirmation", "max_guests": "Guests"}
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value", "payment_providers": "payment"}
 
@@ -157,7 +157,7 @@ def values_from_model(event_type) -> dict:
                 "is_secret": False, "color": "#2563eb", "questions": [], **_recurrence_values(None),
                 "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None),
                 "redirect_url": "", "redirect_with_details": False, "requires_confirmation": False,
-                "confirmation_threshold_hours": "", **_policy_values(None)}
+                "confirmation_threshold_hours": "", "max_guests": "10", **_policy_values(None)}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -180,6 +180,7 @@ def values_from_model(event_type) -> dict:
         **_policy_values(et),
         "requires_confirmation": bool(et.requires_confirmation),
         "confirmation_threshold_hours": str(et.confirmation_threshold_hours or ""),
+        "max_guests": str(et.max_guests if et.max_guests is not None else 10),
     }
 
 
@@ -221,6 +222,8 @@ def values_from_form(form: MultiDict) -> dict:
     values.update(approval_section=bool(form.get("approval_section")),    # "Requires confirmation" (personal only)
                   requires_confirmation=bool(form.get("requires_confirmation")),
                   confirmation_threshold_hours=form.get("confirmation_threshold_hours", "").strip())
+    # the "Guests" section (issue 23; a form without it leaves the limit as it is)
+    values.update(guests_section=bool(form.get("guests_section")), max_guests=form.get("max_guests", "").strip())
     return values
 
 
@@ -254,6 +257,8 @@ def input_from_values(values: dict) -> service.EventTypeInput:
     if values.get("approval_section"):
         payment.update(requires_confirmation=values["requires_confirmation"],
                        confirmation_threshold_hours=values["confirmation_threshold_hours"])
+    if values.get("guests_section"):
+        payment["max_guests"] = values["max_guests"]
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],

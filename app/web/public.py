@@ -54,6 +54,7 @@ from app.services.booking.bookings import (
     SlotUnavailable,
     create_booking,
 )
+from app.services.booking.guests import split_guests
 from app.services.booking.notifications import link_token
 from app.services.booking.payment_providers import PAYMENT_PROVIDERS
 from app.services.errors import ValidationFailed
@@ -357,7 +358,7 @@ def submit_booking(event_type: EventType, site: Site):
         picker.message = "Choose a time first."
         return _page(event_type, state, picker.load_month(None), site, status=400)
     values = {k: form.get(k, "") for k in ("name", "email", "phone", "notes", "duration", "occurrences",
-                                           "provider")}
+                                           "provider", "guests")}
     for q in event_type.questions or []:
         field_name = f"q_{q['id']}"
         values[field_name] = form.getlist(field_name) if q["type"] == "multiselect" else form.get(field_name, "")
@@ -399,7 +400,8 @@ def submit_booking(event_type: EventType, site: Site):
                          answers=_answers(event_type, form), duration=duration, occurrences=occurrences,
                          idempotency_key=key, source="embed" if state.embed else "page",
                          invitee_hour12=state.hour12 if form.get("hour") in ("12", "24") else None,
-                         routing=state.routing or None, **site.booking_fields)
+                         routing=state.routing or None, guests=split_guests(values["guests"]),
+                         **site.booking_fields)
     try:
         result = create_booking(event_type, req, ip=g.client_ip)
     except ValidationFailed as exc:

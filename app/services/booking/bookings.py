@@ -96,6 +96,7 @@ class BookingRequest:
     invitee_hour12: bool | None = None     # the clock the invitee's page showed (their emails use it)
     routing: str | None = None             # the signed routing-form response the invitee came from (issue 18)
     one_time_link: str | None = None       # the single-use link / one-off meeting booked through (issue 23)
+    guests: list = field(default_factory=list)   # additional guests' emails (issue 23: booking.guests)
 
 
 @dataclass
@@ -191,6 +192,8 @@ def validate_request(event_type: EventType, req: BookingRequest) -> tuple[int, d
         elif not 1 <= req.occurrences <= recurrence["maxOccurrences"]:
             errors["occurrences"] = f"Choose between 1 and {recurrence['maxOccurrences']} occurrences."
     answers = _validate_answers(event_type, req.answers or {}, errors)
+    for check in REQUEST_CHECKS:      # ``check(event_type, req, errors)``: more of the request (guests: issue 23)
+        check(event_type, req, errors)
     if errors:
         raise ValidationFailed(errors)
     return length, answers
@@ -389,6 +392,9 @@ ROW_HOOKS: list[Callable[[Booking, BookingRequest], None]] = []
 # Each adds fields to the ``data`` of a booking's events (``booking_payload``); none may query for a booking that has
 # nothing to add (they read the booking's own columns first).
 PAYLOAD_EXTRAS: list[Callable[[Booking], dict]] = []
+# Called for every new row of a series, as ROW_HOOKS for the first; and further checks of a request (validate_request)
+EACH_ROW_HOOKS: list[Callable[[Booking, BookingRequest], None]] = []
+REQUEST_CHECKS: list[Callable[[EventType, BookingRequest, dict], None]] = []
 
 
 def new_booking(event_type: EventType, req: BookingRequest, *, host: User, contact: Contact | None, start: datetime,
@@ -405,6 +411,8 @@ def new_booking(event_type: EventType, req: BookingRequest, *, host: User, conta
         location_type=event_type.location_type, location=event_type.location_detail,
         recurring_group_id=group, idempotency_key=req.idempotency_key if first else None,
         source=req.source, **extra)
+    for each in EACH_ROW_HOOKS:
+        each(booking, req)
     if first:
         for hook in ROW_HOOKS:
             hook(booking, req)

@@ -13,7 +13,8 @@ Rules of ``mark_no_show(user, booking_id, no_show, now)``:
   whose ``data`` is the booking as in the other booking events (``noShow`` true, or false for an undo). Customers'
   webhooks, Zapier and Make get it through the outbox like the others.
 
-Guests (issue 23, point 1) do not exist yet: a booking has one invitee, and it is the invitee who is marked.
+This marks the invitee; a booking's additional guests (issue 23, point 1) are marked by the same rules in
+``services.booking.guests.mark_guest_no_show``.
 
 Every booking payload (``bookings.booking_payload``: webhooks and ``/api/v1``) gains ``noShow`` and ``noShowMarkedAt``
 through ``PAYLOAD_EXTRAS``.

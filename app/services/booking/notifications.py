@@ -29,6 +29,7 @@ from app.models.base import utcnow
 from app.services import events
 from app.services.booking import lifecycle, payments
 from app.services.booking.bookings import add_activity, location_label
+from app.services.booking.guests import guest_emails
 from app.services.booking.payment_providers import PAYMENT_PROVIDERS
 from app.services.booking.team_bookings import hosts_of_booking
 from app.services.mailer import queue_email
@@ -67,19 +68,22 @@ def ics_uid(booking: Booking) -> str:
     return f"{booking.id}@linktime"
 
 
-def _attendee(user: User) -> vCalAddress:
-    """A host of a team booking other than its organizer."""
-    address = vCalAddress(f"mailto:{user.email}")
-    address.params["cn"] = vText(user.name)
+def _attendee(user: User | None, email: str | None = None) -> vCalAddress:
+    """A host of a team booking other than its organizer, or a guest (``email``, issue 23)."""
+    address = vCalAddress(f"mailto:{user.email if user else email}")
+    if user is not None:
+        address.params["cn"] = vText(user.name)
     address.params["role"] = vText("REQ-PARTICIPANT")
     address.params["partstat"] = vText("ACCEPTED")
     address.params["rsvp"] = vText("FALSE")
     return address
 
 
-def build_ics(booking: Booking, host: User, method: str, hosts: list[User] | None = None) -> bytes:
+def build_ics(booking: Booking, host: User, method: str, hosts: list[User] | None = None, *,
+              for_guest: bool = False) -> bytes:
     """METHOD:REQUEST for new and moved bookings, METHOD:CANCEL for cancelled ones. ``host``: the organizer;
-    ``hosts``: every attending host (read from the booking when not given), the others are ATTENDEEs."""
+    ``hosts``: every attending host (read from the booking when not given), the others are ATTENDEEs, and so are
+    the booking's guests. ``for_guest``: a guest's copy, without the invitee's link to change the booking."""
     hosts = hosts_of_booking(booking) if hosts is None else hosts
     cal = Calendar()
     cal.add("prodid", PRODID)
@@ -105,6 +109,8 @@ def build_ics(booking: Booking, host: User, method: str, hosts: list[User] | Non
     event.add("attendee", attendee)
     for other in _others(host, hosts):
         event.add("attendee", _attendee(other))
+    for email in guest_emails(booking):
+        event.add("attendee", _attendee(None, email))
     where = booking.meeting_link or location_label(booking)
     if where:
         event.add("location", where)
@@ -114,7 +120,8 @@ def build_ics(booking: Booking, host: User, method: str, hosts: list[User] | Non
     if booking.notes:
         description.append(f"Notes: {booking.notes}")
     if method != "CANCEL":
-        description.append(f"Reschedule or cancel: {invitee_links(booking)['view']}")
+        if not for_guest:
+            description.append(f"Reschedule or cancel: {invitee_links(booking)['view']}")
     elif booking.cancel_reason:
         description.append(f"Reason: {booking.cancel_reason}")
     if description:
@@ -152,12 +159,15 @@ def booking_answers(booking: Booking) -> list[tuple[str, str]]:
     return out
 
 
-def _add_links(booking: Booking, host: User, for_host: bool, dashboard_link: str) -> list[tuple[str, str]]:
-    """Add-to-calendar links as ``(label, url)``, titled and described for the recipient."""
+def _add_links(booking: Booking, host: User, for_host: bool, dashboard_link: str,
+               for_guest: bool = False) -> list[tuple[str, str]]:
+    """Add-to-calendar links as ``(label, url)``, titled and described for the recipient (a guest's without the
+    invitee's link to change the booking)."""
     title = f"{booking.event_name} with {booking.invitee_name if for_host else host.name}"
     details = [f"Join: {booking.meeting_link}"] if booking.meeting_link else []
-    details.append(f"Details: {dashboard_link}" if for_host else
-                   f"Reschedule or cancel: {invitee_links(booking)['view']}")
+    if not for_guest:
+        details.append(f"Details: {dashboard_link}" if for_host else
+                       f"Reschedule or cancel: {invitee_links(booking)['view']}")
     urls = calendar_links(booking.start_at, booking.end_at, title, "\n".join(details),
                           booking.meeting_link or location_label(booking))
     return [(label, urls[key]) for key, label in TARGETS]
@@ -181,24 +191,26 @@ def payment_context(booking: Booking) -> dict | None:
 
 
 def _context(booking: Booking, host: User, clock: Clock, *, kind: str = "reminder", for_host: bool = False,
-             hosts: list[User] | None = None) -> dict:
+             hosts: list[User] | None = None, for_guest: bool = False) -> dict:
     """What a booking email shows; its times are on the recipient's ``clock`` (``|timerange`` and ``|datetime``
     in the templates): the invitee's (``invitee_clock``) or the host's (``host_clock``). ``host``: the organizer
     in the invitee's emails, the recipient in a host's; ``host_names``: every attending host. ``previous``: the
     time a rescheduled booking had (rescheduled emails only); ``answers``: for the host; ``add_links``: while the
-    booking stands; ``payment``: what was paid and refunded (``payment_context``), None for a free booking."""
+    booking stands; ``payment``: what was paid and refunded (``payment_context``), None for a free booking;
+    ``guests``: the guests' addresses; ``for_guest``: a guest's copy (no invitee links, no payment)."""
     hosts = hosts or [host]
     dashboard_link = f"{current_app.config['BASE_URL']}/dashboard/bookings/{booking.id}"
     moved = kind == "rescheduled" and booking.previous_start_at is not None
     return {
         "booking": booking, "host": host, "clock": clock, "host_names": ", ".join(user.name for user in hosts),
-        "location": location_label(booking), "links": invitee_links(booking),
+        "location": location_label(booking), "links": {} if for_guest else invitee_links(booking),
         "dashboard_link": dashboard_link,
         "minutes": int((booking.end_at - booking.start_at).total_seconds() // 60),
         "previous": (booking.previous_start_at, booking.previous_end_at) if moved else None,
         "answers": booking_answers(booking) if for_host else [],
-        "add_links": [] if kind == "cancelled" else _add_links(booking, host, for_host, dashboard_link),
-        "payment": payment_context(booking),
+        "add_links": [] if kind == "cancelled" else _add_links(booking, host, for_host, dashboard_link, for_guest),
+        "payment": None if for_guest else payment_context(booking),
+        "guests": guest_emails(booking), "kind": kind,
     }
 
 
@@ -217,9 +229,32 @@ def _send_pair(booking: Booking, kind: str, method: str, invitee_subject: str, h
         queue_email(recipient.email, host_subject, f"booking_{kind}_host", user_id=recipient.id,
                     attachments=attachment, reply_to=booking.invitee_email, booking_id=booking.id,
                     **_context(booking, recipient, host_clock(recipient), kind=kind, for_host=True, hosts=hosts))
+    guests = _send_guests(booking, kind, method, hosts)
     what = "Meeting link" if kind == "link_added" else kind.title()
     add_activity(booking.id, "email", f"{what} emails queued to {booking.invitee_email} and "
-                                      f"{', '.join(recipient.email for recipient in hosts)}")
+                                      f"{', '.join([recipient.email for recipient in hosts] + guests)}")
+
+
+GUEST_SUBJECTS = {"confirmed": "Invitation", "rescheduled": "Rescheduled", "cancelled": "Cancelled"}
+
+
+def _send_guests(booking: Booking, kind: str, method: str, hosts: list[User]) -> list[str]:
+    """Each guest's own copy of the invitee's email (issue 23): on the invitee's clock, with an ``.ics`` that has
+    no link to change the booking (only the invitee may). Returns the guests' addresses."""
+    guests = guest_emails(booking)
+    if not guests:
+        return []
+    host = booking.user
+    ics = build_ics(booking, host, method, hosts, for_guest=True)
+    attachment = [{"filename": "invite.ics" if method == "REQUEST" else "cancel.ics",
+                   "content_type": f"text/calendar; method={method}", "data": ics}]
+    what = GUEST_SUBJECTS.get(kind) or f"{location_label(booking) or 'Meeting'} link"
+    subject = f"{what}: {booking.event_name} with {_names(hosts)} and {booking.invitee_name}"
+    for email in guests:
+        queue_email(email, subject, "booking_guest", user_id=host.id, attachments=attachment,
+                    reply_to=booking.invitee_email, booking_id=booking.id,
+                    **_context(booking, host, invitee_clock(booking), kind=kind, hosts=hosts, for_guest=True))
+    return guests
 
 
 @events.subscribe(lifecycle.READY, lifecycle.UPDATED)

@@ -360,6 +360,7 @@ def sample_envelope(event: str, user: User) -> dict:
         "meetingLink": "https://meet.google.com/abc-defg-hij", "location": "Google Meet",
         "notes": "Looking forward to our call!", "isRecurring": False, "recurringGroupId": None,
         "noShow": False, "noShowMarkedAt": None,
+        "guests": [{"email": "lee@example.com", "noShow": False, "noShowMarkedAt": None}],
     }
     if event == "booking.cancelled":
         booking.update(status="CANCELLED", cancelReason="Schedule conflict")

@@ -34,6 +34,7 @@ from app.models.base import utcnow
 from app.services import events, outbox
 from app.services.booking import lifecycle
 from app.services.booking.bookings import add_activity, location_label
+from app.services.booking.guests import guest_emails
 from app.services.booking.team_bookings import hosts_of_booking
 from app.services.integrations import connections
 from app.services.integrations.calendar_providers import provider_of
@@ -46,8 +47,8 @@ KIND = "calendar_sync"
 
 
 def event_ics(booking: Booking, hosts: list[User] | None = None) -> bytes:
-    """The CalDAV event: the organizer (``Booking.user``) as ORGANIZER, the invitee and a team booking's other
-    hosts as ATTENDEEs (``SCHEDULE-AGENT=CLIENT``: LinkTime emails them itself)."""
+    """The CalDAV event: the organizer (``Booking.user``) as ORGANIZER, the invitee, its guests and a team booking's
+    other hosts as ATTENDEEs (``SCHEDULE-AGENT=CLIENT``: LinkTime emails them itself)."""
     from app.services.booking.notifications import PRODID, ics_uid
 
     host = booking.user
@@ -79,6 +80,12 @@ def event_ics(booking: Booking, hosts: list[User] | None = None) -> bytes:
             address.params["partstat"] = vText("ACCEPTED")
             address.params["schedule-agent"] = vText("CLIENT")
             event.add("attendee", address)
+    for email in guest_emails(booking):       # the invitee's guests (issue 23)
+        address = vCalAddress(f"mailto:{email}")
+        address.params["role"] = vText("REQ-PARTICIPANT")
+        address.params["partstat"] = vText("ACCEPTED")
+        address.params["schedule-agent"] = vText("CLIENT")
+        event.add("attendee", address)
     where = _where(booking)
     if where:
         event.add("location", where)
@@ -105,6 +112,9 @@ def _description(booking: Booking, hosts: list[User]) -> str:
     from flask import current_app
 
     lines = [f"Invitee: {booking.invitee_name} <{booking.invitee_email}>"]
+    guests = guest_emails(booking)
+    if guests:
+        lines.append("Guests: " + ", ".join(guests))
     if len(hosts) > 1:
         lines.append("Hosts: " + ", ".join(user.name for user in hosts))
     if booking.invitee_phone:
@@ -175,7 +185,8 @@ def draft(booking: Booking, host: User | None = None, hosts: list[User] | None =
     return EventDraft(key=booking.id, uid=ics_uid(booking), summary=_summary(booking),
                       description=_description(booking, hosts), location=_where(booking) or "",
                       start=booking.start_at, end=booking.end_at, timezone=host.timezone,
-                      attendees=(Attendee(booking.invitee_email, booking.invitee_name or None),),
+                      attendees=(Attendee(booking.invitee_email, booking.invitee_name or None),
+                                 *(Attendee(email, None) for email in guest_emails(booking))),
                       ics=lambda: event_ics(booking, hosts))
 
 

@@ -111,6 +111,8 @@ class EventTypeInput:
     # requires confirmation (issue 23): the threshold "" = always; None leaves it as it is
     requires_confirmation: bool | None = None
     confirmation_threshold_hours: Any = None
+    # additional guests (issue 23): how many guest emails an invitee may add (0: none)
+    max_guests: Any = None
 
 
 def slugify(text: str) -> str:
@@ -422,7 +424,7 @@ COPY_FIELDS = ("description", "duration", "extra_durations", "location_type", "l
                "schedule", "price_amount", "price_currency", "payment_providers", "payment_window",
                "refund_on_host_cancel", "refund_invitee_hours", "redirect_url", "redirect_with_details",
                "invitee_cancel", "invitee_cancel_hours", "invitee_reschedule", "invitee_reschedule_hours",
-               "require_cancel_reason", "requires_confirmation", "confirmation_threshold_hours")
+               "require_cancel_reason", "requires_confirmation", "confirmation_threshold_hours", "max_guests")
 
 
 def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> EventType:
