@@ -135,6 +135,8 @@ def _booking_properties() -> dict:
         "noShow": boolean("The host marked the invitee as a no-show (after the meeting's start; "
                           "`POST /api/v1/bookings/{bookingId}/no-show`).", example=False),
         "noShowMarkedAt": instant("When the invitee was marked as a no-show; null when not marked.", nullable=True),
+        "seat": obj({"seatsTotal": integer(nullable=True), "seatsTaken": integer()},
+                    description="Present on a seat of a seated event type: the slot's seats and how many are taken."),
         "createdAt": instant(),
         "updatedAt": instant(),
     }
@@ -174,7 +176,7 @@ def _routing_form_schema() -> dict:
                description="Present when the booking followed a routing form (issue 18).")
 
 
-OPTIONAL_BOOKING_FIELDS = ("cancelReason", "previousStartTime", "previousEndTime", "routingForm",
+OPTIONAL_BOOKING_FIELDS = ("cancelReason", "previousStartTime", "previousEndTime", "routingForm", "seat",
                            *_team_booking_properties())
 
 
@@ -267,6 +269,9 @@ def _personal_event_type_schema() -> dict:
         "redirectWithDetails": boolean("Whether the booking's details ride along to `redirectUrl` as query "
                                        "parameters (booking_id, event_type, event_type_name, host_name, "
                                        "invitee_name, invitee_email, invitee_timezone, start_time, end_time)."),
+        "seats": integer("Seats per time slot (2-1000): each invitee books their own seat until the slot is full; "
+                         "null: one invitee per time.", nullable=True),
+        "seatsShowRemaining": boolean("Whether the booking page shows how many seats are left."),
         "bookingUrl": string(format="uri", example="https://cal.example.com/jane/30-min"),
         "createdAt": instant(), "updatedAt": instant(),
     })

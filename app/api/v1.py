@@ -153,6 +153,7 @@ def event_type_json(event_type: EventType, username: str, hosts: list[dict] | No
         "reminders": event_type.reminders or [], "scheduleId": event_type.schedule_id,
         "price": price_json(event_type), "paymentProviders": payments.providers_for(event_type),
         "redirectUrl": event_type.redirect_url, "redirectWithDetails": bool(event_type.redirect_with_details),
+        "seats": event_type.seats, "seatsShowRemaining": bool(event_type.seats_show_remaining),
         "bookingUrl": f"{base}/{username}/{event_type.slug}",
         "createdAt": iso(event_type.created_at), "updatedAt": iso(event_type.updated_at),
     }

@@ -65,6 +65,7 @@ class Booking(BaseModel):
     routing_response_id = peewee.CharField(max_length=32, null=True)   # the routing form answers it followed (0024)
     no_show = peewee.BooleanField(default=False)        # the host marked the invitee as not having come (0031)
     no_show_at = UTCDateTimeField(null=True)            # when they marked it (null when not marked)
+    seated = peewee.BooleanField(default=False)         # one seat of a seated event type's slot (0037)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 

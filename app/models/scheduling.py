@@ -83,6 +83,9 @@ class EventType(BaseModel):
     # redirect after booking (issue 23): an https URL the invitee goes to once booked (null: the confirmation page)
     redirect_url = peewee.CharField(max_length=2000, null=True)
     redirect_with_details = peewee.BooleanField(default=False)   # the booking's details as query parameters
+    # seats (issue 23): invitees who may book the same slot, each their own booking (null: one, a normal meeting)
+    seats = peewee.IntegerField(null=True)
+    seats_show_remaining = peewee.BooleanField(default=False)    # the booking page says "4 seats left"
 
     class Meta:
         table_name = "event_types"

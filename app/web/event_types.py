@@ -144,7 +144,7 @@ def values_from_model(event_type) -> dict:
                 "window_start": "", "window_end": "", "slot_interval": "", "max_per_day": "", "status": "active",
                 "is_secret": False, "color": "#2563eb", "questions": [], **_recurrence_values(None),
                 "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None),
-                "redirect_url": "", "redirect_with_details": False}
+                "redirect_url": "", "redirect_with_details": False, "seats": "", "seats_show_remaining": False}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -164,6 +164,7 @@ def values_from_model(event_type) -> dict:
         "reminders": [str(m) for m in et.reminders or []], "reminder_custom": "",
         "schedule_id": et.schedule_id or "", **_payment_values(et),
         "redirect_url": et.redirect_url or "", "redirect_with_details": bool(et.redirect_with_details),
+        "seats": str(et.seats or ""), "seats_show_remaining": bool(et.seats_show_remaining),
     }
 
 
@@ -197,6 +198,8 @@ def values_from_form(form: MultiDict) -> dict:
     values.update(redirect_section=bool(form.get("redirect_section")),
                   redirect_url=form.get("redirect_url", "").strip(),
                   redirect_with_details=bool(form.get("redirect_with_details")))
+    values.update(seats_section=bool(form.get("seats_section")), seats=form.get("seats", "").strip(),
+                  seats_show_remaining=bool(form.get("seats_show_remaining")))
     return values
 
 
@@ -224,6 +227,8 @@ def input_from_values(values: dict) -> service.EventTypeInput:
                    "refund_invitee_hours": values["refund_invitee_hours"]}
     if values.get("redirect_section"):
         payment.update(redirect_url=values["redirect_url"], redirect_with_details=values["redirect_with_details"])
+    if values.get("seats_section"):
+        payment.update(seats=values["seats"], seats_show_remaining=values["seats_show_remaining"])
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],

@@ -385,6 +385,8 @@ ROW_HOOKS: list[Callable[[Booking, BookingRequest], None]] = []
 # Each adds fields to the ``data`` of a booking's events (``booking_payload``); none may query for a booking that has
 # nothing to add (they read the booking's own columns first).
 PAYLOAD_EXTRAS: list[Callable[[Booking], dict]] = []
+# Called with a booking and its new start in the reschedule's transaction, before it moves; may raise to refuse.
+MOVE_HOOKS: list[Callable[[Booking, datetime], None]] = []
 
 
 def new_booking(event_type: EventType, req: BookingRequest, *, host: User, contact: Contact | None, start: datetime,
@@ -530,6 +532,8 @@ def reschedule_booking(booking: Booking, new_start: datetime, *, reason: str | N
             return fresh
         _check_slots(event_type, [new_start], length, now, schedule.timezone if schedule else "UTC",
                      exclude_booking_id=fresh.id)
+        for hook in MOVE_HOOKS:
+            hook(fresh, new_start)
         fresh.previous_start_at, fresh.previous_end_at = fresh.start_at, fresh.end_at
         fresh.start_at, fresh.end_at = new_start, new_start + timedelta(minutes=length)
         fresh.sequence += 1

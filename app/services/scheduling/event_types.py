@@ -102,6 +102,9 @@ class EventTypeInput:
     # redirect after booking (issue 23): "" clears it; None leaves it as it is
     redirect_url: str | None = None
     redirect_with_details: bool | None = None
+    # seats (issue 23, event_type_seats.py): "" or 0 = one invitee per slot; None leaves it as it is
+    seats: Any = None
+    seats_show_remaining: bool | None = None
 
 
 def slugify(text: str) -> str:
@@ -411,7 +414,8 @@ COPY_FIELDS = ("description", "duration", "extra_durations", "location_type", "l
                "buffer_after", "minimum_notice", "window_type", "window_days", "window_start", "window_end",
                "slot_interval", "max_per_day", "is_secret", "color", "questions", "recurrence", "reminders",
                "schedule", "price_amount", "price_currency", "payment_providers", "payment_window",
-               "refund_on_host_cancel", "refund_invitee_hours", "redirect_url", "redirect_with_details")
+               "refund_on_host_cancel", "refund_invitee_hours", "redirect_url", "redirect_with_details",
+               "seats", "seats_show_remaining")
 
 
 def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> EventType:
