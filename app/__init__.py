@@ -91,12 +91,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     configure_queue(app)   # the lanes' storage from this app's settings; the tasks run in this app
     # imported for their outbox handlers and event subscriptions, which register on import
     from app.services import mailer  # noqa: F401
-    from app.services.booking import no_shows, notifications, payments, team_bookings  # noqa: F401
-    from app.services.booking import seats  # noqa: F401 (seats: the booking hooks of seated event types)
+    from app.services.booking import no_shows, notifications, payments, seats, team_bookings  # noqa: F401
     from app.services.developer import webhooks  # noqa: F401
     from app.services.integrations import calendar_sync, calendars, close_links, crm_sync, meetings  # noqa: F401
     from app.services.routing import responses  # noqa: F401 (links bookings to routing forms)
-    from app.services.scheduling import event_type_prices, event_type_redirects  # noqa: F401 (event-type options)
-    from app.services.scheduling import event_type_seats  # noqa: F401 (event-type options: seats)
+    from app.services.scheduling import (  # noqa: F401 (event-type options)
+        event_type_prices,
+        event_type_redirects,
+        event_type_seats,
+    )
     from app.services.workflows import actions, runs  # noqa: F401
     return app
