@@ -96,6 +96,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         no_shows,
         notifications,
         payments,
+        seats,
         team_bookings,
     )
     from app.services.booking import one_time_links as _links  # noqa: F401 (uses up single-use links in bookings)
@@ -109,6 +110,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         event_type_policies,
         event_type_prices,
         event_type_redirects,
+        event_type_seats,
         out_of_office,
     )
     from app.services.scheduling.event_type_approvals import needs_confirmation  # noqa: F401 (event-type option)

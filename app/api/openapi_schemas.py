@@ -144,6 +144,8 @@ def _booking_properties() -> dict:
                              "noShow": boolean("The host marked this guest as a no-show.", example=False),
                              "noShowMarkedAt": instant(nullable=True)}),
                         "Additional guests the invitee added (issue 23), in the order given; empty when none."),
+        "seat": obj({"seatsTotal": integer(nullable=True), "seatsTaken": integer()},
+                    description="Present on a seat of a seated event type: the slot's seats and how many are taken."),
         "createdAt": instant(),
         "updatedAt": instant(),
     }
@@ -184,8 +186,7 @@ def _routing_form_schema() -> dict:
 
 
 OPTIONAL_BOOKING_FIELDS = ("cancelReason", "previousStartTime", "previousEndTime", "routingForm", "approval",
-                           "guest",
-                           *_team_booking_properties())
+                           "guest", "seat", *_team_booking_properties())
 
 
 def _payment_schema() -> dict:
@@ -294,6 +295,9 @@ def _personal_event_type_schema() -> dict:
                                               "hours before their start wait; null: every booking.", nullable=True),
         "maxGuests": integer("How many guest emails an invitee may add to a booking (`guests`); 0: none.",
                              example=10),
+        "seats": integer("Seats per time slot (2-1000): each invitee books their own seat until the slot is full; "
+                         "null: one invitee per time.", nullable=True),
+        "seatsShowRemaining": boolean("Whether the booking page shows how many seats are left."),
         "bookingUrl": string(format="uri", example="https://cal.example.com/jane/30-min"),
         "createdAt": instant(), "updatedAt": instant(),
     })

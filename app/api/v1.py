@@ -157,6 +157,7 @@ def event_type_json(event_type: EventType, username: str, hosts: list[dict] | No
         "requiresConfirmation": bool(event_type.requires_confirmation),
         "confirmationThresholdHours": event_type.confirmation_threshold_hours,
         "maxGuests": event_type.max_guests,
+        "seats": event_type.seats, "seatsShowRemaining": bool(event_type.seats_show_remaining),
         "bookingUrl": f"{base}/{username}/{event_type.slug}",
         "createdAt": iso(event_type.created_at), "updatedAt": iso(event_type.updated_at),
     }

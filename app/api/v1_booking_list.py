@@ -68,7 +68,7 @@ LIST_FIELDS = (Booking.id, Booking.user, Booking.assignment_reason, Booking.even
                Booking.recurring_group_id, Booking.previous_start_at, Booking.previous_end_at, Booking.cancel_reason,
                Booking.cancelled_at, Booking.source, Booking.created_at, Booking.updated_at,
                Booking.routing_response_id, Booking.no_show, Booking.no_show_at, Booking.approval,
-               Booking.guest_count)
+               Booking.guest_count, Booking.seated)
 EVENT_TYPE_SUMMARY = (EventType.id, EventType.name, EventType.slug, EventType.duration, EventType.team,
                       EventType.scheduling_type)
 BOOKING_READER = _row_reader(LIST_FIELDS)

@@ -70,6 +70,7 @@ class Booking(BaseModel):
     # a booking that needed the host's confirmation (0034): pending | confirmed | declined | expired; null: it did not
     approval = peewee.CharField(max_length=10, null=True)
     guest_count = peewee.IntegerField(default=0)        # rows in booking_guests (issue 23; 0033)
+    seated = peewee.BooleanField(default=False)         # one seat of a seated event type's slot (0037)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 

@@ -95,6 +95,9 @@ class EventType(BaseModel):
     requires_confirmation = peewee.BooleanField(default=False)
     confirmation_threshold_hours = peewee.IntegerField(null=True)
     max_guests = peewee.IntegerField(default=10)                 # guest emails an invitee may add (0: none; 0033)
+    # seats (issue 23): invitees who may book the same slot, each their own booking (null: one, a normal meeting)
+    seats = peewee.IntegerField(null=True)
+    seats_show_remaining = peewee.BooleanField(default=False)    # the booking page says "4 seats left"
 
     class Meta:
         table_name = "event_types"

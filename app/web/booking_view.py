@@ -13,6 +13,7 @@ from flask import current_app, url_for
 from app.datetimes import format_time
 from app.models import EventType, User, UserLogo
 from app.services import validation
+from app.services.booking import seats
 from app.services.integrations import calendars
 from app.services.plans import limits_for
 from app.services.scheduling.availability import group_by_day
@@ -212,6 +213,12 @@ class Picker:
     # display --------------------------------------------------------------------------------------------
     def time_label(self, slot: datetime) -> str:
         return format_time(slot, self.state.tz, self.state.hour12)
+
+    def seats_left(self) -> dict[datetime, int]:
+        """Free seats at each slot of the day shown: a seated event type that shows them (issue 23), else empty."""
+        if "_seats_left" not in self.__dict__:
+            self.__dict__["_seats_left"] = seats.seats_left(self.event_type, self.slots)
+        return self.__dict__["_seats_left"]
 
     def weeks(self) -> list[list[date | None]]:
         first = self.month

@@ -19,7 +19,7 @@ from app.db import transaction
 from app.models import Booking, BookingActivity, BookingHost, BookingMeeting, Payment, Refund, Team, User
 from app.models.scheduling import SCHEDULING_TYPES
 from app.services.booking import bookings as service
-from app.services.booking import no_shows, payments
+from app.services.booking import no_shows, payments, seats
 from app.services.booking.payment_providers import PAYMENT_PROVIDERS
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.integrations import crm_sync
@@ -168,8 +168,9 @@ def index():
                 .where(BookingHost.booking.in_([b.id for b in rows]))} if rows else set()
     # The search box swaps only the results below it (so typing keeps focus); tabs swap the whole panel.
     block = "booking_results" if request.headers.get("HX-Target") == "booking-results" else "bookings_panel"
+    seat_groups, seat_skip = seats.group_seats(rows) if tab != "cancelled" else ({}, set())   # one row per slot
     response = render("bookings/index.html", block=block, bookings=rows, tab=tab, q=q, page=page, pages=pages,
-                      total=total, team_ids=team_ids)
+                      total=total, team_ids=team_ids, seat_groups=seat_groups, seat_skip=seat_skip)
     response.vary.add("HX-Target")
     return response
 

@@ -157,7 +157,8 @@ def values_from_model(event_type) -> dict:
                 "is_secret": False, "color": "#2563eb", "questions": [], **_recurrence_values(None),
                 "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None),
                 "redirect_url": "", "redirect_with_details": False, "requires_confirmation": False,
-                "confirmation_threshold_hours": "", "max_guests": "10", **_policy_values(None)}
+                "confirmation_threshold_hours": "", "max_guests": "10", "seats": "", "seats_show_remaining": False,
+                **_policy_values(None)}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -181,6 +182,7 @@ def values_from_model(event_type) -> dict:
         "requires_confirmation": bool(et.requires_confirmation),
         "confirmation_threshold_hours": str(et.confirmation_threshold_hours or ""),
         "max_guests": str(et.max_guests if et.max_guests is not None else 10),
+        "seats": str(et.seats or ""), "seats_show_remaining": bool(et.seats_show_remaining),
     }
 
 
@@ -224,6 +226,8 @@ def values_from_form(form: MultiDict) -> dict:
                   confirmation_threshold_hours=form.get("confirmation_threshold_hours", "").strip())
     # the "Guests" section (issue 23; a form without it leaves the limit as it is)
     values.update(guests_section=bool(form.get("guests_section")), max_guests=form.get("max_guests", "").strip())
+    values.update(seats_section=bool(form.get("seats_section")), seats=form.get("seats", "").strip(),
+                  seats_show_remaining=bool(form.get("seats_show_remaining")))
     return values
 
 
@@ -259,6 +263,8 @@ def input_from_values(values: dict) -> service.EventTypeInput:
                        confirmation_threshold_hours=values["confirmation_threshold_hours"])
     if values.get("guests_section"):
         payment["max_guests"] = values["max_guests"]
+    if values.get("seats_section"):
+        payment.update(seats=values["seats"], seats_show_remaining=values["seats_show_remaining"])
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],

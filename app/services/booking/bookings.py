@@ -395,6 +395,8 @@ PAYLOAD_EXTRAS: list[Callable[[Booking], dict]] = []
 # Called for every new row of a series, as ROW_HOOKS for the first; and further checks of a request (validate_request)
 EACH_ROW_HOOKS: list[Callable[[Booking, BookingRequest], None]] = []
 REQUEST_CHECKS: list[Callable[[EventType, BookingRequest, dict], None]] = []
+# Called with a booking and its new start in the reschedule's transaction, before it moves; may raise to refuse.
+MOVE_HOOKS: list[Callable[[Booking, datetime], None]] = []
 
 
 def new_booking(event_type: EventType, req: BookingRequest, *, host: User, contact: Contact | None, start: datetime,
@@ -551,6 +553,8 @@ def reschedule_booking(booking: Booking, new_start: datetime, *, reason: str | N
             return fresh
         _check_slots(event_type, [new_start], length, now, schedule.timezone if schedule else "UTC",
                      exclude_booking_id=fresh.id)
+        for hook in MOVE_HOOKS:
+            hook(fresh, new_start)
         fresh.previous_start_at, fresh.previous_end_at = fresh.start_at, fresh.end_at
         fresh.start_at, fresh.end_at = new_start, new_start + timedelta(minutes=length)
         fresh.sequence += 1

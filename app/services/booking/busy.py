@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from app.models import Booking, BookingHost, EventType
 from app.models.bookings import TAKEN_STATUSES
+from app.services.booking.seat_busy import without_open_seats
 from app.services.scheduling.slots import busy_source, day_count_source
 from app.statements import Param, Statement
 from app.timezones import zone
@@ -57,7 +58,10 @@ def _bookings_busy(event_type: EventType, hosts: Sequence[str], start: datetime,
     own, attended = (_BUSY_EXCLUDING, _ATTENDED_EXCLUDING) if exclude_booking_id else (_BUSY, _ATTENDED)
     busy = {}
     for host in hosts:
-        rows = own.rows(user=host, **window) + attended.rows(user=host, **window)
+        rows = own.rows(user=host, **window)
+        if event_type.seats:        # a seated event type's slots with a free seat stay open to it (seat_busy.py)
+            rows = without_open_seats(event_type, rows, window)
+        rows = list(rows) + list(attended.rows(user=host, **window))
         busy[host] = [(start_at - timedelta(minutes=before), end_at + timedelta(minutes=after))
                       for start_at, end_at, before, after in rows]
     return busy

@@ -113,6 +113,9 @@ class EventTypeInput:
     confirmation_threshold_hours: Any = None
     # additional guests (issue 23): how many guest emails an invitee may add (0: none)
     max_guests: Any = None
+    # seats (issue 23, event_type_seats.py): "" or 0 = one invitee per slot; None leaves it as it is
+    seats: Any = None
+    seats_show_remaining: bool | None = None
 
 
 def slugify(text: str) -> str:
@@ -424,7 +427,8 @@ COPY_FIELDS = ("description", "duration", "extra_durations", "location_type", "l
                "schedule", "price_amount", "price_currency", "payment_providers", "payment_window",
                "refund_on_host_cancel", "refund_invitee_hours", "redirect_url", "redirect_with_details",
                "invitee_cancel", "invitee_cancel_hours", "invitee_reschedule", "invitee_reschedule_hours",
-               "require_cancel_reason", "requires_confirmation", "confirmation_threshold_hours", "max_guests")
+               "require_cancel_reason", "requires_confirmation", "confirmation_threshold_hours", "max_guests",
+               "seats", "seats_show_remaining")
 
 
 def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> EventType:

@@ -36,6 +36,11 @@ BUSY_REFRESHERS: list[BusyRefresher] = []
 # for busy time a source reported; registered by the sources that have names to give
 BusyLabeler = Callable[[str, datetime, datetime], Mapping[tuple[int, int], list[str]]]
 BUSY_LABELERS: list[BusyLabeler] = []
+# Seats (issue 23, app/services/booking/seats.py): (event type, starts offered, start, end, booking id to ignore,
+# length) -> the starts kept. The bookings' busy source leaves out a seated event type's own seats at a slot that is
+# not full (so it stays offered); this drops its other starts overlapping such a slot, where the host is busy.
+SeatFilter = Callable[[EventType, list[datetime], datetime, datetime, str | None, int], list[datetime]]
+SEAT_FILTERS: list[SeatFilter] = []
 
 
 def busy_labeler(fn: BusyLabeler) -> BusyLabeler:
@@ -159,8 +164,11 @@ def available_slots(event_type: EventType, start: datetime, end: datetime, *, no
     host = event_type.user_id
     busy = busy_of(event_type, [host], start, end, exclude_booking_id)[host]
     day_counts = day_counts_of(event_type, {host: schedule.timezone}, start, end)[host]
-    return availability.compute_slots(to_engine(schedule), busy, rules_for(event_type, duration), start, end, now,
-                                      day_counts=day_counts or None)
+    rules = rules_for(event_type, duration)
+    slots = availability.compute_slots(to_engine(schedule), busy, rules, start, end, now, day_counts=day_counts or None)
+    for seat_filter in SEAT_FILTERS if event_type.seats else ():
+        slots = seat_filter(event_type, slots, start, end, exclude_booking_id, rules.length)
+    return slots
 
 
 # --- team event types (issue 15) ---------------------------------------------------------------------
