@@ -95,6 +95,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.services.developer import webhooks  # noqa: F401
     from app.services.integrations import calendar_sync, calendars, close_links, crm_sync, meetings  # noqa: F401
     from app.services.routing import responses  # noqa: F401 (links bookings to routing forms)
-    from app.services.scheduling import event_type_prices, event_type_redirects  # noqa: F401 (event-type options)
+    from app.services.scheduling import booking_limits, event_type_prices, event_type_redirects  # noqa: F401 (options)
     from app.services.workflows import actions, runs  # noqa: F401
     return app

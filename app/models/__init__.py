@@ -107,3 +107,8 @@ ALL_MODELS += [MessagingAgent, MessagingAgentEventType, Conversation, Conversati
                MessagingCircuit, MessagingPoolNotice]
 __all__ += ["Conversation", "ConversationMessage", "MessagingAgent", "MessagingAgentEventType", "MessagingCircuit",
             "MessagingPoolNotice", "WhatsAppSender"]
+
+from app.models.scheduling import HostBookingLimits  # noqa: E402
+
+ALL_MODELS += [HostBookingLimits]
+__all__ += ["HostBookingLimits"]

@@ -102,6 +102,12 @@ class EventTypeInput:
     # redirect after booking (issue 23): "" clears it; None leaves it as it is
     redirect_url: str | None = None
     redirect_with_details: bool | None = None
+    # booking limits (issue 23, validated by booking_limits): "" clears one; None leaves it as it is
+    max_per_week: Any = None
+    max_per_month: Any = None
+    max_per_year: Any = None
+    max_minutes_per_day: Any = None
+    max_minutes_per_week: Any = None
 
 
 def slugify(text: str) -> str:
@@ -411,7 +417,8 @@ COPY_FIELDS = ("description", "duration", "extra_durations", "location_type", "l
                "buffer_after", "minimum_notice", "window_type", "window_days", "window_start", "window_end",
                "slot_interval", "max_per_day", "is_secret", "color", "questions", "recurrence", "reminders",
                "schedule", "price_amount", "price_currency", "payment_providers", "payment_window",
-               "refund_on_host_cancel", "refund_invitee_hours", "redirect_url", "redirect_with_details")
+               "refund_on_host_cancel", "refund_invitee_hours", "redirect_url", "redirect_with_details",
+               "max_per_week", "max_per_month", "max_per_year", "max_minutes_per_day", "max_minutes_per_week")
 
 
 def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> EventType:

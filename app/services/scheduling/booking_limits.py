@@ -1,0 +1,197 @@
+"""Booking limits (issue 23 point 3): what each host's limits are, and the bookings they count, for the slot engine.
+
+Two sets of limits, each in the zone of the schedule in use (weeks start on Monday; months and years are calendar
+ones): an event type's own (``max_per_day`` stays with the engine's per-day counts; bookings per week, month and
+year, booked minutes per day and week here) counting the bookings of that event type, and the host's
+(``HostBookingLimits``: the same six, across all their event types) counting every booking they take: their own
+and the team bookings they attend. A booking counts in the period of its start, with all its minutes.
+
+The usage is read with one query per scope and call (two for the host's: own and attended), covering whole periods
+around the window, never per slot; the booking service asks again under the host lock (``slots.available_slots``
+in its transaction), so concurrent bookings never exceed a limit.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from app.db import transaction
+from app.models import Booking, BookingHost, EventType, HostBookingLimits, User
+from app.models.accounts import bump_pages_version
+from app.models.base import utcnow
+from app.models.bookings import TAKEN_STATUSES
+from app.services.errors import ValidationFailed
+from app.services.scheduling.event_types import OPTION_VALIDATORS
+from app.services.scheduling.period_limits import Limit, PeriodLimits, period_end, period_start
+from app.timezones import zone
+
+# form field -> (period, unit, lowest, highest, words for errors)
+FIELDS: dict[str, tuple[str, str, int, int, str]] = {
+    "max_per_day": ("day", "bookings", 1, 1000, "bookings per day"),
+    "max_per_week": ("week", "bookings", 1, 5000, "bookings per week"),
+    "max_per_month": ("month", "bookings", 1, 20000, "bookings per month"),
+    "max_per_year": ("year", "bookings", 1, 200000, "bookings per year"),
+    "max_minutes_per_day": ("day", "minutes", 5, 1440, "booked minutes per day"),
+    "max_minutes_per_week": ("week", "minutes", 5, 10080, "booked minutes per week"),
+}
+EVENT_TYPE_FIELDS = tuple(name for name in FIELDS if name != "max_per_day")   # max_per_day: event_types.py
+API_NAMES = {"max_per_day": "maxPerDay", "max_per_week": "maxPerWeek", "max_per_month": "maxPerMonth",
+             "max_per_year": "maxPerYear", "max_minutes_per_day": "maxMinutesPerDay",
+             "max_minutes_per_week": "maxMinutesPerWeek"}
+
+
+def _limits(row: Any, names: Sequence[str], scope: str) -> list[Limit]:
+    out = []
+    for name in names:
+        value = getattr(row, name, None)
+        if value is not None:
+            period, unit, *_ = FIELDS[name]
+            out.append(Limit(period, unit, int(value), scope))
+    return out
+
+
+def event_type_limits(event_type: EventType) -> list[Limit]:
+    """The event type's own limits handled here (not ``max_per_day``: the engine's day counts do that one)."""
+    return _limits(event_type, EVENT_TYPE_FIELDS, "event_type")
+
+
+def host_limits(user_ids: Sequence[str]) -> dict[str, list[Limit]]:
+    """Each host's limits across all their event types, in one query."""
+    found: dict[str, list[Limit]] = {uid: [] for uid in user_ids}
+    for row in HostBookingLimits.select().where(HostBookingLimits.user.in_(list(user_ids))):
+        found[row.user_id] = _limits(row, tuple(FIELDS), "host")
+    return found
+
+
+def _span(limits: Sequence[Limit], zones: Mapping[str, str], start: datetime,
+          end: datetime) -> tuple[datetime, datetime]:
+    """UTC bounds of every whole period (of the widest limit) that a slot in [start, end) can fall in, in any
+    host's zone."""
+    lows, highs = [], []
+    for tz_name in set(zones.values()):
+        tz = zone(tz_name)
+        # a day's margin: the engine also looks at the date before the window's first one
+        first, last = (start - timedelta(days=1)).astimezone(tz).date(), (end + timedelta(days=1)).astimezone(tz).date()
+        lows.append(datetime.combine(min(period_start(x.period, first) for x in limits), time(0), tz))
+        highs.append(datetime.combine(max(period_end(x.period, last) for x in limits), time(0), tz))
+    return min(lows).astimezone(UTC), max(highs).astimezone(UTC)
+
+
+def _taken(low: datetime, high: datetime, exclude_booking_id: str | None):
+    condition = Booking.status.in_(TAKEN_STATUSES) & (Booking.start_at >= low) & (Booking.start_at < high)
+    if exclude_booking_id:
+        condition &= Booking.id != exclude_booking_id
+    return condition
+
+
+def _usage(event_type: EventType, hosts: Sequence[str], scope: str, low: datetime, high: datetime,
+           exclude_booking_id: str | None) -> dict[str, dict[str, tuple[datetime, datetime]]]:
+    """host -> booking id -> (start, end) of the bookings ``scope`` counts whose start is in [low, high)."""
+    columns = (Booking.id, Booking.start_at, Booking.end_at)
+    taken = _taken(low, high, exclude_booking_id)
+    queries = []
+    if scope == "event_type":
+        taken &= Booking.event_type == event_type.id
+    if scope == "host" or not event_type.team_id:
+        queries.append(Booking.select(Booking.user, *columns).where(taken & Booking.user.in_(list(hosts))))
+    if scope == "host" or event_type.team_id:
+        queries.append(Booking.select(BookingHost.user, *columns)
+                       .join(BookingHost, on=(BookingHost.booking == Booking.id))
+                       .where(taken & BookingHost.user.in_(list(hosts))))
+    found: dict[str, dict[str, tuple[datetime, datetime]]] = {host: {} for host in hosts}
+    for query in queries:
+        for host, booking_id, start_at, end_at in query.tuples():
+            found[host][booking_id] = (start_at, end_at)      # a booking both filed under and attended: once
+    return found
+
+
+def limits_of(event_type: EventType, zones: Mapping[str, str], start: datetime, end: datetime,
+              exclude_booking_id: str | None = None) -> dict[str, PeriodLimits | None]:
+    """host id -> the limits on slots of ``event_type`` in [start, end) with the bookings they count (None: no
+    limits). ``zones``: host id -> the zone of the schedule whose periods apply."""
+    own = event_type_limits(event_type)
+    per_host = {host: own + extra for host, extra in host_limits(list(zones)).items()}
+    out: dict[str, PeriodLimits | None] = {host: None for host in zones}
+    limited = {host: limits for host, limits in per_host.items() if limits}
+    if not limited:
+        return out
+    low, high = _span([x for limits in limited.values() for x in limits], zones, start, end)
+    usage: dict[str, dict[str, list]] = {host: {} for host in limited}
+    for scope in ("event_type", "host"):
+        hosts = [host for host, limits in limited.items() if any(x.scope == scope for x in limits)]
+        if not hosts:
+            continue
+        for host, rows in _usage(event_type, hosts, scope, low, high, exclude_booking_id).items():
+            tz = zone(zones[host])
+            usage[host][scope] = [(a.astimezone(tz).date(), int((b - a).total_seconds() // 60))
+                                  for a, b in rows.values()]
+    for host, limits in limited.items():
+        out[host] = PeriodLimits(limits, usage[host])
+    return out
+
+
+# --- the event type's fields ------------------------------------------------------------------------------------
+def _number(errors: dict, name: str, value: Any) -> int | None:
+    if value is None or str(value).strip() == "":
+        return None
+    _period, _unit, low, high, words = FIELDS[name]
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        errors[name] = f"Enter a whole number of {words}, or leave it empty for no limit."
+        return None
+    if not low <= number <= high:
+        errors[name] = f"Enter between {low} and {high} {words}, or leave it empty for no limit."
+        return None
+    return number
+
+
+def _validate_limits(errors: dict, changes: dict, data, current, team) -> None:
+    for name in EVENT_TYPE_FIELDS:
+        value = getattr(data, name, None)
+        if value is not None:
+            changes[name] = _number(errors, name, value)
+
+
+OPTION_VALIDATORS.append(_validate_limits)
+
+
+# --- the host's limits across all their event types -------------------------------------------------------------
+@dataclass
+class HostLimits:
+    max_per_day: int | None = None
+    max_per_week: int | None = None
+    max_per_month: int | None = None
+    max_per_year: int | None = None
+    max_minutes_per_day: int | None = None
+    max_minutes_per_week: int | None = None
+
+
+def get_host_limits(user: User) -> HostLimits:
+    row = HostBookingLimits.get_or_none(HostBookingLimits.user == user.id)
+    return HostLimits(**{name: getattr(row, name) for name in FIELDS}) if row else HostLimits()
+
+
+def save_host_limits(user: User, values: Mapping[str, Any]) -> HostLimits:
+    """Set the host's limits from form or API values (empty: no limit); raises ValidationFailed with every
+    problem, keyed by field."""
+    errors: dict[str, str] = {}
+    cleaned = {name: _number(errors, name, values.get(name)) for name in FIELDS}
+    if errors:
+        raise ValidationFailed(errors)
+    with transaction(immediate=True):
+        updated = (HostBookingLimits.update(**cleaned, updated_at=utcnow())
+                   .where(HostBookingLimits.user == user.id).execute())
+        if not updated:
+            HostBookingLimits.create(user=user.id, **cleaned)
+        bump_pages_version(user.id)     # cached booking pages show slots the new limits may hide
+    return HostLimits(**cleaned)
+
+
+def limit_summary(limits: HostLimits | EventType) -> list[str]:
+    """Short phrases for the limits set ("3 bookings per week")."""
+    return [f"{getattr(limits, name)} {FIELDS[name][4]}" for name in FIELDS if getattr(limits, name, None)]
+
+
