@@ -15,6 +15,7 @@ def register_web(app: Flask) -> None:
         audit,
         auth,
         availability,
+        booking_limits,
         bookings,
         calls,
         contacts,
@@ -51,7 +52,7 @@ def register_web(app: Flask) -> None:
                    admin, webhooks, api_keys, crm_integrations, integrations, audit, analytics, docs, invitee,
                    organizations, org_members, org_settings, scim_settings, team_event_types, team_pages, workflows,
                    routing_forms, routing_public, custom_domain_settings, calls, voice_agents, phone_numbers,
-                   conversations, messaging_agents, whatsapp_senders, troubleshooter,
+                   conversations, messaging_agents, whatsapp_senders, troubleshooter, booking_limits,
                    public):
         app.register_blueprint(module.bp)
 

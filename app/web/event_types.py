@@ -27,6 +27,7 @@ from app.services.booking.payment_providers import PAYMENT_PROVIDERS
 from app.services.errors import ValidationFailed
 from app.services.insights import analytics
 from app.services.scheduling import event_types as service
+from app.web import booking_limits
 from app.web.htmx import is_htmx
 from app.web.integrations import video_offered
 from app.web.rendering import render
@@ -50,6 +51,7 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "reminders": "Reminders", "schedule_id": "Schedule", "price": "Price", "price_currency": "Currency",
                 "payment_providers": "Payment methods", "payment_window": "Payment window",
                 "refund_invitee_hours": "Refunds to invitees", "redirect_url": "Redirect after booking"}
+FIELD_LABELS.update(booking_limits.LABELS)
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value", "payment_providers": "payment"}
 
@@ -144,7 +146,7 @@ def values_from_model(event_type) -> dict:
                 "window_start": "", "window_end": "", "slot_interval": "", "max_per_day": "", "status": "active",
                 "is_secret": False, "color": "#2563eb", "questions": [], **_recurrence_values(None),
                 "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None),
-                "redirect_url": "", "redirect_with_details": False}
+                "redirect_url": "", "redirect_with_details": False, **booking_limits.event_type_values(None)}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -164,6 +166,7 @@ def values_from_model(event_type) -> dict:
         "reminders": [str(m) for m in et.reminders or []], "reminder_custom": "",
         "schedule_id": et.schedule_id or "", **_payment_values(et),
         "redirect_url": et.redirect_url or "", "redirect_with_details": bool(et.redirect_with_details),
+        **booking_limits.event_type_values(et),
     }
 
 
@@ -197,6 +200,7 @@ def values_from_form(form: MultiDict) -> dict:
     values.update(redirect_section=bool(form.get("redirect_section")),
                   redirect_url=form.get("redirect_url", "").strip(),
                   redirect_with_details=bool(form.get("redirect_with_details")))
+    values.update(booking_limits.form_values(form))
     return values
 
 
@@ -224,6 +228,7 @@ def input_from_values(values: dict) -> service.EventTypeInput:
                    "refund_invitee_hours": values["refund_invitee_hours"]}
     if values.get("redirect_section"):
         payment.update(redirect_url=values["redirect_url"], redirect_with_details=values["redirect_with_details"])
+    payment.update(booking_limits.input_fields(values))
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],
