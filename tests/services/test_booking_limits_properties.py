@@ -122,8 +122,8 @@ def test_booking_any_offered_slot_keeps_every_limit(scenario):
         after = scenario["bookings"] + [(slot, length, True)]
         for limit in scenario["limit_list"]:
             day = slot.astimezone(tz).date()
-            counted = [m for start, m, ours in after
-                       if (ours or limit.scope == "host") and same_period(limit.period, start.astimezone(tz).date(), day)]
+            counted = [m for start, m, ours in after if (ours or limit.scope == "host")
+                       and same_period(limit.period, start.astimezone(tz).date(), day)]
             assert (len(counted) if limit.unit == "bookings" else sum(counted)) <= limit.maximum, (slot, limit)
 
 

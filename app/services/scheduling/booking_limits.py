@@ -23,7 +23,7 @@ from app.models.accounts import bump_pages_version
 from app.models.base import utcnow
 from app.models.bookings import TAKEN_STATUSES
 from app.services.errors import ValidationFailed
-from app.services.scheduling.event_types import OPTION_VALIDATORS
+from app.services.scheduling.event_types import OPTION_VALIDATORS, effective_schedule
 from app.services.scheduling.period_limits import Limit, PeriodLimits, period_end, period_start
 from app.timezones import zone
 
@@ -130,6 +130,30 @@ def limits_of(event_type: EventType, zones: Mapping[str, str], start: datetime, 
     for host, limits in limited.items():
         out[host] = PeriodLimits(limits, usage[host])
     return out
+
+
+def series_conflicts(event_type: EventType, starts: Sequence[datetime], length: int,
+                     exclude_booking_id: str | None = None) -> list[datetime]:
+    """The occurrences of a recurring booking of a personal event type that its earlier occurrences push over a
+    limit (each alone was checked by the engine): counted in order, as if booked one after another."""
+    if len(starts) < 2 or event_type.team_id:
+        return []
+    schedule = effective_schedule(event_type)
+    if schedule is None:
+        return []
+    host = event_type.user_id
+    limits = limits_of(event_type, {host: schedule.timezone}, min(starts), max(starts) + timedelta(minutes=length),
+                       exclude_booking_id)[host]
+    if limits is None:
+        return []
+    tz, conflicts = zone(schedule.timezone), []
+    for start in sorted(starts):
+        day = start.astimezone(tz).date()
+        if limits.blocks(day, length):
+            conflicts.append(start)
+        else:
+            limits.add(day, length)
+    return conflicts
 
 
 # --- the event type's fields ------------------------------------------------------------------------------------

@@ -100,6 +100,13 @@ class PeriodLimits:
         self._totals = totals
         self._cache: dict[tuple[date, int], bool] = {}
 
+    def add(self, day: date, minutes: int) -> None:
+        """Count one more booking (of the event type, so every scope counts it) on local date ``day``."""
+        for (_scope, period, unit), totals in self._totals.items():
+            key = period_start(period, day)
+            totals[key] = totals.get(key, 0) + (1 if unit == "bookings" else minutes)
+        self._cache.clear()
+
     def used(self, limit: Limit, day: date) -> int:
         """Bookings (or minutes) already in the period of ``day`` that ``limit`` counts."""
         return self._totals[(limit.scope, limit.period, limit.unit)].get(period_start(limit.period, day), 0)
