@@ -11,6 +11,7 @@ No database or Flask access: the usage (existing bookings as ``(local date, minu
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -87,16 +88,21 @@ class PeriodLimits:
         self.limits = tuple(limits)
         totals: dict[tuple[str, str, str], dict[date, int]] = {}
         for scope in {limit.scope for limit in self.limits}:
-            rows = list(usage.get(scope, ()))
-            for period in {limit.period for limit in self.limits if limit.scope == scope}:
-                counts: dict[date, int] = {}
-                minutes: dict[date, int] = {}
+            rows = list(usage.get(scope, ()))      # one pass over the bookings, then over their dates only
+            day_counts: dict[date, int] = Counter(day for day, _ in rows)
+            day_minutes: dict[date, int] = dict.fromkeys(day_counts, 0)
+            if any(limit.unit == "minutes" for limit in self.limits if limit.scope == scope):
                 for day, length in rows:
-                    key = period_start(period, day)
-                    counts[key] = counts.get(key, 0) + 1
-                    minutes[key] = minutes.get(key, 0) + length
-                totals[(scope, period, "bookings")] = counts
-                totals[(scope, period, "minutes")] = minutes
+                    day_minutes[day] += length
+            for period in {limit.period for limit in self.limits if limit.scope == scope}:
+                counts, minutes = ({}, {}) if period != "day" else (day_counts, day_minutes)
+                if period != "day":
+                    for day, count in day_counts.items():
+                        key = period_start(period, day)
+                        counts[key] = counts.get(key, 0) + count
+                        minutes[key] = minutes.get(key, 0) + day_minutes[day]
+                totals[(scope, period, "bookings")] = dict(counts)
+                totals[(scope, period, "minutes")] = dict(minutes)
         self._totals = totals
         self._cache: dict[tuple[date, int], bool] = {}
 
