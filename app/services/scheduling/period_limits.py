@@ -104,7 +104,7 @@ class PeriodLimits:
                 totals[(scope, period, "bookings")] = dict(counts)
                 totals[(scope, period, "minutes")] = dict(minutes)
         self._totals = totals
-        self._cache: dict[tuple[date, int], bool] = {}
+        self._cache: dict[int, tuple] = {}
 
     def add(self, day: date, minutes: int) -> None:
         """Count one more booking (of the event type, so every scope counts it) on local date ``day``."""
@@ -122,14 +122,25 @@ class PeriodLimits:
         return [Reached(limit, used) for limit in self.limits
                 if (used := self.used(limit, day)) + limit.cost(length) > limit.maximum]
 
+    def _blocked(self, length: int) -> tuple[bool, frozenset[tuple[str, date]], tuple[str, ...]]:
+        """For ``length``-minute slots: whether every date is blocked (a limit below one slot's cost), the
+        (period, first date) pairs that are full, and the periods among them."""
+        everywhere, full = False, set()
+        for limit in self.limits:
+            cost = limit.cost(length)
+            everywhere = everywhere or cost > limit.maximum
+            full.update((limit.period, key) for key, used in self._totals[(limit.scope, limit.period, limit.unit)]
+                        .items() if used + cost > limit.maximum)
+        return everywhere, frozenset(full), tuple({period for period, _ in full})
+
     def blocks(self, day: date, length: int) -> bool:
-        """True when a ``length``-minute slot on local date ``day`` would exceed a limit."""
-        key = (day, length)
-        found = self._cache.get(key)
+        """True when a ``length``-minute slot on local date ``day`` would exceed a limit (the full periods are
+        found once per length, so a date costs a set lookup per full kind of period, none when nothing is full)."""
+        found = self._cache.get(length)
         if found is None:
-            found = self._cache[key] = any(self.used(limit, day) + limit.cost(length) > limit.maximum
-                                           for limit in self.limits)
-        return found
+            found = self._cache[length] = self._blocked(length)
+        everywhere, full, periods = found
+        return everywhere or any((period, period_start(period, day)) in full for period in periods)
 
 
 def describe(reached: Reached, length: int) -> str:
