@@ -164,3 +164,34 @@ def test_the_troubleshooter_says_which_limit_was_reached(host):
                for label in labels)
     assert all(not s.available for s in explanation.slots)
     assert any("Weekly limit reached" in note for note in explanation.notes)
+
+
+def test_bookings_far_from_the_window_count_for_the_month_and_the_year(host, make_user):
+    """Bookings outside the window's weeks are counted per month by the database: they still fill a month or a
+    year, and never a day or a week of the window."""
+    event_type = _set(factories.event_type(host), max_per_month=2, window_days=120)
+    late = date(2030, 4, 22)                                   # the last full week of April
+    factories.booking_row(event_type, _at(date(2030, 4, 2), 9))
+    assert late in _days_offered(event_type, late, 7)
+    factories.booking_row(event_type, _at(date(2030, 4, 3), 9))
+    assert not any(d.month == 4 for d in _days_offered(event_type, late, 7))
+    assert date(2030, 5, 1) in _days_offered(event_type, late, 10)
+    Booking.delete().execute()
+    event_type = _set(event_type, max_per_month=None, max_per_year=3, max_per_week=1, max_per_day=1)
+    for day in (date(2030, 1, 7), date(2030, 2, 11), date(2030, 3, 4)):
+        factories.booking_row(event_type, _at(day, 9))
+    assert _days_offered(event_type, MONDAY, 14) == set()
+    Booking.delete().where(Booking.start_at < _at(date(2030, 1, 8), 0)).execute()
+    assert _days_offered(event_type, MONDAY, 7) == _weekdays(MONDAY, 7)       # 2 of 3; the weeks are untouched
+    # host-wide: a team booking far away counts once, though the host both has it filed and attends it
+    booking_limits.save_host_limits(host, {"max_per_year": "3"})
+    _set(event_type, max_per_year=None)
+    teammate = make_user("tom", timezone=NY)
+    team = factories.team(host, [teammate])
+    team_type = factories.team_event_type(host, team, [host, teammate], kind="collective")
+    made = svc.create_booking(team_type, factories.booking_request(_at(date(2030, 4, 22), 11), timezone=NY),
+                              now=NOW).booking
+    assert made.user_id == host.id                      # filed under the host, who also attends it
+    assert _days_offered(EventType.get_by_id(event_type.id), MONDAY, 7) == set()    # 2 + 1 of 3
+    Booking.delete().where(Booking.start_at < _at(date(2030, 2, 12), 0)).execute()
+    assert _days_offered(EventType.get_by_id(event_type.id), MONDAY, 7) == _weekdays(MONDAY, 7)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+
+from peewee import Case, fn
 
 from app.db import transaction
 from app.models import Booking, BookingHost, EventType, HostBookingLimits, User
@@ -89,21 +91,69 @@ def _taken(low: datetime, high: datetime, exclude_booking_id: str | None):
 def _usage(event_type: EventType, hosts: Sequence[str], scope: str, low: datetime, high: datetime,
            exclude_booking_id: str | None) -> dict[str, dict[str, tuple[datetime, datetime]]]:
     """host -> booking id -> (start, end) of the bookings ``scope`` counts whose start is in [low, high)."""
-    columns = (Booking.id, Booking.start_at, Booking.end_at)
-    taken = _taken(low, high, exclude_booking_id)
-    queries = []
-    if scope == "event_type":
-        taken &= Booking.event_type == event_type.id
-    if scope == "host" or not event_type.team_id:
-        queries.append(Booking.select(Booking.user, *columns).where(taken & Booking.user.in_(list(hosts))))
-    if scope == "host" or event_type.team_id:
-        queries.append(Booking.select(BookingHost.user, *columns)
-                       .join(BookingHost, on=(BookingHost.booking == Booking.id))
-                       .where(taken & BookingHost.user.in_(list(hosts))))
     found: dict[str, dict[str, tuple[datetime, datetime]]] = {host: {} for host in hosts}
-    for query in queries:
+    condition = _taken(low, high, exclude_booking_id)
+    for _column, query in _scope_queries(event_type, hosts, scope, condition, Booking.id, Booking.start_at,
+                                         Booking.end_at):
         for host, booking_id, start_at, end_at in query.tuples():
-            found[host][booking_id] = (start_at, end_at)      # a booking both filed under and attended: once
+            found[host][booking_id] = (start_at, end_at)
+    return found
+
+
+def _scope_queries(event_type: EventType, hosts: Sequence[str], scope: str, condition, *columns) -> list:
+    """(host column, query selecting it and ``columns``) of the bookings ``scope`` counts: those filed under the
+    host, and the team bookings they attend but are not filed under them (so none counts twice)."""
+    if scope == "event_type":
+        condition &= Booking.event_type == event_type.id
+    queries = []
+    if scope == "host" or not event_type.team_id:
+        queries.append((Booking.user, Booking.select(Booking.user, *columns)
+                        .where(condition & Booking.user.in_(list(hosts)))))
+    if scope == "host" or event_type.team_id:
+        queries.append((BookingHost.user, Booking.select(BookingHost.user, *columns)
+                        .join(BookingHost, on=(BookingHost.booking == Booking.id))
+                        .where(condition & BookingHost.user.in_(list(hosts)) & (Booking.user != BookingHost.user))))
+    return queries
+
+
+def _months(zones: Mapping[str, str], low: datetime, high: datetime, start: datetime,
+            end: datetime) -> dict[str, list[tuple[date, datetime, datetime]]]:
+    """zone -> (a local date, UTC start, UTC end) of every calendar month meeting [low, high) in that zone. The date
+    stands for the month's bookings outside the weeks of the window [start, end): the month's first date, or when
+    that is in those weeks, the first date after them (no day or week of the window contains it)."""
+    out = {}
+    for tz_name in set(zones.values()):
+        tz, months = zone(tz_name), []
+        weeks = (period_start("week", (start - timedelta(days=1)).astimezone(tz).date()),
+                 period_end("week", (end + timedelta(days=1)).astimezone(tz).date()))
+        first, last = period_start("month", low.astimezone(tz).date()), high.astimezone(tz).date()
+        while first <= last:
+            following = period_end("month", first)
+            stands_for = first if not weeks[0] <= first < weeks[1] else weeks[1]
+            months.append((stands_for, datetime.combine(first, time(0), tz).astimezone(UTC),
+                           datetime.combine(following, time(0), tz).astimezone(UTC)))
+            first = following
+        out[tz_name] = months
+    return out
+
+
+def _far_counts(event_type: EventType, zones: Mapping[str, str], scope: str, far: tuple[datetime, datetime],
+                near: tuple[datetime, datetime], window: tuple[datetime, datetime],
+                exclude_booking_id: str | None) -> dict[str, dict[date, int]]:
+    """host -> a date of a month (see ``_months``) -> bookings ``scope`` counts in that month of the host's zone,
+    within ``far`` but outside ``near``: one aggregate query per query of the scope, a column per month."""
+    months = _months(zones, *far, *window)
+    columns = {(tz_name, first): fn.SUM(Case(None, [((Booking.start_at >= a) & (Booking.start_at < b), 1)], 0))
+               for tz_name, spans in months.items() for first, a, b in spans}
+    condition = _taken(*far, exclude_booking_id) & ((Booking.start_at < near[0]) | (Booking.start_at >= near[1]))
+    found: dict[str, dict[date, int]] = {host: {} for host in zones}
+    keys = list(columns)
+    for host_column, query in _scope_queries(event_type, list(zones), scope, condition, *columns.values()):
+        for host, *sums in query.group_by(host_column).tuples():
+            mine = found[host]
+            for (tz_name, first), total in zip(keys, sums, strict=True):
+                if tz_name == zones[host] and total:
+                    mine[first] = mine.get(first, 0) + int(total)
     return found
 
 
@@ -117,18 +167,28 @@ def limits_of(event_type: EventType, zones: Mapping[str, str], start: datetime, 
     limited = {host: limits for host, limits in per_host.items() if limits}
     if not limited:
         return out
-    low, high = _span([x for limits in limited.values() for x in limits], zones, start, end)
+    # bookings near the window (its weeks) are read one by one; further ones, which only monthly and yearly counts
+    # reach, are counted per month by the database
+    near = _span([Limit("week", "bookings", 0)], zones, start, end)
+    far = _span([x for limits in limited.values() for x in limits], zones, start, end)
+    far = (min(far[0], near[0]), max(far[1], near[1]))
     usage: dict[str, dict[str, list]] = {host: {} for host in limited}
+    counted: dict[str, dict[str, dict[date, int]]] = {host: {} for host in limited}
     for scope in ("event_type", "host"):
         hosts = [host for host, limits in limited.items() if any(x.scope == scope for x in limits)]
         if not hosts:
             continue
-        for host, rows in _usage(event_type, hosts, scope, low, high, exclude_booking_id).items():
+        for host, rows in _usage(event_type, hosts, scope, *near, exclude_booking_id).items():
             tz = zone(zones[host])
             usage[host][scope] = [(a.astimezone(tz).date(), int((b - a).total_seconds() // 60))
                                   for a, b in rows.values()]
+        if far != near:
+            hosts_zones = {host: zones[host] for host in hosts}
+            for host, months in _far_counts(event_type, hosts_zones, scope, far, near, (start, end),
+                                            exclude_booking_id).items():
+                counted[host][scope] = months
     for host, limits in limited.items():
-        out[host] = PeriodLimits(limits, usage[host])
+        out[host] = PeriodLimits(limits, usage[host], counted[host])
     return out
 
 

@@ -80,16 +80,20 @@ class PeriodLimits:
     """Limits with the bookings they count, answering "does a slot on this local date fit?" once per date.
 
     ``usage``: scope -> ``(local date of the start, minutes)`` of each existing booking that scope counts.
+    ``counted``: scope -> local date -> more bookings counted on that date whose minutes do not matter (the loader
+    gives those far from the window, which only monthly and yearly counts reach, as totals).
     """
 
     __slots__ = ("_cache", "_totals", "limits")
 
-    def __init__(self, limits: Sequence[Limit], usage: Mapping[str, Iterable[tuple[date, int]]]) -> None:
+    def __init__(self, limits: Sequence[Limit], usage: Mapping[str, Iterable[tuple[date, int]]],
+                 counted: Mapping[str, Mapping[date, int]] | None = None) -> None:
         self.limits = tuple(limits)
         totals: dict[tuple[str, str, str], dict[date, int]] = {}
         for scope in {limit.scope for limit in self.limits}:
             rows = list(usage.get(scope, ()))      # one pass over the bookings, then over their dates only
             day_counts: dict[date, int] = Counter(day for day, _ in rows)
+            day_counts.update((counted or {}).get(scope, {}))
             day_minutes: dict[date, int] = dict.fromkeys(day_counts, 0)
             if any(limit.unit == "minutes" for limit in self.limits if limit.scope == scope):
                 for day, length in rows:
