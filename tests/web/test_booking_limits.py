@@ -24,11 +24,12 @@ def html(response) -> str:
 
 
 @pytest.fixture
-def hana(app, client, db_conn):
+def hana(app, client):
     from tests import factories
-    user = factories.user("hana", timezone="America/New_York")
-    login(client, user)
-    return user
+    with app.app_context():         # models are read between requests (each request has its own connection)
+        user = factories.user("hana", timezone="America/New_York")
+        login(client, user)
+        yield user
 
 
 def test_the_editor_saves_and_shows_the_limits(client, hana):
