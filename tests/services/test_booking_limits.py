@@ -195,3 +195,20 @@ def test_bookings_far_from_the_window_count_for_the_month_and_the_year(host, mak
     assert _days_offered(EventType.get_by_id(event_type.id), MONDAY, 7) == set()    # 2 + 1 of 3
     Booking.delete().where(Booking.start_at < _at(date(2030, 2, 12), 0)).execute()
     assert _days_offered(EventType.get_by_id(event_type.id), MONDAY, 7) == _weekdays(MONDAY, 7)
+
+
+@pytest.mark.parametrize(("first", "far_days"), [
+    (date(2030, 3, 25), [date(2030, 1, 14), date(2030, 11, 5), date(2030, 12, 10)]),   # the year before and after
+    (date(2030, 1, 7), [date(2030, 6, 3), date(2030, 9, 9), date(2030, 10, 7)]),     # only after the window
+])
+def test_a_yearly_total_from_far_bookings_fills_no_week_of_the_window(host, first, far_days):
+    event_type = _set(factories.event_type(host), max_per_year=3, max_per_week=1, window_type="range",
+                      window_start=date(2030, 1, 1), window_end=date(2030, 12, 31))
+    now = datetime(2029, 12, 1, tzinfo=UTC)
+    offered = lambda: {s.astimezone(zone(NY)).date() for s in available_slots(  # noqa: E731
+        EventType.get_by_id(event_type.id), _at(first, 0), _at(first + timedelta(days=14), 0), now=now)}
+    for day in far_days[:2]:
+        factories.booking_row(event_type, _at(day, 9))
+    assert offered() == _weekdays(first, 14)          # 2 of 3 a year; the window's weeks hold none
+    factories.booking_row(event_type, _at(far_days[2], 9))
+    assert offered() == set()

@@ -116,44 +116,60 @@ def _scope_queries(event_type: EventType, hosts: Sequence[str], scope: str, cond
     return queries
 
 
-def _months(zones: Mapping[str, str], low: datetime, high: datetime, start: datetime,
-            end: datetime) -> dict[str, list[tuple[date, datetime, datetime]]]:
-    """zone -> (a local date, UTC start, UTC end) of every calendar month meeting [low, high) in that zone. The date
-    stands for the month's bookings outside the weeks of the window [start, end): the month's first date, or when
-    that is in those weeks, the first date after them (no day or week of the window contains it)."""
+def _buckets(zones: Mapping[str, str], start: datetime, end: datetime,
+             years: bool) -> dict[str, list[tuple[date, Any]]]:
+    """zone -> (a local date, condition on the start) of each group of bookings counted as a total: the months of
+    the window [start, end) in that zone, and (``years``) the rest of its years. The date stands for the group:
+    it is in the group's month (or year) but outside the window's weeks, so it fills no day or week of the window."""
     out = {}
     for tz_name in set(zones.values()):
-        tz, months = zone(tz_name), []
-        weeks = (period_start("week", (start - timedelta(days=1)).astimezone(tz).date()),
-                 period_end("week", (end + timedelta(days=1)).astimezone(tz).date()))
-        first, last = period_start("month", low.astimezone(tz).date()), high.astimezone(tz).date()
-        while first <= last:
-            following = period_end("month", first)
-            stands_for = first if not weeks[0] <= first < weeks[1] else weeks[1]
-            months.append((stands_for, datetime.combine(first, time(0), tz).astimezone(UTC),
-                           datetime.combine(following, time(0), tz).astimezone(UTC)))
-            first = following
-        out[tz_name] = months
+        tz = zone(tz_name)
+
+        def utc(day: date, tz=tz) -> datetime:
+            return datetime.combine(day, time(0), tz).astimezone(UTC)
+
+        first, last = (start - timedelta(days=1)).astimezone(tz).date(), (end + timedelta(days=1)).astimezone(tz).date()
+        weeks = (period_start("week", first), period_end("week", last))
+        months, month = [], period_start("month", first)
+        while month <= last:
+            months.append(month)
+            month = period_end("month", month)
+        groups = []
+        for month in months:
+            stands_for = month if not weeks[0] <= month < weeks[1] else weeks[1]
+            following = period_end("month", month)
+            groups.append((stands_for, (Booking.start_at >= utc(month)) & (Booking.start_at < utc(following))))
+        for year in sorted({m.year for m in months}) if years else ():
+            inside = [m for m in months if m.year == year]          # contiguous
+            lo, hi = inside[0], period_end("month", inside[-1])
+            after = max(hi, weeks[1])
+            stands_for = date(year, 1, 1) if lo.month > 1 else (after if after.year == year else None)
+            if stands_for is not None:
+                groups.append((stands_for, (Booking.start_at >= utc(date(year, 1, 1)))
+                               & (Booking.start_at < utc(date(year + 1, 1, 1)))
+                               & ((Booking.start_at < utc(lo)) | (Booking.start_at >= utc(hi)))))
+        out[tz_name] = groups
     return out
 
 
 def _far_counts(event_type: EventType, zones: Mapping[str, str], scope: str, far: tuple[datetime, datetime],
                 near: tuple[datetime, datetime], window: tuple[datetime, datetime],
-                exclude_booking_id: str | None) -> dict[str, dict[date, int]]:
-    """host -> a date of a month (see ``_months``) -> bookings ``scope`` counts in that month of the host's zone,
-    within ``far`` but outside ``near``: one aggregate query per query of the scope, a column per month."""
-    months = _months(zones, *far, *window)
-    columns = {(tz_name, first): fn.SUM(Case(None, [((Booking.start_at >= a) & (Booking.start_at < b), 1)], 0))
-               for tz_name, spans in months.items() for first, a, b in spans}
+                exclude_booking_id: str | None, far_years: bool) -> dict[str, dict[date, int]]:
+    """host -> a date (see ``_buckets``) -> bookings ``scope`` counts in that group in the host's zone, within
+    ``far`` but outside ``near``: one aggregate query per query of the scope, a column per group (a few)."""
+    groups = _buckets(zones, *window, years=far_years)
+    columns = {(tz_name, index): fn.SUM(Case(None, [(condition, 1)], 0))
+               for tz_name, found in groups.items() for index, (_day, condition) in enumerate(found)}
     condition = _taken(*far, exclude_booking_id) & ((Booking.start_at < near[0]) | (Booking.start_at >= near[1]))
     found: dict[str, dict[date, int]] = {host: {} for host in zones}
     keys = list(columns)
     for host_column, query in _scope_queries(event_type, list(zones), scope, condition, *columns.values()):
         for host, *sums in query.group_by(host_column).tuples():
             mine = found[host]
-            for (tz_name, first), total in zip(keys, sums, strict=True):
+            for (tz_name, index), total in zip(keys, sums, strict=True):
                 if tz_name == zones[host] and total:
-                    mine[first] = mine.get(first, 0) + int(total)
+                    day = groups[tz_name][index][0]
+                    mine[day] = mine.get(day, 0) + int(total)
     return found
 
 
@@ -170,7 +186,8 @@ def limits_of(event_type: EventType, zones: Mapping[str, str], start: datetime, 
     # bookings near the window (its weeks) are read one by one; further ones, which only monthly and yearly counts
     # reach, are counted per month by the database
     near = _span([Limit("week", "bookings", 0)], zones, start, end)
-    far = _span([x for limits in limited.values() for x in limits], zones, start, end)
+    limits_all = [x for limits in limited.values() for x in limits]
+    far = _span(limits_all, zones, start, end)
     far = (min(far[0], near[0]), max(far[1], near[1]))
     usage: dict[str, dict[str, list]] = {host: {} for host in limited}
     counted: dict[str, dict[str, dict[date, int]]] = {host: {} for host in limited}
@@ -184,8 +201,9 @@ def limits_of(event_type: EventType, zones: Mapping[str, str], start: datetime, 
                                   for a, b in rows.values()]
         if far != near:
             hosts_zones = {host: zones[host] for host in hosts}
+            years = any(x.period == "year" for x in limits_all if x.scope == scope)
             for host, months in _far_counts(event_type, hosts_zones, scope, far, near, (start, end),
-                                            exclude_booking_id).items():
+                                            exclude_booking_id, years).items():
                 counted[host][scope] = months
     for host, limits in limited.items():
         out[host] = PeriodLimits(limits, usage[host], counted[host])
