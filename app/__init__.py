@@ -100,12 +100,14 @@ def create_app(overrides: dict | None = None) -> Flask:
         team_bookings,
     )
     from app.services.booking import one_time_links as _links  # noqa: F401 (uses up single-use links in bookings)
+    from app.services.booking import series_limits as _series_limits  # noqa: F401 (booking limits over a series)
     from app.services.booking.approvals import confirm_request  # noqa: F401 (requests the host confirms)
     from app.services.developer import webhooks  # noqa: F401
     from app.services.integrations import calendar_sync, calendars, close_links, crm_sync, meetings  # noqa: F401
     from app.services.messaging import notices as messaging_notices  # noqa: F401 (WhatsApp confirmations, reminders)
     from app.services.routing import responses  # noqa: F401 (links bookings to routing forms)
     from app.services.scheduling import (  # noqa: F401 (event-type options; out_of_office: its busy source)
+        booking_limits,
         event_type_guests,
         event_type_policies,
         event_type_prices,

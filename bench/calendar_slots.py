@@ -8,7 +8,9 @@ weekly for 8 weeks) connected
 through the service, the other none. The first request for each day warms the cache (a real fetch and parse);
 then the day's-slots partial (GET /<username>/30-min/slots?date=..., as htmx asks for it) is requested for
 random days through the Flask test client, alternating hosts, and p50/p95 are reported per host.
-Target: p95 with calendars within 10 ms of p95 without.
+Target: p95 with calendars within 10 ms of p95 without. ``--limits N`` (issue 23) gives both hosts booking limits
+that hide nothing (all six host-wide, the five more of the event type) and N past bookings each, earlier this year,
+which the yearly limits read on every request.
 """
 from __future__ import annotations
 
@@ -67,10 +69,34 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def add_limits(hosts: list, bookings: int) -> None:
+    """High booking limits on each host and their 30-min event type, and ``bookings`` past bookings this year."""
+    from app.models import Booking, EventType
+    from app.services.scheduling import booking_limits
+
+    now = datetime.now(UTC)
+    first = datetime(now.year, 1, 1, tzinfo=UTC)
+    for host in hosts:
+        booking_limits.save_host_limits(host, {"max_per_day": 900, "max_per_week": 5000, "max_per_month": 20000,
+                                               "max_per_year": 200000, "max_minutes_per_day": 1440,
+                                               "max_minutes_per_week": 10080})
+        event_type = EventType.get((EventType.user == host) & (EventType.slug == "30-min"))
+        EventType.update(max_per_week=5000, max_per_month=20000, max_per_year=200000, max_minutes_per_day=1440,
+                         max_minutes_per_week=10080).where(EventType.id == event_type.id).execute()
+        span = max(1, int((now - first).total_seconds() // 1800) - 1)
+        for n in range(bookings):
+            start = first + timedelta(minutes=30 * (n * 7919 % span))
+            Booking.create(user=host, event_type=event_type, start_at=start, end_at=start + timedelta(minutes=30),
+                           event_name="30 Minute Meeting", invitee_name=f"Past {n}", invitee_email=f"p{n}@example.com",
+                           invitee_timezone="UTC", status="CONFIRMED", source="page")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--limits", type=int, default=None, metavar="BOOKINGS",
+                        help="booking limits on both hosts, with this many past bookings each")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="linktime-bench-cal-"))
@@ -98,6 +124,8 @@ def main() -> None:
             schedule.weekly = {str(d): [["08:00", "20:00"]] for d in range(7)}
             schedule.save()
             hosts[name] = host
+        if args.limits is not None:
+            add_limits(list(hosts.values()), args.limits)
         calendars.connect_ics(hosts["busyhost"], url=base + "/a.ics")
         calendars.connect_ics(hosts["busyhost"], url=base + "/b.ics")
 

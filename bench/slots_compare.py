@@ -5,7 +5,9 @@
 
 ``--print`` writes the sorted UTC slot starts as JSON (the format of expected_N.json); ``--runs N`` times
 ``compute_slots`` on the already-parsed input N times and prints the median in milliseconds (wall time;
-``--clock cpu`` measures this process's CPU time instead, steadier on a busy machine).
+``--clock cpu`` measures this process's CPU time instead, steadier on a busy machine). ``--limits`` adds booking
+limits (issue 23: per week, month and year and booked minutes per day and week, the event type's and the host's,
+high enough to hide nothing) counting every busy interval as a booking; building them is inside the timing.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.services.scheduling.availability import Schedule, SlotRules, TimeRange, compute_slots
+from app.services.scheduling.period_limits import Limit, PeriodLimits
 
 
 def parse_instant(text: str) -> datetime:
@@ -75,12 +78,29 @@ def event_fields(raw: dict) -> dict:
 CLOCKS = {"wall": clock.perf_counter, "cpu": clock.process_time}
 
 
-def median_ms(inputs: dict, runs: int, timer=clock.perf_counter) -> float:
-    """Median time in milliseconds of ``compute_slots`` on parsed inputs."""
+def limit_inputs(inputs: dict) -> tuple[list[Limit], dict]:
+    """Limits that hide nothing, and every busy interval as a booking of the event type (local date, minutes)."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(inputs["schedule"].timezone)
+    rows = [(start.astimezone(tz).date(), int((end - start).total_seconds() // 60)) for start, end in inputs["busy"]]
+    big = 10 ** 9
+    limits = [Limit(period, unit, big, scope) for period, unit in (("week", "bookings"), ("month", "bookings"),
+                                                                  ("year", "bookings"), ("day", "minutes"),
+                                                                  ("week", "minutes"))
+              for scope in ("event_type", "host")]
+    return limits, {"event_type": rows, "host": rows}
+
+
+def median_ms(inputs: dict, runs: int, timer=clock.perf_counter, limits: tuple | None = None) -> float:
+    """Median time in milliseconds of ``compute_slots`` on parsed inputs (with ``limits``: building them too)."""
     timings = []
     for _ in range(runs):
         started = timer()
-        compute_slots(**inputs)
+        if limits is not None:
+            compute_slots(**inputs, limits=PeriodLimits(*limits))
+        else:
+            compute_slots(**inputs)
         timings.append((timer() - started) * 1000)
     return statistics.median(timings)
 
@@ -92,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=0, help="time N runs and print the median ms")
     parser.add_argument("--clock", choices=CLOCKS, default="wall",
                         help="what --runs measures: wall time (default) or this process's CPU time")
+    parser.add_argument("--limits", action="store_true", help="apply booking limits that hide nothing (see above)")
     args = parser.parse_args(argv)
     if not args.print and args.runs <= 0:
         parser.error("nothing to do: pass --print and/or --runs N")
@@ -100,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.print:
         print(json.dumps([format_instant(slot) for slot in compute_slots(**inputs)], separators=(",", ":")))
     if args.runs > 0:
-        print(f"{median_ms(inputs, args.runs, CLOCKS[args.clock]):.3f}")
+        limits = limit_inputs(inputs) if args.limits else None
+        print(f"{median_ms(inputs, args.runs, CLOCKS[args.clock], limits):.3f}")
     return 0
 
 

@@ -264,6 +264,12 @@ def _personal_event_type_schema() -> dict:
         "minimumNotice": integer("Minutes of notice required.", example=60),
         "slotInterval": integer("Minutes between offered starts (null: the duration).", nullable=True),
         "maxPerDay": integer("Most bookings per day (null: no limit).", nullable=True),
+        # booking limits (issue 23), in the zone of the event type's schedule; weeks start on Monday
+        "maxPerWeek": integer("Most bookings per week, Monday to Sunday (null: no limit).", nullable=True),
+        "maxPerMonth": integer("Most bookings per calendar month (null: no limit).", nullable=True),
+        "maxPerYear": integer("Most bookings per calendar year (null: no limit).", nullable=True),
+        "maxMinutesPerDay": integer("Most booked minutes per day (null: no limit).", nullable=True),
+        "maxMinutesPerWeek": integer("Most booked minutes per week (null: no limit).", nullable=True),
         "bookingWindow": obj({"type": string(enum=["rolling", "range"]),
                               "days": integer("Rolling window: days ahead that can be booked."),
                               "startDate": day("Range window: first date.", nullable=True),

@@ -52,6 +52,7 @@ from app.services.errors import ValidationFailed
 from app.services.events import iso
 from app.services.plans import effective_plan, limits_for
 from app.services.scheduling.availability import group_by_day
+from app.services.scheduling.booking_limits import API_NAMES, EVENT_TYPE_FIELDS
 from app.services.scheduling.slots import available_slots
 from app.services.scheduling.team_event_types import for_member
 from app.timezones import is_valid_timezone, zone
@@ -145,6 +146,7 @@ def event_type_json(event_type: EventType, username: str, hosts: list[dict] | No
         "bufferBefore": event_type.buffer_before, "bufferAfter": event_type.buffer_after,
         "minimumNotice": event_type.minimum_notice, "slotInterval": event_type.slot_interval,
         "maxPerDay": event_type.max_per_day,
+        **{API_NAMES[name]: getattr(event_type, name) for name in EVENT_TYPE_FIELDS},     # booking limits
         "bookingWindow": {"type": event_type.window_type, "days": event_type.window_days,
                           "startDate": event_type.window_start.isoformat() if event_type.window_start else None,
                           "endDate": event_type.window_end.isoformat() if event_type.window_end else None},

@@ -120,3 +120,7 @@ from app.models.guests import BookingGuest  # noqa: E402
 
 ALL_MODELS += [BookingGuest]
 __all__ += ["BookingGuest"]
+from app.models.scheduling import HostBookingLimits  # noqa: E402
+
+ALL_MODELS += [HostBookingLimits]
+__all__ += ["HostBookingLimits"]

@@ -98,6 +98,12 @@ class EventType(BaseModel):
     # seats (issue 23): invitees who may book the same slot, each their own booking (null: one, a normal meeting)
     seats = peewee.IntegerField(null=True)
     seats_show_remaining = peewee.BooleanField(default=False)    # the booking page says "4 seats left"
+    # booking limits (issue 23) besides max_per_day, in the schedule's zone (weeks from Monday); null: no limit
+    max_per_week = peewee.IntegerField(null=True)
+    max_per_month = peewee.IntegerField(null=True)
+    max_per_year = peewee.IntegerField(null=True)
+    max_minutes_per_day = peewee.IntegerField(null=True)
+    max_minutes_per_week = peewee.IntegerField(null=True)
 
     class Meta:
         table_name = "event_types"
@@ -139,3 +145,19 @@ EventType.add_index(peewee.ModelIndex(EventType, (EventType.user, EventType.slug
                                       name="event_types_personal_slug", where=EventType.team.is_null()))
 EventType.add_index(peewee.ModelIndex(EventType, (EventType.team, EventType.slug), unique=True,
                                       name="event_types_team_slug", where=EventType.team.is_null(False)))
+
+
+class HostBookingLimits(BaseModel):
+    """Booking limits across all of a host's event types (issue 23), counting every booking they take (their own
+    and the team bookings they attend), in the zone of the schedule in use; null: no limit."""
+    user = peewee.ForeignKeyField(User, unique=True, backref="+", on_delete="CASCADE")
+    max_per_day = peewee.IntegerField(null=True)
+    max_per_week = peewee.IntegerField(null=True)
+    max_per_month = peewee.IntegerField(null=True)
+    max_per_year = peewee.IntegerField(null=True)
+    max_minutes_per_day = peewee.IntegerField(null=True)
+    max_minutes_per_week = peewee.IntegerField(null=True)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "host_booking_limits"

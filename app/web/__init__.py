@@ -17,6 +17,7 @@ def register_web(app: Flask) -> None:
         auth,
         availability,
         booking_guests,
+        booking_limits,
         bookings,
         calls,
         contacts,
@@ -59,7 +60,7 @@ def register_web(app: Flask) -> None:
                    conversations, messaging_agents, whatsapp_senders, troubleshooter,
                    one_time_links, one_time_pages, out_of_office,
                    approvals,
-                   booking_guests,
+                   booking_guests, booking_limits,
                    public):
         app.register_blueprint(module.bp)
 

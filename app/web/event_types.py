@@ -27,6 +27,7 @@ from app.services.booking.payment_providers import PAYMENT_PROVIDERS
 from app.services.errors import ValidationFailed
 from app.services.insights import analytics
 from app.services.scheduling import event_types as service
+from app.web import booking_limits
 from app.web.htmx import is_htmx
 from app.web.integrations import video_offered
 from app.web.rendering import render
@@ -54,6 +55,7 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "invitee_reschedule": "Reschedule policy", "invitee_reschedule_hours": "Reschedule policy",
                 "requires_confirmation": "Requires confirmation",
                 "confirmation_threshold_hours": "Requires confirmation", "max_guests": "Guests"}
+FIELD_LABELS.update(booking_limits.LABELS)
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value", "payment_providers": "payment"}
 
@@ -158,7 +160,7 @@ def values_from_model(event_type) -> dict:
                 "reminders": ["1440"], "reminder_custom": "", "schedule_id": "", **_payment_values(None),
                 "redirect_url": "", "redirect_with_details": False, "requires_confirmation": False,
                 "confirmation_threshold_hours": "", "max_guests": "10", "seats": "", "seats_show_remaining": False,
-                **_policy_values(None)}
+                **_policy_values(None), **booking_limits.event_type_values(None)}
     notice_value, notice_unit = _split_minutes(et.minimum_notice or 0)
     return {
         "name": et.name, "slug": et.slug, "description": et.description or "", "duration": str(et.duration),
@@ -183,6 +185,7 @@ def values_from_model(event_type) -> dict:
         "confirmation_threshold_hours": str(et.confirmation_threshold_hours or ""),
         "max_guests": str(et.max_guests if et.max_guests is not None else 10),
         "seats": str(et.seats or ""), "seats_show_remaining": bool(et.seats_show_remaining),
+        **booking_limits.event_type_values(et),
     }
 
 
@@ -228,6 +231,7 @@ def values_from_form(form: MultiDict) -> dict:
     values.update(guests_section=bool(form.get("guests_section")), max_guests=form.get("max_guests", "").strip())
     values.update(seats_section=bool(form.get("seats_section")), seats=form.get("seats", "").strip(),
                   seats_show_remaining=bool(form.get("seats_show_remaining")))
+    values.update(booking_limits.form_values(form))
     return values
 
 
@@ -265,6 +269,7 @@ def input_from_values(values: dict) -> service.EventTypeInput:
         payment["max_guests"] = values["max_guests"]
     if values.get("seats_section"):
         payment.update(seats=values["seats"], seats_show_remaining=values["seats_show_remaining"])
+    payment.update(booking_limits.input_fields(values))
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],

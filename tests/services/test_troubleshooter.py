@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from app.models import Booking, CalendarBusyCache, EventType, Schedule
 from app.models.base import utcnow
 from app.services.integrations import calendars
-from app.services.scheduling import troubleshooter
+from app.services.scheduling import booking_limits, troubleshooter
 from app.services.scheduling.event_types import effective_schedule
 from app.services.scheduling.slots import available_slots
 from app.timezones import zone
@@ -141,14 +141,26 @@ def _ranges(pairs):
                          min_size=1, max_size=4),
        window_days=st.sampled_from([0, 1, 60]),
        busy=st.lists(st.tuples(st.integers(0, 95), st.integers(1, 8)), max_size=3),
-       now_offset=st.integers(-48, 30), viewer=st.sampled_from([BERLIN, "UTC", "America/New_York"]))
+       now_offset=st.integers(-48, 30), viewer=st.sampled_from([BERLIN, "UTC", "America/New_York"]),
+       limits=st.fixed_dictionaries({}, optional={
+           "max_per_week": st.integers(1, 6), "max_per_month": st.integers(1, 8), "max_per_year": st.integers(1, 9),
+           "max_minutes_per_day": st.sampled_from([30, 60, 90, 120]),
+           "max_minutes_per_week": st.sampled_from([60, 120, 240])}),
+       host_limits=st.fixed_dictionaries({}, optional={
+           "max_per_day": st.integers(1, 4), "max_per_week": st.integers(1, 6),
+           "max_minutes_per_day": st.sampled_from([45, 90, 180])}),
+       earlier=st.lists(st.integers(-12, 12), max_size=4))
 def test_generated_days_agree_with_the_engine_slot_by_slot(host, day, weekly, override, duration, interval, before,
                                                             after, notice, max_per_day, bookings, window_days, busy,
-                                                            now_offset, viewer):
+                                                            now_offset, viewer, limits, host_limits, earlier):
+    """Booking limits included (issue 23): the event type's own and the host's, with bookings earlier and later in
+    the week or month (``earlier``: days from ``day``, of this event type or, when odd, of another one)."""
     event_type = factories.event_type(host)
     EventType.update(duration=duration, slot_interval=interval, buffer_before=before, buffer_after=after,
-                     minimum_notice=notice, max_per_day=max_per_day,
-                     window_days=window_days).where(EventType.id == event_type.id).execute()
+                     minimum_notice=notice, max_per_day=max_per_day, window_days=window_days,
+                     **{name: limits.get(name) for name in booking_limits.EVENT_TYPE_FIELDS}
+                     ).where(EventType.id == event_type.id).execute()
+    booking_limits.save_host_limits(host, {name: str(value) for name, value in host_limits.items()})
     event_type = EventType.get_by_id(event_type.id)
     schedule = effective_schedule(event_type)
     overrides = {} if override is None else {day.isoformat(): _ranges(override)}
@@ -159,6 +171,11 @@ def test_generated_days_agree_with_the_engine_slot_by_slot(host, day, weekly, ov
     for half_hour, minutes, buffer in bookings:
         factories.booking_row(event_type, midnight + timedelta(minutes=30 * half_hour), minutes=minutes,
                               buffer_before=buffer, buffer_after=buffer)
+    other = EventType.get_or_none((EventType.user == host.id) & (EventType.slug == "other")) or \
+        factories.new_event_type(host, name="Other", slug="other", duration=45)
+    for shift in earlier:
+        factories.booking_row(other if shift % 2 else event_type, midnight + timedelta(days=shift, hours=10),
+                              minutes=45 if shift % 2 else duration)
     from app.models import IntegrationCalendar
     cal = IntegrationCalendar.get_or_none(IntegrationCalendar.user == host.id)
     if cal is None:

@@ -377,6 +377,8 @@ def _check_slots(event_type: EventType, starts: list[datetime], length: int, now
                                   exclude_booking_id=exclude_booking_id, schedule=schedule)
         if start not in offered:
             conflicts.append(start)
+    for check in SERIES_CHECKS:     # rules over the whole series, e.g. booking limits (booking_limits)
+        conflicts += [s for s in check(event_type, starts, length, exclude_booking_id) if s not in conflicts]
     if conflicts:
         if len(starts) == 1:
             raise SlotUnavailable()
@@ -386,6 +388,8 @@ def _check_slots(event_type: EventType, starts: list[datetime], length: int, now
                               ". Choose another time or fewer occurrences.", conflicts=names)
 
 
+# (event type, starts, length, booking id to ignore) -> the starts the series as a whole cannot have
+SERIES_CHECKS: list[Callable[[EventType, list[datetime], int, str | None], list[datetime]]] = []
 # Called with each new booking row and its request, in the booking's transaction, before anything is announced (a
 # routing form links its response here, so ``booking.created`` carries it).
 ROW_HOOKS: list[Callable[[Booking, BookingRequest], None]] = []

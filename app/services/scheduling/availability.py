@@ -9,7 +9,8 @@ Pure functions, no database or Flask access.  The rule (shared with the comparis
   change is longer or shorter in real minutes.
 * ``[s - before_buffer, s + length + after_buffer)`` overlaps no busy interval (touching is fine).
 * ``s >= now + minimum_notice``, ``s >= window_start`` and ``s + length <= window_end``.
-* The host-local date has fewer existing bookings than ``max_per_day`` (when set).
+* The host-local date has fewer existing bookings than ``max_per_day`` (when set), and a booking of the slot
+  would exceed none of the booking limits per day, week, month or year (``limits``; see ``period_limits``).
 * ``s`` is on the slot grid.  When the interval divides 60 minutes the grid is the host's wall clock
   (:00, :15, ...), so both occurrences of a repeated hour count and a skipped hour offers nothing.
   Otherwise the grid is every ``interval`` minutes of elapsed time from the start of the working range
@@ -35,6 +36,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from app.services.scheduling.period_limits import PeriodLimits
 
 __all__ = [
     "Schedule",
@@ -387,6 +390,7 @@ def _engine(
     window_end: float,
     now: float,
     day_counts: Mapping[date, int] | None,
+    limits: PeriodLimits | None = None,
 ) -> list[int]:
     """Sorted unique slot starts in epoch seconds; the shared core of both public entry points."""
     if not isinstance(schedule, Schedule):
@@ -420,6 +424,8 @@ def _engine(
     for day in range(timeline.local_day(first_start) - 1, timeline.local_day(last_start) + 1):
         local_date = date.fromordinal(_EPOCH_ORDINAL + day)
         if max_per_day is not None and counts.get(local_date, 0) >= max_per_day:
+            continue
+        if limits is not None and limits.blocks(local_date, rules.length):
             continue
         ranges = _day_ranges(weekly, overrides, local_date)
         midnight = day * _DAY
@@ -457,6 +463,7 @@ def compute_slot_epochs(
     window_end: float,
     now: float,
     day_counts: Mapping[date, int] | None = None,
+    limits: PeriodLimits | None = None,
 ) -> list[int]:
     """Like :func:`compute_slots`, on epoch seconds: returns sorted unique slot starts as epoch ints.
 
@@ -464,7 +471,7 @@ def compute_slot_epochs(
     """
     pairs = list(busy)
     index = _BusyIndex([start for start, _ in pairs], [end for _, end in pairs])
-    return _engine(schedule, rules, index, window_start, window_end, now, day_counts)
+    return _engine(schedule, rules, index, window_start, window_end, now, day_counts, limits)
 
 
 def compute_slot_epochs_indexed(
@@ -475,13 +482,14 @@ def compute_slot_epochs_indexed(
     window_end: float,
     now: float,
     day_counts: Mapping[date, int] | None = None,
+    limits: PeriodLimits | None = None,
 ) -> list[int]:
     """Like :func:`compute_slot_epochs`, with the busy time already indexed by the caller: any object answering
     ``_BusyIndex``'s two queries, ``is_free(lo, hi)`` and ``free_starts(candidates, before, after)`` (epoch
     seconds; candidates come in ascending order, as a ``range`` or an iterator).  Used by the team engine
     (``team_slots``), which runs this engine for many members on indexes that convert little.
     """
-    return _engine(schedule, rules, busy, window_start, window_end, now, day_counts)
+    return _engine(schedule, rules, busy, window_start, window_end, now, day_counts, limits)
 
 
 def compute_slots(
@@ -492,18 +500,20 @@ def compute_slots(
     window_end: datetime,
     now: datetime,
     day_counts: Mapping[date, int] | None = None,
+    limits: PeriodLimits | None = None,
 ) -> list[datetime]:
     """Bookable slot starts for one host, as sorted unique aware UTC datetimes.
 
     ``busy``: ``(start, end)`` aware datetimes (any zone), already widened by the buffers of the existing
     bookings' event types; the new event's own buffers from ``rules`` are applied here.  Slots satisfy
     ``window_start <= s`` and ``s + length <= window_end``.  ``day_counts`` maps host-local dates to the
-    number of existing bookings; a date whose count reaches ``rules.max_per_day`` offers nothing.
+    number of existing bookings; a date whose count reaches ``rules.max_per_day`` offers nothing. ``limits``: the
+    booking limits with the bookings they count; a date on which a booking would exceed one offers nothing.
     Raises ValueError for naive datetimes or inconsistent input (TypeError for arguments of a wrong type).
     """
     window = (_epoch_of(window_start, "window_start"), _epoch_of(window_end, "window_end"))
     now_epoch = _epoch_of(now, "now")
-    epochs = _engine(schedule, rules, _busy_index(busy), *window, now_epoch, day_counts)
+    epochs = _engine(schedule, rules, _busy_index(busy), *window, now_epoch, day_counts, limits)
     from_epoch = datetime.fromtimestamp
     return [from_epoch(epoch, UTC) for epoch in epochs]
 

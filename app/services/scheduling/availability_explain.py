@@ -20,6 +20,7 @@ from app.services.scheduling.availability import (
     _ZoneTimeline,
     load_zone,
 )
+from app.services.scheduling.period_limits import PeriodLimits
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class Candidate:
     """One start on the grid of a working range, with why the engine does not offer it (empty: offered).
 
     ``reasons`` holds codes: ``"past"``, ``"notice"`` (inside the minimum notice), ``"before_window"``,
-    ``"after_window"`` (outside the booking window), ``"day_limit"`` (max bookings per day reached) and
+    ``"after_window"`` (outside the booking window), ``"day_limit"`` (max bookings per day reached),
+    ``("limit", reached)`` for each booking limit a booking of it would exceed (``period_limits.Reached``) and
     ``("busy", i)`` for each busy interval ``i`` (index into the busy list given) overlapping
     ``[s - before_buffer, s + length + after_buffer)``.
     """
@@ -53,6 +55,7 @@ def explain_candidates(
     day_counts: Mapping[date, int] | None,
     span_start: int,
     span_end: int,
+    limits: PeriodLimits | None = None,
 ) -> list[Candidate]:
     """Every grid start in ``[span_start, span_end)`` of every working range (the same ranges and grid as the
     engine), each with the rules of :func:`_engine` that exclude it.  A candidate without reasons is exactly a
@@ -78,6 +81,7 @@ def explain_candidates(
         local_date = date.fromordinal(_EPOCH_ORDINAL + day)
         midnight = day * _DAY
         full = rules.max_per_day is not None and counts.get(local_date, 0) >= rules.max_per_day
+        over = [("limit", r) for r in limits.reached(local_date, rules.length)] if limits is not None else []
         for range_start, range_end in _day_ranges(weekly, schedule.overrides, local_date):
             start = timeline.resolve(midnight + range_start, False)
             end = timeline.resolve(midnight + range_end, True)
@@ -94,6 +98,7 @@ def explain_candidates(
                     reasons.append("after_window")
                 if full:
                     reasons.append("day_limit")
+                reasons.extend(over)
                 reasons.extend(("busy", i) for i, (b0, b1) in enumerate(pairs)
                                if b0 < b1 and b0 < s + reach_after and b1 > s - before)
                 candidate = Candidate(s, local_date, start, end, tuple(reasons))

@@ -116,6 +116,12 @@ class EventTypeInput:
     # seats (issue 23, event_type_seats.py): "" or 0 = one invitee per slot; None leaves it as it is
     seats: Any = None
     seats_show_remaining: bool | None = None
+    # booking limits (issue 23, validated by booking_limits): "" clears one; None leaves it as it is
+    max_per_week: Any = None
+    max_per_month: Any = None
+    max_per_year: Any = None
+    max_minutes_per_day: Any = None
+    max_minutes_per_week: Any = None
 
 
 def slugify(text: str) -> str:
@@ -428,7 +434,8 @@ COPY_FIELDS = ("description", "duration", "extra_durations", "location_type", "l
                "refund_on_host_cancel", "refund_invitee_hours", "redirect_url", "redirect_with_details",
                "invitee_cancel", "invitee_cancel_hours", "invitee_reschedule", "invitee_reschedule_hours",
                "require_cancel_reason", "requires_confirmation", "confirmation_threshold_hours", "max_guests",
-               "seats", "seats_show_remaining")
+               "seats", "seats_show_remaining",
+               "max_per_week", "max_per_month", "max_per_year", "max_minutes_per_day", "max_minutes_per_week")
 
 
 def duplicate_event_type(event_type: EventType, *, ip: str | None = None) -> EventType:

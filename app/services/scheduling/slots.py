@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from app.models import EventType, EventTypeHost, Schedule, User
-from app.services.scheduling import availability
+from app.services.scheduling import availability, booking_limits
 from app.services.scheduling.event_types import effective_schedule
 from app.services.scheduling.schedules import to_engine
 from app.services.scheduling.team_slots import RoundRobinSlots, collective_slots, round_robin_slots
@@ -165,7 +165,9 @@ def available_slots(event_type: EventType, start: datetime, end: datetime, *, no
     busy = busy_of(event_type, [host], start, end, exclude_booking_id)[host]
     day_counts = day_counts_of(event_type, {host: schedule.timezone}, start, end)[host]
     rules = rules_for(event_type, duration)
-    slots = availability.compute_slots(to_engine(schedule), busy, rules, start, end, now, day_counts=day_counts or None)
+    limits = booking_limits.limits_of(event_type, {host: schedule.timezone}, start, end, exclude_booking_id)[host]
+    slots = availability.compute_slots(to_engine(schedule), busy, rules, start, end, now,
+                                       day_counts=day_counts or None, limits=limits)
     for seat_filter in SEAT_FILTERS if event_type.seats else ():
         slots = seat_filter(event_type, slots, start, end, exclude_booking_id, rules.length)
     return slots
@@ -223,9 +225,12 @@ def team_slots(event_type: EventType, start: datetime, end: datetime, *, now: da
     present = [host for host in hosts if host.user_id in schedules]
     present_ids = [host.user_id for host in present]
     busy = busy_of(event_type, present_ids, start, end, exclude_booking_id)
-    counts = day_counts_of(event_type, {uid: schedules[uid].timezone for uid in present_ids}, start, end)
+    zones = {uid: schedules[uid].timezone for uid in present_ids}
+    counts = day_counts_of(event_type, zones, start, end)
+    limits = booking_limits.limits_of(event_type, zones, start, end, exclude_booking_id)
     members = [EngineMember(id=host.user_id, schedule=to_engine(schedules[host.user_id]), busy=busy[host.user_id],
-                            day_counts=counts[host.user_id] or None, fixed=host.is_fixed) for host in present]
+                            day_counts=counts[host.user_id] or None, fixed=host.is_fixed, limits=limits[host.user_id])
+               for host in present]
     if any(host.is_fixed and host.user_id not in schedules for host in hosts):
         return TeamSlots([], hosts=hosts)
     rules = rules_for(event_type, duration)

@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime
 
 from app.services.scheduling.availability import Schedule, SlotRules, compute_slot_epochs_indexed
 from app.services.scheduling.busy_spans import BusySpans
+from app.services.scheduling.period_limits import PeriodLimits
 
 __all__ = ["RoundRobinSlots", "TeamMember", "collective_slots", "round_robin_slots"]
 
@@ -50,6 +51,7 @@ class TeamMember:
     busy: Sequence[tuple[datetime, datetime]] = ()
     day_counts: Mapping[date, int] | None = None
     fixed: bool = False
+    limits: PeriodLimits | None = None      # the member's booking limits per period (``period_limits``)
 
 
 class RoundRobinSlots:
@@ -143,7 +145,8 @@ class _Window:
             busy = BusySpans(member.busy)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"member {member.id!r}: {exc}") from None
-        return compute_slot_epochs_indexed(member.schedule, busy, self.rules, start, end, self.now, member.day_counts)
+        return compute_slot_epochs_indexed(member.schedule, busy, self.rules, start, end, self.now, member.day_counts,
+                                          member.limits)
 
 
 def _intersection(window: _Window, members: Sequence[TeamMember]) -> list[int] | None:

@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from app.models import Booking, BookingHost, EventType
 from app.models.bookings import TAKEN_STATUSES
-from app.services.scheduling import availability_explain, slots
+from app.services.scheduling import availability_explain, booking_limits, slots
 from app.services.scheduling.event_types import effective_schedule
+from app.services.scheduling.period_limits import describe
 from app.services.scheduling.schedules import to_engine
 from app.timezones import zone
 
@@ -41,7 +42,7 @@ class Interval:
 
 @dataclass(frozen=True)
 class Reason:
-    code: str  # past | notice | before_window | after_window | day_limit | booking | buffer | calendar | busy
+    code: str  # past | notice | before_window | after_window | day_limit | limit | booking | buffer | calendar | busy
     label: str
 
 
@@ -176,10 +177,11 @@ def explain(event_type: EventType, day: date, viewer_tz: str, now: datetime | No
     bookings = _booking_labels(host, load_start, load_end)
     busy = _labelled_busy(event_type, host, load_start, load_end, bookings)
     day_counts = slots.day_counts_of(event_type, {host: schedule.timezone}, load_start, load_end)[host]
+    limits = booking_limits.limits_of(event_type, {host: schedule.timezone}, load_start, load_end)[host]
     candidates = availability_explain.explain_candidates(
         engine_schedule, [(b.start.timestamp(), b.end.timestamp()) for b in busy], rules,
         window_start.timestamp(), window_end.timestamp(), now.timestamp(), day_counts or None,
-        int(span_start.timestamp()), int(span_end.timestamp()))
+        int(span_start.timestamp()), int(span_end.timestamp()), limits)
 
     # the timeline
     intervals = result.intervals
@@ -201,6 +203,8 @@ def explain(event_type: EventType, day: date, viewer_tz: str, now: datetime | No
         if rules.max_per_day is not None and day_counts.get(local_date, 0) >= rules.max_per_day:
             result.notes.append(f"{local_date.isoformat()} already has {day_counts.get(local_date, 0)} booking(s) "
                                 f"of this event type: the limit is {rules.max_per_day} a day.")
+        for reached in limits.reached(local_date, rules.length) if limits is not None else []:
+            result.notes.append(f"{local_date.isoformat()}: {describe(reached, rules.length)}.")
     for b in busy:
         if b.end <= span_start or b.start >= span_end:
             continue
@@ -232,7 +236,9 @@ def explain(event_type: EventType, day: date, viewer_tz: str, now: datetime | No
         start = _utc(candidate.start)
         reasons: list[Reason] = []
         for code in candidate.reasons:
-            if isinstance(code, tuple):
+            if isinstance(code, tuple) and code[0] == "limit":
+                reasons.append(Reason("limit", describe(code[1], rules.length)))
+            elif isinstance(code, tuple):
                 reasons.append(_busy_reason(busy[code[1]], bookings, start, start + length, rules, tz))
             else:
                 reasons.append(Reason(code, REASON_TEXT[code]))
