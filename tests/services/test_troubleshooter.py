@@ -201,3 +201,31 @@ def test_a_date_range_window_explains_the_days_before_it(host):
     assert inside.available_count == 16
     after = _agrees(event_type, date(2030, 4, 4), NOW)
     assert {r.code for s in after.slots for r in s.reasons} == {"after_window"}
+
+
+def test_a_seated_class_with_free_seats_is_explained_as_the_engine_offers_it(host):
+    """A seated event type: its class with a free seat stays offered at its own start, and the starts overlapping
+    that class (where the host is teaching) are explained as such, in agreement with the engine."""
+    event_type = factories.event_type(host)
+    EventType.update(seats=3, minimum_notice=0, slot_interval=15).where(EventType.id == event_type.id).execute()
+    event_type = EventType.get_by_id(event_type.id)
+    class_start = datetime(2030, 4, 2, 9, 0, tzinfo=UTC)     # 11:00 Berlin
+    factories.booking_row(event_type, class_start, name="Ivan", seated=True)
+    explanation = _agrees(event_type, date(2030, 4, 2), NOW)
+    by_start = {s.start.astimezone(zone(BERLIN)).time(): s for s in explanation.slots}
+    assert by_start[time(11, 0)].available
+    assert [r.code for r in by_start[time(10, 45)].reasons] == ["seats"]
+    assert [r.code for r in by_start[time(11, 15)].reasons] == ["seats"]
+    assert by_start[time(10, 30)].available and by_start[time(11, 30)].available
+
+
+def test_out_of_office_days_are_named_in_the_timeline_and_the_reasons(host):
+    from app.services.scheduling import out_of_office
+
+    event_type = factories.event_type(host)
+    out_of_office.add_entry(host, out_of_office.EntryInput(start_date=date(2030, 4, 2), end_date=date(2030, 4, 3)),
+                            today=date(2030, 3, 25))
+    explanation = _agrees(event_type, date(2030, 4, 2), NOW)
+    assert explanation.slots and not explanation.available_count
+    assert all(r.label.startswith("Overlaps: Out of office") for s in explanation.slots for r in s.reasons)
+    assert any(i.label == "Out of office" for i in explanation.intervals)

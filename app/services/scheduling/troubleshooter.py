@@ -43,6 +43,7 @@ class Interval:
 @dataclass(frozen=True)
 class Reason:
     code: str  # past | notice | before_window | after_window | day_limit | limit | booking | buffer | calendar | busy
+    #            | seats
     label: str
 
 
@@ -116,8 +117,9 @@ def _labelled_busy(event_type: EventType, host: str, start: datetime, end: datet
     calendars = None
     for source, by_host in slots.busy_by_source(event_type, [host], start, end, None):
         kind = _source_kind(source)
+        away = (getattr(source, "__module__", "") or "").endswith("scheduling.out_of_office")
         for b0, b1 in by_host.get(host, []):
-            label = "Busy"
+            label = "Out of office" if away else "Busy"
             if kind == "booking":
                 matches = bookings.get((b0, b1)) or []
                 if matches:
@@ -147,6 +149,19 @@ def _busy_reason(b: _Busy, bookings: dict, start: datetime, end: datetime, rules
     side = "before" if b.end <= start else "after"
     minutes = rules.before_buffer if side == "before" else rules.after_buffer
     return Reason("buffer", f"Its {minutes}-minute buffer {side} meets: {b.label} ({when})")
+
+
+def _starts_in_open_classes(event_type: EventType, candidates, start: datetime, end: datetime,
+                            length: int) -> set[datetime]:
+    """The starts the engine would offer that a seated event type's slot filters drop (seats, issue 23): they
+    overlap one of its slots that still has free seats. Empty for other event types."""
+    offered = [_utc(c.start) for c in candidates if c.available]
+    if not event_type.seats or not offered:
+        return set()
+    kept = offered
+    for seat_filter in slots.SEAT_FILTERS:
+        kept = seat_filter(event_type, kept, start, end, None, length)
+    return set(offered) - set(kept)
 
 
 def _clock(moment: datetime, tz) -> str:
@@ -232,9 +247,13 @@ def explain(event_type: EventType, day: date, viewer_tz: str, now: datetime | No
 
     # the slots
     length = timedelta(minutes=rules.length)
+    in_a_class = _starts_in_open_classes(event_type, candidates, span_start, span_end, rules.length)
     for candidate in candidates:
         start = _utc(candidate.start)
         reasons: list[Reason] = []
+        if start in in_a_class:
+            reasons.append(Reason("seats", "Overlaps a class of this event type that still has free seats (the "
+                                           "host is in it then; invitees book a seat at its own start)"))
         for code in candidate.reasons:
             if isinstance(code, tuple) and code[0] == "limit":
                 reasons.append(Reason("limit", describe(code[1], rules.length)))
@@ -242,7 +261,8 @@ def explain(event_type: EventType, day: date, viewer_tz: str, now: datetime | No
                 reasons.append(_busy_reason(busy[code[1]], bookings, start, start + length, rules, tz))
             else:
                 reasons.append(Reason(code, REASON_TEXT[code]))
-        result.slots.append(SlotExplanation(start, start + length, candidate.available, tuple(reasons)))
+        result.slots.append(SlotExplanation(start, start + length, candidate.available and not reasons,
+                                            tuple(reasons)))
     if not result.slots and not result.notes:
         result.notes.append("The working hours of this day are shorter than the event.")
     return result
