@@ -4,7 +4,10 @@ shows them again, refuses a bad one inline (nothing saved), and the team's slots
 from __future__ import annotations
 
 from app.db import db
-from tests.web.test_team_event_type_redirects import HTMX, _client, _demo, _edit_url, _form, _new_url, crew  # noqa: F401
+from tests.web import test_team_event_type_redirects as team_form
+from tests.web.test_team_event_type_redirects import HTMX, _client, _demo, _edit_url, _form, _new_url
+
+crew = team_form.crew   # the fixture: Acme's team Sales with Olga, Adam (admin) and Mia
 
 LIMITS = {"limits_section": "1", "max_per_week": "3", "max_per_month": "", "max_per_year": "40",
           "max_minutes_per_day": "90", "max_minutes_per_week": ""}
