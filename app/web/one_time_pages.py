@@ -61,12 +61,21 @@ def _gone(link: OneTimeLink, event_type: EventType, why: str):
                   **host_context(event_type.user, state))
 
 
-@bp.get("/<token>")
-def booking_page(token: str):
+def _when_active(token: str, show):
+    """``show(link, event_type)`` while the link can book; the used or expired page otherwise."""
     link, event_type = _load(token)
     why = links.state_of(link)
     if why != "active":
         return _gone(link, event_type, why)
+    return show(link, event_type)
+
+
+@bp.get("/<token>")
+def booking_page(token: str):
+    return _when_active(token, _show_booking_page)
+
+
+def _show_booking_page(link: OneTimeLink, event_type: EventType):
     if link.kind == "one_off" and not any(k in request.args for k in ("month", "date", "time")):
         # open the calendar on the first proposed time that can still be booked
         offered = links.offered_times(link, event_type)
@@ -74,26 +83,18 @@ def booking_page(token: str):
             state = view_state(request.args, event_type.user.timezone)
             day = offered[0].astimezone(zone(state.tz)).date()
             query = urlencode({**request.args.to_dict(), "month": f"{day:%Y-%m}", "date": day.isoformat()})
-            return redirect(url_for("one_time.booking_page", token=token) + "?" + query)
+            return redirect(url_for("one_time.booking_page", token=link.token) + "?" + query)
     return show_booking_page(event_type, _site(link, event_type))
 
 
 @bp.get("/<token>/calendar")
 def calendar(token: str):
-    link, event_type = _load(token)
-    why = links.state_of(link)
-    if why != "active":
-        return _gone(link, event_type, why)
-    return show_calendar(event_type, _site(link, event_type))
+    return _when_active(token, lambda link, event_type: show_calendar(event_type, _site(link, event_type)))
 
 
 @bp.get("/<token>/slots")
 def slots(token: str):
-    link, event_type = _load(token)
-    why = links.state_of(link)
-    if why != "active":
-        return _gone(link, event_type, why)
-    return show_slots(event_type, _site(link, event_type))
+    return _when_active(token, lambda link, event_type: show_slots(event_type, _site(link, event_type)))
 
 
 @bp.post("/<token>")

@@ -25,12 +25,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from app.db import is_postgres, transaction
+from app.db import transaction
 from app.models import Booking, User
 from app.models.guests import BookingGuest
 from app.services import audit, events
 from app.services.booking import bookings, no_shows
-from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.validation import is_email
 from app.statements import create
 
@@ -126,19 +126,11 @@ def mark_guest_no_show(user: User, booking_id: str, email: str, no_show: bool, n
     no_show = bool(no_show)
     address = (email or "").strip().lower() if isinstance(email, str) else ""
     with transaction(immediate=True):
-        query = Booking.select().where((Booking.id == booking_id) & (Booking.user == user.id))
-        if is_postgres():
-            query = query.for_update()
-        booking = query.first()
-        if booking is None:
-            raise NotFound("Booking not found")
+        booking = no_shows.locked_booking(user, booking_id)
         guest = BookingGuest.get_or_none((BookingGuest.booking == booking.id) & (BookingGuest.email == address))
         if guest is None:
             raise ValidationFailed({"guest": "This booking has no guest with this email address."})
-        if booking.status != "CONFIRMED":
-            raise Conflict(no_shows.NOT_CONFIRMED.get(booking.status, "Only a confirmed booking can be a no-show."))
-        if booking.start_at > now:
-            raise Conflict(no_shows.NOT_STARTED)
+        no_shows.check_markable(booking, now)
         if bool(guest.no_show) == no_show:
             return guest
         guest.no_show = no_show

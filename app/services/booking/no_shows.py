@@ -33,7 +33,28 @@ EVENT = "booking.no_show"
 AUDIT_ACTION = "booking.no_show"
 NOT_STARTED = "The meeting has not started yet: mark a no-show once its start time has passed."
 NOT_CONFIRMED = {"CANCELLED": "This booking was cancelled: there is no meeting to miss.",
-                 "PENDING_PAYMENT": "This booking is not confirmed (the invitee has not paid): it cannot be a no-show."}
+                 "PENDING_PAYMENT": "This booking is not confirmed (the invitee has not paid): it cannot be a no-show.",
+                 "PENDING": "This request is not confirmed yet: it cannot be a no-show."}
+
+
+def locked_booking(user: User, booking_id: str) -> Booking:
+    """Inside a transaction: ``user``'s booking ``booking_id``, its row locked on PostgreSQL (SQLite's immediate
+    transaction already holds the write lock); NotFound for a booking not filed under ``user``."""
+    query = Booking.select().where((Booking.id == booking_id) & (Booking.user == user.id))
+    if is_postgres():
+        query = query.for_update()
+    booking = query.first()
+    if booking is None:
+        raise NotFound("Booking not found")
+    return booking
+
+
+def check_markable(booking: Booking, now: datetime) -> None:
+    """Conflict, saying why, unless ``booking`` (its invitee or a guest) may be marked now."""
+    if booking.status != "CONFIRMED":
+        raise Conflict(NOT_CONFIRMED.get(booking.status, "Only a confirmed booking can be a no-show."))
+    if booking.start_at > now:
+        raise Conflict(NOT_STARTED)
 
 
 def can_mark(booking: Booking, now: datetime | None = None) -> bool:
@@ -50,16 +71,8 @@ def mark_no_show(user: User, booking_id: str, no_show: bool, now: datetime | Non
     now = (now or datetime.now(UTC)).astimezone(UTC)
     no_show = bool(no_show)
     with transaction(immediate=True):
-        query = Booking.select().where((Booking.id == booking_id) & (Booking.user == user.id))
-        if is_postgres():
-            query = query.for_update()
-        booking = query.first()
-        if booking is None:
-            raise NotFound("Booking not found")
-        if booking.status != "CONFIRMED":
-            raise Conflict(NOT_CONFIRMED.get(booking.status, "Only a confirmed booking can be a no-show."))
-        if booking.start_at > now:
-            raise Conflict(NOT_STARTED)
+        booking = locked_booking(user, booking_id)
+        check_markable(booking, now)
         if bool(booking.no_show) == no_show:
             return booking
         booking.no_show = no_show
