@@ -1,7 +1,10 @@
 """A slow model never holds Twilio's webhook (issue 22 acceptance): the real ``python -m app.serve`` (web and queue in
 one process) answers an inbound text with empty TwiML while the Anthropic fake still holds the model's answer, and
 the reply leaves from the agent's number once the model answers. Twilio gives a webhook 15 seconds; the fake would
-hold the model for 60."""
+hold the model for 60, and releases it only after the webhook has answered.
+
+No wall-clock figure is asserted (CI runs with the CPU saturated): the acceptance's "under 1 s while the model takes
+10 s" is measured by ``bench/messaging_webhook.py`` (docs/PERFORMANCE.md, "Messaging webhook with a slow model")."""
 from __future__ import annotations
 
 import os
@@ -11,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
+from app.api.twilio_webhooks import EMPTY_TWIML
 from tests.conftest import PG_DEFAULT
 from tests.fakes.anthropic import AnthropicFake
 from tests.fakes.twilio import TwilioFake, inbound_params, signed_inbound
@@ -76,10 +80,13 @@ def test_the_webhook_answers_while_the_model_is_still_thinking_and_the_reply_fol
             model.delay(60)
             model.reply("Hi! I'm Sarah, Hana's AI assistant. Which day suits you?")
             params = inbound_params(CUSTOMER, "Hi, can I book a meeting?", to=AGENT_NUMBER)
+            # Twilio's contract: a webhook not answered within 15 s fails (the read timeout raises). The model is
+            # held for 60 s and released only below, so an answer at all means the webhook did not wait for it.
+            # The <1 s figure of the acceptance is the benchmark's: bench/messaging_webhook.py.
             answer = requests.post(box.base + INBOUND, data=params, timeout=15,
                                    headers=signed_inbound(box.base + INBOUND, params, twilio.auth_token))
-            assert answer.status_code == 200 and b"<Response" in answer.content, answer.text
-            assert answer.elapsed.total_seconds() < 1.0      # acceptance: under 1 s (a fresh server too)
+            assert answer.status_code == 200, answer.text
+            assert answer.text == EMPTY_TWIML, answer.text        # the reply is not in the webhook's answer
             # the queue asked the model, which is holding its answer: nothing was texted yet
             wait_until(lambda: len(model.requests) == 1, 60, f"the model was never asked\n{box.processes.all_logs()}")
             assert [m for m in twilio.messages if m["to"] == CUSTOMER] == []
