@@ -91,8 +91,11 @@ def test_every_event_arrives_verified_by_the_spec_code_and_the_standardwebhooks_
     with transaction():
         events.emit("payment.received", {"bookingId": booking.id, "amount": 5000, "currency": "usd",
                                          "paymentMethod": "card", "transactionId": "pi_1"}, user_id=host.id)
-    received = receiver.wait_for(6)
-    assert len(received) == 6
+    EventType.update(requires_confirmation=True).where(EventType.id == event_type.id).execute()
+    pending = book(EventType.get_by_id(event_type.id), SLOT + timedelta(days=1), email="ria@example.com")
+    assert pending.status == "PENDING"                                     # booking.requested
+    received = receiver.wait_for(7)
+    assert len(received) == 7
     seen = []
     for request in received:
         payload = verify_both(request, secret)
