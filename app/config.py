@@ -92,6 +92,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUEY_WORKERS", 2, "Worker threads of the embedded queue consumer.", int),
     Setting("WEBHOOK_WORKERS", 4, "Worker threads of the embedded consumer of the webhook queue (deliveries to "
             "customers' endpoints, apart from email and calendar work).", int),
+    Setting("AGENT_WORKERS", 4, "Worker threads of the embedded consumer of the agents queue (the messaging agents' "
+            "replies, which wait on the AI model, apart from email and calendar work).", int),
     Setting("RUN_QUEUE_IN_WEB", True, "`make run`/`python -m app.serve` also runs the queue consumer in the "
             "same process. Set 0 when separate `huey_consumer` processes run the queue.", _bool),
     Setting("RATELIMIT_STORAGE_URL", "memory://", "Rate-limit counters: `memory://` (one process) or "

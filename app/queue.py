@@ -1,4 +1,4 @@
-"""The queue seam: the two Huey lanes, their configuration by the app, and enqueueing a task by its name.
+"""The queue seam: the three Huey lanes, their configuration by the app, and enqueueing a task by its name.
 
 Services never import ``tasks``: they call ``enqueue("process_outbox", message_id)``, and the task modules
 ``register`` each task under its name when they define it. A name nobody registered raises ``TaskNotRegistered``
@@ -11,13 +11,18 @@ it is imported, and ``create_app(overrides)`` governs the queue as it governs ev
 refuses every use (``QueueNotConfigured``) instead of queueing into nowhere.
 
 Storage follows HUEY_URL: a SQLite file in the instance folder by default, Redis or PostgreSQL to share the
-queue between processes; tests set HUEY_IMMEDIATE to run tasks inline. Two lanes share that storage under
+queue between processes; tests set HUEY_IMMEDIATE to run tasks inline. Three lanes share that storage under
 different queue names, each with its own workers:
 - ``huey`` ("linktime"): emails, calendar writes, meetings, the event fan-out, periodic tasks;
 - ``webhook_huey`` ("linktime-webhooks"): deliveries to customers' webhook endpoints (and test sends), whose
   answer time LinkTime does not control. A slow or hanging endpoint can only hold webhook workers, never the
-  workers that send email. ``python -m app.serve`` runs both; scaled out, ``huey_consumer tasks.worker.huey``
-  and ``huey_consumer tasks.webhook_worker.huey`` run them as separate processes.
+  workers that send email;
+- ``agent_huey`` ("linktime-agents"): work that waits on an AI model (the messaging agents' reply to an inbound
+  text, ``tasks.messaging``), which can take 10 s or more, or hang until its timeout. A burst of customers texting a
+  slow model can only hold agent workers, never the workers that send email.
+``python -m app.serve`` runs all three; scaled out, ``huey_consumer tasks.worker.huey``,
+``huey_consumer tasks.webhook_worker.huey`` and ``huey_consumer tasks.agent_worker.huey`` run them as separate
+processes. Periodic tasks run on the main lane only.
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "linktime"
 WEBHOOK_QUEUE = "linktime-webhooks"
+AGENT_QUEUE = "linktime-agents"
 TASK_PACKAGE = "tasks"   # its load_all() defines every task; imported by name, so app/ never imports it
 
 
@@ -137,7 +143,7 @@ class Lane(Huey):
 
 
 def make_huey(cfg: Mapping[str, Any], name: str = DEFAULT_QUEUE) -> Lane:
-    """A lane configured from ``cfg`` (apart from the app's own two)."""
+    """A lane configured from ``cfg`` (apart from the app's own three)."""
     lane = Lane(name)
     lane.configure(cfg)
     return lane
@@ -145,7 +151,8 @@ def make_huey(cfg: Mapping[str, Any], name: str = DEFAULT_QUEUE) -> Lane:
 
 huey = Lane(DEFAULT_QUEUE)
 webhook_huey = Lane(WEBHOOK_QUEUE)
-LANES = {"default": huey, "webhooks": webhook_huey}
+agent_huey = Lane(AGENT_QUEUE)
+LANES = {"default": huey, "webhooks": webhook_huey, "agents": agent_huey}
 
 _tasks: dict[str, Any] = {}
 _app = None
@@ -173,7 +180,7 @@ def enqueue(name: str, *args, delay: float | None = None) -> None:
 
 
 def configure_queue(app) -> None:
-    """Configure both lanes from ``app.config``, bind ``app`` for the tasks and load the task modules."""
+    """Configure every lane from ``app.config``, bind ``app`` for the tasks and load the task modules."""
     global _app
     for lane in LANES.values():
         lane.configure(app.config)

@@ -1,4 +1,4 @@
-"""``python -m app.serve``: one process that migrates, serves HTTP and runs the queue consumer.
+"""``python -m app.serve``: one process that migrates, serves HTTP and runs the queue consumers (one per lane).
 
 This is what ``make run`` starts. Ctrl-C (SIGINT) or SIGTERM stops the web server and lets the
 consumer finish its running tasks. Queued and scheduled tasks live in the queue storage (a SQLite file
@@ -38,11 +38,13 @@ def main() -> int:
 
     consumers = []
     if app.config["RUN_QUEUE_IN_WEB"]:
-        from app.queue import huey, webhook_huey
-        # Two lanes with their own worker threads: deliveries to customers' webhook endpoints never hold the
-        # workers that send email, write calendars and create meetings (app/queue.py).
+        from app.queue import agent_huey, huey, webhook_huey
+        # Three lanes with their own worker threads: deliveries to customers' webhook endpoints and the messaging
+        # agents' replies (waiting on the AI model) never hold the workers that send email, write calendars and
+        # create meetings (app/queue.py). Periodic tasks run on the main lane only.
         for lane, workers, periodic in ((huey, app.config["HUEY_WORKERS"], True),
-                                        (webhook_huey, app.config["WEBHOOK_WORKERS"], False)):
+                                        (webhook_huey, app.config["WEBHOOK_WORKERS"], False),
+                                        (agent_huey, app.config["AGENT_WORKERS"], False)):
             consumer = lane.create_consumer(workers=workers, worker_type="thread", periodic=periodic,
                                             check_worker_health=True,
                                             max_delay=0.5)  # idle workers poll twice a second
@@ -73,7 +75,7 @@ def main() -> int:
             raise
     finally:
         for consumer in consumers:
-            consumer.stop_flag.set()        # both lanes stop taking tasks, then each finishes its running ones
+            consumer.stop_flag.set()        # every lane stops taking tasks, then each finishes its running ones
         for consumer in consumers:
             consumer.stop(graceful=True)
             log.info("queue consumer %s stopped", consumer.huey.name)

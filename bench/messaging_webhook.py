@@ -1,12 +1,13 @@
 """Messaging webhook with a slow model (issue 22): how fast does ``POST /api/webhooks/twilio/inbound`` answer while
 the model takes 10 seconds, and does every reply still arrive?
 
-    .venv/bin/python bench/messaging_webhook.py [--texts 20] [--model-delay 10] [--workers 2] [--timeout 600]
-                                                [--postgres ADMIN_URL]
+    .venv/bin/python bench/messaging_webhook.py [--texts 20] [--model-delay 10] [--workers 2] [--agent-workers 4]
+                                                [--timeout 600] [--postgres ADMIN_URL]
 
 In a fresh temporary instance folder it starts the real ``python -m app.serve`` (web server plus the embedded queue
-consumers, HUEY_WORKERS ``--workers`` threads; SQLite database and queue, or with ``--postgres`` a new PostgreSQL
-database created from ADMIN_URL and dropped at the end) and, in this process on 127.0.0.1, the local fakes:
+consumers, HUEY_WORKERS ``--workers`` and AGENT_WORKERS ``--agent-workers`` threads; SQLite database and queue,
+or with ``--postgres`` a new PostgreSQL database created from ADMIN_URL and dropped at the end) and, in this process
+on 127.0.0.1, the local fakes:
 Anthropic (``tests/fakes/anthropic.py``), holding every answer ``--model-delay`` seconds, and Twilio
 (``tests/fakes/twilio.py``), which records the texts the server sends. A setup script (a separate process, as an
 operator's would be) creates a PRO host with an SMS messaging agent on a number.
@@ -22,8 +23,10 @@ the first request the freshly started server ever handles. Reported:
   reply (must be at least ``--model-delay``: the reply came from the held model answer), as p50/max; and how many
   replies arrived, duplicates, wrong bodies.
 
-The replies queue behind HUEY_WORKERS threads: with the default 2, ``--texts 20`` and a 10 s model the last reply
-comes about 100 s after the texts (the model calls run two at a time). Exits 1 when an answer was not a 200 with
+The replies run on the agents lane (``app/queue.py``) and queue behind its AGENT_WORKERS threads: with the default
+4, ``--texts 20`` and a 10 s model the last reply comes about 50 s after the texts (the model calls run four at a
+time; before the agents lane they ran on the main lane's two HUEY_WORKERS threads, the last reply after about
+100 s). Exits 1 when an answer was not a 200 with
 empty TwiML, an answer took 15 s or more, a reply is missing or wrong, or a reply came sooner than the model's
 delay. Every wait is bounded by ``--timeout`` seconds.
 """
@@ -107,6 +110,8 @@ def main() -> int:
     parser.add_argument("--texts", type=int, default=20, help="inbound texts, each from a different customer")
     parser.add_argument("--model-delay", type=float, default=10, help="seconds the model fake holds each answer")
     parser.add_argument("--workers", type=int, default=2, help="HUEY_WORKERS (main queue worker threads)")
+    parser.add_argument("--agent-workers", type=int, default=4,
+                        help="AGENT_WORKERS (agents queue worker threads: the replies)")
     parser.add_argument("--timeout", type=float, default=600, help="longest wait for the server or the replies")
     parser.add_argument("--postgres", help="an admin URL of PostgreSQL (a database is created on it and dropped)")
     args = parser.parse_args()
@@ -146,7 +151,8 @@ def main() -> int:
         env.pop(setting.name + "_FILE", None)
     env.update({"LINKTIME_ENV": "development", "INSTANCE_DIR": str(tmp / "instance"), "HOST": "127.0.0.1",
                 "PORT": str(port), "BASE_URL": base, "HUEY_URL": f"sqlite:///{tmp / 'instance' / 'queue.db'}",
-                "RUN_QUEUE_IN_WEB": "1", "HUEY_WORKERS": str(args.workers), "SMTP_HOST": "127.0.0.1",
+                "RUN_QUEUE_IN_WEB": "1", "HUEY_WORKERS": str(args.workers),
+                "AGENT_WORKERS": str(args.agent_workers), "SMTP_HOST": "127.0.0.1",
                 "SMTP_PORT": str(free_port()), "SMTP_TIMEOUT": "2",
                 "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"), "PYTHONUNBUFFERED": "1"})
     pg_admin = pg_name = None
@@ -192,7 +198,8 @@ def main() -> int:
     failures: list[str] = []
     try:
         load = os.getloadavg()
-        print(f"server: python -m app.serve, {database}, HUEY_WORKERS={args.workers}; model delay "
+        print(f"server: python -m app.serve, {database}, HUEY_WORKERS={args.workers}, "
+              f"AGENT_WORKERS={args.agent_workers}; model delay "
               f"{args.model_delay:g} s; {args.texts} texts from different customers\n"
               f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)",
               flush=True)

@@ -13,7 +13,7 @@ def _get_app():
 
 
 def app_task(lane: str = "default", **task_kwargs):
-    """A Huey task of ``lane`` ("default" or "webhooks") that runs inside an app context (and a database
+    """A Huey task of ``lane`` ("default", "webhooks" or "agents") that runs inside an app context (and a database
     connection), registered by its function's name for ``app.queue.enqueue``."""
     def decorate(fn):
         @functools.wraps(fn)

@@ -52,14 +52,52 @@ def test_create_app_registers_every_task_the_services_enqueue(app):
         assert queue.registered(name), name
     import tasks
     assert tasks.huey is queue.huey and tasks.webhook_huey is queue.webhook_huey
+    assert tasks.agent_huey is queue.agent_huey
 
 
-def test_create_app_configures_both_lanes_from_its_own_settings(app_factory, tmp_path):
+def test_the_messaging_agents_reply_runs_on_the_agents_lane(app):
+    """The reply waits on the AI model (10 s or more): it runs on "linktime-agents", never on the main lane's
+    workers that send everybody's email. Its retries are unchanged."""
+    from app.services.messaging import inbound
+    from tasks import messaging
+
+    assert queue.LANES["agents"] is queue.agent_huey and queue.agent_huey.name == queue.AGENT_QUEUE == "linktime-agents"
+    task = queue._tasks[inbound.REPLY_TASK]
+    assert task is messaging.reply_to_message and task.huey is queue.agent_huey
+    assert task.retries == messaging.REPLY_RETRIES and task.retry_delay == messaging.REPLY_RETRY_DELAY
+    assert list(queue.agent_huey._registry._registry) == ["tasks.messaging.reply_to_message"]
+    # no periodic task on the agents lane (they all run on the main lane)
+    assert not [t for t in queue.agent_huey._registry._periodic_tasks]
+
+
+def test_a_reply_queued_on_the_main_lane_before_the_upgrade_moves_to_the_agents_lane(app, monkeypatch):
+    """A reply_to_message message still in "linktime" from a version without the agents lane is handed over, not
+    dropped as an unknown task, and not answered on the main lane."""
+    from app.services.messaging import inbound
+    from tasks import messaging
+
+    # Huey names a queued message by module and task name: the one the old main-lane task had
+    assert messaging.reply_queued_on_the_main_lane.huey is queue.huey
+    assert "tasks.messaging.reply_to_message" in queue.huey._registry._registry
+    answered = []
+    monkeypatch.setattr(inbound, "reply", lambda message_id, **kw: answered.append(message_id))
+    monkeypatch.setattr(queue.agent_huey, "immediate", False)      # queued, as with a consumer of its own
+    queue.agent_huey.flush()
+    try:
+        messaging.reply_queued_on_the_main_lane("msg-1")             # the main lane runs inline in the tests
+        assert answered == []
+        assert [(t.name, t.args) for t in queue.agent_huey.pending()] == [(inbound.REPLY_TASK, ("msg-1",))]
+    finally:
+        queue.agent_huey.flush()
+
+
+def test_create_app_configures_every_lane_from_its_own_settings(app_factory, tmp_path):
     filename = tmp_path / "lanes.db"
     try:
         app = app_factory(HUEY_URL=f"sqlite:///{filename}", HUEY_IMMEDIATE=False)
         assert queue.bound_app() is app
-        for lane, name in ((queue.huey, "linktime"), (queue.webhook_huey, "linktime-webhooks")):
+        for lane, name in ((queue.huey, "linktime"), (queue.webhook_huey, "linktime-webhooks"),
+                           (queue.agent_huey, "linktime-agents")):
             assert not lane.immediate and not lane.results
             assert isinstance(lane.storage, queue.QueueFileStorage)
             assert lane.storage.filename == str(filename) and lane.storage.name == name
@@ -67,7 +105,7 @@ def test_create_app_configures_both_lanes_from_its_own_settings(app_factory, tmp
         assert queue.huey.pending_count() == 0
     finally:
         app_factory()                                        # back to the suite's settings: inline tasks
-    assert queue.huey.immediate and queue.webhook_huey.immediate
+    assert queue.huey.immediate and queue.webhook_huey.immediate and queue.agent_huey.immediate
 
 
 def test_a_lane_refuses_every_use_before_an_app_configures_it():
@@ -95,7 +133,7 @@ def test_import_layers():
     grimp = pytest.importorskip("grimp")
     graph = grimp.build_graph("app", "tasks")
     assert "app.services.outbox" in graph.modules            # app/services is a package grimp sees
-    entry_modules = {"tasks.worker", "tasks.webhook_worker"}
+    entry_modules = {"tasks.worker", "tasks.webhook_worker", "tasks.agent_worker"}
     for module in graph.modules:
         imported = graph.find_modules_directly_imported_by(module)
         if module == "app" or module.startswith("app."):

@@ -39,11 +39,12 @@ def healthz():
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        from app.queue import huey, webhook_huey
+        from app.queue import agent_huey, huey, webhook_huey
         checks["queue_pending"] = huey.pending_count()
-        # the webhook lane's backlog: one that only grows means no webhook worker runs (scale-out without
-        # `huey_consumer tasks.webhook_worker.huey`)
+        # the webhook and agents lanes' backlogs: one that only grows means no worker of that lane runs
+        # (scale-out without `huey_consumer tasks.webhook_worker.huey` / `tasks.agent_worker.huey`)
         checks["webhook_queue_pending"] = webhook_huey.pending_count()
+        checks["agent_queue_pending"] = agent_huey.pending_count()
         checks["queue"] = "ok"
     except Exception as exc:
         checks["queue"] = f"error: {type(exc).__name__}"

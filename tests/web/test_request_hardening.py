@@ -363,3 +363,19 @@ def test_healthz_reports_the_webhook_lanes_backlog(client, monkeypatch):
         assert checks["webhook_queue_pending"] == 1 and checks["queue_pending"] == 0
     finally:
         tasks.webhook_huey.flush()
+
+
+def test_healthz_reports_the_agents_lanes_backlog(client, monkeypatch):
+    """A scaled-out install without an agent worker shows it: the agents lane's backlog only grows."""
+    import tasks
+    from tasks.messaging import reply_to_message
+
+    monkeypatch.setattr(tasks.agent_huey, "immediate", False)     # queued, as with no consumer running
+    tasks.agent_huey.flush()
+    try:
+        reply_to_message("no-such-message")
+        checks = client.get("/healthz").get_json()["checks"]
+        assert checks["agent_queue_pending"] == 1 and checks["queue_pending"] == 0
+        assert checks["webhook_queue_pending"] == 0
+    finally:
+        tasks.agent_huey.flush()
