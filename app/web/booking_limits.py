@@ -31,19 +31,6 @@ def event_type_values(event_type) -> dict:
     return {name: _text(getattr(event_type, name, None)) for name in service.EVENT_TYPE_FIELDS}
 
 
-def form_values(form) -> dict:
-    values = {name: form.get(name, "").strip() for name in service.EVENT_TYPE_FIELDS}
-    values["limits_section"] = bool(form.get("limits_section"))
-    return values
-
-
-def input_fields(values: dict) -> dict:
-    """EventTypeInput fields from the editor's values; none when the form had no limits section (left as they are)."""
-    if not values.get("limits_section"):
-        return {}
-    return {name: values.get(name, "") for name in service.EVENT_TYPE_FIELDS}
-
-
 # --- the host's limits across all event types -----------------------------------------------------------------
 @bp.route("", methods=["GET", "POST"])
 @login_required

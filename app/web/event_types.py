@@ -27,6 +27,7 @@ from app.services.booking.payment_providers import PAYMENT_PROVIDERS
 from app.services.errors import ValidationFailed
 from app.services.insights import analytics
 from app.services.scheduling import event_types as service
+from app.services.scheduling.booking_limits import EVENT_TYPE_FIELDS as LIMIT_FIELDS
 from app.web import booking_limits
 from app.web.htmx import is_htmx
 from app.web.integrations import video_offered
@@ -56,6 +57,17 @@ FIELD_LABELS = {"name": "Name", "slug": "URL", "description": "Description", "du
                 "requires_confirmation": "Requires confirmation",
                 "confirmation_threshold_hours": "Requires confirmation", "max_guests": "Guests"}
 FIELD_LABELS.update(booking_limits.LABELS)
+# The editor's optional sections (issue 23 and the redirect): each posts a hidden marker; a form without it (a
+# team's, an older page) leaves the section's fields as they are. marker -> (text fields, checkboxes)
+OPTIONAL_SECTIONS = {
+    "redirect_section": (("redirect_url",), ("redirect_with_details",)),
+    "policy_section": (("invitee_cancel", "invitee_cancel_hours", "invitee_reschedule", "invitee_reschedule_hours"),
+                       ("require_cancel_reason",)),
+    "approval_section": (("confirmation_threshold_hours",), ("requires_confirmation",)),   # personal only
+    "guests_section": (("max_guests",), ()),
+    "seats_section": (("seats",), ("seats_show_remaining",)),
+    "limits_section": (LIMIT_FIELDS, ()),
+}
 FIELD_ANCHORS = {"window_type": "f-window_days", "questions": "questions", "recurrence": "f-recurrence",
                  "reminders": "reminders", "minimum_notice": "f-notice_value", "payment_providers": "payment"}
 
@@ -215,23 +227,9 @@ def values_from_form(form: MultiDict) -> dict:
                       refund_on_host_cancel=bool(form.get("refund_on_host_cancel")))
     else:
         values.update(_payment_values(None), payment_section=False)
-    # the "After booking" section (a form without it, e.g. a team's, leaves the redirect as it is)
-    values.update(redirect_section=bool(form.get("redirect_section")),
-                  redirect_url=form.get("redirect_url", "").strip(),
-                  redirect_with_details=bool(form.get("redirect_with_details")))
-    # the "Cancellation and rescheduling" section (a form without it leaves the policy as it is)
-    values.update({k: form.get(k, "").strip() for k in ("invitee_cancel", "invitee_cancel_hours",
-                                                         "invitee_reschedule", "invitee_reschedule_hours")},
-                  policy_section=bool(form.get("policy_section")),
-                  require_cancel_reason=bool(form.get("require_cancel_reason")))
-    values.update(approval_section=bool(form.get("approval_section")),    # "Requires confirmation" (personal only)
-                  requires_confirmation=bool(form.get("requires_confirmation")),
-                  confirmation_threshold_hours=form.get("confirmation_threshold_hours", "").strip())
-    # the "Guests" section (issue 23; a form without it leaves the limit as it is)
-    values.update(guests_section=bool(form.get("guests_section")), max_guests=form.get("max_guests", "").strip())
-    values.update(seats_section=bool(form.get("seats_section")), seats=form.get("seats", "").strip(),
-                  seats_show_remaining=bool(form.get("seats_show_remaining")))
-    values.update(booking_limits.form_values(form))
+    for marker, (texts, boxes) in OPTIONAL_SECTIONS.items():
+        values[marker] = bool(form.get(marker))
+        values.update({k: form.get(k, "").strip() for k in texts}, **{k: bool(form.get(k)) for k in boxes})
     return values
 
 
@@ -257,19 +255,9 @@ def input_from_values(values: dict) -> service.EventTypeInput:
                    "payment_providers": values["payment_providers"], "payment_window": values["payment_window"],
                    "refund_on_host_cancel": values["refund_on_host_cancel"],
                    "refund_invitee_hours": values["refund_invitee_hours"]}
-    if values.get("redirect_section"):
-        payment.update(redirect_url=values["redirect_url"], redirect_with_details=values["redirect_with_details"])
-    if values.get("policy_section"):
-        payment.update({k: values[k] for k in ("invitee_cancel", "invitee_cancel_hours", "invitee_reschedule",
-                                               "invitee_reschedule_hours", "require_cancel_reason")})
-    if values.get("approval_section"):
-        payment.update(requires_confirmation=values["requires_confirmation"],
-                       confirmation_threshold_hours=values["confirmation_threshold_hours"])
-    if values.get("guests_section"):
-        payment["max_guests"] = values["max_guests"]
-    if values.get("seats_section"):
-        payment.update(seats=values["seats"], seats_show_remaining=values["seats_show_remaining"])
-    payment.update(booking_limits.input_fields(values))
+    for marker, (texts, boxes) in OPTIONAL_SECTIONS.items():
+        if values.get(marker):
+            payment.update({k: values[k] for k in (*texts, *boxes)})
     return service.EventTypeInput(
         **payment, name=values["name"], slug=values["slug"], description=values["description"],
         duration=values["duration"],

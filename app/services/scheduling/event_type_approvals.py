@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from app.models import EventType
-from app.services.scheduling.event_types import OPTION_VALIDATORS, EventTypeInput, _int
+from app.services.scheduling.event_types import OPTION_VALIDATORS, EventTypeInput, _int, resulting
 
 MAX_THRESHOLD_HOURS = 24 * 365
 TEAM_REFUSED = "Team event types cannot require confirmation: only personal event types can."
@@ -41,7 +41,7 @@ def _validate_approval(errors: dict, changes: dict, data: EventTypeInput, curren
         return
     # read from the input, not ``changes``: the price's own validator may run after this one
     priced = (data.price or "").strip() if data.price is not None else (current.price_amount if current else None)
-    repeats = changes["recurrence"] if "recurrence" in changes else (current.recurrence if current else None)
+    repeats = resulting(changes, current, "recurrence")
     if priced:
         errors["requires_confirmation"] = PAID_REFUSED
     elif repeats:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app.models import EventType
-from app.services.scheduling.event_types import OPTION_VALIDATORS, EventTypeInput, _int
+from app.services.scheduling.event_types import OPTION_VALIDATORS, EventTypeInput, _int, resulting
 
 MIN_PAYMENT_WINDOW, MAX_PAYMENT_WINDOW = 5, 1440
 MAX_REFUND_HOURS = 24 * 365
@@ -74,8 +74,7 @@ def _validate_price(errors: dict, changes: dict, data: EventTypeInput, current: 
     if data.refund_invitee_hours is not None:
         changes["refund_invitee_hours"] = _int(errors, "refund_invitee_hours", data.refund_invitee_hours, 0,
                                                MAX_REFUND_HOURS, "the refund cut-off in hours")
-    priced = changes["price_amount"] if "price_amount" in changes else (current.price_amount if current else None)
-    repeats = changes["recurrence"] if "recurrence" in changes else (current.recurrence if current else None)
+    priced, repeats = resulting(changes, current, "price_amount"), resulting(changes, current, "recurrence")
     if priced and repeats and "recurrence" not in errors:
         errors["recurrence"] = PAID_CANNOT_REPEAT
 

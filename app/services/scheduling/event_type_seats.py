@@ -7,7 +7,7 @@ counts bookings, and each seat is one): those combinations are refused with a me
 from __future__ import annotations
 
 from app.models import EventType
-from app.services.scheduling.event_types import OPTION_VALIDATORS, EventTypeInput
+from app.services.scheduling.event_types import OPTION_VALIDATORS, EventTypeInput, resulting
 
 MIN_SEATS, MAX_SEATS = 2, 1000
 SEATS_NOT_TEAM = "Seats are for personal event types: a team event type books its hosts one invitee at a time."
@@ -40,21 +40,17 @@ def _validate_seats(errors: dict, changes: dict, data: EventTypeInput, current: 
         changes["seats"] = parse_seats(errors, data.seats)
     if data.seats_show_remaining is not None:
         changes["seats_show_remaining"] = bool(data.seats_show_remaining)
-
-    def now(field: str):
-        return changes[field] if field in changes else (getattr(current, field) if current else None)
-
-    if not now("seats") or "seats" in errors:
+    if not resulting(changes, current, "seats") or "seats" in errors:
         return
     if team is not None or (current is not None and current.team_id):
         errors["seats"] = SEATS_NOT_TEAM
-    elif now("recurrence"):
+    elif resulting(changes, current, "recurrence"):
         errors["seats"] = SEATS_NOT_REPEATING
-    elif now("price_amount"):
+    elif resulting(changes, current, "price_amount"):
         errors["seats"] = SEATS_NOT_PAID
-    elif now("extra_durations"):
+    elif resulting(changes, current, "extra_durations"):
         errors["seats"] = SEATS_ONE_LENGTH
-    elif now("max_per_day"):
+    elif resulting(changes, current, "max_per_day"):
         errors["seats"] = SEATS_NO_DAILY_MAX
 
 

@@ -53,6 +53,12 @@ CHANGE_HOOKS: list[Callable[[EventType, str], None]] = []
 OPTION_VALIDATORS: list[Callable[[dict, dict, Any, EventType | None, Any], None]] = []
 
 
+def resulting(changes: dict, current: EventType | None, field: str):
+    """What ``field`` will be once ``changes`` are applied to ``current`` (None for a new event type's unset
+    field): how an option's rules read the other fields."""
+    return changes[field] if field in changes else (getattr(current, field) if current else None)
+
+
 def _changed(event_type: EventType, change: str) -> None:
     for hook in CHANGE_HOOKS:
         hook(event_type, change)
