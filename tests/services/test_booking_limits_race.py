@@ -3,7 +3,6 @@ exceed a weekly limit, whether it is the event type's own or the host's across e
 booking service re-checks under the host lock; team bookings lock every host). Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, time, timedelta
 
 from app.models import Booking, BookingHost, EventType
@@ -11,6 +10,7 @@ from app.services.booking import bookings as svc
 from app.services.scheduling import booking_limits
 from app.timezones import zone
 from tests import factories
+from tests.races import race
 
 NY = "America/New_York"
 NOW = datetime(2030, 3, 29, 12, 0, tzinfo=UTC)
@@ -29,36 +29,13 @@ def _starts(count: int) -> list[datetime]:
 
 def _race(app, targets: list[str], count: int = 50) -> list[str]:
     """``count`` create_booking calls at once, each on its own thread and connection, each for its own slot."""
-    from app.db import db
-
     starts = _starts(count)
-    barrier = threading.Barrier(count, timeout=30)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def attempt(n: int) -> None:
+    def book(n: int) -> None:
         request = svc.BookingRequest(start=starts[n], invitee_name=f"Guest {n}", invitee_email=f"guest{n}@example.com",
                                      invitee_timezone=NY)
-        barrier.wait()
-        with app.app_context(), db.connection_context():
-            event_type = EventType.get_by_id(targets[n % len(targets)])
-            try:
-                svc.create_booking(event_type, request, now=NOW)
-                result = "created"
-            except svc.SlotUnavailable:
-                result = "conflict"
-            except Exception as exc:  # noqa: BLE001 - reported in the assertion
-                result = f"error: {exc!r}"
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(t.is_alive() for t in threads)
-    return outcomes
+        svc.create_booking(EventType.get_by_id(targets[n % len(targets)]), request, now=NOW)
+    return race(app, count, book, {svc.SlotUnavailable: "conflict"})
 
 
 def test_fifty_racing_bookings_never_exceed_an_event_types_weekly_limit(app, make_user):

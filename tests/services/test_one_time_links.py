@@ -2,7 +2,6 @@
 booking's transaction (also when bookings race), and a one-off meeting offers only its proposed times."""
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from app.services.errors import NotFound, ValidationFailed
 from app.services.scheduling import event_types as et
 from tests import factories
 from tests.factories import weekday_at
+from tests.races import race
 
 
 def _request(link, start, email="ivan@example.com", **kw):
@@ -160,32 +160,11 @@ def test_one_off_input_is_checked(host, event_type, db_conn):
 
 def _race(app, link_id, starts):
     """One create_booking per start at once, each on its own thread and connection, all through one link."""
-    from app.db import db
-
-    barrier = threading.Barrier(len(starts), timeout=30)
-    outcomes, lock = [], threading.Lock()
-
-    def attempt(n, start):
-        barrier.wait()
-        with app.app_context(), db.connection_context():
-            link = OneTimeLink.get_by_id(link_id)
-            meeting = links.meeting_event_type(links.find(link.token))
-            try:
-                svc.create_booking(meeting, _request(link, start, email=f"guest{n}@example.com"))
-                result = "created"
-            except links.LinkUsed:
-                result = "used"
-            except Exception as exc:       # noqa: BLE001 - reported in the assertion
-                result = f"error: {exc!r}"
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=attempt, args=(n, start)) for n, start in enumerate(starts)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return outcomes
+    def book(n):
+        link = OneTimeLink.get_by_id(link_id)
+        meeting = links.meeting_event_type(links.find(link.token))
+        svc.create_booking(meeting, _request(link, starts[n], email=f"guest{n}@example.com"))
+    return race(app, len(starts), book, {links.LinkUsed: "used"})
 
 
 def test_racing_bookings_through_one_link_make_exactly_one_booking(app, host, event_type, db_conn):

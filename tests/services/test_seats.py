@@ -3,7 +3,6 @@ their own; other event types of the host see the slot as busy; cancelling or mov
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from app.services.errors import ValidationFailed
 from app.services.scheduling import event_types as et
 from app.services.scheduling.slots import available_slots
 from tests import factories
+from tests.races import race
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)     # Monday 08:00 New York
 SLOT = datetime(2026, 6, 2, 14, 0, tzinfo=UTC)    # Tuesday 10:00 New York
@@ -206,30 +206,8 @@ def test_attendees_see_only_the_host_and_themselves(app_factory, make_user, smtp
 
 def _race(app, event_type_id, count=50):
     """``count`` create_booking calls for one slot at once, each on its own thread and connection."""
-    from app.db import db
-
-    barrier = threading.Barrier(count, timeout=30)
-    outcomes, lock = [], threading.Lock()
-
-    def attempt(n):
-        barrier.wait()
-        with app.app_context(), db.connection_context():
-            try:
-                svc.create_booking(EventType.get_by_id(event_type_id), request(n), now=NOW)
-                result = "created"
-            except svc.SlotUnavailable:
-                result = "conflict"
-            except Exception as exc:  # noqa: BLE001 - reported in the assertion
-                result = f"error: {exc!r}"
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(90)
-    return outcomes
+    return race(app, count, lambda n: svc.create_booking(EventType.get_by_id(event_type_id), request(n), now=NOW),
+                {svc.SlotUnavailable: "conflict"})
 
 
 def test_fifty_racing_bookings_never_exceed_the_seats(app, make_user):

@@ -3,7 +3,6 @@ collective and round-robin bookings with their hosts, fair assignment, reschedul
 and fifty simultaneous bookings that never double-book a member."""
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +13,7 @@ from app.services.booking import bookings as svc
 from app.services.errors import Forbidden, NotFound, ValidationFailed
 from app.services.scheduling.slots import available_slots
 from tests import factories
+from tests.races import race
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)          # a Monday
 TUESDAY = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)        # 09:00 in Berlin, the hosts' zone
@@ -123,32 +123,10 @@ def test_leaving_the_team_stops_hosting(crew):
 
 
 def _race(app, event_type_id, starts, count=50):
-    from app.db import db
-
-    barrier = threading.Barrier(count, timeout=30)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def attempt(n):
+    def book(n):
         request = factories.booking_request(starts[n % len(starts)], email=f"guest{n}@example.com", name=f"G {n}")
-        barrier.wait()
-        with app.app_context(), db.connection_context():
-            try:
-                svc.create_booking(EventType.get_by_id(event_type_id), request, now=NOW)
-                result = "created"
-            except svc.SlotUnavailable:
-                result = "conflict"
-            except Exception as exc:  # noqa: BLE001 - reported in the assertion
-                result = f"error: {exc!r}"
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(90)
-    return outcomes
+        svc.create_booking(EventType.get_by_id(event_type_id), request, now=NOW)
+    return race(app, count, book, {svc.SlotUnavailable: "conflict"})
 
 
 def test_fifty_simultaneous_round_robin_bookings_never_double_book_a_member(app, crew):
