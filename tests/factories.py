@@ -9,7 +9,7 @@ connection the way the calendar tests need one without a server behind it.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 PASSWORD = "correct horse battery"
 INVITEE = {"name": "Ivan Invitee", "email": "ivan@example.com", "timezone": "Europe/Berlin"}
@@ -61,6 +61,16 @@ def schedule(owner, name: str = "Evenings", *, timezone: str | None = None, week
 
 
 # --- bookings --------------------------------------------------------------------------------------------------
+def next_week(weekday: int = 1, hour: int = 10, minute: int = 0, tz: str = "Europe/Berlin") -> datetime:
+    """``weekday`` (0 = Monday) of the week after this one at ``hour``:``minute`` in ``tz``, as UTC: inside a default
+    schedule's hours and past any notice."""
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo(tz)).date()
+    day = today + timedelta(days=(weekday - today.weekday()) % 7 + 7)
+    return datetime.combine(day, time(hour, minute), ZoneInfo(tz)).astimezone(UTC)
+
+
 def weekday_at(n: int, hour: int = 10) -> datetime:
     """The n-th weekday (Monday to Friday) after the next two days, at `hour`:00 UTC.
 

@@ -3,7 +3,7 @@ revoke), ``/d/<token>`` (calendar, form, booking), its used / expired pages, 404
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -14,14 +14,9 @@ from app.models.one_time_links import OneTimeLink
 from app.services.booking import one_time_links as links
 from app.services.scheduling import event_types as et_service
 from tests.conftest import login
+from tests.factories import next_week
 
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-def next_week(weekday: int = 1, hour: int = 10, minute: int = 0) -> datetime:
-    today = datetime.now(BERLIN).date()
-    day = today + timedelta(days=(weekday - today.weekday()) % 7 + 7)
-    return datetime.combine(day, time(hour, minute), BERLIN).astimezone(UTC)
 
 
 def html(response) -> str:

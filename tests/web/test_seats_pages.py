@@ -4,7 +4,6 @@ cancelling one seat."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,15 +12,10 @@ from app.models import Booking, EventType
 from app.services.booking import bookings as booking_service
 from tests import factories
 from tests.conftest import login
+from tests.factories import next_week
 
 BERLIN = ZoneInfo("Europe/Berlin")
 BASE = "/dashboard/event-types"
-
-
-def next_week(weekday: int = 1, hour: int = 10) -> datetime:
-    today = datetime.now(BERLIN).date()
-    day = today + timedelta(days=(weekday - today.weekday()) % 7 + 7)
-    return datetime.combine(day, time(hour), BERLIN).astimezone(UTC)
 
 
 def html(response) -> str:
